@@ -1,0 +1,1 @@
+"""The HTTP API: Segment-compatible ingestion (and, later, management endpoints)."""

@@ -1,0 +1,20 @@
+"""Hand events to a customer's workflow: signal-with-start, so the first event creates it."""
+
+from temporalio.client import Client
+from temporalio.common import WorkflowIDConflictPolicy
+
+from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.types import CustomerEvent, CustomerInput, EventBatch
+
+
+async def deliver(client: Client, *, task_queue: str, customer_id: str, events: list[CustomerEvent]) -> None:
+    """Returns once Temporal has durably accepted the signal (raises otherwise)."""
+    await client.start_workflow(
+        CustomerWorkflow.run,
+        CustomerInput(customer_id=customer_id),
+        id=workflow_id(customer_id),
+        task_queue=task_queue,
+        id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+        start_signal="events",
+        start_signal_args=[EventBatch(events=events)],
+    )

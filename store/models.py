@@ -1,0 +1,72 @@
+"""Tables. What the API receives and returns are other classes (api/schemas.py)."""
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, DateTime, Index
+from sqlmodel import Field, SQLModel
+
+
+def _json() -> Any:
+    return Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+
+
+def _time(nullable: bool = False, index: bool = False) -> Any:
+    return Field(
+        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index)
+    )
+
+
+class Customer(SQLModel, table=True):
+    """A customer's profile: merged traits from identify calls."""
+
+    customer_id: str = Field(primary_key=True, max_length=300)
+    traits: dict[str, Any] = _json()
+    merged_into: str | None = Field(default=None, max_length=300)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class Identity(SQLModel, table=True):
+    """An anonymousId known to belong to an identified customer (alias / identify with both)."""
+
+    anonymous_id: str = Field(primary_key=True, max_length=300)
+    customer_id: str = Field(index=True, max_length=300)
+    linked_at: datetime = _time()
+
+
+class Event(SQLModel, table=True):
+    """Every accepted Segment call, idempotent on messageId; `delivered_at` is set once Temporal
+    has the signal, so a retry of a delivered message is not signalled again."""
+
+    __table_args__ = (Index("ix_event_customer_time", "customer_id", "timestamp"),)
+
+    message_id: str = Field(primary_key=True, max_length=300)
+    customer_id: str = Field(max_length=300)
+    type: str = Field(max_length=16)
+    event: str | None = Field(default=None, max_length=300)
+    user_id: str | None = Field(default=None, max_length=300)
+    anonymous_id: str | None = Field(default=None, max_length=300)
+    timestamp: datetime = _time()
+    received_at: datetime = _time()
+    delivered_at: datetime | None = _time(nullable=True)
+    payload: dict[str, Any] = _json()
+
+
+class Product(SQLModel, table=True):
+    product_id: str = Field(primary_key=True, max_length=300)
+    name: str
+    description: str = ""
+    category: str = Field(default="", index=True)
+    price: float = 0.0
+
+
+class Order(SQLModel, table=True):
+    """A completed order (Segment `Order Completed`), keyed by its order id or messageId."""
+
+    order_id: str = Field(primary_key=True, max_length=300)
+    customer_id: str = Field(index=True, max_length=300)
+    total: float = 0.0
+    currency: str = "USD"
+    products: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    created_at: datetime = _time()

@@ -1,0 +1,176 @@
+"""CustomerWorkflow on the time-skipping server: stages, inactivity, dedup, alias, continue-as-new."""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import select
+from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from api.delivery import deliver
+from config.settings import Settings
+from store.db import session_scope
+from store.models import Customer, Order
+from worker.main import build_worker
+from workflows import search_attributes as sa
+from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.types import CustomerEvent, CustomerInput, CustomerState, EventBatch, Stage
+
+NOW = datetime(2026, 11, 1, tzinfo=UTC)
+
+
+def track(name: str, **properties: Any) -> CustomerEvent:
+    return CustomerEvent(
+        message_id=str(uuid.uuid4()), type="track", event=name, timestamp=NOW, properties=properties
+    )
+
+
+async def state_of(client: Client, customer_id: str) -> CustomerState:
+    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(customer_id))
+    return await handle.query(CustomerWorkflow.get_state)
+
+
+async def wait_for(client: Client, customer_id: str, predicate, tries: int = 100) -> CustomerState:  # type: ignore[no-untyped-def]
+    """Query until the state satisfies `predicate` (events are applied asynchronously)."""
+    import asyncio
+
+    state = None
+    for _ in range(tries):
+        try:
+            state = await state_of(client, customer_id)
+            if predicate(state):
+                return state
+        except Exception:  # noqa: BLE001  (workflow not started yet)
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"state never matched; last: {state}")
+
+
+@pytest.fixture
+def settings(sqlite_url: str, task_queue: str) -> Settings:
+    return Settings(database_url=sqlite_url, task_queue=task_queue, inactivity_days=30)
+
+
+async def test_stages_follow_the_buy_own_advocate_path_and_back(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+    client = skipping_env.client
+    cid = f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        steps = [
+            (track("Product Viewed"), Stage.CONSIDERATION),
+            (track("Checkout Started"), Stage.DECISION),
+            (track("Product Viewed"), Stage.CONSIDERATION),  # back to browsing
+            (track("Checkout Started"), Stage.DECISION),
+            (track("Order Completed", order_id="o1", total=30.0), Stage.ONBOARDING),
+            (track("Product Viewed"), Stage.ONBOARDING),  # an owner browsing stays an owner
+            (track("Product Reviewed", rating=2), Stage.ONBOARDING),  # a poor review is no love
+            (track("Order Completed", order_id="o2", total=12.5), Stage.LOYALTY),
+            (track("NPS Submitted", score=10), Stage.ADVOCACY),
+            (track("NPS Submitted", score=3), Stage.LOYALTY),
+        ]
+        for event, expected in steps:
+            await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[event])
+            state = await wait_for(client, cid, lambda s, n=steps.index((event, expected)) + 1: s.events_total == n)
+            assert state.stage == expected, f"after {event.event}: {state.stage}"
+
+        assert [c.stage for c in state.stage_history] == [
+            Stage.AWARENESS, Stage.CONSIDERATION, Stage.DECISION, Stage.CONSIDERATION, Stage.DECISION,
+            Stage.ONBOARDING, Stage.LOYALTY, Stage.ADVOCACY, Stage.LOYALTY,
+        ]
+        assert state.event_counts["Order Completed"] == 2
+        desc = await client.get_workflow_handle(workflow_id(cid)).describe()
+        assert desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) == "loyalty"
+        assert desc.typed_search_attributes.get(sa.CUSTOMER_ID) == cid
+    with session_scope(settings.database_url) as session:
+        orders = sorted(o.order_id for o in session.exec(select(Order).where(Order.customer_id == cid)))
+    assert orders == ["o1", "o2"]
+
+
+async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+    client = skipping_env.client
+    cid = f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[track("Order Completed", order_id=str(uuid.uuid4()))])
+        await wait_for(client, cid, lambda s: s.stage == Stage.ONBOARDING)
+        await skipping_env.sleep(timedelta(days=29))
+        assert not (await state_of(client, cid)).at_risk
+        await skipping_env.sleep(timedelta(days=2))
+        state = await state_of(client, cid)
+        assert state.at_risk
+        desc = await client.get_workflow_handle(workflow_id(cid)).describe()
+        assert desc.typed_search_attributes.get(sa.AT_RISK) is True
+        # a lapsed customer who returns to browsing moves back to consideration
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[track("Product Viewed")])
+        state = await wait_for(client, cid, lambda s: s.events_total == 2)
+        assert state.stage == Stage.CONSIDERATION and not state.at_risk
+        # and the timer is armed again
+        await skipping_env.sleep(timedelta(days=31))
+        assert (await state_of(client, cid)).at_risk
+
+
+async def test_duplicate_message_ids_are_applied_once(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+    client = skipping_env.client
+    cid = f"c-{uuid.uuid4()}"
+    order = track("Order Completed", order_id="o-dup")
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[order, order])
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[order, track("Product Viewed")])
+        state = await wait_for(client, cid, lambda s: s.events_total >= 2)
+        assert state.event_counts == {"Order Completed": 1, "Product Viewed": 1}
+        assert state.stage == Stage.ONBOARDING  # a duplicate order would have made it loyalty
+
+
+async def test_alias_merges_anonymous_history_into_the_identified_customer(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+    client = skipping_env.client
+    anon, user = f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=settings.task_queue, customer_id=anon, events=[track("Product Viewed"), track("Checkout Started")])
+        await wait_for(client, anon, lambda s: s.stage == Stage.DECISION)
+        identify = CustomerEvent(
+            message_id=str(uuid.uuid4()), type="identify", timestamp=NOW + timedelta(minutes=1),
+            traits={"plan": "pro"}, merge_from=anon,
+        )
+        await deliver(client, task_queue=settings.task_queue, customer_id=user, events=[identify])
+        state = await wait_for(client, user, lambda s: anon in s.merged_from)
+        assert state.stage == Stage.DECISION
+        assert state.events_total == 3
+        assert state.event_counts["Checkout Started"] == 1
+        source = await wait_for(client, anon, lambda s: s.merged_into == user)
+        assert source.merged_into == user
+        # a straggler sent to the anonymous customer reaches the identified one
+        await deliver(client, task_queue=settings.task_queue, customer_id=anon, events=[track("Order Completed", order_id="o-late")])
+        state = await wait_for(client, user, lambda s: s.stage == Stage.ONBOARDING)
+        assert state.events_total == 4
+        # the merged workflow ends after its linger period
+        await skipping_env.sleep(timedelta(days=2))
+        result = await client.get_workflow_handle(workflow_id(anon)).result()
+        assert result["merged_into"] == user if isinstance(result, dict) else result.merged_into == user
+    with session_scope(settings.database_url) as session:
+        profile = session.get(Customer, user)
+        assert profile is not None and profile.traits == {"plan": "pro"}
+
+
+async def test_continue_as_new_carries_state_dedup_and_unapplied_events(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+    client = skipping_env.client
+    cid = f"c-{uuid.uuid4()}"
+    first = track("Order Completed", order_id="o-can")
+    async with build_worker(client, settings):
+        await client.start_workflow(
+            CustomerWorkflow.run,
+            CustomerInput(customer_id=cid, continue_as_new_after=40),
+            id=workflow_id(cid),
+            task_queue=settings.task_queue,
+        )
+        handle = client.get_workflow_handle(workflow_id(cid))
+        await handle.signal("events", EventBatch(events=[first]))
+        for i in range(60):
+            await handle.signal("events", EventBatch(events=[track("Product Viewed", i=i)]))
+        await wait_for(client, cid, lambda s: s.generation >= 1 and s.events_total == 61)
+        await handle.signal("events", EventBatch(events=[first]))  # a retry from before the hand-over
+        for i in range(60):
+            await handle.signal("events", EventBatch(events=[track("Product Viewed", i=i)]))
+        state = await wait_for(client, cid, lambda s: s.events_total >= 121 and s.generation >= 2)
+        assert state.events_total == 121
+        assert state.event_counts == {"Order Completed": 1, "Product Viewed": 120}
+        assert state.stage == Stage.ONBOARDING

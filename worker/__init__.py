@@ -1,0 +1,1 @@
+"""The worker process: connects and registers; defines no workflow, activity or model."""

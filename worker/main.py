@@ -1,0 +1,45 @@
+"""Run a worker for the customer workflows and their activities."""
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+import structlog
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.lifecycle import LifecycleActivities, read_lifecycle_config
+from activities.profiles import ProfileActivities
+from config.settings import Settings
+from config.temporal import connect
+from workflows.customer import CustomerWorkflow
+
+log = structlog.get_logger()
+
+
+def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+    """The worker with every workflow and activity this product runs."""
+    lifecycle = LifecycleActivities(
+        read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
+    )
+    profiles = ProfileActivities(settings.database_url)
+    return Worker(
+        client,
+        task_queue=task_queue or settings.task_queue,
+        workflows=[CustomerWorkflow],
+        activities=[
+            lifecycle.load_lifecycle_config,
+            profiles.update_profile,
+            profiles.merge_profiles,
+        ],
+        activity_executor=ThreadPoolExecutor(max_workers=8),
+    )
+
+
+async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
+    """Poll until `stop` is set (or forever), then shut down gracefully."""
+    client = await connect(settings)
+    worker = build_worker(client, settings)
+    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    async with worker:
+        await (stop or asyncio.Event()).wait()
+    log.info("worker_stopped")

@@ -1,0 +1,286 @@
+"""CustomerWorkflow: one durable workflow per customer (`customer-{id}`), for the customer's life.
+
+Signal handlers only queue; the run loop applies events in order, calls activities for profile
+changes, keeps search attributes current, watches inactivity with one durable timer, and
+continues-as-new before the history grows large, carrying state, the dedup window and every
+event not yet applied.
+"""
+
+import asyncio
+from collections import deque
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.lifecycle import LifecycleActivities
+    from activities.profiles import ProfileActivities
+    from workflows import search_attributes as sa
+    from workflows.lifecycle import merge_states, next_stage
+    from workflows.types import (
+        CustomerEvent,
+        CustomerInput,
+        CustomerState,
+        EventBatch,
+        LifecycleConfig,
+        MergeInput,
+        MergeIntoInput,
+        MergeProfilesInput,
+        ProfileUpdateInput,
+        StageChange,
+        Stage,
+    )
+
+RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
+MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+def workflow_id(customer_id: str) -> str:
+    return f"customer-{customer_id}"
+
+
+@workflow.defn
+class CustomerWorkflow:
+    @workflow.init
+    def __init__(self, input: CustomerInput) -> None:
+        self.state = input.state or CustomerState(customer_id=input.customer_id)
+        self.pending: deque[CustomerEvent] = deque()
+        self.merges: deque[MergeInput] = deque()
+        self.merge_requests: deque[MergeIntoInput] = deque()
+        self.recent: deque[str] = deque(self.state.recent_message_ids, maxlen=RECENT_IDS)
+        self.seen = set(self.recent)
+        self.config: LifecycleConfig | None = None
+        self._queue(input.pending)
+
+    # -- handlers: signals queue, the query reads ------------------------------------------
+
+    @workflow.signal(name="events")
+    def events(self, batch: EventBatch) -> None:
+        self._queue(batch.events)
+
+    @workflow.signal(name="merge_into")
+    def merge_into(self, request: MergeIntoInput) -> None:
+        self.merge_requests.append(request)
+
+    @workflow.signal(name="merge")
+    def merge(self, merge: MergeInput) -> None:
+        self.merges.append(merge)
+
+    @workflow.query(name="state")
+    def get_state(self) -> CustomerState:
+        return self.state.model_copy(update={"recent_message_ids": []})
+
+    def _queue(self, events: list[CustomerEvent]) -> None:
+        for event in events:
+            if event.message_id in self.seen:
+                continue  # duplicate messageId: already applied or queued
+            if len(self.recent) == self.recent.maxlen:
+                self.seen.discard(self.recent[0])
+            self.recent.append(event.message_id)
+            self.seen.add(event.message_id)
+            self.pending.append(event)
+
+    # -- the run loop ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: CustomerInput) -> CustomerState:
+        self.config = await workflow.execute_local_activity(
+            LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
+        )
+        self._upsert_search_attributes()
+        watcher = asyncio.create_task(self._watch_inactivity())
+        while True:
+            has_work = lambda: bool(self.pending or self.merges or self.merge_requests)  # noqa: E731
+            if self.state.merged_into:
+                try:
+                    await workflow.wait_condition(has_work, timeout=MERGED_LINGER)
+                except asyncio.TimeoutError:
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if not has_work():
+                        watcher.cancel()
+                        return self.state
+            else:
+                await workflow.wait_condition(has_work)
+            await self._drain()
+            if self._history_is_long(input):
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if has_work():
+                    continue  # apply what the handlers just queued before handing over
+                self.state.recent_message_ids = list(self.recent)
+                self.state.generation += 1
+                workflow.logger.info("customer continues as new", extra={"customer_id": self.state.customer_id})
+                watcher.cancel()
+                workflow.continue_as_new(
+                    CustomerInput(
+                        customer_id=self.state.customer_id,
+                        state=self.state,
+                        continue_as_new_after=input.continue_as_new_after,
+                    )
+                )
+
+    def _history_is_long(self, input: CustomerInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= input.continue_as_new_after
+        )
+
+    async def _drain(self) -> None:
+        while self.pending or self.merges or self.merge_requests:
+            if self.merge_requests:
+                await self._hand_over(self.merge_requests.popleft())
+            elif self.merges:
+                await self._absorb(self.merges.popleft())
+            elif self.state.merged_into:
+                await self._forward()
+            else:
+                await self._apply(self.pending.popleft())
+        self._show_details()
+
+    async def _apply(self, event: CustomerEvent) -> None:
+        state = self.state
+        now = workflow.now()
+        if state.first_seen_at is None:
+            state.first_seen_at = now
+            state.stage_history.append(
+                StageChange(stage=state.stage, at=event.timestamp, cause="first_seen")
+            )
+        state.last_event_at = now
+        state.events_total += 1
+        state.event_counts[event.key] = state.event_counts.get(event.key, 0) + 1
+        assert self.config is not None
+        stage = next_stage(self.config.rules, state, event)
+        if stage is not None:
+            self._move(stage, event.timestamp, event.key)
+        if state.at_risk:
+            state.at_risk = False
+            self._upsert_search_attributes()
+        if event.type == "identify" and event.traits:
+            await self._update_profile(event, order=None)
+        elif event.key == "Order Completed":
+            await self._update_profile(event, order=event.properties)
+        if event.merge_from and event.merge_from != state.customer_id:
+            await self._request_merge(event.merge_from)
+
+    def _move(self, stage: Stage, at, cause: str) -> None:  # type: ignore[no-untyped-def]
+        previous = self.state.stage
+        self.state.stage = stage
+        self.state.stage_history.append(StageChange(stage=stage, at=at, cause=cause))
+        self._upsert_search_attributes()
+        workflow.logger.info(
+            "stage changed",
+            extra={"customer_id": self.state.customer_id, "from": previous, "to": stage, "cause": cause},
+        )
+
+    async def _update_profile(self, event: CustomerEvent, order: dict | None) -> None:  # type: ignore[type-arg]
+        await workflow.execute_activity(
+            ProfileActivities.update_profile,
+            ProfileUpdateInput(
+                customer_id=self.state.customer_id,
+                message_id=event.message_id,
+                at=event.timestamp,
+                traits=event.traits,
+                order=order,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    # -- identity resolution: alias merges the previous customer into this one --------------
+
+    async def _request_merge(self, source_customer_id: str) -> None:
+        handle = workflow.get_external_workflow_handle(workflow_id(source_customer_id))
+        try:
+            await handle.signal(
+                CustomerWorkflow.merge_into,
+                MergeIntoInput(target_customer_id=self.state.customer_id),
+            )
+        except ApplicationError as err:  # no such customer: nothing to merge
+            workflow.logger.info(
+                "nothing to merge", extra={"customer_id": self.state.customer_id, "reason": str(err)}
+            )
+
+    async def _hand_over(self, request: MergeIntoInput) -> None:
+        target = request.target_customer_id
+        if self.state.merged_into or target == self.state.customer_id:
+            return
+        self.state.recent_message_ids = list(self.recent)
+        pending, self.pending = list(self.pending), deque()
+        await workflow.get_external_workflow_handle(workflow_id(target)).signal(
+            CustomerWorkflow.merge,
+            MergeInput(source_customer_id=self.state.customer_id, state=self.state, pending=pending),
+        )
+        self.state.merged_into = target
+        workflow.logger.info(
+            "customer merged", extra={"customer_id": self.state.customer_id, "into": target}
+        )
+
+    async def _absorb(self, merge: MergeInput) -> None:
+        self.state = merge_states(self.state, merge.state)
+        for message_id in merge.state.recent_message_ids:
+            if message_id not in self.seen:
+                if len(self.recent) == self.recent.maxlen:
+                    self.seen.discard(self.recent[0])
+                self.recent.append(message_id)
+                self.seen.add(message_id)
+        self.state.recent_message_ids = []
+        self.pending.extend(e for e in merge.pending if e.message_id not in self.seen)
+        self._upsert_search_attributes()
+        await workflow.execute_activity(
+            ProfileActivities.merge_profiles,
+            MergeProfilesInput(
+                source_customer_id=merge.source_customer_id,
+                target_customer_id=self.state.customer_id,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    async def _forward(self) -> None:
+        """A merged customer passes stragglers (events sent before routing changed) on."""
+        assert self.state.merged_into is not None
+        batch, self.pending = list(self.pending), deque()
+        await workflow.get_external_workflow_handle(workflow_id(self.state.merged_into)).signal(
+            CustomerWorkflow.events, EventBatch(events=batch)
+        )
+
+    # -- inactivity, search attributes, UI details ------------------------------------------
+
+    async def _watch_inactivity(self) -> None:
+        """One durable timer per quiet period, not one per event: it re-arms only when it fires."""
+        assert self.config is not None
+        quiet = timedelta(days=self.config.inactivity_days)
+        while True:
+            last = self.state.last_event_at
+            if self.state.at_risk or last is None or self.state.merged_into:
+                await workflow.wait_condition(
+                    lambda: not self.state.at_risk and self.state.last_event_at is not None
+                    and not self.state.merged_into
+                )
+                continue
+            now = workflow.now()
+            if now < last + quiet:
+                await workflow.sleep(last + quiet - now)
+                continue
+            self.state.at_risk = True
+            self._upsert_search_attributes()
+            self._show_details()
+            workflow.logger.info("customer at risk", extra={"customer_id": self.state.customer_id})
+
+    def _upsert_search_attributes(self) -> None:
+        current = workflow.info().typed_search_attributes
+        wanted = [
+            sa.CUSTOMER_ID.value_set(self.state.customer_id),
+            sa.LIFECYCLE_STAGE.value_set(self.state.stage.value),
+            sa.AT_RISK.value_set(self.state.at_risk),
+        ]
+        changed = [u for u in wanted if current.get(u.key) != u.value]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+
+    def _show_details(self) -> None:
+        s = self.state
+        workflow.set_current_details(
+            f"**{s.stage.value}**{' (at risk)' if s.at_risk else ''} · {s.events_total} events"
+            + (f" · merged into {s.merged_into}" if s.merged_into else "")
+        )

@@ -1,0 +1,137 @@
+"""Payloads that cross the Temporal boundary for customer workflows.
+
+Import-light on purpose (pydantic only) so the workflow sandbox loads it cheaply. Every
+workflow, signal and activity takes one input object, so fields can be added later without
+breaking running histories.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+
+class Stage(StrEnum):
+    """Buy (awareness, consideration, decision) → Own (onboarding, loyalty) → Advocate."""
+
+    AWARENESS = "awareness"
+    CONSIDERATION = "consideration"
+    DECISION = "decision"
+    ONBOARDING = "onboarding"
+    LOYALTY = "loyalty"
+    ADVOCACY = "advocacy"
+
+
+class CustomerEvent(BaseModel):
+    """One Segment call as the workflow needs it (context stays in the store)."""
+
+    message_id: str
+    type: str  # identify | track | page | screen | group | alias
+    timestamp: datetime
+    event: str | None = None  # track: the event name
+    name: str | None = None  # page/screen: the page name
+    properties: dict[str, Any] = Field(default_factory=dict)
+    traits: dict[str, Any] = Field(default_factory=dict)
+    merge_from: str | None = None  # customer id whose history joins this one (alias)
+
+    @property
+    def key(self) -> str:
+        """The name lifecycle rules match: the track event name, else the call type."""
+        return self.event if self.type == "track" and self.event else self.type
+
+
+class EventBatch(BaseModel):
+    """Signal `events`: one or more events of one customer, in arrival order."""
+
+    events: list[CustomerEvent]
+
+
+class StageChange(BaseModel):
+    stage: Stage
+    at: datetime
+    cause: str  # the event key, "first_seen", or "merge"
+
+
+class CustomerState(BaseModel):
+    """What the `state` query returns and continue-as-new carries."""
+
+    customer_id: str
+    stage: Stage = Stage.AWARENESS
+    stage_history: list[StageChange] = Field(default_factory=list)
+    at_risk: bool = False
+    first_seen_at: datetime | None = None
+    last_event_at: datetime | None = None
+    events_total: int = 0
+    event_counts: dict[str, int] = Field(default_factory=dict)
+    merged_from: list[str] = Field(default_factory=list)
+    merged_into: str | None = None
+    recent_message_ids: list[str] = Field(default_factory=list)
+    generation: int = 0  # runs of this customer so far; increases at each continue-as-new
+
+
+class CustomerInput(BaseModel):
+    """Start or continue-as-new input of CustomerWorkflow."""
+
+    customer_id: str
+    state: CustomerState | None = None
+    pending: list[CustomerEvent] = Field(default_factory=list)
+    continue_as_new_after: int = 5000  # history events; the server refuses > 10,000 signals
+
+
+class MergeIntoInput(BaseModel):
+    """Signal `merge_into`: hand this customer's history to `target_customer_id`."""
+
+    target_customer_id: str
+
+
+class MergeInput(BaseModel):
+    """Signal `merge`: another customer's state and unhandled events joining this one."""
+
+    source_customer_id: str
+    state: CustomerState
+    pending: list[CustomerEvent] = Field(default_factory=list)
+
+
+class PropertyTest(BaseModel):
+    """A comparison on one event property; all given bounds must hold."""
+
+    gte: float | None = None
+    lte: float | None = None
+    eq: Any = None
+
+
+class LifecycleRule(BaseModel):
+    """An event moves the customer to `stage` when the customer is in one of `from_stages`
+    (any stage when empty, and any stage for a customer at risk of lapsing) and the event's
+    properties pass `where`; `min_count`/`max_count` bound how many such events (this one
+    included) the customer has sent."""
+
+    event: str
+    stage: Stage
+    from_stages: list[Stage] = Field(default_factory=list)
+    where: dict[str, PropertyTest] = Field(default_factory=dict)
+    min_count: int | None = None
+    max_count: int | None = None
+
+
+class LifecycleConfig(BaseModel):
+    """Event-to-stage mapping and the inactivity period, loaded by the worker from settings."""
+
+    rules: list[LifecycleRule]
+    inactivity_days: float = 30.0
+
+
+class ProfileUpdateInput(BaseModel):
+    """Activity input: an identify's traits or a completed order for the store."""
+
+    customer_id: str
+    message_id: str
+    at: datetime
+    traits: dict[str, Any] = Field(default_factory=dict)
+    order: dict[str, Any] | None = None
+
+
+class MergeProfilesInput(BaseModel):
+    source_customer_id: str
+    target_customer_id: str

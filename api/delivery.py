@@ -1,10 +1,14 @@
 """Hand events to a customer's workflow: signal-with-start, so the first event creates it."""
 
+from datetime import timedelta
+
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from workflows.customer import CustomerWorkflow, workflow_id
 from workflows.types import CustomerEvent, CustomerInput, EventBatch
+
+RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
 
 
 async def deliver(client: Client, *, task_queue: str, customer_id: str, events: list[CustomerEvent]) -> None:
@@ -17,4 +21,5 @@ async def deliver(client: Client, *, task_queue: str, customer_id: str, events: 
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal="events",
         start_signal_args=[EventBatch(events=events)],
+        rpc_timeout=RPC_TIMEOUT,
     )

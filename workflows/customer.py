@@ -161,8 +161,10 @@ class CustomerWorkflow:
             await self._update_profile(event, order=None)
         elif event.key == "Order Completed":
             await self._update_profile(event, order=event.properties)
-        if event.merge_from and event.merge_from != state.customer_id:
-            await self._request_merge(event.merge_from)
+        source = event.merge_from
+        if source and source != state.customer_id and source not in state.merge_requested:
+            state.merge_requested.append(source)  # web clients repeat anonymousId on every call
+            await self._request_merge(source)
 
     def _move(self, stage: Stage, at, cause: str) -> None:  # type: ignore[no-untyped-def]
         previous = self.state.stage

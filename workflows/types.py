@@ -66,6 +66,7 @@ class CustomerState(BaseModel):
     event_counts: dict[str, int] = Field(default_factory=dict)
     merged_from: list[str] = Field(default_factory=list)
     merged_into: str | None = None
+    merge_requested: list[str] = Field(default_factory=list)  # asked once each, found or not
     recent_message_ids: list[str] = Field(default_factory=list)
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
 

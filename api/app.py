@@ -1,0 +1,163 @@
+"""The HTTP API: Segment-compatible tracking endpoints (`/v1/identify`, ..., `/v1/batch`)."""
+
+import base64
+import binascii
+import gzip
+import hmac
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+import structlog
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from api.ingest import DeliveryFailed, ingest
+from api.schemas import SegmentBatch, SegmentCall
+from config.settings import Settings
+from config.temporal import connect
+
+log = structlog.get_logger()
+
+MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
+MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None,
+                 headers: dict[str, str] | None = None) -> None:
+        self.status, self.message, self.errors, self.headers = status, message, errors or [], headers
+
+
+def _field_errors(err: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    errors = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        reason = e["msg"].removeprefix("Value error, ")
+        if not loc and ": " in reason:  # model-level checks name their field first
+            loc, reason = reason.split(": ", 1)
+        errors.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip("."), "reason": reason})
+    return errors
+
+
+def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
+    """The API for `settings`; tests pass their own Temporal client."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.write_keys:
+            log.warning("no_write_keys", hint="set JOURNEYS_WRITE_KEYS; every call gets 401")
+        if client is None:
+            app.state.client = await connect(settings, lazy=True)
+        yield
+
+    app = FastAPI(title="journeys", version="0.1.0", lifespan=lifespan)
+    app.state.client = client
+
+    @app.exception_handler(ApiError)
+    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
+        body: dict[str, Any] = {"success": False, "error": exc.message}
+        if exc.errors:
+            body["errors"] = exc.errors
+        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+    async def read_body(request: Request) -> dict[str, Any]:
+        limit = MAX_BATCH_BYTES if request.url.path.endswith(("/batch", "/import")) else MAX_CALL_BYTES
+        declared = request.headers.get("content-length")
+        if declared and declared.isdigit() and int(declared) > limit:
+            raise ApiError(413, f"request body over {limit // 1024} KB")
+        raw = b""
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > limit and request.headers.get("content-encoding") != "gzip":
+                raise ApiError(413, f"request body over {limit // 1024} KB")
+        if request.headers.get("content-encoding") == "gzip":
+            try:
+                raw = gzip.decompress(raw)
+            except (OSError, EOFError) as err:
+                raise ApiError(400, "body is not valid gzip") from err
+        if len(raw) > limit:
+            raise ApiError(413, f"request body over {limit // 1024} KB")
+        try:
+            body = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError) as err:
+            raise ApiError(400, "body is not valid JSON", [{"field": "body", "reason": str(err)}]) from err
+        if not isinstance(body, dict):
+            raise ApiError(400, "body must be a JSON object", [{"field": "body", "reason": "not an object"}])
+        return body
+
+    def authorize(request: Request, body: dict[str, Any]) -> None:
+        """HTTP Basic with the write key as user name (Segment); `writeKey` in the body also works."""
+        key = body.get("writeKey")
+        header = request.headers.get("authorization", "")
+        if header.lower().startswith("basic "):
+            try:
+                key = base64.b64decode(header[6:], validate=True).decode().split(":", 1)[0]
+            except (binascii.Error, UnicodeDecodeError):
+                key = None
+        if not isinstance(key, str) or not any(
+            hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys
+        ):
+            raise ApiError(401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"})
+
+    Body = Annotated[dict[str, Any], Depends(read_body)]
+
+    async def accept(request: Request, calls: list[SegmentCall]) -> JSONResponse:
+        try:
+            await ingest(
+                calls,
+                client=request.app.state.client,
+                database_url=settings.database_url,
+                task_queue=settings.task_queue,
+            )
+        except DeliveryFailed as err:
+            raise ApiError(503, f"Temporal unavailable, retry: {err}", headers={"Retry-After": "2"}) from err
+        return JSONResponse({"success": True})
+
+    def make_route(call_type: str):  # type: ignore[no-untyped-def]
+        async def route(request: Request, body: Body) -> JSONResponse:
+            authorize(request, body)
+            body.pop("writeKey", None)
+            try:
+                call = SegmentCall.model_validate({**body, "type": call_type})
+            except ValidationError as err:
+                raise ApiError(400, "invalid call", _field_errors(err)) from err
+            return await accept(request, [call])
+
+        route.__name__ = call_type
+        return route
+
+    for call_type in ("identify", "track", "page", "screen", "group", "alias"):
+        app.post(f"/v1/{call_type}", summary=f"Segment {call_type}")(make_route(call_type))
+
+    @app.post("/v1/batch", summary="Segment batch")
+    @app.post("/v1/import", include_in_schema=False)
+    async def batch(request: Request, body: Body) -> JSONResponse:
+        authorize(request, body)
+        body.pop("writeKey", None)
+        try:
+            envelope = SegmentBatch.model_validate(body)
+        except ValidationError as err:
+            raise ApiError(400, "invalid batch", _field_errors(err)) from err
+        calls, errors = [], []
+        for i, item in enumerate(envelope.batch):
+            size = len(json.dumps(item))
+            if size > MAX_CALL_BYTES:
+                raise ApiError(413, f"batch[{i}] is over {MAX_CALL_BYTES // 1024} KB")
+            merged = {"context": envelope.context, "sentAt": envelope.sentAt, **item}
+            try:
+                calls.append(SegmentCall.model_validate(merged))
+            except ValidationError as err:
+                errors.extend(_field_errors(err, prefix=f"batch[{i}]."))
+        if errors:
+            raise ApiError(400, "invalid batch", errors)
+        return await accept(request, calls)
+
+    @app.get("/healthz", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app

@@ -25,7 +25,7 @@ class ProfileActivities:
                     properties=input.order,
                     at=input.at,
                 )
-        activity.logger.info("profile updated", extra={"customer_id": input.customer_id})
+        activity.logger.debug("profile updated", extra={"customer_id": input.customer_id})
 
     @activity.defn(name="merge_profiles")
     def merge_profiles(self, input: MergeProfilesInput) -> None:

@@ -8,6 +8,7 @@ import logging
 import sys
 
 import structlog
+from temporalio import activity, workflow
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
@@ -41,5 +42,8 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # Temporal's loggers put their context in `extra` (rendered as fields); not into the message too.
+    workflow.logger.workflow_info_on_message = False
+    activity.logger.activity_info_on_message = False
     for noisy in ("uvicorn.access", "httpx"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -171,7 +171,7 @@ class CustomerWorkflow:
         self.state.stage = stage
         self.state.stage_history.append(StageChange(stage=stage, at=at, cause=cause))
         self._upsert_search_attributes()
-        workflow.logger.info(
+        workflow.logger.debug(
             "stage changed",
             extra={"customer_id": self.state.customer_id, "from": previous, "to": stage, "cause": cause},
         )
@@ -214,6 +214,7 @@ class CustomerWorkflow:
             MergeInput(source_customer_id=self.state.customer_id, state=self.state, pending=pending),
         )
         self.state.merged_into = target
+        self._upsert_search_attributes()
         workflow.logger.info(
             "customer merged", extra={"customer_id": self.state.customer_id, "into": target}
         )
@@ -270,12 +271,17 @@ class CustomerWorkflow:
             workflow.logger.info("customer at risk", extra={"customer_id": self.state.customer_id})
 
     def _upsert_search_attributes(self) -> None:
+        """Keep CustomerId/LifecycleStage/AtRisk current; a merged customer drops its stage so
+        `LifecycleStage="..."` counts each person once."""
         current = workflow.info().typed_search_attributes
-        wanted = [
-            sa.CUSTOMER_ID.value_set(self.state.customer_id),
-            sa.LIFECYCLE_STAGE.value_set(self.state.stage.value),
-            sa.AT_RISK.value_set(self.state.at_risk),
-        ]
+        wanted = [sa.CUSTOMER_ID.value_set(self.state.customer_id)]
+        if self.state.merged_into:
+            wanted += [sa.LIFECYCLE_STAGE.value_unset(), sa.AT_RISK.value_unset()]
+        else:
+            wanted += [
+                sa.LIFECYCLE_STAGE.value_set(self.state.stage.value),
+                sa.AT_RISK.value_set(self.state.at_risk),
+            ]
         changed = [u for u in wanted if current.get(u.key) != u.value]
         if changed:
             workflow.upsert_search_attributes(changed)

@@ -93,6 +93,8 @@ def merge_states(target: CustomerState, source: CustomerState) -> CustomerState:
     stage their anonymous browsing had reached.
     """
     history = sorted([*target.stage_history, *source.stage_history], key=lambda c: c.at)
+    firsts_seen = [i for i, change in enumerate(history) if change.cause == "first_seen"]
+    history = [c for i, c in enumerate(history) if i not in firsts_seen[1:]]  # one first sighting
     moves = [change for change in history if change.cause != "first_seen"]
     counts = dict(target.event_counts)
     for key, value in source.event_counts.items():

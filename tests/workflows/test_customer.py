@@ -138,6 +138,9 @@ async def test_alias_merges_anonymous_history_into_the_identified_customer(skipp
         assert state.event_counts["Checkout Started"] == 1
         source = await wait_for(client, anon, lambda s: s.merged_into == user)
         assert source.merged_into == user
+        desc = await client.get_workflow_handle(workflow_id(anon)).describe()
+        assert desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) is None  # counted once, as `user`
+        assert [c.cause for c in state.stage_history].count("first_seen") == 1
         # a straggler sent to the anonymous customer reaches the identified one
         await deliver(client, task_queue=settings.task_queue, customer_id=anon, events=[track("Order Completed", order_id="o-late")])
         state = await wait_for(client, user, lambda s: s.stage == Stage.ONBOARDING)

@@ -1,0 +1,150 @@
+"""`journeys`: run the embedded stack (`up`), or one part alone (`worker`, `api`)."""
+
+import argparse
+import asyncio
+import contextlib
+import secrets
+import signal
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+import uvicorn
+
+from config.logging import configure_logging
+from config.settings import Settings, get_settings
+
+log = structlog.get_logger()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI owns Ctrl-C for every part."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    from api.app import create_app
+
+    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
+                            log_config=None, access_log=False)
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def _run_api(settings: Settings) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await _serve_api(settings, stop)
+
+
+async def _run_worker(settings: Settings) -> None:
+    from worker.main import run_worker
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await run_worker(settings, stop)
+
+
+def _dev_write_key(settings: Settings, data_dir: Path) -> list[str]:
+    if settings.write_keys:
+        return settings.write_keys
+    key_file = data_dir / "write_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(24))
+    return [key_file.read_text().strip()]
+
+
+async def _up(args: argparse.Namespace, settings: Settings) -> None:
+    from cli.demo import seed_catalogue, send_demo
+    from cli.dev_server import DevServer, port_is_free
+    from worker.main import run_worker
+
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, object] = {
+        "temporal_address": f"127.0.0.1:{args.temporal_port}",
+        "api_port": args.api_port,
+        "write_keys": _dev_write_key(settings, data_dir),
+    }
+    if "database_url" not in settings.model_fields_set:
+        overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"
+    settings = settings.model_copy(update=overrides)
+    if not port_is_free(args.api_port, settings.api_host):
+        raise SystemExit(f"journeys up: port {args.api_port} is in use; choose another with --api-port")
+
+    server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    try:
+        await server.start(log_file=data_dir / "temporal.log")
+    except RuntimeError as err:
+        raise SystemExit(f"journeys up: {err}") from err
+    api_url = f"http://{settings.api_host}:{args.api_port}"
+    print(f"\n  Temporal UI  http://localhost:{args.ui_port}\n  Temporal     {server.address}"
+          f"\n  API          {api_url}  (docs: {api_url}/docs)\n  Write key    {settings.write_keys[0]}"
+          f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n", flush=True)
+    try:
+        parts = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(_serve_api(settings, stop))]
+        marker = data_dir / "demo-loaded"
+        if not args.no_demo and not marker.exists():
+            await asyncio.sleep(1.0)  # let uvicorn bind
+            seed_catalogue(settings.database_url)
+            sent = await send_demo(api_url, settings.write_keys[0])
+            marker.write_text(str(sent))
+            log.info("demo_loaded", calls=sent, hint=f"http://localhost:{args.ui_port}")
+        await asyncio.gather(*parts)
+    finally:
+        stop.set()
+        server.stop()
+        log.info("stopped")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="journeys", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, API, demo")
+    up.add_argument("--data-dir", type=Path, default=Path(".journeys"))
+    up.add_argument("--api-port", type=int, default=8000)
+    up.add_argument("--temporal-port", type=int, default=7233)
+    up.add_argument("--ui-port", type=int, default=8233)
+    up.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+    worker = sub.add_parser("worker", help="run a worker against a Temporal server")
+    worker.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
+    api = sub.add_parser("api", help="run the HTTP API against a Temporal server")
+    api.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
+    api.add_argument("--host", help="bind address (default: JOURNEYS_API_HOST)")
+    api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except Exception as err:  # noqa: BLE001  (pydantic's message names the variable)
+        sys.exit(f"journeys: invalid settings: {err}")
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command != "up":
+        updates = {"temporal_address": args.address, "api_host": getattr(args, "host", None),
+                   "api_port": getattr(args, "port", None)}
+        settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    runner = {"up": lambda: _up(args, settings), "worker": lambda: _run_worker(settings),
+              "api": lambda: _run_api(settings)}[args.command]
+    asyncio.run(runner())
+
+
+if __name__ == "__main__":
+    main()

@@ -3,7 +3,6 @@
 import base64
 import gzip
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -20,7 +19,7 @@ from config.settings import Settings
 from config.temporal import DATA_CONVERTER
 from store.db import session_scope
 from store.models import Event
-from tests.workflows.test_customer import wait_for
+from tests.helpers import free_port, wait_for
 from worker.main import build_worker
 from workflows.types import Stage
 
@@ -149,14 +148,8 @@ async def test_segment_size_limits_are_413(http: httpx.AsyncClient, settings: Se
     assert stored(settings) == []
 
 
-def _closed_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 async def test_temporal_down_is_503_and_nothing_is_kept_until_the_retry(http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
-    down = await Client.connect(f"127.0.0.1:{_closed_port()}", data_converter=DATA_CONVERTER, lazy=True)
+    down = await Client.connect(f"127.0.0.1:{free_port()}", data_converter=DATA_CONVERTER, lazy=True)
     app = create_app(settings, client=down)
     user = f"u-{uuid.uuid4()}"
     call = {"userId": user, "event": "Order Completed", "messageId": "m-" + user}

@@ -6,17 +6,17 @@ from typing import Any
 
 import pytest
 from sqlmodel import select
-from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from api.delivery import deliver
 from config.settings import Settings
 from store.db import session_scope
 from store.models import Customer, Order
+from tests.helpers import state_of, wait_for
 from worker.main import build_worker
 from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow, workflow_id
-from workflows.types import CustomerEvent, CustomerInput, CustomerState, EventBatch, Stage
+from workflows.types import CustomerEvent, CustomerInput, EventBatch, Stage
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -25,27 +25,6 @@ def track(name: str, **properties: Any) -> CustomerEvent:
     return CustomerEvent(
         message_id=str(uuid.uuid4()), type="track", event=name, timestamp=NOW, properties=properties
     )
-
-
-async def state_of(client: Client, customer_id: str) -> CustomerState:
-    handle: WorkflowHandle[Any, Any] = client.get_workflow_handle(workflow_id(customer_id))
-    return await handle.query(CustomerWorkflow.get_state)
-
-
-async def wait_for(client: Client, customer_id: str, predicate, tries: int = 100) -> CustomerState:  # type: ignore[no-untyped-def]
-    """Query until the state satisfies `predicate` (events are applied asynchronously)."""
-    import asyncio
-
-    state = None
-    for _ in range(tries):
-        try:
-            state = await state_of(client, customer_id)
-            if predicate(state):
-                return state
-        except Exception:  # noqa: BLE001  (workflow not started yet)
-            pass
-        await asyncio.sleep(0.1)
-    raise AssertionError(f"state never matched; last: {state}")
 
 
 @pytest.fixture

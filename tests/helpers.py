@@ -1,0 +1,39 @@
+"""Small helpers the tests share."""
+
+import asyncio
+import socket
+from collections.abc import Callable
+from typing import Any
+
+from temporalio.client import Client
+
+from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.types import CustomerState
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+async def state_of(client: Client, customer_id: str) -> CustomerState:
+    handle = client.get_workflow_handle(workflow_id(customer_id))
+    return await handle.query(CustomerWorkflow.get_state)
+
+
+async def wait_for(
+    client: Client, customer_id: str, predicate: Callable[[CustomerState], bool], seconds: float = 30
+) -> CustomerState:
+    """Query until the state satisfies `predicate` (events are applied asynchronously)."""
+    state: Any = None
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            state = await state_of(client, customer_id)
+            if predicate(state):
+                return state
+        except Exception:  # noqa: BLE001  (not started yet, or no worker to answer)
+            pass
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"state of {customer_id} never matched; last: {state}")

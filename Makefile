@@ -1,0 +1,30 @@
+# Two commands: `make up` runs the embedded stack with a demo, `make test` runs every test.
+# Both create the virtual environment in .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+
+.PHONY: up test lint bench clean
+
+$(BIN)/.installed: pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+up: $(BIN)/.installed
+	$(BIN)/journeys up
+
+test: $(BIN)/.installed
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+lint: $(BIN)/.installed
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+bench: $(BIN)/.installed
+	$(BIN)/python -m bench.ingest
+
+clean:
+	rm -rf $(VENV) .journeys .pytest_cache

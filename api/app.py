@@ -27,9 +27,19 @@ MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, message: str, errors: list[dict[str, str]] | None = None,
-                 headers: dict[str, str] | None = None) -> None:
-        self.status, self.message, self.errors, self.headers = status, message, errors or [], headers
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status, self.message, self.errors, self.headers = (
+            status,
+            message,
+            errors or [],
+            headers,
+        )
 
 
 def _field_errors(err: ValidationError, prefix: str = "") -> list[dict[str, str]]:
@@ -65,7 +75,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return JSONResponse(body, status_code=exc.status, headers=exc.headers)
 
     async def read_body(request: Request) -> dict[str, Any]:
-        limit = MAX_BATCH_BYTES if request.url.path.endswith(("/batch", "/import")) else MAX_CALL_BYTES
+        limit = (
+            MAX_BATCH_BYTES if request.url.path.endswith(("/batch", "/import")) else MAX_CALL_BYTES
+        )
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
             raise ApiError(413, f"request body over {limit // 1024} KB")
@@ -84,13 +96,17 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         try:
             body = json.loads(raw)
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ApiError(400, "body is not valid JSON", [{"field": "body", "reason": str(err)}]) from err
+            raise ApiError(
+                400, "body is not valid JSON", [{"field": "body", "reason": str(err)}]
+            ) from err
         if not isinstance(body, dict):
-            raise ApiError(400, "body must be a JSON object", [{"field": "body", "reason": "not an object"}])
+            raise ApiError(
+                400, "body must be a JSON object", [{"field": "body", "reason": "not an object"}]
+            )
         return body
 
     def authorize(request: Request, body: dict[str, Any]) -> None:
-        """HTTP Basic with the write key as user name (Segment); `writeKey` in the body also works."""
+        """HTTP Basic, write key as user name (Segment); a `writeKey` body field also works."""
         key = body.get("writeKey")
         header = request.headers.get("authorization", "")
         if header.lower().startswith("basic "):
@@ -101,7 +117,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         if not isinstance(key, str) or not any(
             hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys
         ):
-            raise ApiError(401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"})
+            raise ApiError(
+                401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"}
+            )
 
     Body = Annotated[dict[str, Any], Depends(read_body)]
 
@@ -114,7 +132,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 task_queue=settings.task_queue,
             )
         except DeliveryFailed as err:
-            raise ApiError(503, f"Temporal unavailable, retry: {err}", headers={"Retry-After": "2"}) from err
+            raise ApiError(
+                503, f"Temporal unavailable, retry: {err}", headers={"Retry-After": "2"}
+            ) from err
         return JSONResponse({"success": True})
 
     def make_route(call_type: str):  # type: ignore[no-untyped-def]

@@ -11,7 +11,9 @@ from workflows.types import CustomerEvent, CustomerInput, EventBatch
 RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
 
 
-async def deliver(client: Client, *, task_queue: str, customer_id: str, events: list[CustomerEvent]) -> None:
+async def deliver(
+    client: Client, *, task_queue: str, customer_id: str, events: list[CustomerEvent]
+) -> None:
     """Returns once Temporal has durably accepted the signal (raises otherwise)."""
     await client.start_workflow(
         CustomerWorkflow.run,

@@ -164,4 +164,3 @@ def _settle(database_url: str, delivered: list[str], failed: list[str]) -> None:
     with session_scope(database_url) as session:
         mark_delivered(session, message_ids=delivered)
         forget_undelivered(session, message_ids=failed)
-

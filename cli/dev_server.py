@@ -21,7 +21,15 @@ from workflows import search_attributes as sa
 
 log = structlog.get_logger()
 
-_TYPE_NAMES = {2: "Keyword", 5: "Bool", 3: "Int", 1: "Text", 4: "Double", 6: "Datetime", 7: "KeywordList"}
+_TYPE_NAMES = {
+    2: "Keyword",
+    5: "Bool",
+    3: "Int",
+    1: "Text",
+    4: "Double",
+    6: "Datetime",
+    7: "KeywordList",
+}
 
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
@@ -51,11 +59,21 @@ class DevServer:
 
     def command(self) -> list[str]:
         args = [
-            find_binary("temporal"), "server", "start-dev",
-            "--db-filename", str(self.db_file),
-            "--ip", self.ip, "--port", str(self.port), "--ui-port", str(self.ui_port),
-            "--log-level", "warn",
-            "--dynamic-config-value", "frontend.workerHeartbeatsEnabled=false",
+            find_binary("temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
+            "--dynamic-config-value",
+            "frontend.workerHeartbeatsEnabled=false",
         ]
         for key in sa.ALL:
             args += ["--search-attribute", f"{key.name}={_TYPE_NAMES[int(key.indexed_value_type)]}"]
@@ -64,8 +82,10 @@ class DevServer:
     async def start(self, log_file: Path, timeout: float = 60.0) -> None:
         for port in (self.port, self.ui_port):
             if not port_is_free(port, self.ip):
-                raise RuntimeError(f"port {port} is in use: is another Temporal server running? "
-                                   "choose others with --temporal-port/--ui-port")
+                raise RuntimeError(
+                    f"port {port} is in use: is another Temporal server running? "
+                    "choose others with --temporal-port/--ui-port"
+                )
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         out = log_file.open("ab")
         self.process = subprocess.Popen(
@@ -74,14 +94,18 @@ class DevServer:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(f"temporal server exited with {self.process.returncode}; see {log_file}")
+                raise RuntimeError(
+                    f"temporal server exited with {self.process.returncode}; see {log_file}"
+                )
             try:
                 await Client.connect(self.address)
                 return
-            except Exception:  # noqa: BLE001  (not listening yet)
+            except Exception as err:  # noqa: BLE001  (not listening yet)
                 if asyncio.get_running_loop().time() > deadline:
                     self.stop()
-                    raise RuntimeError(f"temporal server did not start in {timeout:.0f}s; see {log_file}")
+                    raise RuntimeError(
+                        f"temporal server did not start in {timeout:.0f}s; see {log_file}"
+                    ) from err
                 await asyncio.sleep(0.3)
 
     def stop(self, timeout: float = 15.0) -> None:

@@ -35,8 +35,13 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 async def _serve_api(settings: Settings, stop: asyncio.Event) -> None:
     from api.app import create_app
 
-    config = uvicorn.Config(create_app(settings), host=settings.api_host, port=settings.api_port,
-                            log_config=None, access_log=False)
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
     server = _Server(config)
     task = asyncio.create_task(server.serve())
     await stop.wait()
@@ -83,7 +88,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
         overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"
     settings = settings.model_copy(update=overrides)
     if not port_is_free(args.api_port, settings.api_host):
-        raise SystemExit(f"journeys up: port {args.api_port} is in use; choose another with --api-port")
+        raise SystemExit(
+            f"journeys up: port {args.api_port} is in use; choose another with --api-port"
+        )
 
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
     stop = asyncio.Event()
@@ -93,11 +100,19 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     except RuntimeError as err:
         raise SystemExit(f"journeys up: {err}") from err
     api_url = f"http://{settings.api_host}:{args.api_port}"
-    print(f"\n  Temporal UI  http://localhost:{args.ui_port}\n  Temporal     {server.address}"
-          f"\n  API          {api_url}  (docs: {api_url}/docs)\n  Write key    {settings.write_keys[0]}"
-          f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n", flush=True)
+    print(
+        f"\n  Temporal UI  http://localhost:{args.ui_port}"
+        f"\n  Temporal     {server.address}"
+        f"\n  API          {api_url}  (docs: {api_url}/docs)"
+        f"\n  Write key    {settings.write_keys[0]}"
+        f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n",
+        flush=True,
+    )
     try:
-        parts = [asyncio.create_task(run_worker(settings, stop)), asyncio.create_task(_serve_api(settings, stop))]
+        parts = [
+            asyncio.create_task(run_worker(settings, stop)),
+            asyncio.create_task(_serve_api(settings, stop)),
+        ]
         marker = data_dir / "demo-loaded"
         if not args.no_demo and not marker.exists():
             await asyncio.sleep(1.0)  # let uvicorn bind
@@ -138,11 +153,17 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"journeys: invalid settings: {err}")
     configure_logging(settings.log_level, settings.log_format)
     if args.command != "up":
-        updates = {"temporal_address": args.address, "api_host": getattr(args, "host", None),
-                   "api_port": getattr(args, "port", None)}
+        updates = {
+            "temporal_address": args.address,
+            "api_host": getattr(args, "host", None),
+            "api_port": getattr(args, "port", None),
+        }
         settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
-    runner = {"up": lambda: _up(args, settings), "worker": lambda: _run_worker(settings),
-              "api": lambda: _run_api(settings)}[args.command]
+    runner = {
+        "up": lambda: _up(args, settings),
+        "worker": lambda: _run_worker(settings),
+        "api": lambda: _run_api(settings),
+    }[args.command]
     asyncio.run(runner())
 
 

@@ -42,7 +42,7 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # Temporal's loggers put their context in `extra` (rendered as fields); not into the message too.
+    # Temporal's loggers put their context in `extra` (rendered as fields), not in the message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
     for noisy in ("uvicorn.access", "httpx"):

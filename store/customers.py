@@ -21,7 +21,9 @@ def link_identity(session: Session, *, anonymous_id: str, customer_id: str) -> b
     """Record that `anonymous_id` belongs to `customer_id`; True when the link is new."""
     if session.get(Identity, anonymous_id) is not None:
         return False
-    session.add(Identity(anonymous_id=anonymous_id, customer_id=customer_id, linked_at=datetime.now(UTC)))
+    session.add(
+        Identity(anonymous_id=anonymous_id, customer_id=customer_id, linked_at=datetime.now(UTC))
+    )
     session.flush()
     return True
 
@@ -38,7 +40,9 @@ def upsert_traits(session: Session, *, customer_id: str, traits: dict[str, Any])
     return customer
 
 
-def record_order(session: Session, *, order_id: str, customer_id: str, properties: dict[str, Any], at: datetime) -> None:
+def record_order(
+    session: Session, *, order_id: str, customer_id: str, properties: dict[str, Any], at: datetime
+) -> None:
     """Store an `Order Completed` once; a replayed activity finds it and does nothing."""
     if session.get(Order, order_id) is not None:
         return

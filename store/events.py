@@ -23,7 +23,9 @@ def record_events(session: Session, *, events: list[Event]) -> tuple[list[Event]
     inserted = {e.message_id for e in events if e.message_id not in existing}
     session.add_all(e for e in events if e.message_id in inserted)
     session.flush()
-    undelivered = [e for e in events if e.message_id in inserted or existing[e.message_id].delivered_at is None]
+    undelivered = [
+        e for e in events if e.message_id in inserted or existing[e.message_id].delivered_at is None
+    ]
     return undelivered, inserted
 
 
@@ -31,7 +33,9 @@ def mark_delivered(session: Session, *, message_ids: Iterable[str]) -> None:
     ids = list(message_ids)
     if ids:
         session.execute(
-            update(Event).where(col(Event.message_id).in_(ids)).values(delivered_at=datetime.now(UTC))
+            update(Event)
+            .where(col(Event.message_id).in_(ids))
+            .values(delivered_at=datetime.now(UTC))
         )
 
 
@@ -46,5 +50,7 @@ def forget_undelivered(session: Session, *, message_ids: Iterable[str]) -> None:
 
 def customer_events(session: Session, *, customer_id: str) -> list[Event]:
     return list(
-        session.exec(select(Event).where(Event.customer_id == customer_id).order_by(col(Event.timestamp)))
+        session.exec(
+            select(Event).where(Event.customer_id == customer_id).order_by(col(Event.timestamp))
+        )
     )

@@ -1,10 +1,37 @@
 """Tables. What the API receives and returns are other classes (api/schemas.py)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An instant, stored in UTC and read back timezone-aware (UTC) on every back-end.
+
+    SQLite has no time zone type: without this it stores an aware value's wall-clock time,
+    dropping the offset (10:00+02:00 came back as naive 10:00, a different instant), and
+    returns naive datetimes. Naive values written are taken as UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def _json() -> Any:
@@ -12,9 +39,7 @@ def _json() -> Any:
 
 
 def _time(nullable: bool = False, index: bool = False) -> Any:
-    return Field(
-        default=None, sa_column=Column(DateTime(timezone=True), nullable=nullable, index=index)
-    )
+    return Field(default=None, sa_column=Column(UTCDateTime(), nullable=nullable, index=index))
 
 
 class Customer(SQLModel, table=True):
@@ -68,5 +93,7 @@ class Order(SQLModel, table=True):
     customer_id: str = Field(index=True, max_length=300)
     total: float = 0.0
     currency: str = "USD"
-    products: list[dict[str, Any]] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    products: list[dict[str, Any]] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False)
+    )
     created_at: datetime = _time()

@@ -19,7 +19,9 @@ from workflows import search_attributes as sa
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--temporal-address", default=None, help="use this server for dev-server tests")
+    parser.addoption(
+        "--temporal-address", default=None, help="use this server for dev-server tests"
+    )
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")

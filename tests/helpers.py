@@ -23,7 +23,10 @@ async def state_of(client: Client, customer_id: str) -> CustomerState:
 
 
 async def wait_for(
-    client: Client, customer_id: str, predicate: Callable[[CustomerState], bool], seconds: float = 30
+    client: Client,
+    customer_id: str,
+    predicate: Callable[[CustomerState], bool],
+    seconds: float = 30,
 ) -> CustomerState:
     """Query until the state satisfies `predicate` (events are applied asynchronously)."""
     state: Any = None

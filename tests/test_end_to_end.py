@@ -10,8 +10,8 @@ import signal
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -47,15 +47,25 @@ def _env(settings: Settings) -> dict[str, str]:
 @pytest.fixture
 def settings(dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str) -> Settings:
     address = dev_env.client.service_client.config.target_host
-    return Settings(temporal_address=address, database_url=sqlite_url, task_queue=task_queue,
-                    write_keys=[KEY], api_port=free_port())
+    return Settings(
+        temporal_address=address,
+        database_url=sqlite_url,
+        task_queue=task_queue,
+        write_keys=[KEY],
+        api_port=free_port(),
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def api_url(settings: Settings) -> AsyncIterator[str]:
     """The API served by uvicorn on a free loopback port."""
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=settings.api_port,
-                            log_config=None, lifespan="on")
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=settings.api_port,
+        log_config=None,
+        lifespan="on",
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -76,32 +86,57 @@ def worker_process(settings: Settings) -> Iterator[list[subprocess.Popen[bytes]]
         process.wait()
 
 
-def start_worker(settings: Settings, started: list[subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([JOURNEYS, "worker"], env=_env(settings),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+def start_worker(
+    settings: Settings, started: list[subprocess.Popen[bytes]]
+) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [JOURNEYS, "worker"],
+        env=_env(settings),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     started.append(process)
     return process
 
 
 async def test_state_survives_a_killed_worker(
-    api_url: str, settings: Settings, dev_env: WorkflowEnvironment, worker_process: list[subprocess.Popen[bytes]]
+    api_url: str,
+    settings: Settings,
+    dev_env: WorkflowEnvironment,
+    worker_process: list[subprocess.Popen[bytes]],
 ) -> None:
     client = dev_env.client
     user = f"u-{uuid.uuid4()}"
     worker = start_worker(settings, worker_process)
     async with httpx.AsyncClient(base_url=api_url, auth=(KEY, "")) as http:
-        r = await http.post("/v1/batch", json={"batch": [
-            {"type": "identify", "userId": user, "traits": {"plan": "pro"}},
-            {"type": "track", "userId": user, "event": "Product Viewed", "properties": {"product_id": "p1"}},
-            {"type": "track", "userId": user, "event": "Checkout Started"},
-        ]})
+        r = await http.post(
+            "/v1/batch",
+            json={
+                "batch": [
+                    {"type": "identify", "userId": user, "traits": {"plan": "pro"}},
+                    {
+                        "type": "track",
+                        "userId": user,
+                        "event": "Product Viewed",
+                        "properties": {"product_id": "p1"},
+                    },
+                    {"type": "track", "userId": user, "event": "Checkout Started"},
+                ]
+            },
+        )
         assert r.status_code == 200, r.text
         await wait_for(client, user, lambda s: s.stage == Stage.DECISION)
 
         worker.kill()  # no graceful shutdown
         worker.wait()
-        r = await http.post("/v1/track", json={"userId": user, "event": "Order Completed",
-                                               "properties": {"order_id": "o-1", "total": 20}})
+        r = await http.post(
+            "/v1/track",
+            json={
+                "userId": user,
+                "event": "Order Completed",
+                "properties": {"order_id": "o-1", "total": 20},
+            },
+        )
         assert r.status_code == 200  # accepted while no worker runs: Temporal holds it
 
         start_worker(settings, worker_process)
@@ -129,12 +164,20 @@ async def test_continue_as_new_suggested_by_the_server_keeps_every_event(
     total, per_signal = 100_000, 500
     async with build_worker(client, settings):
         for start in range(0, total, per_signal):
-            batch = [CustomerEvent(message_id=f"{user}-{i}", type="track", event="Product Viewed",
-                                   timestamp=now) for i in range(start, start + per_signal)]
+            batch = [
+                CustomerEvent(
+                    message_id=f"{user}-{i}", type="track", event="Product Viewed", timestamp=now
+                )
+                for i in range(start, start + per_signal)
+            ]
             await deliver(client, task_queue=settings.task_queue, customer_id=user, events=batch)
         # the first thousand again, as a client's retry would send them
-        retry = [CustomerEvent(message_id=f"{user}-{i}", type="track", event="Product Viewed",
-                               timestamp=now) for i in range(total - 1000, total)]
+        retry = [
+            CustomerEvent(
+                message_id=f"{user}-{i}", type="track", event="Product Viewed", timestamp=now
+            )
+            for i in range(total - 1000, total)
+        ]
         await deliver(client, task_queue=settings.task_queue, customer_id=user, events=retry)
         state = await wait_for(client, user, lambda s: s.events_total >= total, seconds=240)
     assert state.events_total == total
@@ -194,10 +237,16 @@ async def test_journeys_up_stops_cleanly_on_ctrl_c_and_resumes_customers(tmp_pat
     process = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         await _wait_healthy(api, process)
-        client = await Client.connect(f"127.0.0.1:{ports['--temporal-port']}", data_converter=DATA_CONVERTER)
+        client = await Client.connect(
+            f"127.0.0.1:{ports['--temporal-port']}", data_converter=DATA_CONVERTER
+        )
         state = await wait_for(client, user, lambda s: s.events_total == 2)
         assert state.stage == Stage.DECISION
-        assert [c.stage for c in state.stage_history] == [Stage.AWARENESS, Stage.CONSIDERATION, Stage.DECISION]
+        assert [c.stage for c in state.stage_history] == [
+            Stage.AWARENESS,
+            Stage.CONSIDERATION,
+            Stage.DECISION,
+        ]
     finally:
         process.send_signal(signal.SIGINT)
         process.wait(timeout=60)

@@ -8,7 +8,8 @@ event not yet applied.
 
 import asyncio
 from collections import deque
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Any
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -28,8 +29,8 @@ with workflow.unsafe.imports_passed_through():
         MergeIntoInput,
         MergeProfilesInput,
         ProfileUpdateInput,
-        StageChange,
         Stage,
+        StageChange,
     )
 
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
@@ -96,7 +97,7 @@ class CustomerWorkflow:
             if self.state.merged_into:
                 try:
                     await workflow.wait_condition(has_work, timeout=MERGED_LINGER)
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     if not has_work():
                         watcher.cancel()
@@ -110,7 +111,9 @@ class CustomerWorkflow:
                     continue  # apply what the handlers just queued before handing over
                 self.state.recent_message_ids = list(self.recent)
                 self.state.generation += 1
-                workflow.logger.info("customer continues as new", extra={"customer_id": self.state.customer_id})
+                workflow.logger.info(
+                    "customer continues as new", extra={"customer_id": self.state.customer_id}
+                )
                 watcher.cancel()
                 workflow.continue_as_new(
                     CustomerInput(
@@ -166,17 +169,22 @@ class CustomerWorkflow:
             state.merge_requested.append(source)  # web clients repeat anonymousId on every call
             await self._request_merge(source)
 
-    def _move(self, stage: Stage, at, cause: str) -> None:  # type: ignore[no-untyped-def]
+    def _move(self, stage: Stage, at: datetime, cause: str) -> None:
         previous = self.state.stage
         self.state.stage = stage
         self.state.stage_history.append(StageChange(stage=stage, at=at, cause=cause))
         self._upsert_search_attributes()
         workflow.logger.debug(
             "stage changed",
-            extra={"customer_id": self.state.customer_id, "from": previous, "to": stage, "cause": cause},
+            extra={
+                "customer_id": self.state.customer_id,
+                "from": previous,
+                "to": stage,
+                "cause": cause,
+            },
         )
 
-    async def _update_profile(self, event: CustomerEvent, order: dict | None) -> None:  # type: ignore[type-arg]
+    async def _update_profile(self, event: CustomerEvent, order: dict[str, Any] | None) -> None:
         await workflow.execute_activity(
             ProfileActivities.update_profile,
             ProfileUpdateInput(
@@ -200,7 +208,8 @@ class CustomerWorkflow:
             )
         except ApplicationError as err:  # no such customer: nothing to merge
             workflow.logger.info(
-                "nothing to merge", extra={"customer_id": self.state.customer_id, "reason": str(err)}
+                "nothing to merge",
+                extra={"customer_id": self.state.customer_id, "reason": str(err)},
             )
 
     async def _hand_over(self, request: MergeIntoInput) -> None:
@@ -211,7 +220,9 @@ class CustomerWorkflow:
         pending, self.pending = list(self.pending), deque()
         await workflow.get_external_workflow_handle(workflow_id(target)).signal(
             CustomerWorkflow.merge,
-            MergeInput(source_customer_id=self.state.customer_id, state=self.state, pending=pending),
+            MergeInput(
+                source_customer_id=self.state.customer_id, state=self.state, pending=pending
+            ),
         )
         self.state.merged_into = target
         self._upsert_search_attributes()
@@ -257,8 +268,11 @@ class CustomerWorkflow:
             last = self.state.last_event_at
             if self.state.at_risk or last is None or self.state.merged_into:
                 await workflow.wait_condition(
-                    lambda: not self.state.at_risk and self.state.last_event_at is not None
-                    and not self.state.merged_into
+                    lambda: (
+                        not self.state.at_risk
+                        and self.state.last_event_at is not None
+                        and not self.state.merged_into
+                    )
                 )
                 continue
             now = workflow.now()

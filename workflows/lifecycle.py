@@ -39,9 +39,16 @@ DEFAULT_RULES: list[LifecycleRule] = [
     ),
     _rule("Order Completed", Stage.ONBOARDING, max_count=1),
     _rule("Order Completed", Stage.LOYALTY, min_count=2),
-    _rule("Product Reviewed", Stage.ADVOCACY, from_stages=OWN, where={"rating": PropertyTest(gte=4)}),
+    _rule(
+        "Product Reviewed", Stage.ADVOCACY, from_stages=OWN, where={"rating": PropertyTest(gte=4)}
+    ),
     _rule("NPS Submitted", Stage.ADVOCACY, from_stages=OWN, where={"score": PropertyTest(gte=9)}),
-    _rule("NPS Submitted", Stage.LOYALTY, from_stages=[Stage.ADVOCACY], where={"score": PropertyTest(lte=6)}),
+    _rule(
+        "NPS Submitted",
+        Stage.LOYALTY,
+        from_stages=[Stage.ADVOCACY],
+        where={"score": PropertyTest(lte=6)},
+    ),
     _rule("Product Shared", Stage.ADVOCACY, from_stages=[Stage.LOYALTY]),
 ]
 
@@ -77,7 +84,9 @@ def matches(rule: LifecycleRule, state: CustomerState, event: CustomerEvent) -> 
     return all(_passes(test, event.properties.get(name)) for name, test in rule.where.items())
 
 
-def next_stage(rules: list[LifecycleRule], state: CustomerState, event: CustomerEvent) -> Stage | None:
+def next_stage(
+    rules: list[LifecycleRule], state: CustomerState, event: CustomerEvent
+) -> Stage | None:
     """The stage the first matching rule moves to, or None when no rule fires or nothing changes."""
     for rule in rules:
         if matches(rule, state, event):

@@ -36,10 +36,14 @@ def settings(sqlite_url: str, task_queue: str) -> Settings:
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def http(dev_env: WorkflowEnvironment, settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+async def http(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings, client=dev_env.client)
     async with build_worker(dev_env.client, settings):
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as c:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://api"
+        ) as c:
             yield c
 
 
@@ -51,9 +55,15 @@ def stored(settings: Settings, **where: Any) -> list[Event]:
         return list(session.exec(query))
 
 
-async def test_track_reaches_the_customer_workflow(http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_track_reaches_the_customer_workflow(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     user = f"u-{uuid.uuid4()}"
-    r = await http.post("/v1/track", headers=basic(KEY), json={"userId": user, "event": "Checkout Started", "messageId": "m1-" + user})
+    r = await http.post(
+        "/v1/track",
+        headers=basic(KEY),
+        json={"userId": user, "event": "Checkout Started", "messageId": "m1-" + user},
+    )
     assert r.status_code == 200, r.text
     assert r.json() == {"success": True}
     state = await wait_for(dev_env.client, user, lambda s: s.events_total == 1)
@@ -62,48 +72,98 @@ async def test_track_reaches_the_customer_workflow(http: httpx.AsyncClient, dev_
     assert row.delivered_at is not None and row.event == "Checkout Started"
 
 
-async def test_a_retried_message_is_stored_and_applied_once(http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_a_retried_message_is_stored_and_applied_once(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     user = f"u-{uuid.uuid4()}"
-    call = {"userId": user, "event": "Order Completed", "messageId": "m-" + user, "properties": {"order_id": "o1", "total": 9}}
+    call = {
+        "userId": user,
+        "event": "Order Completed",
+        "messageId": "m-" + user,
+        "properties": {"order_id": "o1", "total": 9},
+    }
     for _ in range(3):
         assert (await http.post("/v1/track", headers=basic(KEY), json=call)).status_code == 200
-    r = await http.post("/v1/batch", headers=basic(KEY), json={"batch": [{**call, "type": "track"}, {"type": "track", "userId": user, "event": "Order Completed", "messageId": "m2-" + user}]})
+    r = await http.post(
+        "/v1/batch",
+        headers=basic(KEY),
+        json={
+            "batch": [
+                {**call, "type": "track"},
+                {
+                    "type": "track",
+                    "userId": user,
+                    "event": "Order Completed",
+                    "messageId": "m2-" + user,
+                },
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     state = await wait_for(dev_env.client, user, lambda s: s.events_total >= 2)
     assert state.event_counts == {"Order Completed": 2}
     assert len(stored(settings, customer_id=user)) == 2
 
 
-async def test_batch_groups_customers_and_identifies_anonymous_browsing(http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_batch_groups_customers_and_identifies_anonymous_browsing(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
     anon, user, other = str(uuid.uuid4()), f"u-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
-    r = await http.post("/v1/batch", headers=basic(KEY), json={"batch": [
-        {"type": "page", "anonymousId": anon, "name": "Home"},
-        {"type": "track", "anonymousId": anon, "event": "Product Viewed", "properties": {"product_id": "p1"}},
-        {"type": "track", "userId": other, "event": "Product Viewed"},
-    ]})
+    r = await http.post(
+        "/v1/batch",
+        headers=basic(KEY),
+        json={
+            "batch": [
+                {"type": "page", "anonymousId": anon, "name": "Home"},
+                {
+                    "type": "track",
+                    "anonymousId": anon,
+                    "event": "Product Viewed",
+                    "properties": {"product_id": "p1"},
+                },
+                {"type": "track", "userId": other, "event": "Product Viewed"},
+            ]
+        },
+    )
     assert r.status_code == 200, r.text
     await wait_for(dev_env.client, f"anon-{anon}", lambda s: s.stage == Stage.CONSIDERATION)
-    r = await http.post("/v1/identify", headers=basic(KEY), json={"userId": user, "anonymousId": anon, "traits": {"plan": "pro"}})
+    r = await http.post(
+        "/v1/identify",
+        headers=basic(KEY),
+        json={"userId": user, "anonymousId": anon, "traits": {"plan": "pro"}},
+    )
     assert r.status_code == 200
     state = await wait_for(dev_env.client, user, lambda s: f"anon-{anon}" in s.merged_from)
     assert state.stage == Stage.CONSIDERATION and state.events_total == 3
     # later anonymous calls of the same browser route to the identified customer
-    r = await http.post("/v1/track", headers=basic(KEY), json={"anonymousId": anon, "event": "Checkout Started"})
+    r = await http.post(
+        "/v1/track", headers=basic(KEY), json={"anonymousId": anon, "event": "Checkout Started"}
+    )
     assert r.status_code == 200
     state = await wait_for(dev_env.client, user, lambda s: s.stage == Stage.DECISION)
     assert {e.customer_id for e in stored(settings, anonymous_id=anon)} == {user}
 
 
-async def test_gzip_and_write_key_in_body_are_accepted(http: httpx.AsyncClient, dev_env: WorkflowEnvironment) -> None:
+async def test_gzip_and_write_key_in_body_are_accepted(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment
+) -> None:
     user = f"u-{uuid.uuid4()}"
-    body = gzip.compress(json.dumps({"writeKey": KEY, "userId": user, "event": "Product Viewed"}).encode())
-    r = await http.post("/v1/track", content=body, headers={"Content-Encoding": "gzip", "Content-Type": "application/json"})
+    body = gzip.compress(
+        json.dumps({"writeKey": KEY, "userId": user, "event": "Product Viewed"}).encode()
+    )
+    r = await http.post(
+        "/v1/track",
+        content=body,
+        headers={"Content-Encoding": "gzip", "Content-Type": "application/json"},
+    )
     assert r.status_code == 200, r.text
     await wait_for(dev_env.client, user, lambda s: s.events_total == 1)
 
 
 @pytest.mark.parametrize("headers", [{}, basic("wrong"), {"Authorization": "Basic !!!"}])
-async def test_missing_or_wrong_key_is_401(http: httpx.AsyncClient, headers: dict[str, str], settings: Settings) -> None:
+async def test_missing_or_wrong_key_is_401(
+    http: httpx.AsyncClient, headers: dict[str, str], settings: Settings
+) -> None:
     r = await http.post("/v1/track", headers=headers, json={"userId": "x", "event": "E"})
     assert r.status_code == 401
     assert r.headers["www-authenticate"] == "Basic"
@@ -121,10 +181,21 @@ async def test_missing_or_wrong_key_is_401(http: httpx.AsyncClient, headers: dic
         ("/v1/group", {"userId": "u"}, "groupId"),
         ("/v1/identify", {"userId": ""}, "userId"),
         ("/v1/batch", {"batch": []}, "batch"),
-        ("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "E"}, {"type": "launch", "userId": "u"}]}, "batch[1].type"),
+        (
+            "/v1/batch",
+            {
+                "batch": [
+                    {"type": "track", "userId": "u", "event": "E"},
+                    {"type": "launch", "userId": "u"},
+                ]
+            },
+            "batch[1].type",
+        ),
     ],
 )
-async def test_bad_input_is_400_naming_the_field(http: httpx.AsyncClient, path: str, body: dict[str, Any], field: str, settings: Settings) -> None:
+async def test_bad_input_is_400_naming_the_field(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any], field: str, settings: Settings
+) -> None:
     r = await http.post(path, headers=basic(KEY), json=body)
     assert r.status_code == 400, r.text
     fields = [e["field"] for e in r.json()["errors"]]
@@ -134,7 +205,9 @@ async def test_bad_input_is_400_naming_the_field(http: httpx.AsyncClient, path: 
 
 
 async def test_malformed_json_is_400(http: httpx.AsyncClient) -> None:
-    r = await http.post("/v1/track", headers={**basic(KEY), "Content-Type": "application/json"}, content=b"{nope")
+    r = await http.post(
+        "/v1/track", headers={**basic(KEY), "Content-Type": "application/json"}, content=b"{nope"
+    )
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "body"
 
 
@@ -142,18 +215,33 @@ async def test_segment_size_limits_are_413(http: httpx.AsyncClient, settings: Se
     big = {"userId": "u", "event": "E", "properties": {"blob": "x" * (33 * 1024)}}
     assert (await http.post("/v1/track", headers=basic(KEY), json=big)).status_code == 413
     item = {"type": "track", **big}
-    assert (await http.post("/v1/batch", headers=basic(KEY), json={"batch": [item]})).status_code == 413
-    small = {"type": "track", "userId": "u", "event": "E", "properties": {"blob": "x" * (20 * 1024)}}
-    assert (await http.post("/v1/batch", headers=basic(KEY), json={"batch": [small] * 26})).status_code == 413
+    assert (
+        await http.post("/v1/batch", headers=basic(KEY), json={"batch": [item]})
+    ).status_code == 413
+    small = {
+        "type": "track",
+        "userId": "u",
+        "event": "E",
+        "properties": {"blob": "x" * (20 * 1024)},
+    }
+    assert (
+        await http.post("/v1/batch", headers=basic(KEY), json={"batch": [small] * 26})
+    ).status_code == 413
     assert stored(settings) == []
 
 
-async def test_temporal_down_is_503_and_nothing_is_kept_until_the_retry(http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings) -> None:
-    down = await Client.connect(f"127.0.0.1:{free_port()}", data_converter=DATA_CONVERTER, lazy=True)
+async def test_temporal_down_is_503_and_nothing_is_kept_until_the_retry(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    down = await Client.connect(
+        f"127.0.0.1:{free_port()}", data_converter=DATA_CONVERTER, lazy=True
+    )
     app = create_app(settings, client=down)
     user = f"u-{uuid.uuid4()}"
     call = {"userId": user, "event": "Order Completed", "messageId": "m-" + user}
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://api") as dead:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as dead:
         r = await dead.post("/v1/track", headers=basic(KEY), json=call)
     assert r.status_code == 503 and r.headers["retry-after"]
     assert stored(settings, customer_id=user) == []

@@ -1,4 +1,4 @@
-"""CustomerWorkflow on the time-skipping server: stages, inactivity, dedup, alias, continue-as-new."""
+"""CustomerWorkflow on the time-skipping server: stages, inactivity, dedup, alias, CAN."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -32,7 +32,9 @@ def settings(sqlite_url: str, task_queue: str) -> Settings:
     return Settings(database_url=sqlite_url, task_queue=task_queue, inactivity_days=30)
 
 
-async def test_stages_follow_the_buy_own_advocate_path_and_back(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_stages_follow_the_buy_own_advocate_path_and_back(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
     client = skipping_env.client
     cid = f"c-{uuid.uuid4()}"
     async with build_worker(client, settings):
@@ -48,29 +50,45 @@ async def test_stages_follow_the_buy_own_advocate_path_and_back(skipping_env: Wo
             (track("NPS Submitted", score=10), Stage.ADVOCACY),
             (track("NPS Submitted", score=3), Stage.LOYALTY),
         ]
-        for event, expected in steps:
+        for n, (event, expected) in enumerate(steps, start=1):
             await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[event])
-            state = await wait_for(client, cid, lambda s, n=steps.index((event, expected)) + 1: s.events_total == n)
+            state = await wait_for(client, cid, lambda s, n=n: s.events_total == n)
             assert state.stage == expected, f"after {event.event}: {state.stage}"
 
         assert [c.stage for c in state.stage_history] == [
-            Stage.AWARENESS, Stage.CONSIDERATION, Stage.DECISION, Stage.CONSIDERATION, Stage.DECISION,
-            Stage.ONBOARDING, Stage.LOYALTY, Stage.ADVOCACY, Stage.LOYALTY,
+            Stage.AWARENESS,
+            Stage.CONSIDERATION,
+            Stage.DECISION,
+            Stage.CONSIDERATION,
+            Stage.DECISION,
+            Stage.ONBOARDING,
+            Stage.LOYALTY,
+            Stage.ADVOCACY,
+            Stage.LOYALTY,
         ]
         assert state.event_counts["Order Completed"] == 2
         desc = await client.get_workflow_handle(workflow_id(cid)).describe()
         assert desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) == "loyalty"
         assert desc.typed_search_attributes.get(sa.CUSTOMER_ID) == cid
     with session_scope(settings.database_url) as session:
-        orders = sorted(o.order_id for o in session.exec(select(Order).where(Order.customer_id == cid)))
+        orders = sorted(
+            o.order_id for o in session.exec(select(Order).where(Order.customer_id == cid))
+        )
     assert orders == ["o1", "o2"]
 
 
-async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
     client = skipping_env.client
     cid = f"c-{uuid.uuid4()}"
     async with build_worker(client, settings):
-        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[track("Order Completed", order_id=str(uuid.uuid4()))])
+        await deliver(
+            client,
+            task_queue=settings.task_queue,
+            customer_id=cid,
+            events=[track("Order Completed", order_id=str(uuid.uuid4()))],
+        )
         await wait_for(client, cid, lambda s: s.stage == Stage.ONBOARDING)
         await skipping_env.sleep(timedelta(days=29))
         assert not (await state_of(client, cid)).at_risk
@@ -80,7 +98,12 @@ async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back
         desc = await client.get_workflow_handle(workflow_id(cid)).describe()
         assert desc.typed_search_attributes.get(sa.AT_RISK) is True
         # a lapsed customer who returns to browsing moves back to consideration
-        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[track("Product Viewed")])
+        await deliver(
+            client,
+            task_queue=settings.task_queue,
+            customer_id=cid,
+            events=[track("Product Viewed")],
+        )
         state = await wait_for(client, cid, lambda s: s.events_total == 2)
         assert state.stage == Stage.CONSIDERATION and not state.at_risk
         # and the timer is armed again
@@ -88,27 +111,46 @@ async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back
         assert (await state_of(client, cid)).at_risk
 
 
-async def test_duplicate_message_ids_are_applied_once(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_duplicate_message_ids_are_applied_once(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
     client = skipping_env.client
     cid = f"c-{uuid.uuid4()}"
     order = track("Order Completed", order_id="o-dup")
     async with build_worker(client, settings):
-        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[order, order])
-        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[order, track("Product Viewed")])
+        await deliver(
+            client, task_queue=settings.task_queue, customer_id=cid, events=[order, order]
+        )
+        await deliver(
+            client,
+            task_queue=settings.task_queue,
+            customer_id=cid,
+            events=[order, track("Product Viewed")],
+        )
         state = await wait_for(client, cid, lambda s: s.events_total >= 2)
         assert state.event_counts == {"Order Completed": 1, "Product Viewed": 1}
         assert state.stage == Stage.ONBOARDING  # a duplicate order would have made it loyalty
 
 
-async def test_alias_merges_anonymous_history_into_the_identified_customer(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_alias_merges_anonymous_history_into_the_identified_customer(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
     client = skipping_env.client
     anon, user = f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
     async with build_worker(client, settings):
-        await deliver(client, task_queue=settings.task_queue, customer_id=anon, events=[track("Product Viewed"), track("Checkout Started")])
+        await deliver(
+            client,
+            task_queue=settings.task_queue,
+            customer_id=anon,
+            events=[track("Product Viewed"), track("Checkout Started")],
+        )
         await wait_for(client, anon, lambda s: s.stage == Stage.DECISION)
         identify = CustomerEvent(
-            message_id=str(uuid.uuid4()), type="identify", timestamp=NOW + timedelta(minutes=1),
-            traits={"plan": "pro"}, merge_from=anon,
+            message_id=str(uuid.uuid4()),
+            type="identify",
+            timestamp=NOW + timedelta(minutes=1),
+            traits={"plan": "pro"},
+            merge_from=anon,
         )
         await deliver(client, task_queue=settings.task_queue, customer_id=user, events=[identify])
         state = await wait_for(client, user, lambda s: anon in s.merged_from)
@@ -118,22 +160,35 @@ async def test_alias_merges_anonymous_history_into_the_identified_customer(skipp
         source = await wait_for(client, anon, lambda s: s.merged_into == user)
         assert source.merged_into == user
         desc = await client.get_workflow_handle(workflow_id(anon)).describe()
-        assert desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) is None  # counted once, as `user`
+        assert (
+            desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) is None
+        )  # counted once, as `user`
         assert [c.cause for c in state.stage_history].count("first_seen") == 1
         # a straggler sent to the anonymous customer reaches the identified one
-        await deliver(client, task_queue=settings.task_queue, customer_id=anon, events=[track("Order Completed", order_id="o-late")])
+        await deliver(
+            client,
+            task_queue=settings.task_queue,
+            customer_id=anon,
+            events=[track("Order Completed", order_id="o-late")],
+        )
         state = await wait_for(client, user, lambda s: s.stage == Stage.ONBOARDING)
         assert state.events_total == 4
         # the merged workflow ends after its linger period
         await skipping_env.sleep(timedelta(days=2))
         result = await client.get_workflow_handle(workflow_id(anon)).result()
-        assert result["merged_into"] == user if isinstance(result, dict) else result.merged_into == user
+        assert (
+            result["merged_into"] == user
+            if isinstance(result, dict)
+            else result.merged_into == user
+        )
     with session_scope(settings.database_url) as session:
         profile = session.get(Customer, user)
         assert profile is not None and profile.traits == {"plan": "pro"}
 
 
-async def test_continue_as_new_carries_state_dedup_and_unapplied_events(skipping_env: WorkflowEnvironment, settings: Settings) -> None:
+async def test_continue_as_new_carries_state_dedup_and_unapplied_events(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
     client = skipping_env.client
     cid = f"c-{uuid.uuid4()}"
     first = track("Order Completed", order_id="o-can")
@@ -149,7 +204,9 @@ async def test_continue_as_new_carries_state_dedup_and_unapplied_events(skipping
         for i in range(60):
             await handle.signal("events", EventBatch(events=[track("Product Viewed", i=i)]))
         await wait_for(client, cid, lambda s: s.generation >= 1 and s.events_total == 61)
-        await handle.signal("events", EventBatch(events=[first]))  # a retry from before the hand-over
+        await handle.signal(
+            "events", EventBatch(events=[first])
+        )  # a retry from before the hand-over
         for i in range(60):
             await handle.signal("events", EventBatch(events=[track("Product Viewed", i=i)]))
         state = await wait_for(client, cid, lambda s: s.events_total >= 121 and s.generation >= 2)

@@ -1,0 +1,114 @@
+"""Record CustomerWorkflow histories for the replay test (run when adding a workflow version).
+
+    .venv/bin/python -m tests.workflows.record_histories [TAG]
+
+Runs a few customers on the time-skipping server (stages, profile activity, alias merge from both
+sides, the inactivity timer, continue-as-new) and writes their histories to
+tests/workflows/histories/customer-{TAG}-*.json. Existing files are never overwritten: they are the
+running histories the current code must still replay.
+"""
+
+import asyncio
+import sys
+import tempfile
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from api.delivery import deliver
+from cli.binaries import find_binary
+from config.settings import Settings
+from config.temporal import DATA_CONVERTER
+from tests.helpers import wait_for
+from tests.workflows.test_customer import track
+from worker.main import build_worker
+from workflows import search_attributes as sa
+from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.types import CustomerEvent, CustomerInput, EventBatch
+
+HERE = Path(__file__).parent / "histories"
+
+
+async def record(tag: str) -> None:
+    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER, test_server_existing_path=find_binary("temporal-test-server")
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="default",
+            search_attributes={k.name: int(k.indexed_value_type) for k in sa.ALL},  # type: ignore[misc]
+        )
+    )
+    client = env.client
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/j.db", task_queue=f"rec-{uuid.uuid4()}")
+        q = settings.task_queue
+        async with build_worker(client, settings):
+            # a customer along Buy -> Own -> Advocate, identified from anonymous browsing
+            await deliver(
+                client,
+                task_queue=q,
+                customer_id="anon-a1",
+                events=[track("Product Viewed"), track("Checkout Started")],
+            )
+            await wait_for(client, "anon-a1", lambda s: s.events_total == 2)
+            identify = CustomerEvent(
+                message_id="rec-identify",
+                type="identify",
+                timestamp=track("x").timestamp,
+                traits={"plan": "pro"},
+                merge_from="anon-a1",
+            )
+            await deliver(client, task_queue=q, customer_id="u1", events=[identify])
+            await wait_for(client, "u1", lambda s: "anon-a1" in s.merged_from)
+            for event in [
+                track("Order Completed", order_id="o1", total=10),
+                track("Order Completed", order_id="o2", total=20),
+                track("NPS Submitted", score=10),
+            ]:
+                await deliver(client, task_queue=q, customer_id="u1", events=[event])
+            await wait_for(client, "u1", lambda s: s.events_total == 6)
+            # quiet for weeks: at risk; then back
+            await env.sleep(timedelta(days=31))
+            await deliver(client, task_queue=q, customer_id="u1", events=[track("Product Viewed")])
+            await wait_for(client, "u1", lambda s: s.events_total == 7)
+            # continue-as-new with a tiny threshold
+            await client.start_workflow(
+                CustomerWorkflow.run,
+                CustomerInput(customer_id="c1", continue_as_new_after=20),
+                id=workflow_id("c1"),
+                task_queue=q,
+            )
+            handle = client.get_workflow_handle(workflow_id("c1"))
+            for i in range(30):
+                await handle.signal("events", EventBatch(events=[track("Page", i=i)]))
+            await wait_for(client, "c1", lambda s: s.events_total == 30)
+            await env.sleep(timedelta(days=2))  # the merged anonymous customer ends
+            for cid in ("u1", "anon-a1", "c1"):
+                handle = client.get_workflow_handle(workflow_id(cid))
+                runs = [handle]
+                if cid == "c1":  # the first run, the one that continued as new
+                    first = (await handle.fetch_history()).events[0]
+                    runs = [
+                        client.get_workflow_handle(
+                            workflow_id(cid),
+                            run_id=first.workflow_execution_started_event_attributes.first_execution_run_id,
+                        )
+                    ]
+                for h in runs:
+                    history = await h.fetch_history()
+                    path = HERE / f"customer-{tag}-{cid}.json"
+                    if path.exists():
+                        print(f"kept {path} (recorded histories are never overwritten)")
+                        continue
+                    path.write_text(history.to_json())
+                    print(f"wrote {path} ({len(history.events)} events)")
+    await env.shutdown()
+
+
+if __name__ == "__main__":
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))

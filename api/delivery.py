@@ -24,4 +24,5 @@ async def deliver(
         start_signal="events",
         start_signal_args=[EventBatch(events=events)],
         rpc_timeout=RPC_TIMEOUT,
+        static_summary=f"Customer {customer_id}",  # shown in the UI's list; the id, no PII
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import structlog
 import uvicorn
+from pydantic import ValidationError
 
 from config.logging import configure_logging
 from config.settings import Settings, get_settings
@@ -149,8 +150,12 @@ def main(argv: list[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     try:
         settings = get_settings()
-    except Exception as err:  # noqa: BLE001  (pydantic's message names the variable)
-        sys.exit(f"journeys: invalid settings: {err}")
+    except ValidationError as err:
+        problems = "; ".join(
+            f"JOURNEYS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']} (got {e['input']!r})"
+            for e in err.errors()
+        )
+        sys.exit(f"journeys: invalid settings: {problems}")
     configure_logging(settings.log_level, settings.log_format)
     if args.command != "up":
         updates = {

@@ -1,0 +1,56 @@
+"""The `journeys` command's answers to bad input: a message naming the problem, non-zero exit."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from cli.dev_server import port_is_free
+from tests.helpers import free_port
+
+JOURNEYS = str(Path(sys.executable).parent / "journeys")
+
+
+def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [JOURNEYS, *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+    )
+
+
+def test_a_bad_setting_names_the_variable() -> None:
+    result = run("api", JOURNEYS_API_PORT="abc")
+    assert result.returncode != 0
+    assert "JOURNEYS_API_PORT" in result.stderr and "'abc'" in result.stderr
+
+
+def test_an_unknown_command_is_refused() -> None:
+    result = run("launch")
+    assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+@pytest.mark.parametrize("flag", ["--api-port", "--temporal-port"])
+def test_up_refuses_a_busy_port(tmp_path: Path, flag: str) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        assert not port_is_free(port)
+        others = {
+            "--api-port": free_port(),
+            "--temporal-port": free_port(),
+            "--ui-port": free_port(),
+        }
+        others[flag] = port
+        args = ["up", "--no-demo", "--data-dir", str(tmp_path)]
+        for name, value in others.items():
+            args += [name, str(value)]
+        result = run(*args)
+    assert result.returncode != 0
+    assert f"port {port} is in use" in result.stderr

@@ -213,3 +213,24 @@ async def test_continue_as_new_carries_state_dedup_and_unapplied_events(
         assert state.events_total == 121
         assert state.event_counts == {"Order Completed": 1, "Product Viewed": 120}
         assert state.stage == Stage.ONBOARDING
+
+
+async def test_merge_from_a_customer_that_never_existed_is_harmless(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = skipping_env.client
+    user = f"u-{uuid.uuid4()}"
+    identify = CustomerEvent(
+        message_id=str(uuid.uuid4()), type="identify", timestamp=NOW, merge_from="anon-nobody"
+    )
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=settings.task_queue, customer_id=user, events=[identify])
+        await deliver(
+            client,
+            task_queue=settings.task_queue,
+            customer_id=user,
+            events=[track("Product Viewed")],
+        )
+        state = await wait_for(client, user, lambda s: s.events_total == 2)
+    assert state.merged_from == [] and state.merge_requested == ["anon-nobody"]
+    assert state.stage == Stage.CONSIDERATION

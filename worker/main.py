@@ -2,6 +2,7 @@
 
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 
 import structlog
 from temporalio.client import Client
@@ -32,6 +33,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
             profiles.merge_profiles,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
+        graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
     )
 
 

@@ -3,8 +3,10 @@
 from pathlib import Path
 
 import yaml
+from pydantic import ValidationError
 from temporalio import activity
 
+from config.settings import ConfigError
 from workflows.lifecycle import DEFAULT_RULES
 from workflows.types import LifecycleConfig
 
@@ -13,9 +15,18 @@ def read_lifecycle_config(path: Path | None, inactivity_days: float) -> Lifecycl
     """The default rules, or those of a YAML file (a list under `rules:`)."""
     if path is None:
         return LifecycleConfig(rules=DEFAULT_RULES, inactivity_days=inactivity_days)
-    data = yaml.safe_load(path.read_text()) or {}
-    data.setdefault("inactivity_days", inactivity_days)
-    return LifecycleConfig.model_validate(data)
+    where = f"JOURNEYS_LIFECYCLE_RULES_FILE={path}"
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{where}: expected a mapping with `rules:`")
+        data.setdefault("inactivity_days", inactivity_days)
+        return LifecycleConfig.model_validate(data)
+    except (OSError, yaml.YAMLError) as err:
+        raise ConfigError(f"{where}: {err}") from err
+    except ValidationError as err:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in err.errors())
+        raise ConfigError(f"{where}: {problems}") from err
 
 
 class LifecycleActivities:

@@ -14,7 +14,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from config.logging import configure_logging
-from config.settings import Settings, get_settings
+from config.settings import ConfigError, Settings, get_settings
 
 log = structlog.get_logger()
 
@@ -169,7 +169,10 @@ def main(argv: list[str] | None = None) -> None:
         "worker": lambda: _run_worker(settings),
         "api": lambda: _run_api(settings),
     }[args.command]
-    asyncio.run(runner())
+    try:
+        asyncio.run(runner())
+    except ConfigError as err:
+        sys.exit(f"journeys: {err}")
 
 
 if __name__ == "__main__":

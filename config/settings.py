@@ -40,6 +40,10 @@ class Settings(BaseSettings):
         return value
 
 
+class ConfigError(Exception):
+    """A setting points at something unusable (a file that is missing or invalid)."""
+
+
 @lru_cache
 def get_settings() -> Settings:
     """The process-wide settings, read once from the environment."""

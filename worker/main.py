@@ -10,14 +10,14 @@ from temporalio.worker import Worker
 
 from activities.lifecycle import LifecycleActivities, read_lifecycle_config
 from activities.profiles import ProfileActivities
-from config.settings import Settings
+from config.settings import ConfigError, Settings
 from config.temporal import connect
 from workflows.customer import CustomerWorkflow
 
 log = structlog.get_logger()
 
 
-def build_worker(client: Client, settings: Settings, task_queue: str | None = None) -> Worker:
+def build_worker(client: Client, settings: Settings) -> Worker:
     """The worker with every workflow and activity this product runs."""
     lifecycle = LifecycleActivities(
         read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
@@ -25,7 +25,7 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
     profiles = ProfileActivities(settings.database_url)
     return Worker(
         client,
-        task_queue=task_queue or settings.task_queue,
+        task_queue=settings.task_queue,
         workflows=[CustomerWorkflow],
         activities=[
             lifecycle.load_lifecycle_config,
@@ -39,7 +39,11 @@ def build_worker(client: Client, settings: Settings, task_queue: str | None = No
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Poll until `stop` is set (or forever), then shut down gracefully."""
-    client = await connect(settings)
+    read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)  # fail early
+    try:
+        client = await connect(settings)
+    except RuntimeError as err:
+        raise ConfigError(f"cannot reach Temporal at {settings.temporal_address}: {err}") from err
     worker = build_worker(client, settings)
     log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     async with worker:

@@ -28,6 +28,14 @@ def test_a_bad_setting_names_the_variable() -> None:
     assert "JOURNEYS_API_PORT" in result.stderr and "'abc'" in result.stderr
 
 
+def test_a_bad_lifecycle_rules_file_stops_the_worker_with_its_reason(tmp_path: Path) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("rules:\n  - event: Trial Started\n    stage: delight\n")
+    result = run("worker", JOURNEYS_LIFECYCLE_RULES_FILE=str(rules))
+    assert result.returncode != 0
+    assert "rules.0.stage" in result.stderr and "Traceback" not in result.stderr
+
+
 def test_an_unknown_command_is_refused() -> None:
     result = run("launch")
     assert result.returncode == 2 and "invalid choice" in result.stderr

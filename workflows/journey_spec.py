@@ -1,0 +1,280 @@
+"""Journey specs: the YAML a marketer or developer writes, as pydantic models.
+
+A spec is data interpreted by JourneyWorkflow. It travels as workflow input, so a run keeps the
+version it entered with and replays the same way forever. Import-light (pydantic only).
+"""
+
+import re
+from datetime import time, timedelta
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    field_validator,
+    model_validator,
+)
+
+from workflows.expressions import check
+from workflows.types import Stage
+
+CHANNELS = ("email", "sms", "push", "webhook", "popover")
+RECOMMENDERS = ("trending", "people_like_you", "related", "bought_together", "similar")
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def _duration(value: Any) -> Any:
+    """`30m`, `2h`, `3d`, `1w` (or a timedelta, or seconds)."""
+    if isinstance(value, str):
+        match = _DURATION.match(value)
+        if not match:
+            raise ValueError(f"{value!r} is not a duration like 30m, 2h, 3d or 1w")
+        return timedelta(**{_UNITS[match[2]]: float(match[1])})
+    return value
+
+
+def _positive(value: timedelta) -> timedelta:
+    if value <= timedelta(0):
+        raise ValueError("must be longer than zero")
+    return value
+
+
+def _expression(value: str | None) -> str | None:
+    if value is not None and (reason := check(value)):
+        raise ValueError(reason)
+    return value
+
+
+def _show(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("w", 604800), ("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(_duration),
+    PlainSerializer(_show, return_type=str, when_used="json"),
+]
+Condition = Annotated[str, BeforeValidator(lambda v: v), Field(min_length=1)]
+StepId = Annotated[str, Field(pattern=r"^[a-z0-9_]+$", max_length=64)]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EventMatch(_Model):
+    """An event by name, with an optional condition (`properties.total > 50`)."""
+
+    event: str = Field(min_length=1)
+    where: str | None = None
+
+    _check_where = field_validator("where")(_expression)
+
+
+class StageMatch(_Model):
+    to: Stage | None = None
+    from_: Stage | None = Field(default=None, alias="from")
+
+
+class Trigger(_Model):
+    """What starts a run: exactly one of an event, a stage change, entering or leaving a segment."""
+
+    event: str | None = None
+    where: str | None = None
+    stage_changed: StageMatch | None = None
+    segment_entered: str | None = None
+    segment_exited: str | None = None
+
+    _check_where = field_validator("where")(_expression)
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> "Trigger":
+        kinds = [self.event, self.stage_changed, self.segment_entered, self.segment_exited]
+        if sum(k is not None for k in kinds) != 1:
+            raise ValueError(
+                "name exactly one of event, stage_changed, segment_entered, segment_exited"
+            )
+        return self
+
+
+class Goal(EventMatch):
+    """The conversion: reaching it ends the run as converted, from whichever step it is on."""
+
+    within: Duration | None = None
+
+
+class ReEntry(_Model):
+    policy: Literal["never", "cooldown", "always"] = "never"
+    cooldown: Duration | None = None
+
+    @model_validator(mode="after")
+    def _cooldown(self) -> "ReEntry":
+        if (self.policy == "cooldown") != (self.cooldown is not None):
+            raise ValueError("cooldown is required with policy cooldown, and only then")
+        return self
+
+
+class _Step(_Model):
+    id: StepId
+    next: StepId | None = None  # default: the step below; the run ends after the last one
+
+
+class Wait(_Step):
+    kind: Literal["wait"]
+    duration: Annotated[Duration, BeforeValidator(_duration)]
+
+    _positive = field_validator("duration")(_positive)
+
+
+class WaitUntil(_Step):
+    """Until a local time of day in the customer's zone (trait `timezone`, else `default_tz`)."""
+
+    kind: Literal["wait_until"]
+    time: time
+    default_tz: str = "UTC"
+
+
+class WaitForEvent(_Step):
+    kind: Literal["wait_for_event"]
+    event: str = Field(min_length=1)
+    where: str | None = None
+    timeout: Duration
+    on_event: StepId | None = None  # default: next
+    on_timeout: StepId | None = None  # default: next
+
+    _check_where = field_validator("where")(_expression)
+    _positive = field_validator("timeout")(_positive)
+
+
+class BranchCase(_Model):
+    when: str
+    goto: StepId
+
+    _check_when = field_validator("when")(_expression)
+
+
+class Branch(_Step):
+    kind: Literal["branch"]
+    cases: list[BranchCase] = Field(min_length=1)
+    otherwise: StepId | None = None  # default: next
+
+
+class Send(_Step):
+    kind: Literal["send"]
+    channel: Literal["email", "sms", "push", "webhook", "popover"]
+    template: str = Field(min_length=1)
+    fallback: Literal["email", "sms", "push", "webhook", "popover"] | None = None
+
+
+class Recommend(_Step):
+    kind: Literal["recommend"]
+    recommender: Literal["trending", "people_like_you", "related", "bought_together", "similar"]
+    count: int = Field(default=4, ge=1, le=50)
+    save_as: str = Field(default="products", pattern=r"^[a-z_][a-z0-9_]*$")
+
+
+class Variant(_Model):
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    weight: float = Field(gt=0)
+    goto: StepId
+
+
+class Experiment(_Step):
+    kind: Literal["experiment"]
+    variants: list[Variant] = Field(min_length=2)
+
+
+class HumanTask(_Step):
+    kind: Literal["human_task"]
+    team: str = Field(min_length=1)
+    title: str = Field(min_length=1)
+    outcomes: dict[str, StepId] = Field(min_length=1)  # outcome name -> step
+    deadline: Duration
+    escalate_to: str | None = None  # team that gets the task after the deadline
+    on_deadline: StepId | None = None  # default: next
+
+
+class UpdateProfile(_Step):
+    kind: Literal["update_profile"]
+    traits: dict[str, Any] = Field(min_length=1)
+
+
+class Exit(_Step):
+    kind: Literal["exit"]
+    reason: str = "exit"
+
+
+Step = Annotated[
+    Wait
+    | WaitUntil
+    | WaitForEvent
+    | Branch
+    | Send
+    | Recommend
+    | Experiment
+    | HumanTask
+    | UpdateProfile
+    | Exit,
+    Field(discriminator="kind"),
+]
+
+
+class JourneySpec(_Model):
+    """One journey. `name` is its identity across versions."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$", max_length=64)
+    description: str = ""
+    trigger: Trigger
+    goal: Goal | None = None
+    exits: list[EventMatch] = Field(default_factory=list)
+    re_entry: ReEntry = ReEntry()
+    steps: list[Step] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _graph(self) -> "JourneySpec":
+        ids = [step.id for step in self.steps]
+        duplicates = sorted({i for i in ids if ids.count(i) > 1})
+        if duplicates:
+            raise ValueError(f"steps: duplicate ids {', '.join(duplicates)}")
+        known = set(ids)
+        for index, step in enumerate(self.steps):
+            for field, target in step_targets(step):
+                if target not in known:
+                    raise ValueError(
+                        f"steps[{index}].{field}: no step {target!r} (steps: {', '.join(ids)})"
+                    )
+        return self
+
+    def step(self, step_id: str) -> "Step":
+        return next(s for s in self.steps if s.id == step_id)
+
+    def after(self, step_id: str) -> str | None:
+        """The step a step goes to by default: its `next`, else the one below, else the end."""
+        index = next(i for i, s in enumerate(self.steps) if s.id == step_id)
+        step = self.steps[index]
+        if step.next:
+            return step.next
+        return self.steps[index + 1].id if index + 1 < len(self.steps) else None
+
+
+def step_targets(step: Any) -> list[tuple[str, str]]:
+    """Every (field, step id) a step can jump to."""
+    targets = [("next", step.next)] if step.next else []
+    for name in ("on_event", "on_timeout", "otherwise", "on_deadline"):
+        if getattr(step, name, None):
+            targets.append((name, getattr(step, name)))
+    for i, case in enumerate(getattr(step, "cases", [])):
+        targets.append((f"cases[{i}].goto", case.goto))
+    for i, variant in enumerate(getattr(step, "variants", [])):
+        targets.append((f"variants[{i}].goto", variant.goto))
+    for outcome, target in getattr(step, "outcomes", {}).items():
+        targets.append((f"outcomes.{outcome}", target))
+    return targets

@@ -6,7 +6,8 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
 from workflows.customer import CustomerWorkflow, workflow_id
-from workflows.types import CustomerEvent, CustomerInput, EventBatch
+from workflows.events import CustomerEvent, EventBatch
+from workflows.types import CustomerInput
 
 RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
 

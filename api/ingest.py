@@ -23,7 +23,7 @@ from store.customers import link_identity, resolve_anonymous
 from store.db import session_scope
 from store.events import forget_undelivered, mark_delivered, record_events
 from store.models import Event
-from workflows.types import CustomerEvent
+from workflows.events import CustomerEvent
 
 log = structlog.get_logger()
 

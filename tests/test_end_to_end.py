@@ -27,7 +27,7 @@ from config.settings import Settings
 from config.temporal import DATA_CONVERTER
 from tests.helpers import free_port, wait_for
 from worker.main import build_worker
-from workflows.types import CustomerEvent, Stage
+from workflows.events import CustomerEvent, Stage
 
 KEY = "e2e-key"
 JOURNEYS = str(Path(sys.executable).parent / "journeys")

@@ -18,18 +18,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.lifecycle import LifecycleActivities
     from activities.profiles import ProfileActivities
     from workflows import search_attributes as sa
+    from workflows.events import CustomerEvent, EventBatch, Stage
     from workflows.lifecycle import merge_states, next_stage
     from workflows.types import (
-        CustomerEvent,
         CustomerInput,
         CustomerState,
-        EventBatch,
         LifecycleConfig,
         MergeInput,
         MergeIntoInput,
         MergeProfilesInput,
         ProfileUpdateInput,
-        Stage,
         StageChange,
     )
 

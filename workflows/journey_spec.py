@@ -18,8 +18,8 @@ from pydantic import (
     model_validator,
 )
 
+from workflows.events import Stage
 from workflows.expressions import check
-from workflows.types import Stage
 
 CHANNELS = ("email", "sms", "push", "webhook", "popover")
 RECOMMENDERS = ("trending", "people_like_you", "related", "bought_together", "similar")

@@ -6,7 +6,8 @@ instrumentation works unchanged; a YAML file named by `JOURNEYS_LIFECYCLE_RULES_
 
 from typing import Any
 
-from workflows.types import CustomerEvent, CustomerState, LifecycleRule, PropertyTest, Stage
+from workflows.events import CustomerEvent, Stage
+from workflows.types import CustomerState, LifecycleRule, PropertyTest
 
 BUY = [Stage.AWARENESS, Stage.CONSIDERATION, Stage.DECISION]
 OWN = [Stage.ONBOARDING, Stage.LOYALTY]

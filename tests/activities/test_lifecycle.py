@@ -6,8 +6,9 @@ import pytest
 
 from activities.lifecycle import read_lifecycle_config
 from config.settings import ConfigError
+from workflows.events import CustomerEvent, Stage
 from workflows.lifecycle import DEFAULT_RULES, next_stage
-from workflows.types import CustomerEvent, CustomerState, Stage
+from workflows.types import CustomerState
 
 RULES = """
 inactivity_days: 45

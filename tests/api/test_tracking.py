@@ -21,7 +21,7 @@ from store.db import session_scope
 from store.models import Event
 from tests.helpers import free_port, wait_for
 from worker.main import build_worker
-from workflows.types import Stage
+from workflows.events import Stage
 
 KEY = "test-write-key"
 

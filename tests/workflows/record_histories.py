@@ -26,7 +26,8 @@ from tests.workflows.test_customer import track
 from worker.main import build_worker
 from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow, workflow_id
-from workflows.types import CustomerEvent, CustomerInput, EventBatch
+from workflows.events import CustomerEvent, EventBatch
+from workflows.types import CustomerInput
 
 HERE = Path(__file__).parent / "histories"
 

@@ -16,7 +16,8 @@ from tests.helpers import state_of, wait_for
 from worker.main import build_worker
 from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow, workflow_id
-from workflows.types import CustomerEvent, CustomerInput, EventBatch, Stage
+from workflows.events import CustomerEvent, EventBatch, Stage
+from workflows.types import CustomerInput
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 

@@ -5,8 +5,9 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.customer import CustomerWorkflow
 from workflows.events import CustomerEvent, EventBatch
+from workflows.ids import customer_workflow_id
 from workflows.types import CustomerInput
 
 RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
@@ -19,7 +20,7 @@ async def deliver(
     await client.start_workflow(
         CustomerWorkflow.run,
         CustomerInput(customer_id=customer_id),
-        id=workflow_id(customer_id),
+        id=customer_workflow_id(customer_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal="events",

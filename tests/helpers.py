@@ -7,7 +7,8 @@ from typing import Any
 
 from temporalio.client import Client
 
-from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.customer import CustomerWorkflow
+from workflows.ids import customer_workflow_id
 from workflows.types import CustomerState
 
 
@@ -18,7 +19,7 @@ def free_port() -> int:
 
 
 async def state_of(client: Client, customer_id: str) -> CustomerState:
-    handle = client.get_workflow_handle(workflow_id(customer_id))
+    handle = client.get_workflow_handle(customer_workflow_id(customer_id))
     return await handle.query(CustomerWorkflow.get_state)
 
 

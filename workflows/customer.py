@@ -19,6 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from activities.profiles import ProfileActivities
     from workflows import search_attributes as sa
     from workflows.events import CustomerEvent, EventBatch, Stage
+    from workflows.ids import customer_workflow_id
     from workflows.lifecycle import merge_states, next_stage
     from workflows.types import (
         CustomerInput,
@@ -34,10 +35,6 @@ with workflow.unsafe.imports_passed_through():
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-
-
-def workflow_id(customer_id: str) -> str:
-    return f"customer-{customer_id}"
 
 
 @workflow.defn
@@ -198,7 +195,7 @@ class CustomerWorkflow:
     # -- identity resolution: alias merges the previous customer into this one --------------
 
     async def _request_merge(self, source_customer_id: str) -> None:
-        handle = workflow.get_external_workflow_handle(workflow_id(source_customer_id))
+        handle = workflow.get_external_workflow_handle(customer_workflow_id(source_customer_id))
         try:
             await handle.signal(
                 CustomerWorkflow.merge_into,
@@ -216,7 +213,7 @@ class CustomerWorkflow:
             return
         self.state.recent_message_ids = list(self.recent)
         pending, self.pending = list(self.pending), deque()
-        await workflow.get_external_workflow_handle(workflow_id(target)).signal(
+        await workflow.get_external_workflow_handle(customer_workflow_id(target)).signal(
             CustomerWorkflow.merge,
             MergeInput(
                 source_customer_id=self.state.customer_id, state=self.state, pending=pending
@@ -252,9 +249,9 @@ class CustomerWorkflow:
         """A merged customer passes stragglers (events sent before routing changed) on."""
         assert self.state.merged_into is not None
         batch, self.pending = list(self.pending), deque()
-        await workflow.get_external_workflow_handle(workflow_id(self.state.merged_into)).signal(
-            CustomerWorkflow.events, EventBatch(events=batch)
-        )
+        await workflow.get_external_workflow_handle(
+            customer_workflow_id(self.state.merged_into)
+        ).signal(CustomerWorkflow.events, EventBatch(events=batch))
 
     # -- inactivity, search attributes, UI details ------------------------------------------
 

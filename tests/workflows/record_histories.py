@@ -25,8 +25,9 @@ from tests.helpers import wait_for
 from tests.workflows.test_customer import track
 from worker.main import build_worker
 from workflows import search_attributes as sa
-from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.customer import CustomerWorkflow
 from workflows.events import CustomerEvent, EventBatch
+from workflows.ids import customer_workflow_id
 from workflows.types import CustomerInput
 
 HERE = Path(__file__).parent / "histories"
@@ -81,22 +82,22 @@ async def record(tag: str) -> None:
             await client.start_workflow(
                 CustomerWorkflow.run,
                 CustomerInput(customer_id="c1", continue_as_new_after=20),
-                id=workflow_id("c1"),
+                id=customer_workflow_id("c1"),
                 task_queue=q,
             )
-            handle = client.get_workflow_handle(workflow_id("c1"))
+            handle = client.get_workflow_handle(customer_workflow_id("c1"))
             for i in range(30):
                 await handle.signal("events", EventBatch(events=[track("Page", i=i)]))
             await wait_for(client, "c1", lambda s: s.events_total == 30)
             await env.sleep(timedelta(days=2))  # the merged anonymous customer ends
             for cid in ("u1", "anon-a1", "c1"):
-                handle = client.get_workflow_handle(workflow_id(cid))
+                handle = client.get_workflow_handle(customer_workflow_id(cid))
                 runs = [handle]
                 if cid == "c1":  # the first run, the one that continued as new
                     first = (await handle.fetch_history()).events[0]
                     runs = [
                         client.get_workflow_handle(
-                            workflow_id(cid),
+                            customer_workflow_id(cid),
                             run_id=first.workflow_execution_started_event_attributes.first_execution_run_id,
                         )
                     ]

@@ -15,8 +15,9 @@ from store.models import Customer, Order
 from tests.helpers import state_of, wait_for
 from worker.main import build_worker
 from workflows import search_attributes as sa
-from workflows.customer import CustomerWorkflow, workflow_id
+from workflows.customer import CustomerWorkflow
 from workflows.events import CustomerEvent, EventBatch, Stage
+from workflows.ids import customer_workflow_id
 from workflows.types import CustomerInput
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
@@ -68,7 +69,7 @@ async def test_stages_follow_the_buy_own_advocate_path_and_back(
             Stage.LOYALTY,
         ]
         assert state.event_counts["Order Completed"] == 2
-        desc = await client.get_workflow_handle(workflow_id(cid)).describe()
+        desc = await client.get_workflow_handle(customer_workflow_id(cid)).describe()
         assert desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) == "loyalty"
         assert desc.typed_search_attributes.get(sa.CUSTOMER_ID) == cid
     with session_scope(settings.database_url) as session:
@@ -96,7 +97,7 @@ async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back
         await skipping_env.sleep(timedelta(days=2))
         state = await state_of(client, cid)
         assert state.at_risk
-        desc = await client.get_workflow_handle(workflow_id(cid)).describe()
+        desc = await client.get_workflow_handle(customer_workflow_id(cid)).describe()
         assert desc.typed_search_attributes.get(sa.AT_RISK) is True
         # a lapsed customer who returns to browsing moves back to consideration
         await deliver(
@@ -160,7 +161,7 @@ async def test_alias_merges_anonymous_history_into_the_identified_customer(
         assert state.event_counts["Checkout Started"] == 1
         source = await wait_for(client, anon, lambda s: s.merged_into == user)
         assert source.merged_into == user
-        desc = await client.get_workflow_handle(workflow_id(anon)).describe()
+        desc = await client.get_workflow_handle(customer_workflow_id(anon)).describe()
         assert (
             desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) is None
         )  # counted once, as `user`
@@ -176,7 +177,7 @@ async def test_alias_merges_anonymous_history_into_the_identified_customer(
         assert state.events_total == 4
         # the merged workflow ends after its linger period
         await skipping_env.sleep(timedelta(days=2))
-        result = await client.get_workflow_handle(workflow_id(anon)).result()
+        result = await client.get_workflow_handle(customer_workflow_id(anon)).result()
         assert (
             result["merged_into"] == user
             if isinstance(result, dict)
@@ -197,10 +198,10 @@ async def test_continue_as_new_carries_state_dedup_and_unapplied_events(
         await client.start_workflow(
             CustomerWorkflow.run,
             CustomerInput(customer_id=cid, continue_as_new_after=40),
-            id=workflow_id(cid),
+            id=customer_workflow_id(cid),
             task_queue=settings.task_queue,
         )
-        handle = client.get_workflow_handle(workflow_id(cid))
+        handle = client.get_workflow_handle(customer_workflow_id(cid))
         await handle.signal("events", EventBatch(events=[first]))
         for i in range(60):
             await handle.signal("events", EventBatch(events=[track("Product Viewed", i=i)]))

@@ -1,4 +1,5 @@
-"""`journeys`: run the embedded stack (`up`), or one part alone (`worker`, `api`)."""
+"""`journeys`: run the embedded stack (`up`), or one part alone (`worker`, `api`); publish and
+manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`, `schema`)."""
 
 import argparse
 import asyncio
@@ -13,6 +14,7 @@ import structlog
 import uvicorn
 from pydantic import ValidationError
 
+from cli import catalog
 from config.logging import configure_logging
 from config.settings import ConfigError, Settings, get_settings
 
@@ -143,6 +145,7 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
     api.add_argument("--host", help="bind address (default: JOURNEYS_API_HOST)")
     api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT)")
+    catalog.add_commands(sub)
     return parser
 
 
@@ -157,6 +160,8 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(f"journeys: invalid settings: {problems}")
     configure_logging(settings.log_level, settings.log_format)
+    if args.command in catalog.COMMANDS:
+        sys.exit(catalog.run(args, settings))
     if args.command != "up":
         updates = {
             "temporal_address": args.address,

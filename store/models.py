@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, DateTime, Index
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -97,3 +97,38 @@ class Order(SQLModel, table=True):
         default_factory=list, sa_column=Column(JSON, nullable=False)
     )
     created_at: datetime = _time()
+
+
+class Journey(SQLModel, table=True):
+    """A journey's identity and status; its specs are the JourneyVersion rows under its name."""
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'disabled', 'archived')", name="ck_journey_status"),
+    )
+
+    name: str = Field(primary_key=True, max_length=64)
+    status: str = Field(default="active", max_length=16)
+    latest_version: int = 0
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class JourneyVersion(SQLModel, table=True):
+    """One published spec, never changed afterwards: runs carry it as workflow input and must
+    find the same spec when an operator looks up the version they run."""
+
+    name: str = Field(primary_key=True, max_length=64, foreign_key="journey.name")
+    version: int = Field(primary_key=True)
+    spec: dict[str, Any] = _json()
+    content_hash: str = Field(max_length=64)
+    published_at: datetime = _time()
+
+
+class Catalog(SQLModel, table=True):
+    """A single row (id 1) whose version goes up on every catalog change, so a reader that
+    caches the active specs learns with one cheap read whether to load them again."""
+
+    __table_args__ = (CheckConstraint("id = 1", name="ck_catalog_one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    version: int = 0

@@ -14,7 +14,12 @@ RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the cli
 
 
 async def deliver(
-    client: Client, *, task_queue: str, customer_id: str, events: list[CustomerEvent]
+    client: Client,
+    *,
+    task_queue: str,
+    customer_id: str,
+    events: list[CustomerEvent],
+    catalog_version: int = 0,
 ) -> None:
     """Returns once Temporal has durably accepted the signal (raises otherwise)."""
     await client.start_workflow(
@@ -24,7 +29,7 @@ async def deliver(
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
         start_signal="events",
-        start_signal_args=[EventBatch(events=events)],
+        start_signal_args=[EventBatch(events=events, catalog_version=catalog_version)],
         rpc_timeout=RPC_TIMEOUT,
         static_summary=f"Customer {customer_id}",  # shown in the UI's list; the id, no PII
     )

@@ -22,6 +22,7 @@ from api.schemas import SegmentCall
 from store.customers import link_identity, resolve_anonymous
 from store.db import session_scope
 from store.events import forget_undelivered, mark_delivered, record_events
+from store.journeys import catalog_version
 from store.models import Event
 from workflows.events import CustomerEvent
 
@@ -67,14 +68,20 @@ async def ingest(
         except IntegrityError:  # a concurrent retry stored the same messageId or identity first
             if attempt == 2:
                 raise
-    undelivered, inserted = rows
+    undelivered, inserted, catalog = rows
     by_customer: dict[str, list[CustomerEvent]] = defaultdict(list)
     for message_id in dict.fromkeys(e.message_id for e in undelivered):
         customer_id, event = events[message_id]
         by_customer[customer_id].append(event)
     results = await asyncio.gather(
         *(
-            deliver(client, task_queue=task_queue, customer_id=cid, events=batch)
+            deliver(
+                client,
+                task_queue=task_queue,
+                customer_id=cid,
+                events=batch,
+                catalog_version=catalog,
+            )
             for cid, batch in by_customer.items()
         ),
         return_exceptions=True,
@@ -146,7 +153,8 @@ def _store(calls: list[SegmentCall], database_url: str, received_at: datetime): 
                 )
             )
         undelivered, inserted = record_events(session, events=rows)
-    return (undelivered, inserted), events
+        catalog = catalog_version(session)  # customers load newer journeys when they see it
+    return (undelivered, inserted, catalog), events
 
 
 def _previous_customer(session, previous_id: str) -> str:  # type: ignore[no-untyped-def]

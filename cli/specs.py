@@ -91,17 +91,30 @@ def _load(path: Path, errors: list[str]) -> JourneySpec | None:
     try:
         return JourneySpec.model_validate(raw)
     except ValidationError as err:
-        errors += [f"{path}: {describe_error(error, raw)}" for error in err.errors()]
+        errors += [
+            f"{path}: {line}" for error in err.errors() for line in describe_error(error, raw)
+        ]
         return None
 
 
-def describe_error(error: ErrorDetails, raw: dict[str, Any]) -> str:
-    """`steps[2] (id 'nudge').timeout: reason` for one pydantic error on the spec `raw`."""
+def describe_error(error: ErrorDetails, raw: dict[str, Any]) -> list[str]:
+    """`steps[2] (id 'nudge').timeout: reason` lines for one pydantic error on the spec `raw`
+    (a whole-spec check reports several problems at once, joined by "; ")."""
     loc = list(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
-    if not loc and (match := _STEP_MESSAGE.match(message)):
+    if not loc:
+        return [_spec_problem(part, raw) for part in message.split("; ")]
+    return [_describe(error, loc, message, raw)]
+
+
+def _spec_problem(message: str, raw: dict[str, Any]) -> str:
+    if match := _STEP_MESSAGE.match(message):
         index, field, message = int(match[1]), match[2], match[3]
         return f"{_step_label(raw, index)}{field}: {message}"
+    return message
+
+
+def _describe(error: ErrorDetails, loc: list[int | str], message: str, raw: dict[str, Any]) -> str:
     kind, ctx = error["type"], error.get("ctx", {})
     if kind == "union_tag_invalid":
         loc.append("kind")

@@ -132,3 +132,37 @@ class Catalog(SQLModel, table=True):
 
     id: int = Field(default=1, primary_key=True)
     version: int = 0
+
+
+class JourneyEvent(SQLModel, table=True):
+    """A journey run's durable record: entered, each step with its result, and how it ended."""
+
+    key: str = Field(primary_key=True, max_length=400)  # "{workflow_id}:{seq}"
+    workflow_id: str = Field(index=True, max_length=400)
+    seq: int
+    customer_id: str = Field(index=True, max_length=300)
+    journey: str = Field(index=True, max_length=64)
+    version: int
+    kind: str = Field(max_length=16)  # entered | step | converted | exited | completed
+    step: str | None = Field(default=None, max_length=64)
+    detail: str = ""
+    at: datetime = _time()
+
+
+class Message(SQLModel, table=True):
+    """The outbox: each message a journey asked for, once per idempotency key (run, step,
+    visit). Channel delivery takes them from here."""
+
+    idempotency_key: str = Field(primary_key=True, max_length=500)
+    customer_id: str = Field(index=True, max_length=300)
+    journey: str = Field(max_length=64)
+    step: str = Field(max_length=64)
+    channel: str = Field(max_length=16)
+    template: str = Field(max_length=200)
+    fallback: str | None = Field(default=None, max_length=16)
+    context: dict[str, Any] = _json()
+    status: str = Field(default="queued", max_length=16)
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(UTCDateTime(), nullable=False),
+    )

@@ -8,11 +8,13 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.journeys import JourneyActivities
 from activities.lifecycle import LifecycleActivities, read_lifecycle_config
 from activities.profiles import ProfileActivities
 from config.settings import ConfigError, Settings
 from config.temporal import connect
 from workflows.customer import CustomerWorkflow
+from workflows.journey import JourneyWorkflow
 
 log = structlog.get_logger()
 
@@ -23,14 +25,20 @@ def build_worker(client: Client, settings: Settings) -> Worker:
         read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     )
     profiles = ProfileActivities(settings.database_url)
+    journeys = JourneyActivities(settings.database_url)
     return Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CustomerWorkflow],
+        workflows=[CustomerWorkflow, JourneyWorkflow],
         activities=[
             lifecycle.load_lifecycle_config,
             profiles.update_profile,
             profiles.merge_profiles,
+            journeys.load_journey_catalog,
+            journeys.load_journey_spec,
+            journeys.customer_traits,
+            journeys.record_journey_event,
+            journeys.queue_message,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish

@@ -18,8 +18,10 @@ with workflow.unsafe.imports_passed_through():
     from activities.lifecycle import LifecycleActivities
     from activities.profiles import ProfileActivities
     from workflows import search_attributes as sa
+    from workflows.customer_journeys import JourneyRouter
     from workflows.events import CustomerEvent, EventBatch, Stage
     from workflows.ids import customer_workflow_id
+    from workflows.journey_types import JourneyEnded
     from workflows.lifecycle import merge_states, next_stage
     from workflows.types import (
         CustomerInput,
@@ -48,13 +50,20 @@ class CustomerWorkflow:
         self.recent: deque[str] = deque(self.state.recent_message_ids, maxlen=RECENT_IDS)
         self.seen = set(self.recent)
         self.config: LifecycleConfig | None = None
+        self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
         self._queue(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
 
     @workflow.signal(name="events")
     def events(self, batch: EventBatch) -> None:
+        self.router.wanted_catalog = max(self.router.wanted_catalog, batch.catalog_version)
         self._queue(batch.events)
+
+    @workflow.signal(name="journey_ended")
+    def journey_ended(self, end: JourneyEnded) -> None:
+        self.router.ended(end)
+        self._upsert_search_attributes()
 
     @workflow.signal(name="merge_into")
     def merge_into(self, request: MergeIntoInput) -> None:
@@ -126,6 +135,7 @@ class CustomerWorkflow:
         )
 
     async def _drain(self) -> None:
+        await self.router.refresh_catalog()
         while self.pending or self.merges or self.merge_requests:
             if self.merge_requests:
                 await self._hand_over(self.merge_requests.popleft())
@@ -135,6 +145,8 @@ class CustomerWorkflow:
                 await self._forward()
             else:
                 await self._apply(self.pending.popleft())
+        if self.router.outbox:
+            await self.router.flush()
         self._show_details()
 
     async def _apply(self, event: CustomerEvent) -> None:
@@ -149,9 +161,12 @@ class CustomerWorkflow:
         state.events_total += 1
         state.event_counts[event.key] = state.event_counts.get(event.key, 0) + 1
         assert self.config is not None
+        previous = state.stage
         stage = next_stage(self.config.rules, state, event)
         if stage is not None:
             self._move(stage, event.timestamp, event.key)
+        if self.router.involved and await self.router.on_event(event, state.stage, previous):
+            self._upsert_search_attributes()
         if state.at_risk:
             state.at_risk = False
             self._upsert_search_attributes()
@@ -227,6 +242,7 @@ class CustomerWorkflow:
 
     async def _absorb(self, merge: MergeInput) -> None:
         self.state = merge_states(self.state, merge.state)
+        self.router.journeys = self.state.journeys
         for message_id in merge.state.recent_message_ids:
             if message_id not in self.seen:
                 if len(self.recent) == self.recent.maxlen:
@@ -291,6 +307,9 @@ class CustomerWorkflow:
                 sa.LIFECYCLE_STAGE.value_set(self.state.stage.value),
                 sa.AT_RISK.value_set(self.state.at_risk),
             ]
+            if self.router.involved:
+                active = sorted(self.state.journeys.active)
+                wanted.append(sa.ACTIVE_JOURNEYS.value_set(active))
         changed = [u for u in wanted if current.get(u.key) != u.value]
         if changed:
             workflow.upsert_search_attributes(changed)

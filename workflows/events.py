@@ -44,3 +44,4 @@ class EventBatch(BaseModel):
     """Signal `events`: one or more events of one customer, in arrival order."""
 
     events: list[CustomerEvent]
+    catalog_version: int = 0  # the journey catalog the sender saw; newer ones get loaded

@@ -8,5 +8,8 @@ from temporalio.common import SearchAttributeKey
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
 LIFECYCLE_STAGE = SearchAttributeKey.for_keyword("LifecycleStage")
 AT_RISK = SearchAttributeKey.for_bool("AtRisk")
+ACTIVE_JOURNEYS = SearchAttributeKey.for_keyword_list("ActiveJourneys")
+JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
+JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
 
-ALL = [CUSTOMER_ID, LIFECYCLE_STAGE, AT_RISK]
+ALL = [CUSTOMER_ID, LIFECYCLE_STAGE, AT_RISK, ACTIVE_JOURNEYS, JOURNEY_NAME, JOURNEY_VERSION]

@@ -11,12 +11,40 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from workflows.events import CustomerEvent, Stage
+from workflows.journey_types import JourneyTrigger
 
 
 class StageChange(BaseModel):
     stage: Stage
     at: datetime
     cause: str  # the event key, "first_seen", or "merge"
+
+
+class ActiveJourney(BaseModel):
+    name: str
+    version: int
+    workflow_id: str
+    entered_at: datetime
+
+
+class EntryDecision(BaseModel):
+    """Why a customer did or did not enter a journey whose trigger matched."""
+
+    journey: str
+    at: datetime
+    entered: bool
+    reason: str
+
+
+class CustomerJourneys(BaseModel):
+    """The customer's side of journeys: the catalog it knows, runs in flight, entry history."""
+
+    catalog_version: int = 0
+    triggers: list[JourneyTrigger] = Field(default_factory=list)
+    active: dict[str, ActiveJourney] = Field(default_factory=dict)
+    entries: dict[str, int] = Field(default_factory=dict)  # runs started, per journey
+    last_ended: dict[str, datetime] = Field(default_factory=dict)
+    decisions: list[EntryDecision] = Field(default_factory=list)  # the latest few
 
 
 class CustomerState(BaseModel):
@@ -35,6 +63,7 @@ class CustomerState(BaseModel):
     merge_requested: list[str] = Field(default_factory=list)  # asked once each, found or not
     recent_message_ids: list[str] = Field(default_factory=list)
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
+    journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
 
 
 class CustomerInput(BaseModel):

@@ -134,8 +134,13 @@ def test_unknown_journeys_and_statuses_are_refused(database_url: str) -> None:
             set_status(session, name="cart_recovery", status="paused")  # type: ignore[arg-type]
 
 
-def test_a_spec_that_would_read_back_differently_is_refused(database_url: str) -> None:
-    with pytest.raises(CatalogError, match="whole seconds"):
-        publish(database_url, spec(wait="0.5s"))
+def test_a_step_kind_the_worker_cannot_run_yet_is_refused(database_url: str) -> None:
+    task = {"id": "call", "kind": "human_task", "team": "sales", "title": "Call",
+            "outcomes": {"done": "pause"}, "deadline": "1d"}  # fmt: skip
+    journey = spec()
+    journey = JourneySpec.model_validate({**journey.model_dump(by_alias=True), "steps": [
+        *journey.model_dump(by_alias=True)["steps"], task]})  # fmt: skip
+    with pytest.raises(CatalogError, match="human_task.*not supported yet"):
+        publish(database_url, journey)
     with session_scope(database_url) as session:
         assert list_journeys(session) == [] and catalog_version(session) == 0

@@ -1,0 +1,72 @@
+"""Journey activities: the published catalog, customer traits, run records and queued messages."""
+
+from typing import Any
+
+from temporalio import activity
+
+from store.db import session_scope
+from store.journey_runs import queue_message, record_journey_event
+from store.journeys import active_specs, catalog_version, get_version
+from store.models import Customer
+from workflows.journey_spec import JourneySpec
+from workflows.journey_types import (
+    JourneyCatalog,
+    JourneyRecordInput,
+    JourneyTrigger,
+    LoadSpecInput,
+    ProfileInput,
+    QueueMessageInput,
+)
+
+
+class JourneyActivities:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    @activity.defn(name="load_journey_catalog")
+    def load_journey_catalog(self) -> JourneyCatalog:
+        """The triggers of the active journeys' newest versions (customers decide entry)."""
+        with session_scope(self.database_url) as session:
+            version = catalog_version(session)
+            journeys = [
+                JourneyTrigger(
+                    name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry
+                )
+                for number, spec in active_specs(session)
+            ]
+        return JourneyCatalog(version=version, journeys=journeys)
+
+    @activity.defn(name="load_journey_spec")
+    def load_journey_spec(self, input: LoadSpecInput) -> JourneySpec:
+        """A published version never changes, so the run's history pins it for replay."""
+        with session_scope(self.database_url) as session:
+            spec = get_version(session, name=input.name, version=input.version)
+        if spec is None:
+            raise LookupError(f"journey {input.name} v{input.version} is not published")
+        return spec
+
+    @activity.defn(name="customer_traits")
+    def customer_traits(self, input: ProfileInput) -> dict[str, Any]:
+        with session_scope(self.database_url) as session:
+            customer = session.get(Customer, input.customer_id)
+            return dict(customer.traits) if customer else {}
+
+    @activity.defn(name="record_journey_event")
+    def record_journey_event(self, input: JourneyRecordInput) -> None:
+        with session_scope(self.database_url) as session:
+            record_journey_event(session, record=input)
+
+    @activity.defn(name="queue_message")
+    def queue_message(self, input: QueueMessageInput) -> None:
+        """Queue once per idempotency key; channel delivery picks it up from the outbox."""
+        with session_scope(self.database_url) as session:
+            queue_message(session, message=input)
+        activity.logger.info(
+            "message queued",
+            extra={
+                "customer_id": input.customer_id,
+                "channel": input.channel,
+                "journey": input.journey,
+                "step": input.step,
+            },
+        )

@@ -1,0 +1,259 @@
+"""JourneyWorkflow on the time-skipping server, started by customers whose events match a trigger.
+
+Each test publishes a spec to the store, sends the customer's events as the API would (with the
+catalog version), and reads the run's progress and the store's records.
+"""
+
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+import yaml
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from api.delivery import deliver
+from config.settings import Settings
+from store.db import session_scope
+from store.journey_runs import customer_messages, journey_events
+from store.journeys import catalog_version, publish_spec
+from tests.helpers import wait_for
+from worker.main import build_worker
+from workflows.events import CustomerEvent
+from workflows.ids import journey_workflow_id
+from workflows.journey import JourneyWorkflow, assign_variant
+from workflows.journey_spec import JourneySpec
+from workflows.journey_types import JourneyProgress
+
+CART = """
+name: cart_recovery
+trigger: {event: Checkout Started}
+goal: {event: Order Completed}
+re_entry: {policy: cooldown, cooldown: 3d}
+steps:
+  - {id: pause, kind: wait, duration: 1h}
+  - {id: email, kind: send, channel: email, template: cart_email}
+  - id: watch
+    kind: wait_for_event
+    event: Product Viewed
+    timeout: 1d
+    on_event: browsing
+    on_timeout: sms
+  - {id: sms, kind: send, channel: sms, template: cart_sms}
+  - {id: last, kind: wait, duration: 2d}
+  - {id: done, kind: exit, reason: gave up}
+  - {id: browsing, kind: update_profile, traits: {cart_recovery: browsing}}
+"""
+
+
+def publish(settings: Settings, text: str) -> int:
+    with session_scope(settings.database_url) as session:
+        publish_spec(session, spec=JourneySpec.model_validate(yaml.safe_load(text)))
+    with session_scope(settings.database_url) as session:
+        return catalog_version(session)
+
+
+def event(name: str, **properties: Any) -> CustomerEvent:
+    return CustomerEvent(
+        message_id=str(uuid.uuid4()),
+        type="track",
+        event=name,
+        timestamp=datetime(2026, 11, 1, tzinfo=UTC),
+        properties=properties,
+    )
+
+
+async def send(
+    client: Client, settings: Settings, cid: str, *events: CustomerEvent, catalog: int
+) -> None:
+    await deliver(
+        client,
+        task_queue=settings.task_queue,
+        customer_id=cid,
+        events=list(events),
+        catalog_version=catalog,
+    )
+
+
+async def finished(env: WorkflowEnvironment, workflow_id: str) -> JourneyProgress:
+    """Skip a week ahead (a handle fetched by id does not skip time by itself) and read the end."""
+    await env.sleep(timedelta(days=7))
+    return JourneyProgress.model_validate(
+        await env.client.get_workflow_handle(workflow_id).result()
+    )
+
+
+async def progress(client: Client, workflow_id: str) -> JourneyProgress:
+    return await client.get_workflow_handle(workflow_id).query(JourneyWorkflow.get_progress)
+
+
+@pytest.fixture
+def settings(sqlite_url: str, task_queue: str) -> Settings:
+    return Settings(database_url=sqlite_url, task_queue=task_queue)
+
+
+async def test_timeouts_lead_through_every_step_to_the_exit(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, CART)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        done = await finished(skipping_env, run_id)
+        state = await wait_for(client, cid, lambda s: not s.journeys.active)
+    assert done.outcome == "exited"
+    assert [(s.step, s.result) for s in done.steps] == [
+        ("pause", ""),
+        ("email", "email"),
+        ("watch", "timeout"),
+        ("sms", "sms"),
+        ("last", ""),
+        ("done", "gave up"),
+    ]
+    assert state.journeys.entries == {"cart_recovery": 1}
+    with session_scope(settings.database_url) as session:
+        sent = [(m.channel, m.template) for m in customer_messages(session, customer_id=cid)]
+        kinds = [e.kind for e in journey_events(session, workflow_id=run_id)]
+    assert sent == [("email", "cart_email"), ("sms", "cart_sms")]
+    assert kinds == ["entered", "step", "step", "step", "step", "step", "step", "exited"]
+
+
+async def test_the_goal_reached_mid_wait_converts_at_once(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, CART)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
+        result = await finished(skipping_env, run_id)
+    assert result.outcome == "converted"
+    # converted during the first delay: the delay was cut short and nothing was sent
+    assert [(s.step, s.result) for s in result.steps] == [("pause", "interrupted: converted")]
+    with session_scope(settings.database_url) as session:
+        assert customer_messages(session, customer_id=cid) == []
+
+
+async def test_an_event_that_arrived_during_the_delay_satisfies_the_later_wait(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, CART)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, cid, event("Product Viewed"), catalog=catalog)  # early
+        result = await finished(skipping_env, run_id)
+    assert [(s.step, s.result) for s in result.steps] == [
+        ("pause", ""),
+        ("email", "email"),
+        ("watch", "event"),
+        ("browsing", ""),
+    ]
+    assert result.outcome == "completed"
+
+
+async def test_re_entry_is_refused_while_active_and_during_the_cool_down(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, CART)
+    cid = f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        state = await wait_for(client, cid, lambda s: len(s.journeys.decisions) == 2)
+        assert state.journeys.decisions[1].entered is False
+        assert "already in cart_recovery" in state.journeys.decisions[1].reason
+        await send(client, settings, cid, event("Order Completed"), catalog=catalog)
+        await wait_for(client, cid, lambda s: not s.journeys.active)
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        state = await wait_for(client, cid, lambda s: len(s.journeys.decisions) == 3)
+        assert "cool-down" in state.journeys.decisions[2].reason
+        await skipping_env.sleep(timedelta(days=4))
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        state = await wait_for(client, cid, lambda s: len(s.journeys.decisions) == 4)
+    assert state.journeys.decisions[3].entered
+    assert state.journeys.entries == {"cart_recovery": 2}
+
+
+async def test_runs_in_flight_keep_their_version_and_new_entries_take_the_newest(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, first = skipping_env.client, publish(settings, CART)
+    old, new = f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, old, event("Checkout Started"), catalog=first)
+        await wait_for(client, old, lambda s: "cart_recovery" in s.journeys.active)
+        second = publish(settings, CART.replace("duration: 1h", "duration: 5h"))
+        assert second > first
+        await send(client, settings, new, event("Checkout Started"), catalog=second)
+        await wait_for(client, new, lambda s: "cart_recovery" in s.journeys.active)
+        old_run = await progress(client, journey_workflow_id("cart_recovery", old, 1))
+        new_run = await progress(client, journey_workflow_id("cart_recovery", new, 1))
+        assert (old_run.version, new_run.version) == (1, 2)
+        await skipping_env.sleep(timedelta(hours=2))
+        old_run = await progress(client, journey_workflow_id("cart_recovery", old, 1))
+        new_run = await progress(client, journey_workflow_id("cart_recovery", new, 1))
+    assert [s.step for s in old_run.steps][:2] == ["pause", "email"]  # 1h pause: past it
+    assert [s.step for s in new_run.steps] == []  # 5h pause: still waiting
+
+
+BRANCHY = """
+name: vip_welcome
+trigger: {event: Signed Up, where: 'properties.source != "test"'}
+steps:
+  - id: split
+    kind: experiment
+    variants:
+      - {name: a, weight: 1, goto: check}
+      - {name: b, weight: 1, goto: check}
+  - id: check
+    kind: branch
+    cases:
+      - {when: 'traits.plan == "pro"', goto: vip}
+    otherwise: regular
+  - {id: vip, kind: send, channel: email, template: vip_welcome, next: end}
+  - {id: regular, kind: send, channel: email, template: welcome}
+  - {id: end, kind: exit}
+"""
+
+
+async def test_branch_on_traits_experiment_assignment_and_trigger_condition(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, BRANCHY)
+    pro, free, tester = (f"c-{uuid.uuid4()}" for _ in range(3))
+    identify = CustomerEvent(
+        message_id=str(uuid.uuid4()),
+        type="identify",
+        timestamp=datetime.now(UTC),
+        traits={"plan": "pro"},
+    )
+    async with build_worker(client, settings):
+        await send(client, settings, pro, identify, event("Signed Up"), catalog=catalog)
+        await send(client, settings, free, event("Signed Up"), catalog=catalog)
+        await send(client, settings, tester, event("Signed Up", source="test"), catalog=catalog)
+        runs = {}
+        for cid in (pro, free):
+            runs[cid] = await finished(skipping_env, journey_workflow_id("vip_welcome", cid, 1))
+        state = await wait_for(client, tester, lambda s: s.events_total == 1)
+    assert state.journeys.entries == {}  # the trigger's condition kept the tester out
+    assert [s.step for s in runs[pro].steps] == ["split", "check", "vip", "end"]
+    assert [s.step for s in runs[free].steps] == ["split", "check", "regular", "end"]
+    for cid, run in runs.items():
+        expected = "ab"[assign_variant(f"vip_welcome:split:{cid}", [1, 1])]
+        assert run.assignments == {"split": expected}
+
+
+def test_variant_assignment_follows_the_weights() -> None:
+    counts = [0, 0, 0]
+    for i in range(6000):
+        counts[assign_variant(f"j:s:customer-{i}", [1, 2, 3])] += 1
+    assert [round(c / 1000) for c in counts] == [1, 2, 3]

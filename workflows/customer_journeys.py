@@ -1,0 +1,109 @@
+"""The customer workflow's journey duties: know the catalog, start runs whose trigger matches,
+pass later events on to runs in flight, free a journey when its run ends.
+
+Runs are child workflows with parent-close policy ABANDON: a customer continues-as-new many
+times in its life and its journeys must outlive each run.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from activities.journeys import JourneyActivities
+    from workflows.events import CustomerEvent, EventBatch, Stage
+    from workflows.ids import journey_workflow_id
+    from workflows.journey import JourneyWorkflow
+    from workflows.journey_types import JourneyEnded, JourneyInput
+    from workflows.triggers import entry_refusal, trigger_matches
+    from workflows.types import ActiveJourney, CustomerJourneys, EntryDecision
+
+PATCH = "journeys-v1"  # histories recorded before journeys existed replay without these commands
+DECISIONS_KEPT = 20
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+class JourneyRouter:
+    def __init__(self, customer_id: str, journeys: CustomerJourneys) -> None:
+        self.customer_id = customer_id
+        self.journeys = journeys
+        self.wanted_catalog = 0
+        self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
+
+    @property
+    def involved(self) -> bool:
+        """Whether this customer has ever dealt with journeys (decides journey commands)."""
+        return self.journeys.catalog_version > 0
+
+    async def refresh_catalog(self) -> None:
+        if self.wanted_catalog <= self.journeys.catalog_version or not workflow.patched(PATCH):
+            return
+        catalog = await workflow.execute_activity_method(
+            JourneyActivities.load_journey_catalog, start_to_close_timeout=ACTIVITY_TIMEOUT
+        )
+        self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
+        self.journeys.triggers = catalog.journeys
+
+    async def on_event(self, event: CustomerEvent, stage: Stage, previous: Stage) -> bool:
+        """Queue the event for runs in flight, then start runs it triggers. True when the set
+        of active journeys changed."""
+        for run in self.journeys.active.values():
+            self.outbox.setdefault(run.workflow_id, []).append(event)
+        started = False
+        for trigger in self.journeys.triggers:
+            if not trigger_matches(trigger, event, stage, previous):
+                continue
+            now = workflow.now()
+            refusal = entry_refusal(trigger, self.journeys, now)
+            self._decide(trigger.name, refusal)
+            if refusal is None:
+                await self._start(trigger.name, trigger.version, event, stage)
+                started = True
+        return started
+
+    async def _start(self, name: str, version: int, event: CustomerEvent, stage: Stage) -> None:
+        run = self.journeys.entries.get(name, 0) + 1
+        workflow_id = journey_workflow_id(name, self.customer_id, run)
+        self.journeys.entries[name] = run
+        self.journeys.active[name] = ActiveJourney(
+            name=name, version=version, workflow_id=workflow_id, entered_at=workflow.now()
+        )
+        await workflow.start_child_workflow(
+            JourneyWorkflow.run,
+            JourneyInput(
+                customer_id=self.customer_id,
+                name=name,
+                version=version,
+                run=run,
+                trigger_event=event,
+                stage=stage,
+            ),
+            id=workflow_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{name} v{version} for customer {self.customer_id}",
+        )
+
+    def _decide(self, name: str, refusal: str | None) -> None:
+        decision = EntryDecision(
+            journey=name, at=workflow.now(), entered=refusal is None, reason=refusal or "entered"
+        )
+        self.journeys.decisions = [*self.journeys.decisions, decision][-DECISIONS_KEPT:]
+
+    async def flush(self) -> None:
+        """Pass queued events on, one signal per run and batch."""
+        outbox, self.outbox = self.outbox, {}
+        for workflow_id, events in outbox.items():
+            handle = workflow.get_external_workflow_handle(workflow_id)
+            try:
+                await handle.signal(JourneyWorkflow.receive, EventBatch(events=events))
+            except Exception as err:  # noqa: BLE001  (the run ended meanwhile: its end frees it)
+                workflow.logger.info(
+                    "journey run gone", extra={"customer_id": self.customer_id, "error": str(err)}
+                )
+
+    def ended(self, end: JourneyEnded) -> None:
+        run = self.journeys.active.get(end.name)
+        if run is not None and run.workflow_id == end.workflow_id:
+            del self.journeys.active[end.name]
+        self.journeys.last_ended[end.name] = end.at

@@ -1,0 +1,316 @@
+"""JourneyWorkflow: one customer's run through one version of one journey spec.
+
+The spec is data; this class interprets it. Events the customer sends after entry arrive as
+signals and are kept: the goal and the exits are checked against every one of them the moment
+it arrives (a signal interrupts any wait), and `wait_for_event` also finds an event that
+arrived earlier, while the run was still in a delay. When the awaited event and the timeout
+fall in the same workflow task, the event wins.
+"""
+
+import hashlib
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from activities.journeys import JourneyActivities
+    from activities.profiles import ProfileActivities
+    from workflows import search_attributes as sa
+    from workflows.events import CustomerEvent, EventBatch
+    from workflows.expressions import evaluate
+    from workflows.ids import customer_workflow_id
+    from workflows.journey_spec import (
+        Branch,
+        EventMatch,
+        Exit,
+        Experiment,
+        JourneySpec,
+        Send,
+        UpdateProfile,
+        Wait,
+        WaitForEvent,
+        WaitUntil,
+    )
+    from workflows.journey_types import (
+        JourneyEnded,
+        JourneyInput,
+        JourneyProgress,
+        JourneyRecordInput,
+        LoadSpecInput,
+        Outcome,
+        ProfileInput,
+        QueueMessageInput,
+        StepRecord,
+    )
+    from workflows.types import ProfileUpdateInput
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+def assign_variant(key: str, weights: list[float]) -> int:
+    """Deterministic weighted assignment: the same customer always gets the same variant."""
+    point = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    total, edge = sum(weights), 0.0
+    for index, weight in enumerate(weights):
+        edge += weight / total
+        if point < edge:
+            return index
+    return len(weights) - 1
+
+
+@workflow.defn
+class JourneyWorkflow:
+    @workflow.init
+    def __init__(self, input: JourneyInput) -> None:
+        self.input = input
+        self.spec: JourneySpec | None = input.spec
+        self.entered_at = workflow.now()
+        self.events: list[CustomerEvent] = []  # received since entry, in order
+        self.consumed = 0  # events before this index were matched by a wait_for_event
+        self.last_event = input.trigger_event
+        self.outcome: Outcome | None = None
+        self.progress = JourneyProgress(
+            name=input.name, version=input.version, customer_id=input.customer_id, current_step=None
+        )
+        self.visits: dict[str, int] = {}
+        self.records = 0
+
+    @workflow.signal(name="events")
+    def receive(self, batch: EventBatch) -> None:
+        for event in batch.events:
+            self.events.append(event)
+            if self.outcome is None and self.spec is not None:
+                self._check_goal_and_exits(event)
+
+    @workflow.query(name="progress")
+    def get_progress(self) -> JourneyProgress:
+        return self.progress
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> JourneyProgress:
+        if self.spec is None:
+            self.spec = await workflow.execute_activity_method(
+                JourneyActivities.load_journey_spec,
+                LoadSpecInput(name=input.name, version=input.version),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            for event in self.events:  # events that arrived before the spec was known
+                if self.outcome is None:
+                    self._check_goal_and_exits(event)
+        workflow.upsert_search_attributes(
+            [
+                sa.CUSTOMER_ID.value_set(input.customer_id),
+                sa.JOURNEY_NAME.value_set(input.name),
+                sa.JOURNEY_VERSION.value_set(input.version),
+            ]
+        )
+        await self._record("entered", detail=f"v{input.version}")
+        step_id: str | None = self.spec.steps[0].id
+        while step_id is not None and self.outcome is None:
+            self.progress.current_step = step_id
+            workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
+            step_id = await self._execute(step_id)
+        if self.outcome is None:
+            self.outcome = "completed"
+        await self._finish()
+        return self.progress
+
+    # -- steps -------------------------------------------------------------------------------
+
+    async def _execute(self, step_id: str) -> str | None:
+        assert self.spec is not None
+        step = self.spec.step(step_id)
+        self.visits[step_id] = self.visits.get(step_id, 0) + 1
+        after = self.spec.after(step_id)
+        result, target = "", after
+        if isinstance(step, Wait):
+            await self._sleep(step.duration)
+        elif isinstance(step, WaitUntil):
+            await self._sleep(await self._until(step))
+        elif isinstance(step, WaitForEvent):
+            found = await self._wait_for(step)
+            result = "event" if found else "timeout"
+            target = (step.on_event if found else step.on_timeout) or after
+        elif isinstance(step, Branch):
+            context = await self._context()
+            index = next(
+                (i for i, case in enumerate(step.cases) if evaluate(case.when, context)), None
+            )
+            result = f"case {index + 1}" if index is not None else "otherwise"
+            target = step.cases[index].goto if index is not None else (step.otherwise or after)
+        elif isinstance(step, Experiment):
+            key = f"{self.spec.name}:{step.id}:{self.input.customer_id}"
+            variant = step.variants[assign_variant(key, [v.weight for v in step.variants])]
+            self.progress.assignments[step.id] = variant.name
+            result, target = f"variant {variant.name}", variant.goto
+        elif isinstance(step, Send):
+            await self._send(step)
+            result = step.channel
+        elif isinstance(step, UpdateProfile):
+            await workflow.execute_activity_method(
+                ProfileActivities.update_profile,
+                ProfileUpdateInput(
+                    customer_id=self.input.customer_id,
+                    message_id=f"{workflow.info().workflow_id}:{step.id}",
+                    at=workflow.now(),
+                    traits=step.traits,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+        elif isinstance(step, Exit):
+            self.outcome = "exited"
+            result, target = step.reason, None
+        else:  # publishing refuses kinds this worker cannot run yet; never skip one silently
+            raise ApplicationError(f"step kind {step.kind!r} is not supported", non_retryable=True)
+        if self.outcome is not None and not isinstance(step, Exit):
+            result = f"interrupted: {self.outcome}"  # a goal or an exit cut the step short
+        self.progress.steps.append(
+            StepRecord(step=step.id, kind=step.kind, at=workflow.now(), result=result)
+        )
+        await self._record("step", step=step.id, detail=result)
+        return target
+
+    async def _sleep(self, duration: timedelta) -> None:
+        """A durable timer that a goal or an exit interrupts."""
+        try:
+            await workflow.wait_condition(lambda: self.outcome is not None, timeout=duration)
+        except TimeoutError:
+            pass
+
+    async def _until(self, step: WaitUntil) -> timedelta:
+        traits = await self._traits()
+        try:
+            zone = ZoneInfo(str(traits.get("timezone") or step.default_tz))
+        except (KeyError, ValueError):
+            zone = ZoneInfo(step.default_tz)
+        now = workflow.now().astimezone(zone)
+        target = datetime.combine(now.date(), step.time, tzinfo=zone)
+        if target <= now:
+            target = datetime.combine(now.date() + timedelta(days=1), step.time, tzinfo=zone)
+        # wall-clock arithmetic in the zone, then back to UTC: DST days are 23 or 25 hours long
+        return target.astimezone(ZoneInfo("UTC")) - now.astimezone(ZoneInfo("UTC"))
+
+    async def _wait_for(self, step: WaitForEvent) -> bool:
+        match = EventMatch(event=step.event, where=step.where)
+        found = lambda: self._find(match) is not None  # noqa: E731
+        try:
+            await workflow.wait_condition(
+                lambda: found() or self.outcome is not None, timeout=step.timeout
+            )
+        except TimeoutError:
+            pass
+        index = self._find(match)  # checked again: an event in the same task beats the timeout
+        if index is None:
+            return False
+        self.last_event = self.events[index]
+        self.consumed = index + 1
+        return True
+
+    def _find(self, match: EventMatch) -> int | None:
+        for index in range(self.consumed, len(self.events)):
+            if self._matches(match, self.events[index]):
+                return index
+        return None
+
+    async def _send(self, step: Send) -> None:
+        visit = self.visits[step.id]
+        await workflow.execute_activity_method(
+            JourneyActivities.queue_message,
+            QueueMessageInput(
+                idempotency_key=f"{workflow.info().workflow_id}:{step.id}:{visit}",
+                customer_id=self.input.customer_id,
+                journey=self.input.name,
+                step=step.id,
+                channel=step.channel,
+                template=step.template,
+                fallback=step.fallback,
+                context={"properties": self.last_event.properties if self.last_event else {}},
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    # -- goal, exits, context ------------------------------------------------------------------
+
+    def _matches(self, match: EventMatch, event: CustomerEvent) -> bool:
+        if event.key != match.event:
+            return False
+        if match.where is None:
+            return True
+        return evaluate(match.where, self._event_context(event))
+
+    def _check_goal_and_exits(self, event: CustomerEvent) -> None:
+        assert self.spec is not None
+        goal = self.spec.goal
+        if goal and self._matches(goal, event):
+            if goal.within is None or workflow.now() <= self.entered_at + goal.within:
+                self.outcome = "converted"
+                return
+        if any(self._matches(exit_rule, event) for exit_rule in self.spec.exits):
+            self.outcome = "exited"
+
+    def _event_context(self, event: CustomerEvent | None) -> dict[str, Any]:
+        return {
+            "properties": event.properties if event else {},
+            "event": event.key if event else None,
+            "stage": self.input.stage.value,
+            "segments": [],
+        }
+
+    async def _traits(self) -> dict[str, Any]:
+        return await workflow.execute_activity_method(
+            JourneyActivities.customer_traits,
+            ProfileInput(customer_id=self.input.customer_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    async def _context(self) -> dict[str, Any]:
+        return {**self._event_context(self.last_event), "traits": await self._traits()}
+
+    def _next_record(self) -> int:
+        self.records += 1
+        return self.records
+
+    async def _record(self, kind: str, step: str | None = None, detail: str = "") -> None:
+        await workflow.execute_activity_method(
+            JourneyActivities.record_journey_event,
+            JourneyRecordInput(
+                workflow_id=workflow.info().workflow_id,
+                seq=self._next_record(),
+                customer_id=self.input.customer_id,
+                journey=self.input.name,
+                version=self.input.version,
+                kind=kind,  # type: ignore[arg-type]
+                step=step,
+                detail=detail,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    async def _finish(self) -> None:
+        assert self.outcome is not None
+        self.progress.outcome = self.outcome
+        self.progress.current_step = None
+        workflow.set_current_details(f"{self.input.name} v{self.input.version}: {self.outcome}")
+        await self._record(
+            self.outcome, detail=self.progress.steps[-1].step if self.progress.steps else ""
+        )
+        customer = workflow.get_external_workflow_handle(
+            customer_workflow_id(self.input.customer_id)
+        )
+        try:
+            await customer.signal(
+                "journey_ended",
+                JourneyEnded(
+                    name=self.input.name,
+                    workflow_id=workflow.info().workflow_id,
+                    outcome=self.outcome,
+                    at=workflow.now(),
+                ),
+            )
+        except Exception as err:  # noqa: BLE001  (a merged or deleted customer: nothing to free)
+            workflow.logger.warning("customer not told of journey end", extra={"error": str(err)})
+        await workflow.wait_condition(workflow.all_handlers_finished)

@@ -1,0 +1,102 @@
+"""Payloads of JourneyWorkflow and its conversation with CustomerWorkflow (import-light)."""
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from workflows.events import CustomerEvent, Stage
+from workflows.journey_spec import JourneySpec, ReEntry, Trigger
+
+Outcome = Literal["converted", "exited", "completed"]
+
+
+class JourneyTrigger(BaseModel):
+    """What a customer workflow needs to know of a published journey to decide entry."""
+
+    name: str
+    version: int
+    trigger: Trigger
+    re_entry: ReEntry
+
+
+class JourneyCatalog(BaseModel):
+    """The active journeys' triggers, as of one catalog version."""
+
+    version: int
+    journeys: list[JourneyTrigger]
+
+
+class LoadSpecInput(BaseModel):
+    name: str
+    version: int
+
+
+class JourneyInput(BaseModel):
+    customer_id: str
+    name: str
+    version: int
+    run: int  # this customer's n-th entry into this journey: unique across continue-as-new
+    trigger_event: CustomerEvent | None = None
+    stage: Stage = Stage.AWARENESS
+    spec: JourneySpec | None = None  # loaded by the run itself when absent (pinned to `version`)
+
+
+class StepRecord(BaseModel):
+    step: str
+    kind: str
+    at: datetime
+    result: str = ""  # e.g. "timeout", "event", "variant b", "case 1"
+
+
+class JourneyProgress(BaseModel):
+    """The `progress` query: where the run is and how it got there."""
+
+    name: str
+    version: int
+    customer_id: str
+    current_step: str | None
+    outcome: Outcome | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    assignments: dict[str, str] = Field(default_factory=dict)  # experiment step -> variant
+
+
+class JourneyEnded(BaseModel):
+    """Signal `journey_ended` to the customer: frees the journey for re-entry rules."""
+
+    name: str
+    workflow_id: str
+    outcome: Outcome
+    at: datetime
+
+
+class JourneyRecordInput(BaseModel):
+    """Activity input: one durable record of a run's progress (entry, step, goal, exit)."""
+
+    workflow_id: str
+    seq: int  # the record's position in its run: a retried activity writes it once
+    customer_id: str
+    journey: str
+    version: int
+    kind: Literal["entered", "step", "converted", "exited", "completed"]
+    step: str | None = None
+    detail: str = ""
+    at: datetime
+
+
+class ProfileInput(BaseModel):
+    customer_id: str
+
+
+class QueueMessageInput(BaseModel):
+    """Activity input of a `send` step; `idempotency_key` comes from business identity
+    (journey run and step visit), never from the attempt or the activity id."""
+
+    idempotency_key: str
+    customer_id: str
+    journey: str
+    step: str
+    channel: str
+    template: str
+    fallback: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)

@@ -95,6 +95,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
             f"journeys up: port {args.api_port} is in use; choose another with --api-port"
         )
 
+    _publish_shipped_journeys(settings.database_url)
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -128,6 +129,33 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
         stop.set()
         server.stop()
         log.info("stopped")
+
+
+SHIPPED_JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
+
+
+def _publish_shipped_journeys(database_url: str) -> None:
+    """The journeys in `journeys/`, published (a version only where one changed)."""
+    from cli.specs import SpecError, load_spec_files
+    from store.db import session_scope
+    from store.journeys import CatalogError, publish_spec
+
+    if not SHIPPED_JOURNEYS.is_dir():
+        return
+    try:
+        specs = load_spec_files([SHIPPED_JOURNEYS])
+        with session_scope(database_url) as session:
+            results = [publish_spec(session, spec=spec) for spec in specs]
+    except SpecError as err:
+        raise SystemExit("journeys up: invalid journey specs:\n" + "\n".join(err.errors)) from err
+    except CatalogError as err:
+        raise SystemExit(f"journeys up: {err}") from err
+    for result in results:
+        log.info(
+            "journey_published" if result.created else "journey_current",
+            journey=result.name,
+            version=result.version,
+        )
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+AT_RISK_EVENT = "Customer At Risk"
 
 
 @workflow.defn
@@ -51,6 +52,7 @@ class CustomerWorkflow:
         self.seen = set(self.recent)
         self.config: LifecycleConfig | None = None
         self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
+        self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
         self._queue(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
@@ -97,7 +99,9 @@ class CustomerWorkflow:
         self._upsert_search_attributes()
         watcher = asyncio.create_task(self._watch_inactivity())
         while True:
-            has_work = lambda: bool(self.pending or self.merges or self.merge_requests)  # noqa: E731
+            has_work = lambda: bool(  # noqa: E731
+                self.pending or self.merges or self.merge_requests or self.at_risk_news
+            )
             if self.state.merged_into:
                 try:
                     await workflow.wait_condition(has_work, timeout=MERGED_LINGER)
@@ -136,6 +140,9 @@ class CustomerWorkflow:
 
     async def _drain(self) -> None:
         await self.router.refresh_catalog()
+        if self.at_risk_news:
+            self.at_risk_news = False
+            await self._announce_at_risk()
         while self.pending or self.merges or self.merge_requests:
             if self.merge_requests:
                 await self._hand_over(self.merge_requests.popleft())
@@ -269,6 +276,20 @@ class CustomerWorkflow:
             customer_workflow_id(self.state.merged_into)
         ).signal(CustomerWorkflow.events, EventBatch(events=batch))
 
+    async def _announce_at_risk(self) -> None:
+        """Journeys see a lapse as the built-in event `Customer At Risk` (not counted, not
+        stored: nothing the customer did)."""
+        if not self.router.involved:
+            return
+        event = CustomerEvent(
+            message_id=f"at-risk:{self.state.generation}:{self.state.events_total}",
+            type="track",
+            event=AT_RISK_EVENT,
+            timestamp=workflow.now(),
+        )
+        if await self.router.on_event(event, self.state.stage, self.state.stage):
+            self._upsert_search_attributes()
+
     # -- inactivity, search attributes, UI details ------------------------------------------
 
     async def _watch_inactivity(self) -> None:
@@ -291,6 +312,7 @@ class CustomerWorkflow:
                 await workflow.sleep(last + quiet - now)
                 continue
             self.state.at_risk = True
+            self.at_risk_news = True
             self._upsert_search_attributes()
             self._show_details()
             workflow.logger.info("customer at risk", extra={"customer_id": self.state.customer_id})

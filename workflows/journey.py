@@ -8,9 +8,8 @@ fall in the same workflow task, the event wins.
 """
 
 import hashlib
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
@@ -45,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         QueueMessageInput,
         StepRecord,
     )
+    from workflows.local_time import until_local, zone_or
     from workflows.types import ProfileUpdateInput
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -182,16 +182,8 @@ class JourneyWorkflow:
 
     async def _until(self, step: WaitUntil) -> timedelta:
         traits = await self._traits()
-        try:
-            zone = ZoneInfo(str(traits.get("timezone") or step.default_tz))
-        except (KeyError, ValueError):
-            zone = ZoneInfo(step.default_tz)
-        now = workflow.now().astimezone(zone)
-        target = datetime.combine(now.date(), step.time, tzinfo=zone)
-        if target <= now:
-            target = datetime.combine(now.date() + timedelta(days=1), step.time, tzinfo=zone)
-        # wall-clock arithmetic in the zone, then back to UTC: DST days are 23 or 25 hours long
-        return target.astimezone(ZoneInfo("UTC")) - now.astimezone(ZoneInfo("UTC"))
+        zone = zone_or(traits.get("timezone"), step.default_tz)
+        return until_local(workflow.now(), step.time, zone)
 
     async def _wait_for(self, step: WaitForEvent) -> bool:
         match = EventMatch(event=step.event, where=step.where)

@@ -1,0 +1,29 @@
+"""Local time of day in a customer's time zone (waits, later quiet hours).
+
+Imported by workflows through `imports_passed_through`: the sandbox restricts zoneinfo, and the
+zone database is data, not I/O that could differ between replays of one history.
+"""
+
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+UTC = ZoneInfo("UTC")
+
+
+def zone_or(name: object, default: str) -> ZoneInfo:
+    """The customer's zone (a trait), else the default: a typo in a trait never stops a run."""
+    try:
+        return ZoneInfo(str(name)) if name else ZoneInfo(default)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo(default)
+
+
+def until_local(now: datetime, at: time, zone: ZoneInfo) -> timedelta:
+    """How long from `now` until the next `at` on the wall clock of `zone` (today if still
+    ahead, else tomorrow). Computed on wall-clock dates, so DST days of 23 or 25 hours land
+    on the right hour; a time skipped by a DST jump resolves to the hour after it."""
+    local = now.astimezone(zone)
+    target = datetime.combine(local.date(), at, tzinfo=zone)
+    if target <= local:
+        target = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
+    return target.astimezone(UTC) - now.astimezone(UTC)

@@ -15,6 +15,7 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
+from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from api.delivery import deliver
@@ -102,15 +103,56 @@ async def record(tag: str) -> None:
                         )
                     ]
                 for h in runs:
-                    history = await h.fetch_history()
-                    path = HERE / f"customer-{tag}-{cid}.json"
-                    if path.exists():
-                        print(f"kept {path} (recorded histories are never overwritten)")
-                        continue
-                    path.write_text(history.to_json())
-                    print(f"wrote {path} ({len(history.events)} events)")
+                    save(HERE / f"customer-{tag}-{cid}.json", await h.fetch_history())
+            await record_journeys(env, settings, tag)
     await env.shutdown()
 
 
+async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
+    """A customer through the shipped journeys: welcome, cart recovery converted by the order,
+    post-purchase (a stage trigger, with a local-time wait) and NPS to referral."""
+    from cli.specs import load_spec_files
+    from store.db import session_scope
+    from store.journeys import catalog_version, publish_spec
+    from workflows.ids import journey_workflow_id
+
+    with session_scope(settings.database_url) as session:
+        for spec in load_spec_files([Path(__file__).resolve().parents[2] / "journeys"]):
+            publish_spec(session, spec=spec)
+        catalog = catalog_version(session)
+    client, q, cid = env.client, settings.task_queue, "j1"
+
+    async def send(*events: CustomerEvent) -> None:
+        await deliver(client, task_queue=q, customer_id=cid, events=list(events),
+                      catalog_version=catalog)  # fmt: skip
+
+    page = CustomerEvent(message_id="rec-page", type="page", name="Home",
+                         timestamp=track("x").timestamp)  # fmt: skip
+    await send(page, track("Checkout Started"))
+    await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+    await env.sleep(timedelta(hours=2))
+    await send(track("Order Completed", order_id="j1-o1", total=40))
+    await wait_for(client, cid, lambda s: "post_purchase" in s.journeys.active)
+    await send(track("NPS Submitted", score=10))
+    for _ in range(12):  # every run ends within twelve days
+        await env.sleep(timedelta(days=1))
+    ids = [customer_workflow_id(cid)] + [
+        journey_workflow_id(name, cid, 1)
+        for name in ("welcome", "cart_recovery", "post_purchase", "nps_referral")
+    ]
+    for workflow_id in ids:
+        history = await client.get_workflow_handle(workflow_id).fetch_history()
+        kind, rest = workflow_id.split("-", 1)
+        save(HERE / f"{kind}-{tag}-{rest}.json", history)
+
+
+def save(path: Path, history: WorkflowHistory) -> None:
+    if path.exists():
+        print(f"kept {path} (recorded histories are never overwritten)")
+        return
+    path.write_text(history.to_json())
+    print(f"wrote {path} ({len(history.events)} events)")
+
+
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v1"))
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v2"))

@@ -12,6 +12,7 @@ from temporalio.worker import Replayer
 
 from config.temporal import DATA_CONVERTER
 from workflows.customer import CustomerWorkflow
+from workflows.journey import JourneyWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -23,6 +24,8 @@ def test_histories_are_recorded() -> None:
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(workflows=[CustomerWorkflow], data_converter=DATA_CONVERTER)
+    replayer = Replayer(
+        workflows=[CustomerWorkflow, JourneyWorkflow], data_converter=DATA_CONVERTER
+    )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

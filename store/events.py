@@ -16,16 +16,13 @@ def record_events(session: Session, *, events: list[Event]) -> tuple[list[Event]
     never succeeded) and the ids this call inserted (to remove if the signal fails).
     """
     ids = [e.message_id for e in events]
-    existing = {
-        row.message_id: row
-        for row in session.exec(select(Event).where(col(Event.message_id).in_(ids)))
-    }
-    inserted = {e.message_id for e in events if e.message_id not in existing}
+    # Two columns, not whole rows: on the hot path, and payloads can be 32 KB each.
+    query = select(Event.message_id, Event.delivered_at).where(col(Event.message_id).in_(ids))
+    delivered = dict(session.exec(query).all())
+    inserted = {e.message_id for e in events if e.message_id not in delivered}
     session.add_all(e for e in events if e.message_id in inserted)
     session.flush()
-    undelivered = [
-        e for e in events if e.message_id in inserted or existing[e.message_id].delivered_at is None
-    ]
+    undelivered = [e for e in events if e.message_id in inserted or delivered[e.message_id] is None]
     return undelivered, inserted
 
 

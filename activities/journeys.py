@@ -1,5 +1,6 @@
 """Journey activities: the published catalog, customer traits, run records and queued messages."""
 
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -7,7 +8,8 @@ from temporalio import activity
 from store.db import session_scope
 from store.journey_runs import queue_message, record_journey_event
 from store.journeys import active_specs, catalog_version, get_version
-from store.models import Customer
+from store.models import Customer, Task
+from store.tasks import create_task, escalate_task, expire_task
 from workflows.journey_spec import JourneySpec
 from workflows.journey_types import (
     JourneyCatalog,
@@ -16,6 +18,9 @@ from workflows.journey_types import (
     LoadSpecInput,
     ProfileInput,
     QueueMessageInput,
+    TaskDeadlineInput,
+    TaskInput,
+    TaskState,
 )
 
 
@@ -55,6 +60,27 @@ class JourneyActivities:
     def record_journey_event(self, input: JourneyRecordInput) -> None:
         with session_scope(self.database_url) as session:
             record_journey_event(session, record=input)
+
+    @activity.defn(name="create_task")
+    def create_task(self, input: TaskInput) -> None:
+        with session_scope(self.database_url) as session:
+            create_task(
+                session,
+                task=Task(**input.model_dump(), status="open", created_at=datetime.now(UTC)),
+            )
+
+    @activity.defn(name="task_deadline")
+    def task_deadline(self, input: TaskDeadlineInput) -> TaskState:
+        """Escalate or expire an open task; returns its state, completed or not."""
+        with session_scope(self.database_url) as session:
+            if input.escalate_to:
+                escalate_task(session, task_id=input.task_id, team=input.escalate_to)
+            else:
+                expire_task(session, task_id=input.task_id)
+            task = session.get(Task, input.task_id)
+            if task is None:
+                raise LookupError(f"no task {input.task_id}")
+            return TaskState(status=task.status, outcome=task.outcome)
 
     @activity.defn(name="queue_message")
     def queue_message(self, input: QueueMessageInput) -> None:

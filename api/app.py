@@ -15,7 +15,9 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from api.errors import ApiError, field_errors
 from api.ingest import DeliveryFailed, ingest
+from api.management import management_router
 from api.schemas import SegmentBatch, SegmentCall
 from config.settings import Settings
 from config.temporal import connect
@@ -24,33 +26,6 @@ log = structlog.get_logger()
 
 MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
-
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        errors: list[dict[str, str]] | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        self.status, self.message, self.errors, self.headers = (
-            status,
-            message,
-            errors or [],
-            headers,
-        )
-
-
-def _field_errors(err: ValidationError, prefix: str = "") -> list[dict[str, str]]:
-    errors = []
-    for e in err.errors():
-        loc = ".".join(str(p) for p in e["loc"])
-        reason = e["msg"].removeprefix("Value error, ")
-        if not loc and ": " in reason:  # model-level checks name their field first
-            loc, reason = reason.split(": ", 1)
-        errors.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip("."), "reason": reason})
-    return errors
 
 
 def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
@@ -144,7 +119,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             try:
                 call = SegmentCall.model_validate({**body, "type": call_type})
             except ValidationError as err:
-                raise ApiError(400, "invalid call", _field_errors(err)) from err
+                raise ApiError(400, "invalid call", field_errors(err)) from err
             return await accept(request, [call])
 
         route.__name__ = call_type
@@ -161,7 +136,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         try:
             envelope = SegmentBatch.model_validate(body)
         except ValidationError as err:
-            raise ApiError(400, "invalid batch", _field_errors(err)) from err
+            raise ApiError(400, "invalid batch", field_errors(err)) from err
         calls, errors = [], []
         for i, item in enumerate(envelope.batch):
             size = len(json.dumps(item))
@@ -171,10 +146,12 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             try:
                 calls.append(SegmentCall.model_validate(merged))
             except ValidationError as err:
-                errors.extend(_field_errors(err, prefix=f"batch[{i}]."))
+                errors.extend(field_errors(err, prefix=f"batch[{i}]."))
         if errors:
             raise ApiError(400, "invalid batch", errors)
         return await accept(request, calls)
+
+    app.include_router(management_router(settings, lambda request: request.app.state.client))
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -66,13 +66,13 @@ async def _run_worker(settings: Settings) -> None:
     await run_worker(settings, stop)
 
 
-def _dev_write_key(settings: Settings, data_dir: Path) -> list[str]:
-    if settings.write_keys:
-        return settings.write_keys
-    key_file = data_dir / "write_key"
+def _dev_key(data_dir: Path, name: str) -> str:
+    """A key the dev stack made on its first start and keeps in its data folder."""
+    key_file = data_dir / name
     if not key_file.exists():
         key_file.write_text(secrets.token_urlsafe(24))
-    return [key_file.read_text().strip()]
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
 
 
 async def _up(args: argparse.Namespace, settings: Settings) -> None:
@@ -85,7 +85,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     overrides: dict[str, object] = {
         "temporal_address": f"127.0.0.1:{args.temporal_port}",
         "api_port": args.api_port,
-        "write_keys": _dev_write_key(settings, data_dir),
+        "write_keys": settings.write_keys or [_dev_key(data_dir, "write_key")],
+        "admin_key": settings.admin_key or _dev_key(data_dir, "admin_key"),
     }
     if "database_url" not in settings.model_fields_set:
         overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"
@@ -109,6 +110,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
         f"\n  Temporal     {server.address}"
         f"\n  API          {api_url}  (docs: {api_url}/docs)"
         f"\n  Write key    {settings.write_keys[0]}"
+        f"\n  Admin key    {settings.admin_key}"
         f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n",
         flush=True,
     )

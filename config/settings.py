@@ -18,6 +18,7 @@ class Settings(BaseSettings):
     task_queue: str = "journeys"
     database_url: str = "sqlite:///.journeys/journeys.db"
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_key: str | None = None  # management endpoints (journeys, tasks); none: all refused
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None

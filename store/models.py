@@ -166,3 +166,23 @@ class Message(SQLModel, table=True):
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),
     )
+
+
+class Task(SQLModel, table=True):
+    """A human hand-off from a journey (`human_task`): a team completes it with an outcome the
+    journey branches on; past its deadline it escalates or expires."""
+
+    task_id: str = Field(primary_key=True, max_length=500)  # "{run workflow id}:{step}:{visit}"
+    workflow_id: str = Field(max_length=400)
+    customer_id: str = Field(index=True, max_length=300)
+    journey: str = Field(max_length=64)
+    step: str = Field(max_length=64)
+    team: str = Field(index=True, max_length=100)
+    title: str
+    outcomes: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    status: str = Field(default="open", index=True, max_length=16)  # open|completed|expired
+    outcome: str | None = Field(default=None, max_length=100)
+    escalated: bool = False
+    created_at: datetime = _time()
+    deadline_at: datetime = _time()
+    completed_at: datetime | None = _time(nullable=True)

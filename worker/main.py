@@ -39,6 +39,8 @@ def build_worker(client: Client, settings: Settings) -> Worker:
             journeys.customer_traits,
             journeys.record_journey_event,
             journeys.queue_message,
+            journeys.create_task,
+            journeys.task_deadline,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish

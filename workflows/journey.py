@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
         EventMatch,
         Exit,
         Experiment,
+        HumanTask,
         JourneySpec,
         Send,
         UpdateProfile,
@@ -43,6 +44,9 @@ with workflow.unsafe.imports_passed_through():
         ProfileInput,
         QueueMessageInput,
         StepRecord,
+        TaskDeadlineInput,
+        TaskInput,
+        TaskOutcome,
     )
     from workflows.local_time import until_local, zone_or
     from workflows.types import ProfileUpdateInput
@@ -69,7 +73,7 @@ class JourneyWorkflow:
         self.spec: JourneySpec | None = input.spec
         self.entered_at = workflow.now()
         self.events: list[CustomerEvent] = []  # received since entry, in order
-        self.consumed = 0  # events before this index were matched by a wait_for_event
+        self.used: set[int] = set()  # indexes of events a wait_for_event already matched
         self.last_event = input.trigger_event
         self.outcome: Outcome | None = None
         self.progress = JourneyProgress(
@@ -77,6 +81,7 @@ class JourneyWorkflow:
         )
         self.visits: dict[str, int] = {}
         self.records = 0
+        self.task_outcomes: dict[str, str] = {}  # task id -> outcome, from `task_completed`
 
     @workflow.signal(name="events")
     def receive(self, batch: EventBatch) -> None:
@@ -84,6 +89,10 @@ class JourneyWorkflow:
             self.events.append(event)
             if self.outcome is None and self.spec is not None:
                 self._check_goal_and_exits(event)
+
+    @workflow.signal(name="task_completed")
+    def task_completed(self, answer: TaskOutcome) -> None:
+        self.task_outcomes[answer.task_id] = answer.outcome
 
     @workflow.query(name="progress")
     def get_progress(self) -> JourneyProgress:
@@ -149,6 +158,10 @@ class JourneyWorkflow:
         elif isinstance(step, Send):
             await self._send(step)
             result = step.channel
+        elif isinstance(step, HumanTask):
+            answer = await self._human_task(step)
+            result = f"outcome {answer}" if answer else "deadline"
+            target = step.outcomes[answer] if answer else (step.on_deadline or after)
         elif isinstance(step, UpdateProfile):
             await workflow.execute_activity_method(
                 ProfileActivities.update_profile,
@@ -198,14 +211,58 @@ class JourneyWorkflow:
         if index is None:
             return False
         self.last_event = self.events[index]
-        self.consumed = index + 1
+        self.used.add(index)
         return True
 
     def _find(self, match: EventMatch) -> int | None:
-        for index in range(self.consumed, len(self.events)):
-            if self._matches(match, self.events[index]):
+        for index in range(len(self.events)):
+            if index not in self.used and self._matches(match, self.events[index]):
                 return index
         return None
+
+    async def _human_task(self, step: HumanTask) -> str | None:
+        """Hand off to a team and wait for its outcome; past the deadline escalate once (when
+        `escalate_to` names a team), then expire. The store decides a race with a completion."""
+        task_id = f"{workflow.info().workflow_id}:{step.id}:{self.visits[step.id]}"
+        await workflow.execute_activity_method(
+            JourneyActivities.create_task,
+            TaskInput(
+                task_id=task_id,
+                workflow_id=workflow.info().workflow_id,
+                customer_id=self.input.customer_id,
+                journey=self.input.name,
+                step=step.id,
+                team=step.team,
+                title=step.title,
+                outcomes=list(step.outcomes),
+                deadline_at=workflow.now() + step.deadline,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        for escalate_to in ([step.escalate_to] if step.escalate_to else []) + [None]:
+            try:
+                await workflow.wait_condition(
+                    lambda: task_id in self.task_outcomes or self.outcome is not None,
+                    timeout=step.deadline,
+                )
+            except TimeoutError:
+                pass
+            if task_id in self.task_outcomes or self.outcome is not None:
+                break
+            state = await workflow.execute_activity_method(
+                JourneyActivities.task_deadline,
+                TaskDeadlineInput(task_id=task_id, escalate_to=escalate_to),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            if state.status == "completed" and state.outcome:
+                return state.outcome  # completed just before the deadline; its signal is late
+        if self.outcome is not None and task_id not in self.task_outcomes:
+            await workflow.execute_activity_method(  # the run ended: nobody should pick it up
+                JourneyActivities.task_deadline,
+                TaskDeadlineInput(task_id=task_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+        return self.task_outcomes.get(task_id)
 
     async def _send(self, step: Send) -> None:
         visit = self.visits[step.id]

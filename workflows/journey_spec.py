@@ -29,9 +29,9 @@ Recommender = Literal["trending", "people_like_you", "related", "bought_together
 CHANNELS: tuple[str, ...] = get_args(Channel)
 RECOMMENDERS: tuple[str, ...] = get_args(Recommender)
 # The kinds this version's JourneyWorkflow runs; publishing refuses the others until they land
-# (recommend: the recommendations issue; human_task: its API and task store).
+# (recommend: the recommendations issue).
 RUNNABLE_KINDS = ("wait", "wait_until", "wait_for_event", "branch", "send", "experiment",
-                  "update_profile", "exit")  # fmt: skip
+                  "human_task", "update_profile", "exit")  # fmt: skip
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_SCHEMA = {
     "type": "string",

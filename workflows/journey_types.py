@@ -100,3 +100,36 @@ class QueueMessageInput(BaseModel):
     template: str
     fallback: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskInput(BaseModel):
+    """Activity input of a `human_task` step (create), or of its escalation or expiry."""
+
+    task_id: str
+    workflow_id: str
+    customer_id: str
+    journey: str
+    step: str
+    team: str
+    title: str
+    outcomes: list[str]
+    deadline_at: datetime
+
+
+class TaskDeadlineInput(BaseModel):
+    task_id: str
+    escalate_to: str | None = None  # reassign and keep open; None: expire
+
+
+class TaskState(BaseModel):
+    """The store's word on a task after a deadline: a completion that raced the deadline wins."""
+
+    status: str
+    outcome: str | None = None
+
+
+class TaskOutcome(BaseModel):
+    """Signal `task_completed`: a person's answer to a `human_task`."""
+
+    task_id: str
+    outcome: str

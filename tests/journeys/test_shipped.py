@@ -170,3 +170,25 @@ async def test_welcome_greets_once_and_emails_known_customers(
     assert "re-entry: never" in state.journeys.decisions[1].reason
     assert sent(settings, known, "welcome")[:2] == ["welcome_popover", "welcome_email"]
     assert "welcome_email" not in sent(settings, anonymous, "welcome")
+
+
+async def test_b2b_jobs_in_any_order_then_a_sales_hand_off_when_the_group_stalls(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    client, engaged, stalled = skipping_env.client, f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        # alignment happens before validation: the later wait finds the earlier invite
+        await send(client, settings, engaged, event("Account Created"), catalog=catalog)
+        await wait_for(client, engaged, lambda s: "b2b_buying_group" in s.journeys.active)
+        await send(client, settings, engaged, event("Invite Sent"), event("Case Study Viewed"),
+                   catalog=catalog)  # fmt: skip
+        await send(client, settings, stalled, event("Account Created"), catalog=catalog)
+        run = await finished(skipping_env, journey_workflow_id("b2b_buying_group", engaged, 1))
+        lost = await finished(skipping_env, journey_workflow_id("b2b_buying_group", stalled, 1))
+    assert sent(settings, engaged, "b2b_buying_group") == [
+        "b2b_information_guide", "b2b_roi_calculator", "b2b_stakeholder_deck",
+    ]  # fmt: skip
+    assert run.steps[-1].result == "enabled"
+    assert [(s.step, s.result) for s in lost.steps][-3:] == [
+        ("validation", "timeout"), ("stalled", "deadline"), ("lost", "stalled"),
+    ]  # fmt: skip

@@ -135,12 +135,11 @@ def test_unknown_journeys_and_statuses_are_refused(database_url: str) -> None:
 
 
 def test_a_step_kind_the_worker_cannot_run_yet_is_refused(database_url: str) -> None:
-    task = {"id": "call", "kind": "human_task", "team": "sales", "title": "Call",
-            "outcomes": {"done": "pause"}, "deadline": "1d"}  # fmt: skip
+    task = {"id": "picks", "kind": "recommend", "recommender": "trending", "count": 4}
     journey = spec()
     journey = JourneySpec.model_validate({**journey.model_dump(by_alias=True), "steps": [
         *journey.model_dump(by_alias=True)["steps"], task]})  # fmt: skip
-    with pytest.raises(CatalogError, match="human_task.*not supported yet"):
+    with pytest.raises(CatalogError, match="recommend.*not supported yet"):
         publish(database_url, journey)
     with session_scope(database_url) as session:
         assert list_journeys(session) == [] and catalog_version(session) == 0

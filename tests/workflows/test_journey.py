@@ -264,3 +264,50 @@ def test_variant_assignment_follows_the_weights() -> None:
     for i in range(6000):
         counts[assign_variant(f"j:s:customer-{i}", [1, 2, 3])] += 1
     assert [round(c / 1000) for c in counts] == [1, 2, 3]
+
+
+HANDOFF = """
+name: b2b_handoff
+trigger: {event: Demo Requested}
+steps:
+  - id: call
+    kind: human_task
+    team: sales
+    title: Call about the demo
+    outcomes: {qualified: end}
+    deadline: 1d
+    escalate_to: sales_leads
+    on_deadline: nurture
+  - {id: nurture, kind: send, channel: email, template: nurture}
+  - {id: end, kind: exit}
+"""
+
+
+async def test_an_unhandled_task_escalates_then_expires_and_the_run_moves_on(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    from store.models import Task
+
+    client, catalog = skipping_env.client, publish(settings, HANDOFF)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("b2b_handoff", cid, 1)
+    task_id = f"{run_id}:call:1"
+
+    def task() -> Task | None:
+        with session_scope(settings.database_url) as session:
+            return session.get(Task, task_id)
+
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Demo Requested"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "b2b_handoff" in s.journeys.active)
+        await skipping_env.sleep(timedelta(hours=1))
+        assert (t := task()) is not None and (t.team, t.status) == ("sales", "open")
+        await skipping_env.sleep(timedelta(days=1))
+        assert (t := task()) is not None and (t.team, t.escalated, t.status) == (
+            "sales_leads", True, "open",
+        )  # fmt: skip
+        done = await finished(skipping_env, run_id)
+    assert (t := task()) is not None and t.status == "expired"
+    assert [(s.step, s.result) for s in done.steps][:2] == [
+        ("call", "deadline"), ("nurture", "email"),
+    ]  # fmt: skip

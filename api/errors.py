@@ -1,0 +1,30 @@
+"""The API's one error shape: `{"success": false, "error": ..., "errors": [{field, reason}]}`."""
+
+from pydantic import ValidationError
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        self.status, self.message, self.errors, self.headers = (
+            status,
+            message,
+            errors or [],
+            headers,
+        )
+
+
+def field_errors(err: ValidationError, prefix: str = "") -> list[dict[str, str]]:
+    errors = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        reason = e["msg"].removeprefix("Value error, ")
+        if not loc and ": " in reason:  # model-level checks name their field first
+            loc, reason = reason.split(": ", 1)
+        errors.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip("."), "reason": reason})
+    return errors

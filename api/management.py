@@ -1,0 +1,156 @@
+"""Management endpoints (journeys, human tasks), all behind the admin key
+(`JOURNEYS_ADMIN_KEY`, sent as `Authorization: Bearer <key>`)."""
+
+import asyncio
+import hmac
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Depends, Query, Request
+from pydantic import BaseModel, ValidationError
+from temporalio.client import Client
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.errors import ApiError
+from cli.specs import describe_error
+from config.settings import Settings
+from store.db import session_scope
+from store.journeys import (
+    CatalogError,
+    NotFound,
+    get_version,
+    list_journeys,
+    publish_spec,
+    set_status,
+)
+from store.models import Task
+from store.tasks import TaskError, complete_task, expire_task, list_tasks, reopen_task
+from workflows.journey_spec import JourneySpec
+from workflows.journey_types import TaskOutcome
+
+
+class Completion(BaseModel):
+    outcome: str
+
+
+def management_router(settings: Settings, client: Callable[[Request], Client]) -> APIRouter:
+    def admin(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        key = settings.admin_key
+        if not key or not token or not hmac.compare_digest(token.encode(), key.encode()):
+            raise ApiError(
+                401, "missing or wrong admin key", headers={"WWW-Authenticate": "Bearer"}
+            )
+
+    router = APIRouter(prefix="/v1", dependencies=[Depends(admin)], tags=["management"])
+    url = settings.database_url
+
+    def run(fn: Callable[[], Any]) -> Any:
+        return asyncio.to_thread(fn)
+
+    @router.get("/journeys", summary="journeys with their status and latest version")
+    async def journeys() -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            with session_scope(url) as session:
+                return [j.model_dump(mode="json") for j in list_journeys(session)]
+
+        return await run(read)
+
+    @router.get("/journeys/{name}", summary="a journey's spec (latest, or ?version=N)")
+    async def journey(
+        name: str, version: Annotated[int | None, Query(ge=1)] = None
+    ) -> dict[str, Any]:
+        def read() -> JourneySpec | None:
+            with session_scope(url) as session:
+                return get_version(session, name=name, version=version)
+
+        spec = await run(read)
+        if spec is None:
+            which = f"version {version} of " if version else ""
+            raise ApiError(404, f"no {which}journey {name!r}")
+        return spec.model_dump(mode="json", by_alias=True)
+
+    @router.post("/journeys", status_code=201, summary="publish a spec as a new version if changed")
+    async def publish(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
+        try:
+            spec = JourneySpec.model_validate(body)
+        except ValidationError as err:
+            lines = [line for e in err.errors() for line in describe_error(e, body)]
+            errors = [
+                dict(zip(("field", "reason"), line.split(": ", 1), strict=False)) for line in lines
+            ]
+            raise ApiError(400, "invalid journey spec", errors) from err
+
+        def write() -> dict[str, Any]:
+            with session_scope(url) as session:
+                result = publish_spec(session, spec=spec)
+            return {"name": result.name, "version": result.version, "created": result.created}
+
+        try:
+            return await run(write)
+        except CatalogError as err:
+            raise ApiError(409, str(err)) from err
+
+    for command, status in (("enable", "active"), ("disable", "disabled"), ("archive", "archived")):
+
+        async def change(name: str, status: str = status) -> dict[str, Any]:
+            def write() -> dict[str, Any]:
+                with session_scope(url) as session:
+                    return set_status(session, name=name, status=status).model_dump(mode="json")  # type: ignore[arg-type]
+
+            try:
+                return await run(write)
+            except NotFound as err:
+                raise ApiError(404, str(err)) from err
+
+        router.post(f"/journeys/{{name}}/{command}", summary=f"{command} a journey")(change)
+
+    @router.get("/tasks", summary="human tasks, by team and status (default: open)")
+    async def tasks(team: str | None = None, status: str | None = "open") -> list[dict[str, Any]]:
+        def read() -> list[dict[str, Any]]:
+            with session_scope(url) as session:
+                return [
+                    t.model_dump(mode="json") for t in list_tasks(session, team=team, status=status)
+                ]
+
+        return await run(read)
+
+    @router.post("/tasks/{task_id}/complete", summary="answer a human task with an outcome")
+    async def complete(task_id: str, body: Completion, request: Request) -> dict[str, Any]:
+        def write() -> Task:
+            with session_scope(url) as session:
+                return complete_task(session, task_id=task_id, outcome=body.outcome)
+
+        try:
+            task: Task = await run(write)
+        except TaskError as err:
+            raise ApiError(err.status, str(err)) from err
+        try:  # the journey learns the outcome; if it cannot, the completion is undone
+            await (
+                client(request)
+                .get_workflow_handle(task.workflow_id)
+                .signal("task_completed", TaskOutcome(task_id=task_id, outcome=body.outcome))
+            )
+        except RPCError as err:
+            if err.status == RPCStatusCode.NOT_FOUND:
+                await run(lambda: _expire(url, task_id))
+                raise ApiError(409, "the journey run has ended; the task is expired") from err
+            await run(lambda: _reopen(url, task_id))
+            raise ApiError(
+                503, "Temporal unavailable, retry", headers={"Retry-After": "2"}
+            ) from err
+        return task.model_dump(mode="json")
+
+    return router
+
+
+def _expire(url: str, task_id: str) -> None:
+    with session_scope(url) as session:
+        reopen_task(session, task_id=task_id)
+        expire_task(session, task_id=task_id)
+
+
+def _reopen(url: str, task_id: str) -> None:
+    with session_scope(url) as session:
+        reopen_task(session, task_id=task_id)

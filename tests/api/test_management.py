@@ -1,0 +1,160 @@
+"""Management endpoints: journeys and human tasks, behind the admin key."""
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import pytest_asyncio
+import yaml
+from temporalio.testing import WorkflowEnvironment
+
+from api.app import create_app
+from config.settings import Settings
+from tests.helpers import wait_for
+from tests.workflows.test_journey import event, send
+from worker.main import build_worker
+from workflows.ids import journey_workflow_id
+from workflows.journey import JourneyWorkflow
+
+ADMIN = {"Authorization": "Bearer admin-secret"}
+HANDOFF = yaml.safe_load("""
+name: sales_handoff
+trigger: {event: Demo Requested}
+steps:
+  - id: call
+    kind: human_task
+    team: sales
+    title: Call the customer about their demo
+    outcomes: {qualified: won, not_now: nurture}
+    deadline: 2d
+  - {id: nurture, kind: send, channel: email, template: nurture, next: end}
+  - {id: won, kind: update_profile, traits: {qualified: true}}
+  - {id: end, kind: exit}
+""")
+
+
+@pytest.fixture
+def settings(sqlite_url: str, task_queue: str) -> Settings:
+    return Settings(database_url=sqlite_url, task_queue=task_queue, admin_key="admin-secret")
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings, client=dev_env.client)
+    async with build_worker(dev_env.client, settings):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://api") as c:
+            yield c
+
+
+MANAGEMENT = [
+    ("GET", "/v1/journeys", None),
+    ("GET", "/v1/journeys/x", None),
+    ("POST", "/v1/journeys", HANDOFF),
+    ("POST", "/v1/journeys/x/disable", None),
+    ("POST", "/v1/journeys/x/enable", None),
+    ("POST", "/v1/journeys/x/archive", None),
+    ("GET", "/v1/tasks", None),
+    ("POST", "/v1/tasks/x/complete", {"outcome": "won"}),
+]
+
+
+@pytest.mark.parametrize(("method", "path", "body"), MANAGEMENT)
+@pytest.mark.parametrize(
+    "headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic x"}]
+)
+async def test_every_management_endpoint_refuses_without_the_admin_key(
+    http: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str]
+) -> None:
+    r = await http.request(method, path, json=body, headers=headers)
+    assert r.status_code == 401, (path, r.text)
+    assert (await http.get("/v1/journeys", headers=ADMIN)).json() == []  # nothing changed
+
+
+async def test_publish_versions_show_and_status(http: httpx.AsyncClient) -> None:
+    r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)
+    assert r.status_code == 201 and r.json() == {
+        "name": "sales_handoff",
+        "version": 1,
+        "created": True,
+    }
+    r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)
+    assert r.json()["created"] is False
+    edited = {**HANDOFF, "description": "v2"}
+    assert (await http.post("/v1/journeys", json=edited, headers=ADMIN)).json()["version"] == 2
+    assert (await http.get("/v1/journeys/sales_handoff?version=1", headers=ADMIN)).json()[
+        "description"
+    ] == ""
+    assert (await http.get("/v1/journeys/sales_handoff", headers=ADMIN)).json()[
+        "description"
+    ] == "v2"
+    assert (
+        await http.get("/v1/journeys/sales_handoff?version=9", headers=ADMIN)
+    ).status_code == 404
+    assert (await http.get("/v1/journeys/nope", headers=ADMIN)).status_code == 404
+    assert (await http.post("/v1/journeys/nope/disable", headers=ADMIN)).status_code == 404
+    r = await http.post("/v1/journeys/sales_handoff/archive", headers=ADMIN)
+    assert r.status_code == 200 and r.json()["status"] == "archived"
+    r = await http.post("/v1/journeys", json={**HANDOFF, "description": "v3"}, headers=ADMIN)
+    assert r.status_code == 409 and "archived" in r.json()["error"]
+
+
+async def test_an_invalid_spec_is_400_with_every_error_and_nothing_published(
+    http: httpx.AsyncClient,
+) -> None:
+    bad = {
+        **HANDOFF,
+        "steps": [{**HANDOFF["steps"][0], "deadline": "soon"}, {"id": "x", "kind": "fly"}],
+    }
+    r = await http.post("/v1/journeys", json=bad, headers=ADMIN)
+    assert r.status_code == 400
+    fields = [e["field"] for e in r.json()["errors"]]
+    assert "steps[0] (id 'call').deadline" in fields and "steps[1] (id 'x').kind" in fields
+    assert (await http.get("/v1/journeys", headers=ADMIN)).json() == []
+
+
+async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the_outcome(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = dev_env.client
+    catalog_r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)
+    assert catalog_r.status_code == 201
+    from store.db import session_scope
+    from store.journeys import catalog_version
+
+    with session_scope(settings.database_url) as session:
+        catalog = catalog_version(session)
+    cid = f"c-{uuid.uuid4()}"
+    await send(client, settings, cid, event("Demo Requested"), catalog=catalog)
+    await wait_for(client, cid, lambda s: "sales_handoff" in s.journeys.active)
+    tasks: list[dict[str, Any]] = []
+    for _ in range(50):
+        tasks = (await http.get("/v1/tasks?team=sales", headers=ADMIN)).json()
+        if tasks:
+            break
+        import asyncio
+
+        await asyncio.sleep(0.1)
+    [task] = [t for t in tasks if t["customer_id"] == cid]
+    assert task["outcomes"] == ["qualified", "not_now"] and task["status"] == "open"
+    assert (await http.get("/v1/tasks?team=support", headers=ADMIN)).json() == []
+    url = f"/v1/tasks/{task['task_id']}/complete"
+    r = await http.post(url, json={"outcome": "maybe"}, headers=ADMIN)
+    assert r.status_code == 400 and "unknown outcome" in r.json()["error"]
+    r = await http.post(url, json={"outcome": "qualified"}, headers=ADMIN)
+    assert r.status_code == 200 and r.json()["status"] == "completed"
+    r = await http.post(url, json={"outcome": "not_now"}, headers=ADMIN)
+    assert r.status_code == 409
+    assert (
+        await http.post("/v1/tasks/nope/complete", json={"outcome": "x"}, headers=ADMIN)
+    ).status_code == 404
+    handle = client.get_workflow_handle(journey_workflow_id("sales_handoff", cid, 1))
+    await handle.result()
+    run = await handle.query(JourneyWorkflow.get_progress)
+    assert [(s.step, s.result) for s in run.steps] == [
+        ("call", "outcome qualified"), ("won", ""), ("end", "exit"),
+    ]  # fmt: skip

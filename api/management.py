@@ -12,7 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from cli.specs import describe_error
+from cli.specs import describe_error, load_tracking_plan
 from config.settings import Settings
 from store.db import session_scope
 from store.journeys import (
@@ -27,6 +27,7 @@ from store.models import Task
 from store.tasks import TaskError, complete_task, expire_task, list_tasks, reopen_task
 from workflows.journey_spec import JourneySpec
 from workflows.journey_types import TaskOutcome
+from workflows.tracking_plan import plan_problems
 
 
 class Completion(BaseModel):
@@ -45,6 +46,7 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
 
     router = APIRouter(prefix="/v1", dependencies=[Depends(admin)], tags=["management"])
     url = settings.database_url
+    plan = load_tracking_plan(settings.tracking_plan_file)
 
     def run(fn: Callable[[], Any]) -> Any:
         return asyncio.to_thread(fn)
@@ -75,12 +77,13 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
     async def publish(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         try:
             spec = JourneySpec.model_validate(body)
+            lines = plan_problems(spec, plan)
         except ValidationError as err:
             lines = [line for e in err.errors() for line in describe_error(e, body)]
-            errors = [
-                dict(zip(("field", "reason"), line.split(": ", 1), strict=False)) for line in lines
-            ]
-            raise ApiError(400, "invalid journey spec", errors) from err
+        if lines:
+            pairs = [line.split(": ", 1) for line in lines]
+            errors = [{"field": pair[0], "reason": pair[-1]} for pair in pairs]
+            raise ApiError(400, "invalid journey spec", errors)
 
         def write() -> dict[str, Any]:
             with session_scope(url) as session:

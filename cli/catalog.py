@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from cli.specs import SpecError, load_spec_files
+from cli.specs import SpecError, load_spec_files, load_tracking_plan
 from config.settings import Settings
 from store.db import session_scope
 from store.journeys import (
@@ -57,7 +57,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "schema":
         return _schema(args.output)
     if args.command == "publish":
-        return _publish(args.paths, settings.database_url)
+        return _publish(args.paths, settings)
     if args.command == "list":
         return _list(settings.database_url)
     if args.command == "show":
@@ -74,10 +74,12 @@ def _fail(command: str, message: str) -> int:
     return 1
 
 
-def _publish(paths: list[Path], database_url: str) -> int:
-    """All or nothing: every file is validated before any is published, in one transaction."""
+def _publish(paths: list[Path], settings: Settings) -> int:
+    """All or nothing: every file is validated (against the tracking plan too) before any is
+    published, in one transaction."""
+    database_url = settings.database_url
     try:
-        specs = load_spec_files(paths)
+        specs = load_spec_files(paths, plan=load_tracking_plan(settings.tracking_plan_file))
     except SpecError as err:
         for line in err.errors:
             print(line, file=sys.stderr)

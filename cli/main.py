@@ -96,7 +96,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
             f"journeys up: port {args.api_port} is in use; choose another with --api-port"
         )
 
-    _publish_shipped_journeys(settings.database_url)
+    _publish_shipped_journeys(settings.database_url, settings.tracking_plan_file)
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -136,16 +136,16 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
 SHIPPED_JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
 
 
-def _publish_shipped_journeys(database_url: str) -> None:
+def _publish_shipped_journeys(database_url: str, tracking_plan: Path | None) -> None:
     """The journeys in `journeys/`, published (a version only where one changed)."""
-    from cli.specs import SpecError, load_spec_files
+    from cli.specs import SpecError, load_spec_files, load_tracking_plan
     from store.db import session_scope
     from store.journeys import CatalogError, publish_spec
 
     if not SHIPPED_JOURNEYS.is_dir():
         return
     try:
-        specs = load_spec_files([SHIPPED_JOURNEYS])
+        specs = load_spec_files([SHIPPED_JOURNEYS], plan=load_tracking_plan(tracking_plan))
         with session_scope(database_url) as session:
             results = [publish_spec(session, spec=spec) for spec in specs]
     except SpecError as err:

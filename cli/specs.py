@@ -15,9 +15,13 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from config.settings import ConfigError
 from workflows.journey_spec import JourneySpec
+from workflows.tracking_plan import TrackingPlan, plan_problems
 
 SUFFIXES = (".yaml", ".yml")
+PLAN_FILE = "tracking_plan.yaml"  # lives beside the journeys; not a journey itself
+SHIPPED_PLAN = Path(__file__).resolve().parents[1] / "journeys" / PLAN_FILE
 # Cross-step checks of JourneySpec report on the whole spec, naming the step in the message.
 _STEP_MESSAGE = re.compile(r"^steps\[(\d+)\]((?:\.|\[)\S*): (.*)$", re.DOTALL)
 
@@ -30,8 +34,20 @@ class SpecError(Exception):
         self.errors = errors
 
 
-def load_spec_files(paths: Iterable[Path | str]) -> list[JourneySpec]:
-    """The specs in `paths` (files, or directories of *.yaml / *.yml, sorted), all valid.
+def load_tracking_plan(path: Path | None) -> TrackingPlan:
+    """The plan in `path`, else the one shipped in `journeys/`."""
+    path = path or SHIPPED_PLAN
+    try:
+        return TrackingPlan.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+    except (OSError, yaml.YAMLError, ValidationError) as err:
+        raise ConfigError(f"tracking plan {path}: {err}") from err
+
+
+def load_spec_files(
+    paths: Iterable[Path | str], plan: TrackingPlan | None = None
+) -> list[JourneySpec]:
+    """The specs in `paths` (files, or directories of *.yaml / *.yml, sorted), all valid and,
+    when a plan is given, naming only planned events and properties.
 
     Raises SpecError with every error found in any file, so one run shows all there is to fix.
     """
@@ -47,6 +63,8 @@ def load_spec_files(paths: Iterable[Path | str]) -> list[JourneySpec]:
             continue
         seen[spec.name] = path
         specs.append(spec)
+        if plan is not None:
+            errors += [f"{path}: {problem}" for problem in plan_problems(spec, plan)]
     if errors:
         raise SpecError(errors)
     return specs
@@ -57,7 +75,11 @@ def _expand(paths: list[Path], errors: list[str]) -> list[Path]:
     files: dict[Path, Path] = {}
     for path in paths:
         if path.is_dir():
-            found = sorted(p for p in path.iterdir() if p.suffix in SUFFIXES and p.is_file())
+            found = sorted(
+                p
+                for p in path.iterdir()
+                if p.suffix in SUFFIXES and p.is_file() and p.name != PLAN_FILE
+            )
             if not found:
                 errors.append(f"{path}: no {' or '.join(SUFFIXES)} files in this directory")
         elif path.exists():

@@ -22,6 +22,7 @@ class Settings(BaseSettings):
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None
+    tracking_plan_file: Path | None = None  # default: journeys/tracking_plan.yaml
     inactivity_days: float = 30.0
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"

@@ -158,3 +158,12 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     assert [(s.step, s.result) for s in run.steps] == [
         ("call", "outcome qualified"), ("won", ""), ("end", "exit"),
     ]  # fmt: skip
+
+
+async def test_an_event_outside_the_tracking_plan_is_400(http: httpx.AsyncClient) -> None:
+    typo = {**HANDOFF, "trigger": {"event": "Demo Requestd"}}
+    r = await http.post("/v1/journeys", json=typo, headers=ADMIN)
+    assert r.status_code == 400
+    assert r.json()["errors"] == [
+        {"field": "trigger", "reason": "event 'Demo Requestd' is not in the tracking plan"}
+    ]

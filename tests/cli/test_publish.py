@@ -17,7 +17,7 @@ Journeys = Callable[..., subprocess.CompletedProcess[str]]
 
 CART = """\
 name: cart_recovery
-trigger: {event: Cart Abandoned}
+trigger: {event: Checkout Started}
 goal: {event: Order Completed}
 steps:
   - {id: pause, kind: wait, duration: 1h}
@@ -38,7 +38,7 @@ steps:
 
 BROKEN_CART = """\
 name: cart_recovery
-trigger: {event: Cart Abandoned}
+trigger: {event: Checkout Started}
 steps:
   - {id: pause, kind: wait, duration: soon}
   - {id: nudge, kind: wait_for_event, event: Order Completed, timeout: 1d, on_event: nowhere}
@@ -177,3 +177,26 @@ def test_the_committed_schema_is_current() -> None:
     assert committed == schema_document(), (
         "run: journeys schema --output journeys/journey.schema.json"
     )
+
+
+def test_events_and_properties_outside_the_tracking_plan_are_refused(
+    journeys: Journeys, tmp_path: Path
+) -> None:
+    typo = tmp_path / "typo.yaml"
+    typo.write_text(
+        "name: typo\n"
+        "trigger: {event: Checkout Started, where: 'properties.totl > 50'}\n"
+        "goal: {event: Order Complete}\n"
+        "steps:\n"
+        "  - {id: wait_order, kind: wait_for_event, event: Order Completed, timeout: 1d,\n"
+        "     where: 'properties.total > 10 and properties[\"coupon_code\"] != None'}\n"
+    )
+    result = journeys("publish", typo)
+    assert result.returncode == 1
+    assert "typo.yaml: trigger: property 'totl' is not planned for 'Checkout Started'" in (
+        result.stderr
+    )
+    assert "typo.yaml: goal: event 'Order Complete' is not in the tracking plan" in result.stderr
+    assert "property 'coupon_code' is not planned for 'Order Completed'" in result.stderr
+    assert "'total'" not in result.stderr  # planned: no complaint
+    assert journeys("list").stdout.strip() == "no journeys published yet"

@@ -134,11 +134,18 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
     await send(track("Order Completed", order_id="j1-o1", total=40))
     await wait_for(client, cid, lambda s: "post_purchase" in s.journeys.active)
     await send(track("NPS Submitted", score=10))
-    for _ in range(12):  # every run ends within twelve days
+    await send(track("Account Created"))  # b2b: nothing more, so the group stalls: a task
+    for _ in range(16):  # every run ends within sixteen days
         await env.sleep(timedelta(days=1))
     ids = [customer_workflow_id(cid)] + [
         journey_workflow_id(name, cid, 1)
-        for name in ("welcome", "cart_recovery", "post_purchase", "nps_referral")
+        for name in (
+            "welcome",
+            "cart_recovery",
+            "post_purchase",
+            "nps_referral",
+            "b2b_buying_group",
+        )
     ]
     for workflow_id in ids:
         history = await client.get_workflow_handle(workflow_id).fetch_history()

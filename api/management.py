@@ -25,6 +25,7 @@ from store.journeys import (
 )
 from store.models import Task
 from store.tasks import TaskError, complete_task, expire_task, list_tasks, reopen_task
+from workflows import search_attributes as sa
 from workflows.journey_spec import JourneySpec
 from workflows.journey_types import TaskOutcome
 from workflows.tracking_plan import plan_problems
@@ -72,6 +73,36 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
             which = f"version {version} of " if version else ""
             raise ApiError(404, f"no {which}journey {name!r}")
         return spec.model_dump(mode="json", by_alias=True)
+
+    @router.get("/journeys/{name}/runs", summary="who is where: a journey's runs, by step")
+    async def runs(
+        name: str,
+        request: Request,
+        step: str | None = None,
+        status: Annotated[str, Query(pattern="^(running|closed|all)$")] = "running",
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """From Temporal's visibility (search attributes), not from histories."""
+        clauses = [f"JourneyName = {_quoted(name)}"]
+        if step is not None:
+            clauses.append(f"JourneyStep = {_quoted(step)}")
+        if status != "all":
+            running = "ExecutionStatus = 'Running'"
+            clauses.append(running if status == "running" else f"NOT ({running})")
+        found = []
+        async for run in client(request).list_workflows(" AND ".join(clauses), limit=limit):
+            attributes = run.typed_search_attributes
+            found.append(
+                {
+                    "workflow_id": run.id,
+                    "customer_id": attributes.get(sa.CUSTOMER_ID),
+                    "version": attributes.get(sa.JOURNEY_VERSION),
+                    "step": attributes.get(sa.JOURNEY_STEP),
+                    "status": run.status.name.lower() if run.status else None,
+                    "started_at": run.start_time.isoformat(),
+                }
+            )
+        return found
 
     @router.post("/journeys", status_code=201, summary="publish a spec as a new version if changed")
     async def publish(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
@@ -146,6 +177,11 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
         return task.model_dump(mode="json")
 
     return router
+
+
+def _quoted(value: str) -> str:
+    """A string literal for a visibility query (no way out of the quotes)."""
+    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
 def _expire(url: str, task_id: str) -> None:

@@ -52,6 +52,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.types import ProfileUpdateInput
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# JourneyStep search attribute ("who is at which step?"): runs recorded before it replay without
+# the upserts. Retire with deprecate_patch once no such run is open (journeys end within weeks).
+STEP_ATTRIBUTE_PATCH = "journey-step-attribute"
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -121,6 +124,8 @@ class JourneyWorkflow:
         while step_id is not None and self.outcome is None:
             self.progress.current_step = step_id
             workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
+            if workflow.patched(STEP_ATTRIBUTE_PATCH):  # runs recorded before it: no upsert
+                workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(step_id)])
             step_id = await self._execute(step_id)
         if self.outcome is None:
             self.outcome = "completed"
@@ -344,6 +349,8 @@ class JourneyWorkflow:
         self.progress.outcome = self.outcome
         self.progress.current_step = None
         workflow.set_current_details(f"{self.input.name} v{self.input.version}: {self.outcome}")
+        if workflow.patched(STEP_ATTRIBUTE_PATCH):
+            workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(self.outcome)])
         await self._record(
             self.outcome, detail=self.progress.steps[-1].step if self.progress.steps else ""
         )

@@ -11,5 +11,14 @@ AT_RISK = SearchAttributeKey.for_bool("AtRisk")
 ACTIVE_JOURNEYS = SearchAttributeKey.for_keyword_list("ActiveJourneys")
 JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
 JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
+JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")  # the step, or how the run ended
 
-ALL = [CUSTOMER_ID, LIFECYCLE_STAGE, AT_RISK, ACTIVE_JOURNEYS, JOURNEY_NAME, JOURNEY_VERSION]
+ALL = [
+    CUSTOMER_ID,
+    LIFECYCLE_STAGE,
+    AT_RISK,
+    ACTIVE_JOURNEYS,
+    JOURNEY_NAME,
+    JOURNEY_VERSION,
+    JOURNEY_STEP,
+]

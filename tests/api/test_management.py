@@ -54,6 +54,7 @@ async def http(
 MANAGEMENT = [
     ("GET", "/v1/journeys", None),
     ("GET", "/v1/journeys/x", None),
+    ("GET", "/v1/journeys/x/runs", None),
     ("POST", "/v1/journeys", HANDOFF),
     ("POST", "/v1/journeys/x/disable", None),
     ("POST", "/v1/journeys/x/enable", None),
@@ -152,12 +153,30 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     assert (
         await http.post("/v1/tasks/nope/complete", json={"outcome": "x"}, headers=ADMIN)
     ).status_code == 404
+    runs = await eventually(http, "/v1/journeys/sales_handoff/runs?step=call", cid)
+    assert runs["step"] == "call" and runs["version"] == 1 and runs["status"] == "running"
     handle = client.get_workflow_handle(journey_workflow_id("sales_handoff", cid, 1))
     await handle.result()
     run = await handle.query(JourneyWorkflow.get_progress)
     assert [(s.step, s.result) for s in run.steps] == [
         ("call", "outcome qualified"), ("won", ""), ("end", "exit"),
     ]  # fmt: skip
+    ended = await eventually(http, "/v1/journeys/sales_handoff/runs?status=closed", cid)
+    assert ended["step"] == "exited" and ended["status"] == "completed"
+
+
+async def eventually(http: httpx.AsyncClient, path: str, customer_id: str) -> dict[str, Any]:
+    """The customer's run in a listing (visibility is eventually consistent)."""
+    import asyncio
+
+    for _ in range(100):
+        r = await http.get(path, headers=ADMIN)
+        assert r.status_code == 200, r.text
+        mine = [run for run in r.json() if run["customer_id"] == customer_id]
+        if mine:
+            return mine[0]
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{customer_id} never listed by {path}")
 
 
 async def test_an_event_outside_the_tracking_plan_is_400(http: httpx.AsyncClient) -> None:

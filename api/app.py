@@ -2,15 +2,16 @@
 
 import base64
 import binascii
-import gzip
 import hmac
 import json
+import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
 import structlog
 from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
@@ -42,6 +43,18 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app = FastAPI(title="journeys", version="0.1.0", lifespan=lifespan)
     app.state.client = client
 
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        """FastAPI's own checks (query, path, JSON bodies) answer in our shape, as 400."""
+        errors = [
+            {
+                "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+                "reason": e["msg"],
+            }
+            for e in exc.errors()
+        ]
+        return await _api_error(_, ApiError(400, "invalid request", errors))
+
     @app.exception_handler(ApiError)
     async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
         body: dict[str, Any] = {"success": False, "error": exc.message}
@@ -53,18 +66,21 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         limit = (
             MAX_BATCH_BYTES if request.url.path.endswith(("/batch", "/import")) else MAX_CALL_BYTES
         )
+        too_big = ApiError(413, f"request body over {limit // 1024} KB")
         declared = request.headers.get("content-length")
         if declared and declared.isdigit() and int(declared) > limit:
-            raise ApiError(413, f"request body over {limit // 1024} KB")
+            raise too_big
         raw = b""
         async for chunk in request.stream():
             raw += chunk
-            if len(raw) > limit and request.headers.get("content-encoding") != "gzip":
-                raise ApiError(413, f"request body over {limit // 1024} KB")
+            if len(raw) > limit:  # compressed JSON is never larger than the JSON itself
+                raise too_big
         if request.headers.get("content-encoding") == "gzip":
+            # inflate at most limit+1 bytes: a small "gzip bomb" cannot claim memory
+            inflater = zlib.decompressobj(wbits=31)
             try:
-                raw = gzip.decompress(raw)
-            except (OSError, EOFError) as err:
+                raw = inflater.decompress(raw, limit + 1)
+            except zlib.error as err:
                 raise ApiError(400, "body is not valid gzip") from err
         if len(raw) > limit:
             raise ApiError(413, f"request body over {limit // 1024} KB")

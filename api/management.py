@@ -26,7 +26,7 @@ from store.journeys import (
 from store.models import Task
 from store.tasks import TaskError, complete_task, expire_task, list_tasks, reopen_task
 from workflows import search_attributes as sa
-from workflows.journey_spec import JourneySpec
+from workflows.journey_spec import JourneySpec, unrunnable_steps
 from workflows.journey_types import TaskOutcome
 from workflows.tracking_plan import plan_problems
 
@@ -108,7 +108,7 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
     async def publish(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         try:
             spec = JourneySpec.model_validate(body)
-            lines = plan_problems(spec, plan)
+            lines = unrunnable_steps(spec) + plan_problems(spec, plan)
         except ValidationError as err:
             lines = [line for e in err.errors() for line in describe_error(e, body)]
         if lines:

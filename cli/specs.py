@@ -16,7 +16,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from config.settings import ConfigError
-from workflows.journey_spec import JourneySpec
+from workflows.journey_spec import JourneySpec, unrunnable_steps
 from workflows.tracking_plan import TrackingPlan, plan_problems
 
 SUFFIXES = (".yaml", ".yml")
@@ -63,6 +63,7 @@ def load_spec_files(
             continue
         seen[spec.name] = path
         specs.append(spec)
+        errors += [f"{path}: {problem}" for problem in unrunnable_steps(spec)]
         if plan is not None:
             errors += [f"{path}: {problem}" for problem in plan_problems(spec, plan)]
     if errors:

@@ -14,7 +14,7 @@ from typing import Any, Literal, get_args
 from sqlmodel import Session, col, select
 
 from store.models import Catalog, Journey, JourneyVersion
-from workflows.journey_spec import RUNNABLE_KINDS, JourneySpec
+from workflows.journey_spec import JourneySpec, unrunnable_steps
 
 JourneyStatus = Literal["active", "disabled", "archived"]
 STATUSES: tuple[str, ...] = get_args(JourneyStatus)
@@ -145,9 +145,5 @@ def _bump_catalog(session: Session) -> None:
 
 def _check_runnable(spec: JourneySpec) -> None:
     """Refuse a spec this version's JourneyWorkflow could not run to the end."""
-    for index, step in enumerate(spec.steps):
-        if step.kind not in RUNNABLE_KINDS:
-            raise CatalogError(
-                f"{spec.name}: steps[{index}] (id {step.id!r}): step kind {step.kind!r} is not "
-                f"supported yet; runnable kinds: {', '.join(RUNNABLE_KINDS)}"
-            )
+    if problems := unrunnable_steps(spec):
+        raise CatalogError(f"{spec.name}: " + "; ".join(problems))

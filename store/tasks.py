@@ -2,6 +2,7 @@
 
 from datetime import UTC, datetime
 
+from sqlalchemy import update
 from sqlmodel import Session, col, select
 
 from store.models import Task
@@ -33,18 +34,23 @@ def list_tasks(
 
 
 def complete_task(session: Session, *, task_id: str, outcome: str) -> Task:
-    """Open → completed, once. Raises TaskError: 404 unknown, 409 not open, 400 bad outcome."""
-    task = session.get(Task, task_id, with_for_update=True)
+    """Open → completed, once, even against a concurrent completion or expiry: the change is
+    one conditional UPDATE (SQLite has no row locks). Raises TaskError: 404 unknown, 400 bad
+    outcome, 409 not open."""
+    task = session.get(Task, task_id)
     if task is None:
         raise TaskError(404, f"no task {task_id!r}")
-    if task.status != "open":
-        raise TaskError(
-            409, f"task is {task.status}" + (f" ({task.outcome})" if task.outcome else "")
-        )
-    if outcome not in task.outcomes:
+    if task.status == "open" and outcome not in task.outcomes:
         raise TaskError(400, f"unknown outcome {outcome!r}; one of {', '.join(task.outcomes)}")
-    task.status, task.outcome, task.completed_at = "completed", outcome, datetime.now(UTC)
-    session.add(task)
+    changed = session.execute(
+        update(Task)
+        .where(col(Task.task_id) == task_id, col(Task.status) == "open")
+        .values(status="completed", outcome=outcome, completed_at=datetime.now(UTC))
+    )
+    session.refresh(task)
+    if changed.rowcount != 1:  # type: ignore[attr-defined]
+        answered = f" ({task.outcome})" if task.outcome else ""
+        raise TaskError(409, f"task is {task.status}{answered}")
     return task
 
 
@@ -64,7 +70,9 @@ def escalate_task(session: Session, *, task_id: str, team: str) -> None:
 
 
 def expire_task(session: Session, *, task_id: str) -> None:
-    task = session.get(Task, task_id)
-    if task is not None and task.status == "open":
-        task.status = "expired"
-        session.add(task)
+    """Open → expired; a completion that got there first stays (conditional, as above)."""
+    session.execute(
+        update(Task)
+        .where(col(Task.task_id) == task_id, col(Task.status) == "open")
+        .values(status="expired")
+    )

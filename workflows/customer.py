@@ -234,13 +234,20 @@ class CustomerWorkflow:
         if self.state.merged_into or target == self.state.customer_id:
             return
         self.state.recent_message_ids = list(self.recent)
-        pending, self.pending = list(self.pending), deque()
-        await workflow.get_external_workflow_handle(customer_workflow_id(target)).signal(
-            CustomerWorkflow.merge,
-            MergeInput(
-                source_customer_id=self.state.customer_id, state=self.state, pending=pending
-            ),
-        )
+        pending = list(self.pending)
+        try:
+            await workflow.get_external_workflow_handle(customer_workflow_id(target)).signal(
+                CustomerWorkflow.merge,
+                MergeInput(
+                    source_customer_id=self.state.customer_id, state=self.state, pending=pending
+                ),
+            )
+        except ApplicationError as err:  # the target is gone: stay a customer of our own
+            workflow.logger.warning(
+                "merge refused", extra={"customer_id": self.state.customer_id, "error": str(err)}
+            )
+            return
+        self.pending = deque()
         self.state.merged_into = target
         self._upsert_search_attributes()
         workflow.logger.info(
@@ -248,8 +255,11 @@ class CustomerWorkflow:
         )
 
     async def _absorb(self, merge: MergeInput) -> None:
+        # the source's unapplied events are among its recent ids: pick them before those join
+        fresh = [e for e in merge.pending if e.message_id not in self.seen]
         self.state = merge_states(self.state, merge.state)
         self.router.journeys = self.state.journeys
+        adopted = self.router.adopt(merge.state.journeys)
         for message_id in merge.state.recent_message_ids:
             if message_id not in self.seen:
                 if len(self.recent) == self.recent.maxlen:
@@ -257,7 +267,8 @@ class CustomerWorkflow:
                 self.recent.append(message_id)
                 self.seen.add(message_id)
         self.state.recent_message_ids = []
-        self.pending.extend(e for e in merge.pending if e.message_id not in self.seen)
+        self.pending.extend(fresh)
+        await self.router.reassign(adopted)
         self._upsert_search_attributes()
         await workflow.execute_activity(
             ProfileActivities.merge_profiles,
@@ -272,9 +283,19 @@ class CustomerWorkflow:
         """A merged customer passes stragglers (events sent before routing changed) on."""
         assert self.state.merged_into is not None
         batch, self.pending = list(self.pending), deque()
-        await workflow.get_external_workflow_handle(
-            customer_workflow_id(self.state.merged_into)
-        ).signal(CustomerWorkflow.events, EventBatch(events=batch))
+        try:
+            await workflow.get_external_workflow_handle(
+                customer_workflow_id(self.state.merged_into)
+            ).signal(CustomerWorkflow.events, EventBatch(events=batch))
+        except ApplicationError as err:  # the target ended too (merged on): nowhere to go
+            workflow.logger.warning(
+                "stragglers dropped",
+                extra={
+                    "customer_id": self.state.customer_id,
+                    "events": len(batch),
+                    "error": str(err),
+                },
+            )
 
     async def _announce_at_risk(self) -> None:
         """Journeys see a lapse as the built-in event `Customer At Risk` (not counted, not

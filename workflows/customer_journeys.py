@@ -8,6 +8,7 @@ times in its life and its journeys must outlive each run.
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
@@ -15,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.events import CustomerEvent, EventBatch, Stage
     from workflows.ids import journey_workflow_id
     from workflows.journey import JourneyWorkflow
-    from workflows.journey_types import JourneyEnded, JourneyInput
+    from workflows.journey_types import JourneyEnded, JourneyInput, Reassign
     from workflows.triggers import entry_refusal, trigger_matches
     from workflows.types import ActiveJourney, CustomerJourneys, EntryDecision
 
@@ -57,18 +58,28 @@ class JourneyRouter:
             now = workflow.now()
             refusal = entry_refusal(trigger, self.journeys, now)
             self._decide(trigger.name, refusal)
-            if refusal is None:
-                await self._start(trigger.name, trigger.version, event, stage)
+            if refusal is None and await self._start(trigger.name, trigger.version, event, stage):
                 started = True
         return started
 
-    async def _start(self, name: str, version: int, event: CustomerEvent, stage: Stage) -> None:
+    async def _start(self, name: str, version: int, event: CustomerEvent, stage: Stage) -> bool:
         run = self.journeys.entries.get(name, 0) + 1
         workflow_id = journey_workflow_id(name, self.customer_id, run)
         self.journeys.entries[name] = run
+        try:
+            await self._start_child(name, version, run, workflow_id, event, stage)
+        except WorkflowAlreadyStartedError:  # a customer recreated from scratch reuses numbers
+            self._decide(name, f"run id {workflow_id} already in use")
+            return False
         self.journeys.active[name] = ActiveJourney(
             name=name, version=version, workflow_id=workflow_id, entered_at=workflow.now()
         )
+        return True
+
+    async def _start_child(
+        self, name: str, version: int, run: int, workflow_id: str, event: CustomerEvent,
+        stage: Stage,
+    ) -> None:  # fmt: skip
         await workflow.start_child_workflow(
             JourneyWorkflow.run,
             JourneyInput(
@@ -97,10 +108,40 @@ class JourneyRouter:
             handle = workflow.get_external_workflow_handle(workflow_id)
             try:
                 await handle.signal(JourneyWorkflow.receive, EventBatch(events=events))
-            except Exception as err:  # noqa: BLE001  (the run ended meanwhile: its end frees it)
+            except ApplicationError as err:  # ended: normally its `journey_ended` frees it, but
+                # a terminated run never says so; free it here so it cannot block re-entry
                 workflow.logger.info(
                     "journey run gone", extra={"customer_id": self.customer_id, "error": str(err)}
                 )
+                for name, run in list(self.journeys.active.items()):
+                    if run.workflow_id == workflow_id:
+                        self.ended(JourneyEnded(name=name, workflow_id=workflow_id,
+                                                outcome="exited", at=workflow.now()))  # fmt: skip
+
+    def adopt(self, other: CustomerJourneys) -> list[str]:
+        """Take over a merged customer's journey history and runs in flight (one per journey:
+        where both have a run, ours stays active). Returns the adopted runs' workflow ids."""
+        adopted = []
+        for name, run in other.active.items():
+            if name not in self.journeys.active:
+                self.journeys.active[name] = run
+                adopted.append(run.workflow_id)
+        for name, count in other.entries.items():
+            self.journeys.entries[name] = self.journeys.entries.get(name, 0) + count
+        for name, ended in other.last_ended.items():
+            mine = self.journeys.last_ended.get(name)
+            self.journeys.last_ended[name] = max(ended, mine) if mine else ended
+        return adopted
+
+    async def reassign(self, workflow_ids: list[str]) -> None:
+        """Tell adopted runs who their customer is now, so their end frees the right one."""
+        for workflow_id in workflow_ids:
+            try:
+                await workflow.get_external_workflow_handle(workflow_id).signal(
+                    JourneyWorkflow.reassign, Reassign(customer_id=self.customer_id)
+                )
+            except ApplicationError:  # ended meanwhile
+                pass
 
     def ended(self, end: JourneyEnded) -> None:
         run = self.journeys.active.get(end.name)

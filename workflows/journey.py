@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ProfileInput,
         QueueMessageInput,
+        Reassign,
         StepRecord,
         TaskDeadlineInput,
         TaskInput,
@@ -92,6 +93,11 @@ class JourneyWorkflow:
             self.events.append(event)
             if self.outcome is None and self.spec is not None:
                 self._check_goal_and_exits(event)
+
+    @workflow.signal(name="reassign")
+    def reassign(self, change: Reassign) -> None:
+        self.input.customer_id = change.customer_id
+        self.progress.customer_id = change.customer_id
 
     @workflow.signal(name="task_completed")
     def task_completed(self, answer: TaskOutcome) -> None:

@@ -330,3 +330,13 @@ def step_targets(step: Any) -> list[tuple[str, str]]:
     for outcome, target in getattr(step, "outcomes", {}).items():
         targets.append((f"outcomes.{outcome}", target))
     return targets
+
+
+def unrunnable_steps(spec: JourneySpec) -> list[str]:
+    """Steps this version's JourneyWorkflow could not run, one problem line each."""
+    return [
+        f"steps[{i}] (id {step.id!r}).kind: {step.kind!r} is not supported yet; "
+        f"runnable kinds: {', '.join(RUNNABLE_KINDS)}"
+        for i, step in enumerate(spec.steps)
+        if step.kind not in RUNNABLE_KINDS
+    ]

@@ -133,3 +133,9 @@ class TaskOutcome(BaseModel):
 
     task_id: str
     outcome: str
+
+
+class Reassign(BaseModel):
+    """Signal `reassign`: the run's customer was merged into another (alias)."""
+
+    customer_id: str

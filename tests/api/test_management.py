@@ -186,3 +186,27 @@ async def test_an_event_outside_the_tracking_plan_is_400(http: httpx.AsyncClient
     assert r.json()["errors"] == [
         {"field": "trigger", "reason": "event 'Demo Requestd' is not in the tracking plan"}
     ]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body", "field"),
+    [
+        ("POST", "/v1/tasks/x/complete", {}, "outcome"),
+        ("GET", "/v1/journeys/x?version=0", None, "version"),
+        ("POST", "/v1/journeys", [1, 2], "body"),
+    ],
+)
+async def test_framework_validation_answers_400_in_our_shape(
+    http: httpx.AsyncClient, method: str, path: str, body: Any, field: str
+) -> None:
+    r = await http.request(method, path, json=body, headers=ADMIN)
+    assert r.status_code == 400, r.text
+    assert r.json()["success"] is False and field in [e["field"] for e in r.json()["errors"]]
+
+
+async def test_a_step_kind_not_runnable_yet_is_400(http: httpx.AsyncClient) -> None:
+    spec = {**HANDOFF, "steps": [*HANDOFF["steps"], {"id": "picks", "kind": "recommend",
+                                                     "recommender": "trending"}]}  # fmt: skip
+    r = await http.post("/v1/journeys", json=spec, headers=ADMIN)
+    assert r.status_code == 400
+    assert r.json()["errors"][0]["field"] == "steps[4] (id 'picks').kind"

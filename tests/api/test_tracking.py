@@ -249,3 +249,13 @@ async def test_temporal_down_is_503_and_nothing_is_kept_until_the_retry(
     assert r.status_code == 200
     state = await wait_for(dev_env.client, user, lambda s: s.events_total == 1)
     assert state.stage == Stage.ONBOARDING
+
+
+async def test_a_gzip_bomb_is_413_without_inflating_it(http: httpx.AsyncClient) -> None:
+    bomb = gzip.compress(
+        b'{"userId": "u", "event": "E", "x": "' + b"a" * (20 * 1024 * 1024) + b'"}'
+    )
+    assert len(bomb) < 32 * 1024
+    headers = {**basic(KEY), "Content-Encoding": "gzip", "Content-Type": "application/json"}
+    r = await http.post("/v1/track", content=bomb, headers=headers)
+    assert r.status_code == 413

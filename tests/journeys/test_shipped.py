@@ -192,3 +192,28 @@ async def test_b2b_jobs_in_any_order_then_a_sales_hand_off_when_the_group_stalls
     assert [(s.step, s.result) for s in lost.steps][-3:] == [
         ("validation", "timeout"), ("stalled", "deadline"), ("lost", "stalled"),
     ]  # fmt: skip
+
+
+async def test_an_anonymous_customers_run_follows_them_when_they_identify(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """Cart recovery started while anonymous: after identify, the purchase (sent as the user)
+    still converts that run, and the user cannot be in two cart recoveries at once."""
+    client, anon, user = skipping_env.client, f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", anon, 1)
+    identify_user = CustomerEvent(
+        message_id=str(uuid.uuid4()), type="identify", timestamp=datetime.now(UTC),
+        merge_from=anon,
+    )  # fmt: skip
+    async with build_worker(client, settings):
+        await send(client, settings, anon, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, anon, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, user, identify_user, catalog=catalog)
+        await wait_for(client, user, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, user, event("Checkout Started"), catalog=catalog)
+        state = await wait_for(client, user, lambda s: len(s.journeys.decisions) >= 1)
+        assert "already in cart_recovery" in state.journeys.decisions[-1].reason
+        await send(client, settings, user, event("Order Completed", order_id="o1"), catalog=catalog)
+        run = await finished(skipping_env, run_id)
+        state = await wait_for(client, user, lambda s: "cart_recovery" not in s.journeys.active)
+    assert run.outcome == "converted" and run.customer_id == user

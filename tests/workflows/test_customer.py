@@ -236,3 +236,29 @@ async def test_merge_from_a_customer_that_never_existed_is_harmless(
         state = await wait_for(client, user, lambda s: s.events_total == 2)
     assert state.merged_from == [] and state.merge_requested == ["anon-nobody"]
     assert state.stage == Stage.CONSIDERATION
+
+
+async def test_a_merge_keeps_events_the_anonymous_customer_had_not_applied_yet(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Events still queued in the anonymous customer when the merge request arrives (a worker
+    backlog) travel with the merge and are applied once by the identified customer."""
+    from workflows.types import MergeIntoInput
+
+    client = skipping_env.client
+    anon, user = f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    # no worker yet: everything below waits in the anonymous customer's history
+    await deliver(
+        client, task_queue=settings.task_queue, customer_id=anon,
+        events=[track("Product Viewed"), track("Checkout Started")],
+    )  # fmt: skip
+    await client.get_workflow_handle(customer_workflow_id(anon)).signal(
+        "merge_into", MergeIntoInput(target_customer_id=user)
+    )
+    await client.start_workflow(
+        CustomerWorkflow.run, CustomerInput(customer_id=user), id=customer_workflow_id(user),
+        task_queue=settings.task_queue,
+    )  # fmt: skip
+    async with build_worker(client, settings):
+        state = await wait_for(client, user, lambda s: s.events_total == 2)
+    assert state.stage == Stage.DECISION and anon in state.merged_from

@@ -30,3 +30,12 @@ def test_until_the_next_ten_oclock(now_utc: datetime, zone: str, expected: timed
 def test_an_unknown_zone_trait_falls_back_to_the_default() -> None:
     assert zone_or("Mars/Olympus", "Europe/Paris").key == "Europe/Paris"
     assert zone_or(None, "UTC").key == "UTC"
+
+
+def test_a_condition_that_fails_to_evaluate_is_false_not_an_error() -> None:
+    from workflows.expressions import evaluate
+
+    context = {"properties": {"products": [], "total": "n/a"}}
+    assert evaluate("properties.products[0].price > 20", context) is False
+    assert evaluate("properties.total > 20", context) is False
+    assert evaluate("properties.missing.deeper == 1", context) is False

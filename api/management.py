@@ -12,6 +12,7 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
+from channels.templates import load_templates, spec_template_problems
 from cli.specs import describe_error, load_tracking_plan
 from config.settings import Settings
 from store.db import session_scope
@@ -48,6 +49,7 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
     router = APIRouter(prefix="/v1", dependencies=[Depends(admin)], tags=["management"])
     url = settings.database_url
     plan = load_tracking_plan(settings.tracking_plan_file)
+    templates = load_templates(settings.templates_dir)
 
     def run(fn: Callable[[], Any]) -> Any:
         return asyncio.to_thread(fn)
@@ -108,7 +110,11 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
     async def publish(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:
         try:
             spec = JourneySpec.model_validate(body)
-            lines = unrunnable_steps(spec) + plan_problems(spec, plan)
+            lines = (
+                unrunnable_steps(spec)
+                + plan_problems(spec, plan)
+                + spec_template_problems(spec, templates)
+            )
         except ValidationError as err:
             lines = [line for e in err.errors() for line in describe_error(e, body)]
         if lines:

@@ -12,6 +12,7 @@ from typing import Any
 
 import yaml
 
+from channels.templates import load_templates
 from cli.specs import SpecError, load_spec_files, load_tracking_plan
 from config.settings import Settings
 from store.db import session_scope
@@ -79,7 +80,11 @@ def _publish(paths: list[Path], settings: Settings) -> int:
     published, in one transaction."""
     database_url = settings.database_url
     try:
-        specs = load_spec_files(paths, plan=load_tracking_plan(settings.tracking_plan_file))
+        specs = load_spec_files(
+            paths,
+            plan=load_tracking_plan(settings.tracking_plan_file),
+            templates=load_templates(settings.templates_dir),
+        )
     except SpecError as err:
         for line in err.errors:
             print(line, file=sys.stderr)

@@ -96,7 +96,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
             f"journeys up: port {args.api_port} is in use; choose another with --api-port"
         )
 
-    _publish_shipped_journeys(settings.database_url, settings.tracking_plan_file)
+    _publish_shipped_journeys(settings)
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -136,8 +136,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
 SHIPPED_JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
 
 
-def _publish_shipped_journeys(database_url: str, tracking_plan: Path | None) -> None:
+def _publish_shipped_journeys(settings: Settings) -> None:
     """The journeys in `journeys/`, published (a version only where one changed)."""
+    from channels.templates import load_templates
     from cli.specs import SpecError, load_spec_files, load_tracking_plan
     from store.db import session_scope
     from store.journeys import CatalogError, publish_spec
@@ -145,8 +146,12 @@ def _publish_shipped_journeys(database_url: str, tracking_plan: Path | None) -> 
     if not SHIPPED_JOURNEYS.is_dir():
         return
     try:
-        specs = load_spec_files([SHIPPED_JOURNEYS], plan=load_tracking_plan(tracking_plan))
-        with session_scope(database_url) as session:
+        specs = load_spec_files(
+            [SHIPPED_JOURNEYS],
+            plan=load_tracking_plan(settings.tracking_plan_file),
+            templates=load_templates(settings.templates_dir),
+        )
+        with session_scope(settings.database_url) as session:
             results = [publish_spec(session, spec=spec) for spec in specs]
     except SpecError as err:
         raise SystemExit("journeys up: invalid journey specs:\n" + "\n".join(err.errors)) from err
@@ -191,7 +196,10 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"journeys: invalid settings: {problems}")
     configure_logging(settings.log_level, settings.log_format)
     if args.command in catalog.COMMANDS:
-        sys.exit(catalog.run(args, settings))
+        try:
+            sys.exit(catalog.run(args, settings))
+        except ConfigError as err:
+            sys.exit(f"journeys {args.command}: {err}")
     if args.command != "up":
         updates = {
             "temporal_address": args.address,

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
+from channels.templates import Template, spec_template_problems
 from config.settings import ConfigError
 from workflows.journey_spec import JourneySpec, unrunnable_steps
 from workflows.tracking_plan import TrackingPlan, plan_problems
@@ -44,7 +45,9 @@ def load_tracking_plan(path: Path | None) -> TrackingPlan:
 
 
 def load_spec_files(
-    paths: Iterable[Path | str], plan: TrackingPlan | None = None
+    paths: Iterable[Path | str],
+    plan: TrackingPlan | None = None,
+    templates: "dict[str, Template] | None" = None,
 ) -> list[JourneySpec]:
     """The specs in `paths` (files, or directories of *.yaml / *.yml, sorted), all valid and,
     when a plan is given, naming only planned events and properties.
@@ -66,6 +69,8 @@ def load_spec_files(
         errors += [f"{path}: {problem}" for problem in unrunnable_steps(spec)]
         if plan is not None:
             errors += [f"{path}: {problem}" for problem in plan_problems(spec, plan)]
+        if templates is not None:
+            errors += [f"{path}: {p}" for p in spec_template_problems(spec, templates)]
     if errors:
         raise SpecError(errors)
     return specs

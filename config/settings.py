@@ -23,6 +23,7 @@ class Settings(BaseSettings):
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None
     tracking_plan_file: Path | None = None  # default: journeys/tracking_plan.yaml
+    templates_dir: Path | None = None  # default: the shipped templates/
     inactivity_days: float = 30.0
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"

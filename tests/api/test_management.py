@@ -29,7 +29,7 @@ steps:
     title: Call the customer about their demo
     outcomes: {qualified: won, not_now: nurture}
     deadline: 2d
-  - {id: nurture, kind: send, channel: email, template: nurture, next: end}
+  - {id: nurture, kind: send, channel: email, template: b2b_information_guide, next: end}
   - {id: won, kind: update_profile, traits: {qualified: true}}
   - {id: end, kind: exit}
 """)

@@ -26,14 +26,14 @@ steps:
     event: Order Completed
     timeout: 1d
     on_timeout: remind
-  - {id: remind, kind: send, channel: email, template: cart_reminder}
+  - {id: remind, kind: send, channel: email, template: cart_recovery_email}
 """
 
 WELCOME = """\
 name: welcome
 trigger: {event: Signed Up}
 steps:
-  - {id: hello, kind: send, channel: email, template: welcome}
+  - {id: hello, kind: send, channel: email, template: welcome_email}
 """
 
 BROKEN_CART = """\
@@ -42,14 +42,14 @@ trigger: {event: Checkout Started}
 steps:
   - {id: pause, kind: wait, duration: soon}
   - {id: nudge, kind: wait_for_event, event: Order Completed, timeout: 1d, on_event: nowhere}
-  - {id: remind, kind: send, channel: fax, template: cart_reminder}
+  - {id: remind, kind: send, channel: fax, template: cart_recovery_email}
 """
 
 BROKEN_WELCOME = """\
 name: welcome
 trigger: {event: Signed Up}
 steps:
-  - {id: hello, kind: send, channel: email template: welcome}
+  - {id: hello, kind: send, channel: email template: welcome_email}
 """
 
 
@@ -117,7 +117,7 @@ def test_status_commands(journeys: Journeys, tmp_path: Path) -> None:
 def test_invalid_specs_print_every_error_and_publish_nothing(
     journeys: Journeys, tmp_path: Path
 ) -> None:
-    good = write(tmp_path / "a_good.yaml", CART.replace("cart_recovery", "good"))
+    good = write(tmp_path / "a_good.yaml", CART.replace("name: cart_recovery", "name: good"))
     cart = write(tmp_path / "cart.yaml", BROKEN_CART)
     welcome = write(tmp_path / "welcome.yaml", BROKEN_WELCOME)
 

@@ -1,0 +1,1 @@
+"""Channels: message templates and (next) the providers that deliver them. No workflow code."""

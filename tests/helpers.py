@@ -31,13 +31,16 @@ async def wait_for(
 ) -> CustomerState:
     """Query until the state satisfies `predicate` (events are applied asynchronously)."""
     state: Any = None
+    error: Exception | None = None
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
         try:
             state = await state_of(client, customer_id)
             if predicate(state):
                 return state
-        except Exception:  # noqa: BLE001  (not started yet, or no worker to answer)
-            pass
+        except Exception as err:  # noqa: BLE001  (not started yet, or no worker to answer)
+            error = err
         await asyncio.sleep(0.1)
-    raise AssertionError(f"state of {customer_id} never matched; last: {state}")
+    raise AssertionError(
+        f"state of {customer_id} never matched; last: {state}; last query error: {error!r}"
+    )

@@ -1,5 +1,6 @@
 """The HTTP API: Segment-compatible tracking endpoints (`/v1/identify`, ..., `/v1/batch`)."""
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import ValidationError
 from temporalio.client import Client
 
@@ -20,8 +21,11 @@ from api.errors import ApiError, field_errors
 from api.ingest import DeliveryFailed, ingest
 from api.management import management_router
 from api.schemas import SegmentBatch, SegmentCall
+from channels import consent
 from config.settings import Settings
 from config.temporal import connect
+from store.consent import suppress
+from store.db import session_scope
 
 log = structlog.get_logger()
 
@@ -168,6 +172,20 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return await accept(request, calls)
 
     app.include_router(management_router(settings, lambda request: request.app.state.client))
+
+    @app.api_route("/v1/unsubscribe", methods=["GET", "POST"], summary="one-click unsubscribe")
+    async def unsubscribe(c: str, ch: str, t: str) -> PlainTextResponse:
+        """The link in every message (GET from a person, POST from a mail client, RFC 8058)."""
+        if not settings.signing_key or not consent.valid(settings.signing_key, c, ch, t):
+            raise ApiError(403, "this unsubscribe link is not valid")
+
+        def write() -> None:
+            with session_scope(settings.database_url) as session:
+                suppress(session, customer_id=c, channel=ch, reason="unsubscribed")
+
+        await asyncio.to_thread(write)
+        log.info("unsubscribed", customer_id=c, channel=ch)
+        return PlainTextResponse(f"You will get no more {ch} messages from us.")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

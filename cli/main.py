@@ -87,6 +87,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
         "api_port": args.api_port,
         "write_keys": settings.write_keys or [_dev_key(data_dir, "write_key")],
         "admin_key": settings.admin_key or _dev_key(data_dir, "admin_key"),
+        "signing_key": settings.signing_key or _dev_key(data_dir, "signing_key"),
+        "public_url": f"http://{settings.api_host}:{args.api_port}",
     }
     if "database_url" not in settings.model_fields_set:
         overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"

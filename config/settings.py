@@ -19,6 +19,15 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///.journeys/journeys.db"
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_key: str | None = None  # management endpoints (journeys, tasks); none: all refused
+    signing_key: str | None = None  # signs unsubscribe links
+    public_url: str = "http://127.0.0.1:8000"  # where customers reach the API (links in emails)
+    smtp_host: str | None = None  # email is delivered only when set
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    email_from: str = "Journeys <journeys@localhost>"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None

@@ -161,7 +161,8 @@ class Message(SQLModel, table=True):
     template: str = Field(max_length=200)
     fallback: str | None = Field(default=None, max_length=16)
     context: dict[str, Any] = _json()
-    status: str = Field(default="queued", max_length=16)
+    status: str = Field(default="queued", max_length=16)  # queued|sending|sent|skipped|failed
+    reason: str = ""  # why skipped or failed
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),
@@ -186,3 +187,16 @@ class Task(SQLModel, table=True):
     created_at: datetime = _time()
     deadline_at: datetime = _time()
     completed_at: datetime | None = _time(nullable=True)
+
+
+class Suppression(SQLModel, table=True):
+    """A customer who must not get messages on a channel (unsubscribed, or "*" for every
+    marketing channel); sends check it and are recorded as skipped."""
+
+    customer_id: str = Field(primary_key=True, max_length=300)
+    channel: str = Field(primary_key=True, max_length=16)
+    reason: str = Field(default="unsubscribed", max_length=100)
+    created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(UTCDateTime(), nullable=False),
+    )

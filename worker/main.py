@@ -8,9 +8,11 @@ import structlog
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.channels import ChannelActivities
 from activities.journeys import JourneyActivities
 from activities.lifecycle import LifecycleActivities, read_lifecycle_config
 from activities.profiles import ProfileActivities
+from channels.templates import load_templates
 from config.settings import ConfigError, Settings
 from config.temporal import connect
 from workflows.customer import CustomerWorkflow
@@ -26,6 +28,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
     )
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
+    channels = ChannelActivities(settings, load_templates(settings.templates_dir))
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -41,6 +44,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
             journeys.queue_message,
             journeys.create_task,
             journeys.task_deadline,
+            channels.deliver_message,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
@@ -50,6 +54,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:
     """Poll until `stop` is set (or forever), then shut down gracefully."""
     read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)  # fail early
+    load_templates(settings.templates_dir)
     try:
         client = await connect(settings)
     except RuntimeError as err:

@@ -12,9 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
+    from activities.channels import ChannelActivities
     from activities.journeys import JourneyActivities
     from activities.profiles import ProfileActivities
     from workflows import search_attributes as sa
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         WaitUntil,
     )
     from workflows.journey_types import (
+        DeliveryResult,
         JourneyEnded,
         JourneyInput,
         JourneyProgress,
@@ -56,6 +59,8 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # JourneyStep search attribute ("who is at which step?"): runs recorded before it replay without
 # the upserts. Retire with deprecate_patch once no such run is open (journeys end within weeks).
 STEP_ATTRIBUTE_PATCH = "journey-step-attribute"
+# `send` delivers through channel providers (with a ledger) instead of only queueing.
+DELIVERY_PATCH = "deliver-messages"
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -167,8 +172,7 @@ class JourneyWorkflow:
             self.progress.assignments[step.id] = variant.name
             result, target = f"variant {variant.name}", variant.goto
         elif isinstance(step, Send):
-            await self._send(step)
-            result = step.channel
+            result = await self._send(step)
         elif isinstance(step, HumanTask):
             answer = await self._human_task(step)
             result = f"outcome {answer}" if answer else "deadline"
@@ -275,21 +279,47 @@ class JourneyWorkflow:
             )
         return self.task_outcomes.get(task_id)
 
-    async def _send(self, step: Send) -> None:
-        visit = self.visits[step.id]
-        await workflow.execute_activity_method(
-            JourneyActivities.queue_message,
-            QueueMessageInput(
-                idempotency_key=f"{workflow.info().workflow_id}:{step.id}:{visit}",
-                customer_id=self.input.customer_id,
-                journey=self.input.name,
-                step=step.id,
-                channel=step.channel,
-                template=step.template,
-                fallback=step.fallback,
-                context={"properties": self.last_event.properties if self.last_event else {}},
-            ),
+    async def _send(self, step: Send) -> str:
+        """Deliver on the step's channel, then on its fallback if the first could not deliver
+        (a permanent failure, or no address). Runs recorded before delivery existed queued
+        the message instead, and replay keeps them doing so."""
+        key = f"{workflow.info().workflow_id}:{step.id}:{self.visits[step.id]}"
+        message = QueueMessageInput(
+            idempotency_key=key,
+            customer_id=self.input.customer_id,
+            journey=self.input.name,
+            step=step.id,
+            channel=step.channel,
+            template=step.template,
+            fallback=step.fallback,
+            context={"properties": self.last_event.properties if self.last_event else {}},
+        )
+        if not workflow.patched(DELIVERY_PATCH):
+            await workflow.execute_activity_method(
+                JourneyActivities.queue_message, message, start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
+            return step.channel
+        outcome = await self._deliver(message)
+        if (
+            outcome.status in ("failed", "skipped")
+            and step.fallback
+            and (outcome.reason != "unsubscribed")
+        ):
+            fallback = message.model_copy(
+                update={"idempotency_key": f"{key}:fallback", "channel": step.fallback}
+            )
+            second = await self._deliver(fallback)
+            first = f"{step.channel} {outcome.status} ({outcome.reason})"
+            return f"{first}; {step.fallback} {second.status}"
+        settled = outcome.status in ("failed", "skipped") and outcome.reason
+        return f"{step.channel} {outcome.status}" + (f" ({outcome.reason})" if settled else "")
+
+    async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
+        return await workflow.execute_activity_method(
+            ChannelActivities.deliver_message,
+            message,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
         )
 
     # -- goal, exits, context ------------------------------------------------------------------

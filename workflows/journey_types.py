@@ -139,3 +139,11 @@ class Reassign(BaseModel):
     """Signal `reassign`: the run's customer was merged into another (alias)."""
 
     customer_id: str
+
+
+class DeliveryResult(BaseModel):
+    """What became of a send: sent, skipped (with the reason), failed, or queued in the outbox
+    (no provider for the channel yet)."""
+
+    status: str
+    reason: str = ""

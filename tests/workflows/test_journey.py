@@ -114,9 +114,9 @@ async def test_timeouts_lead_through_every_step_to_the_exit(
     assert done.outcome == "exited"
     assert [(s.step, s.result) for s in done.steps] == [
         ("pause", ""),
-        ("email", "email"),
+        ("email", "email queued"),
         ("watch", "timeout"),
-        ("sms", "sms"),
+        ("sms", "sms queued"),
         ("last", ""),
         ("done", "gave up"),
     ]
@@ -159,7 +159,7 @@ async def test_an_event_that_arrived_during_the_delay_satisfies_the_later_wait(
         result = await finished(skipping_env, run_id)
     assert [(s.step, s.result) for s in result.steps] == [
         ("pause", ""),
-        ("email", "email"),
+        ("email", "email queued"),
         ("watch", "event"),
         ("browsing", ""),
     ]
@@ -309,5 +309,5 @@ async def test_an_unhandled_task_escalates_then_expires_and_the_run_moves_on(
         done = await finished(skipping_env, run_id)
     assert (t := task()) is not None and t.status == "expired"
     assert [(s.step, s.result) for s in done.steps][:2] == [
-        ("call", "deadline"), ("nurture", "email"),
+        ("call", "deadline"), ("nurture", "email queued"),
     ]  # fmt: skip

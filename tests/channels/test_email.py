@@ -1,0 +1,102 @@
+"""Email through a real SMTP server (aiosmtpd on a free loopback port): sent once, with the
+headers mail clients need, skipped for the unsubscribed, failed (not retried) when refused."""
+
+from typing import Any
+
+import httpx
+from temporalio.testing import ActivityEnvironment
+
+from activities.channels import ChannelActivities
+from api.app import create_app
+from channels.consent import unsubscribe_url
+from channels.email import message_id
+from channels.templates import load_templates
+from store.consent import suppress
+from store.customers import upsert_traits
+from store.db import session_scope
+from store.models import Message
+from tests.channels.smtp import Inbox, serve, settings_for
+from tests.helpers import free_port
+from workflows.journey_types import QueueMessageInput
+
+
+def send_input(key: str = "journey-cart-c1-1:email:1", customer: str = "c1") -> QueueMessageInput:
+    return QueueMessageInput(
+        idempotency_key=key, customer_id=customer, journey="cart_recovery", step="email",
+        channel="email", template="cart_recovery_email", fallback="push",
+        context={"properties": {"value": 42}},
+    )  # fmt: skip
+
+
+def known_customer(url: str, **traits: Any) -> None:
+    with session_scope(url) as session:
+        upsert_traits(session, customer_id="c1", traits=traits)
+
+
+async def test_an_email_is_sent_once_with_unsubscribe_headers(
+    inbox: tuple[Inbox, int], sqlite_url: str
+) -> None:
+    box, port = inbox
+    settings = settings_for(sqlite_url, port)
+    known_customer(sqlite_url, email="ann@example.test", first_name="Ann")
+    channels = ChannelActivities(settings, load_templates())
+    env = ActivityEnvironment()
+    first = env.run(channels.deliver_message, send_input())
+    again = env.run(channels.deliver_message, send_input())  # a retried activity
+    assert (first.status, again.status) == ("sent", "sent")
+    [mail] = box.messages
+    assert mail["To"] == "ann@example.test" and "cart" in mail["Subject"]
+    assert mail["Message-ID"] == message_id("journey-cart-c1-1:email:1", "shop.test")
+    link = unsubscribe_url("http://shop.test", "sign-me", "c1", "email")
+    assert mail["List-Unsubscribe"] == f"<{link}>"
+    assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    assert "Hi Ann" in text.get_payload(decode=True).decode() and "42 USD" in str(
+        text.get_payload(decode=True)
+    )
+    with session_scope(sqlite_url) as session:
+        assert session.get(Message, "journey-cart-c1-1:email:1").status == "sent"  # type: ignore[union-attr]
+
+
+async def test_unsubscribed_or_no_address_is_skipped_with_the_reason(
+    inbox: tuple[Inbox, int], sqlite_url: str
+) -> None:
+    box, port = inbox
+    settings = settings_for(sqlite_url, port)
+    channels = ChannelActivities(settings, load_templates())
+    env = ActivityEnvironment()
+    result = env.run(channels.deliver_message, send_input(key="k1"))
+    assert (result.status, result.reason) == ("skipped", "no email address")
+    known_customer(sqlite_url, email="ann@example.test")
+    with session_scope(sqlite_url) as session:
+        suppress(session, customer_id="c1", channel="email", reason="unsubscribed")
+    result = env.run(channels.deliver_message, send_input(key="k2"))
+    assert (result.status, result.reason) == ("skipped", "unsubscribed")
+    assert box.messages == []
+
+
+async def test_a_refused_recipient_fails_for_good(sqlite_url: str) -> None:
+    with serve(Inbox(refuse=True)) as (_, port):
+        known_customer(sqlite_url, email="nobody@example.test")
+        channels = ChannelActivities(settings_for(sqlite_url, port), load_templates())
+        result = ActivityEnvironment().run(channels.deliver_message, send_input())
+    assert result.status == "failed" and "refused" in result.reason
+
+
+async def test_the_unsubscribe_link_suppresses_and_a_forged_one_is_refused(
+    sqlite_url: str,
+) -> None:
+    settings = settings_for(sqlite_url, free_port())
+    app = create_app(settings, client=object())  # type: ignore[arg-type]
+    link = unsubscribe_url("http://api", "sign-me", "c1", "email")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as c:
+        forged = link.replace("c=c1", "c=c2")
+        assert (await c.get(forged)).status_code == 403
+        r = await c.post(link, content=b"List-Unsubscribe=One-Click")
+        assert r.status_code == 200
+    known_customer(sqlite_url, email="ann@example.test")
+    channels = ChannelActivities(settings, load_templates())
+    result = ActivityEnvironment().run(channels.deliver_message, send_input())
+    assert result.reason == "unsubscribed"

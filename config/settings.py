@@ -28,6 +28,12 @@ class Settings(BaseSettings):
     smtp_username: str | None = None
     smtp_password: str | None = None
     email_from: str = "Journeys <journeys@localhost>"
+    sms_provider_url: str | None = None  # SMS, push and webhooks are delivered only when set
+    sms_provider_token: str | None = None
+    push_provider_url: str | None = None
+    push_provider_token: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None

@@ -8,6 +8,7 @@ the Idempotency-Key header of an HTTP provider), so a provider that de-duplicate
 that does not delivers it twice.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -72,6 +73,8 @@ class ChannelActivities:
     ) -> tuple[str, str] | None:
         if suppressed:
             return "skipped", suppressed
+        if input.channel == "popover":
+            return "queued", "waiting for the customer's next page view"
         if not self._configured(input.channel):
             return "queued", f"no {input.channel} provider configured: kept in the outbox"
         if input.channel == "email" and not traits.get("email"):
@@ -140,5 +143,7 @@ class ChannelActivities:
             message = session.get(Message, key)
             assert message is not None
             message.status, message.reason = status, reason
+            if status == "sent":
+                message.sent_at = datetime.now(UTC)
             session.add(message)
         return DeliveryResult(status=status, reason=reason)

@@ -8,6 +8,7 @@ import json
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
@@ -18,14 +19,18 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from api.errors import ApiError, field_errors
-from api.ingest import DeliveryFailed, ingest
+from api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
 from api.management import management_router
 from api.schemas import SegmentBatch, SegmentCall
 from channels import consent
+from channels.templates import load_templates, render
 from config.settings import Settings
 from config.temporal import connect
 from store.consent import suppress
+from store.customers import resolve_anonymous
 from store.db import session_scope
+from store.models import Customer
+from store.popovers import due_popovers
 
 log = structlog.get_logger()
 
@@ -172,6 +177,55 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return await accept(request, calls)
 
     app.include_router(management_router(settings, lambda request: request.app.state.client))
+
+    templates = load_templates(settings.templates_dir)
+
+    @app.get("/v1/popovers", summary="popovers to show this visitor now (display rules applied)")
+    async def popovers(
+        request: Request,
+        userId: str | None = None,  # noqa: N803  (Segment's spelling)
+        anonymousId: str | None = None,  # noqa: N803
+        writeKey: str | None = None,  # noqa: N803
+    ) -> list[dict[str, Any]]:
+        """The website asks on each page view (write key as for tracking) and reports what it
+        did with each popover as track events: `Popover Viewed`, `Popover Clicked`,
+        `Popover Dismissed`, `Popover Submitted` with the popover's `popover_id`."""
+        authorize(request, {"writeKey": writeKey} if writeKey else {})
+        if not userId and not anonymousId:
+            raise ApiError(
+                400,
+                "invalid request",
+                [{"field": "userId", "reason": "userId or anonymousId is required"}],
+            )
+
+        def serve() -> list[dict[str, Any]]:
+            with session_scope(settings.database_url) as session:
+                customer_id = userId or resolve_anonymous(
+                    session, anonymous_ids=[str(anonymousId)]
+                ).get(str(anonymousId), ANONYMOUS_PREFIX + str(anonymousId))
+                customer = session.get(Customer, customer_id)
+                traits = dict(customer.traits) if customer else {}
+                shown = []
+                for message in due_popovers(
+                    session, customer_id=customer_id, max_per_day=settings.popovers_per_day,
+                    expiry=timedelta(days=settings.popover_expiry_days),
+                ):  # fmt: skip
+                    content = render(templates[message.template], "popover", {
+                        "traits": traits, "properties": message.context.get("properties", {}),
+                        "products": message.context.get("products", []),
+                        "customer_id": customer_id, "unsubscribe_url": "",
+                    })  # fmt: skip
+                    shown.append(
+                        {
+                            "popover_id": message.idempotency_key,
+                            "kind": content["kind"],
+                            "fields": content["fields"],
+                            "journey": message.journey,
+                        }
+                    )
+                return shown
+
+        return await asyncio.to_thread(serve)
 
     @app.api_route("/v1/unsubscribe", methods=["GET", "POST"], summary="one-click unsubscribe")
     async def unsubscribe(c: str, ch: str, t: str) -> PlainTextResponse:

@@ -163,6 +163,7 @@ class Message(SQLModel, table=True):
     context: dict[str, Any] = _json()
     status: str = Field(default="queued", max_length=16)  # queued|sending|sent|skipped|failed
     reason: str = ""  # why skipped or failed
+    sent_at: datetime | None = _time(nullable=True)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),

@@ -8,7 +8,7 @@ the Idempotency-Key header of an HTTP provider), so a provider that de-duplicate
 that does not delivers it twice.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 from typing import Any
 
 from temporalio import activity
@@ -22,7 +22,7 @@ from config.settings import Settings
 from store.consent import suppression
 from store.db import session_scope
 from store.models import Customer, Message
-from workflows.journey_types import DeliveryResult, QueueMessageInput
+from workflows.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
 
 DONE = ("sent", "skipped", "failed")
 
@@ -31,6 +31,15 @@ class ChannelActivities:
     def __init__(self, settings: Settings, templates: dict[str, Template]) -> None:
         self.settings = settings
         self.templates = templates
+
+    @activity.defn(name="delivery_policy")
+    def delivery_policy(self) -> DeliveryPolicy:
+        """Read once per journey run; the wait itself is a durable timer in the workflow."""
+        window = self.settings.quiet_hours
+        if not window:
+            return DeliveryPolicy()
+        start, end = (time.fromisoformat(part.strip()) for part in window.split("-"))
+        return DeliveryPolicy(quiet_start=start, quiet_end=end)
 
     @activity.defn(name="deliver_message")
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:

@@ -34,6 +34,7 @@ class Settings(BaseSettings):
     push_provider_token: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    quiet_hours: str | None = "21:00-08:00"  # customer's local time; "" turns quiet hours off
     popovers_per_day: int = 2  # display rule: at most this many popovers per customer a day
     popover_expiry_days: float = 7.0  # a popover not shown by then is dropped
     api_host: str = "127.0.0.1"

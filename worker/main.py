@@ -45,6 +45,7 @@ def build_worker(client: Client, settings: Settings) -> Worker:
             journeys.create_task,
             journeys.task_deadline,
             channels.deliver_message,
+            channels.delivery_policy,
         ],
         activity_executor=ThreadPoolExecutor(max_workers=8),
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish

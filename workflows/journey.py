@@ -37,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         WaitUntil,
     )
     from workflows.journey_types import (
+        DeliveryPolicy,
         DeliveryResult,
         JourneyEnded,
         JourneyInput,
@@ -52,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
         TaskInput,
         TaskOutcome,
     )
-    from workflows.local_time import until_local, zone_or
+    from workflows.local_time import quiet_wait, until_local, zone_or
     from workflows.types import ProfileUpdateInput
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -61,6 +62,8 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 STEP_ATTRIBUTE_PATCH = "journey-step-attribute"
 # `send` delivers through channel providers (with a ledger) instead of only queueing.
 DELIVERY_PATCH = "deliver-messages"
+# Sends wait out the customer's quiet hours (local time) as a durable timer.
+QUIET_HOURS_PATCH = "quiet-hours"
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -90,6 +93,7 @@ class JourneyWorkflow:
         )
         self.visits: dict[str, int] = {}
         self.records = 0
+        self.policy: DeliveryPolicy | None = None  # asked once per run, at the first send
         self.task_outcomes: dict[str, str] = {}  # task id -> outcome, from `task_completed`
 
     @workflow.signal(name="events")
@@ -294,6 +298,10 @@ class JourneyWorkflow:
             fallback=step.fallback,
             context={"properties": self.last_event.properties if self.last_event else {}},
         )
+        if message.channel in await self._quiet_channels():
+            held = await self._hold_for_quiet_hours()
+            if held and self.outcome is not None:
+                return f"{step.channel} not sent: {self.outcome} during quiet hours"
         if not workflow.patched(DELIVERY_PATCH):
             await workflow.execute_activity_method(
                 JourneyActivities.queue_message, message, start_to_close_timeout=ACTIVITY_TIMEOUT
@@ -313,6 +321,31 @@ class JourneyWorkflow:
             return f"{first}; {step.fallback} {second.status}"
         settled = outcome.status in ("failed", "skipped") and outcome.reason
         return f"{step.channel} {outcome.status}" + (f" ({outcome.reason})" if settled else "")
+
+    async def _quiet_channels(self) -> list[str]:
+        """The channels quiet hours hold back ([] for runs recorded before quiet hours)."""
+        if not workflow.patched(QUIET_HOURS_PATCH):
+            return []
+        if self.policy is None:
+            self.policy = await workflow.execute_activity_method(
+                ChannelActivities.delivery_policy, start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
+        return self.policy.quiet_channels if self.policy.quiet_start else []
+
+    async def _hold_for_quiet_hours(self) -> bool:
+        """Wait, as a durable timer a goal or exit can cut short, until the customer's quiet
+        hours are over. True when it waited."""
+        assert self.policy and self.policy.quiet_start and self.policy.quiet_end
+        traits = await self._traits()
+        zone = zone_or(traits.get("timezone"), "UTC")
+        wait = quiet_wait(workflow.now(), zone, self.policy.quiet_start, self.policy.quiet_end)
+        if wait <= timedelta(0):
+            return False
+        workflow.set_current_details(
+            f"{self.input.name} v{self.input.version}: quiet hours, sending in {wait}"
+        )
+        await self._sleep(wait)
+        return True
 
     async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
         return await workflow.execute_activity_method(

@@ -1,6 +1,6 @@
 """Payloads of JourneyWorkflow and its conversation with CustomerWorkflow (import-light)."""
 
-from datetime import datetime
+from datetime import datetime, time
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -147,3 +147,12 @@ class DeliveryResult(BaseModel):
 
     status: str
     reason: str = ""
+
+
+class DeliveryPolicy(BaseModel):
+    """Worker-wide sending rules a run asks for once: the quiet window of the customer's local
+    time (None: none) and the channels it holds back."""
+
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_channels: list[str] = Field(default_factory=lambda: ["email", "sms", "push"])

@@ -27,3 +27,11 @@ def until_local(now: datetime, at: time, zone: ZoneInfo) -> timedelta:
     if target <= local:
         target = datetime.combine(local.date() + timedelta(days=1), at, tzinfo=zone)
     return target.astimezone(UTC) - now.astimezone(UTC)
+
+
+def quiet_wait(now: datetime, zone: ZoneInfo, start: time, end: time) -> timedelta:
+    """How long a send must wait so it does not fall in the quiet window [start, end) of the
+    customer's wall clock (a window may cross midnight: 21:00-08:00). Zero outside it."""
+    local = now.astimezone(zone).time().replace(tzinfo=None)
+    inside = start <= local < end if start < end else (local >= start or local < end)
+    return until_local(now, end, zone) if inside else timedelta(0)

@@ -37,7 +37,9 @@ steps:
 
 @pytest.fixture
 def settings(sqlite_url: str, task_queue: str) -> Settings:
-    return Settings(database_url=sqlite_url, task_queue=task_queue, admin_key="admin-secret")
+    return Settings(
+        database_url=sqlite_url, task_queue=task_queue, admin_key="admin-secret", quiet_hours=""
+    )
 
 
 @pytest_asyncio.fixture(loop_scope="session")

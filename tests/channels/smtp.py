@@ -42,6 +42,6 @@ def serve(box: Inbox) -> Iterator[tuple[Inbox, int]]:
 
 
 def settings_for(sqlite_url: str, port: int) -> Settings:
-    return Settings(database_url=sqlite_url, smtp_host="127.0.0.1", smtp_port=port,
+    return Settings(database_url=sqlite_url, smtp_host="127.0.0.1", smtp_port=port, quiet_hours="",
                     signing_key="sign-me", public_url="http://shop.test",
                     email_from="Shop <news@shop.test>")  # fmt: skip

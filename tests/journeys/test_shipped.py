@@ -24,7 +24,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "journeys"
 
 @pytest.fixture
 def settings(sqlite_url: str, task_queue: str) -> Settings:
-    return Settings(database_url=sqlite_url, task_queue=task_queue, inactivity_days=30)
+    # quiet hours off: the time-skipping server starts at the real time of day
+    return Settings(
+        database_url=sqlite_url, task_queue=task_queue, inactivity_days=30, quiet_hours=""
+    )
 
 
 @pytest.fixture
@@ -217,3 +220,27 @@ async def test_an_anonymous_customers_run_follows_them_when_they_identify(
         run = await finished(skipping_env, run_id)
         state = await wait_for(client, user, lambda s: "cart_recovery" not in s.journeys.active)
     assert run.outcome == "converted" and run.customer_id == user
+
+
+def _zone_at_local_hour(hour: int) -> str:
+    """A fixed-offset zone whose wall clock shows `hour` now (the test server's clock is real)."""
+    now = datetime.now(UTC)
+    offset = (hour - now.hour) % 24
+    offset = offset - 24 if offset > 12 else offset
+    return f"Etc/GMT{-offset:+d}" if offset else "UTC"  # Etc/GMT signs are inverted
+
+
+async def test_an_email_due_at_night_waits_for_the_end_of_quiet_hours(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """nps_referral emails at once; for a customer where it is 02:00 it waits until 08:00."""
+    settings = settings.model_copy(update={"quiet_hours": "21:00-08:00"})
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    zone = _zone_at_local_hour(2)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(timezone=zone),
+                   event("NPS Submitted", score=8), catalog=catalog)  # fmt: skip
+        run = await finished(skipping_env, journey_workflow_id("nps_referral", cid, 1))
+    thanks = next(s for s in run.steps if s.step == "thanks")
+    assert thanks.at.astimezone(ZoneInfo(zone)).strftime("%H:%M") == "08:00"
+    assert sent(settings, cid, "nps_referral") == ["nps_thanks"]

@@ -39,3 +39,17 @@ def test_a_condition_that_fails_to_evaluate_is_false_not_an_error() -> None:
     assert evaluate("properties.products[0].price > 20", context) is False
     assert evaluate("properties.total > 20", context) is False
     assert evaluate("properties.missing.deeper == 1", context) is False
+
+
+@pytest.mark.parametrize(
+    ("local", "expected"),
+    [("23:30", timedelta(hours=8, minutes=30)), ("03:00", timedelta(hours=5)),
+     ("08:00", timedelta(0)), ("12:00", timedelta(0)), ("20:59", timedelta(0))],
+)  # fmt: skip
+def test_quiet_hours_across_midnight(local: str, expected: timedelta) -> None:
+    from workflows.local_time import quiet_wait
+
+    zone = zone_or("Europe/Paris", "UTC")
+    hour, minute = map(int, local.split(":"))
+    now = datetime(2026, 6, 10, hour, minute, tzinfo=zone).astimezone(UTC)
+    assert quiet_wait(now, zone, time(21, 0), time(8, 0)) == expected

@@ -8,7 +8,7 @@ the Idempotency-Key header of an HTTP provider), so a provider that de-duplicate
 that does not delivers it twice.
 """
 
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
@@ -35,11 +35,10 @@ class ChannelActivities:
     @activity.defn(name="delivery_policy")
     def delivery_policy(self) -> DeliveryPolicy:
         """Read once per journey run; the wait itself is a durable timer in the workflow."""
-        window = self.settings.quiet_hours
-        if not window:
+        window = self.settings.quiet_window
+        if window is None:
             return DeliveryPolicy()
-        start, end = (time.fromisoformat(part.strip()) for part in window.split("-"))
-        return DeliveryPolicy(quiet_start=start, quiet_end=end)
+        return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
 
     @activity.defn(name="deliver_message")
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:

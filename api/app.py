@@ -24,6 +24,7 @@ from api.management import management_router
 from api.schemas import SegmentBatch, SegmentCall
 from channels import consent
 from channels.templates import load_templates, render
+from cli.specs import load_tracking_plan
 from config.settings import Settings
 from config.temporal import connect
 from store.consent import suppress
@@ -176,9 +177,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             raise ApiError(400, "invalid batch", errors)
         return await accept(request, calls)
 
-    app.include_router(management_router(settings, lambda request: request.app.state.client))
-
     templates = load_templates(settings.templates_dir)
+    plan = load_tracking_plan(settings.tracking_plan_file)
+    app.include_router(
+        management_router(settings, lambda request: request.app.state.client, templates, plan)
+    )
 
     @app.get("/v1/popovers", summary="popovers to show this visitor now (display rules applied)")
     async def popovers(

@@ -12,8 +12,8 @@ from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.errors import ApiError
-from channels.templates import load_templates, spec_template_problems
-from cli.specs import describe_error, load_tracking_plan
+from channels.templates import Template, spec_template_problems
+from cli.specs import describe_error
 from config.settings import Settings
 from store.db import session_scope
 from store.journeys import (
@@ -29,14 +29,19 @@ from store.tasks import TaskError, complete_task, expire_task, list_tasks, reope
 from workflows import search_attributes as sa
 from workflows.journey_spec import JourneySpec, unrunnable_steps
 from workflows.journey_types import TaskOutcome
-from workflows.tracking_plan import plan_problems
+from workflows.tracking_plan import TrackingPlan, plan_problems
 
 
 class Completion(BaseModel):
     outcome: str
 
 
-def management_router(settings: Settings, client: Callable[[Request], Client]) -> APIRouter:
+def management_router(
+    settings: Settings,
+    client: Callable[[Request], Client],
+    templates: dict[str, Template],
+    plan: TrackingPlan,
+) -> APIRouter:
     def admin(request: Request) -> None:
         header = request.headers.get("authorization", "")
         token = header[7:] if header.lower().startswith("bearer ") else ""
@@ -48,8 +53,6 @@ def management_router(settings: Settings, client: Callable[[Request], Client]) -
 
     router = APIRouter(prefix="/v1", dependencies=[Depends(admin)], tags=["management"])
     url = settings.database_url
-    plan = load_tracking_plan(settings.tracking_plan_file)
-    templates = load_templates(settings.templates_dir)
 
     def run(fn: Callable[[], Any]) -> Any:
         return asyncio.to_thread(fn)

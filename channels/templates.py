@@ -21,10 +21,6 @@ from config.settings import ConfigError
 from workflows.journey_spec import JourneySpec, Send
 
 VARIABLES = ("traits", "properties", "products", "customer_id", "unsubscribe_url")
-POPOVER_KINDS = (
-    "welcome", "cart_recovery", "exit_intent", "product_recommendation", "time_sensitive_offer",
-    "retargeting", "email_my_basket", "data_capture", "survey",
-)  # fmt: skip
 SHIPPED = Path(__file__).resolve().parents[1] / "templates"
 
 ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)

@@ -1,5 +1,6 @@
 """The one settings object: every `JOURNEYS_*` environment variable is a field here."""
 
+from datetime import time
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -53,12 +54,34 @@ class Settings(BaseSettings):
             return [key.strip() for key in value.split(",") if key.strip()]
         return value
 
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value and len(_parse_window(value)) != 2:
+            raise ValueError("expected a window like 21:00-08:00, or empty for none")
+        return value or None
+
+    @property
+    def quiet_window(self) -> tuple[time, time] | None:
+        """Quiet hours as (start, end) local times, or None."""
+        if not self.quiet_hours:
+            return None
+        start, end = _parse_window(self.quiet_hours)
+        return start, end
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
         if value not in {"auto", "json", "console"}:
             raise ValueError("must be one of auto, json, console")
         return value
+
+
+def _parse_window(value: str) -> list[time]:
+    try:
+        return [time.fromisoformat(part.strip()) for part in value.split("-")]
+    except ValueError as err:
+        raise ValueError(f"{value!r}: {err}") from err
 
 
 class ConfigError(Exception):

@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_asyncio
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from cli.binaries import find_binary
 from config.temporal import DATA_CONVERTER
+from tests.helpers import start_skipping_env
 from workflows import search_attributes as sa
 
 
@@ -46,16 +46,7 @@ async def dev_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvir
 async def skipping_env() -> AsyncIterator[WorkflowEnvironment]:
     """A time-skipping test server per test: customer workflows live forever, and one left
     waiting on a stopped worker would stall time skipping for the next test."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
-        test_server_existing_path=find_binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace="default",
-            search_attributes={key.name: int(key.indexed_value_type) for key in sa.ALL},  # type: ignore[misc]
-        )
-    )
+    env = await start_skipping_env()
     yield env
     await env.shutdown()
 

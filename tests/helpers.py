@@ -5,8 +5,13 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
 
+from cli.binaries import find_binary
+from config.temporal import DATA_CONVERTER
+from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow
 from workflows.ids import customer_workflow_id
 from workflows.types import CustomerState
@@ -44,3 +49,18 @@ async def wait_for(
     raise AssertionError(
         f"state of {customer_id} never matched; last: {state}; last query error: {error!r}"
     )
+
+
+async def start_skipping_env() -> WorkflowEnvironment:
+    """The time-skipping test server, with our search attributes registered."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER,
+        test_server_existing_path=find_binary("temporal-test-server"),
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="default",
+            search_attributes={key.name: int(key.indexed_value_type) for key in sa.ALL},  # type: ignore[misc]
+        )
+    )
+    return env

@@ -22,6 +22,11 @@ def run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     )
 
 
+def test_bad_quiet_hours_name_the_variable() -> None:
+    result = run("worker", JOURNEYS_QUIET_HOURS="late")
+    assert result.returncode != 0 and "JOURNEYS_QUIET_HOURS" in result.stderr
+
+
 def test_a_bad_setting_names_the_variable() -> None:
     result = run("api", JOURNEYS_API_PORT="abc")
     assert result.returncode != 0

@@ -19,13 +19,10 @@ from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from api.delivery import deliver
-from cli.binaries import find_binary
 from config.settings import Settings
-from config.temporal import DATA_CONVERTER
-from tests.helpers import wait_for
+from tests.helpers import start_skipping_env, wait_for
 from tests.workflows.test_customer import track
 from worker.main import build_worker
-from workflows import search_attributes as sa
 from workflows.customer import CustomerWorkflow
 from workflows.events import CustomerEvent, EventBatch
 from workflows.ids import customer_workflow_id
@@ -35,17 +32,7 @@ HERE = Path(__file__).parent / "histories"
 
 
 async def record(tag: str) -> None:
-    from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
-
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER, test_server_existing_path=find_binary("temporal-test-server")
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace="default",
-            search_attributes={k.name: int(k.indexed_value_type) for k in sa.ALL},  # type: ignore[misc]
-        )
-    )
+    env = await start_skipping_env()
     client = env.client
     with tempfile.TemporaryDirectory() as tmp:
         settings = Settings(database_url=f"sqlite:///{tmp}/j.db", task_queue=f"rec-{uuid.uuid4()}")

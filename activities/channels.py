@@ -8,19 +8,22 @@ the Idempotency-Key header of an HTTP provider), so a provider that de-duplicate
 that does not delivers it twice.
 """
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from channels import email, http_providers
+from channels import email, http_providers, tracking
 from channels.consent import unsubscribe_url
 from channels.http_providers import HttpProvider
-from channels.templates import Template, render
+from channels.subscriptions import load_topics, refusal
+from channels.templates import SHIPPED, RenderError, Template, render, render_context
 from config.settings import Settings
-from store.consent import suppression
+from store.consent import subscriptions, suppression
 from store.db import session_scope
+from store.journey_runs import recent_marketing_sends
 from store.models import Customer, Message
 from workflows.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
 
@@ -31,6 +34,7 @@ class ChannelActivities:
     def __init__(self, settings: Settings, templates: dict[str, Template]) -> None:
         self.settings = settings
         self.templates = templates
+        self.topics = load_topics(settings.templates_dir or SHIPPED)
 
     @activity.defn(name="delivery_policy")
     def delivery_policy(self) -> DeliveryPolicy:
@@ -42,30 +46,34 @@ class ChannelActivities:
 
     @activity.defn(name="deliver_message")
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
+        template = self.templates.get(input.template)
         with session_scope(self.settings.database_url) as session:
             message = session.get(Message, input.idempotency_key)
             if message is None:
-                message = Message(**input.model_dump(), status="queued")
+                category = "transactional" if template and template.transactional else "marketing"
+                message = Message(**input.model_dump(), category=category, status="queued")
                 session.add(message)
             if message.status in DONE:  # delivered (or settled) before: exactly once
                 return DeliveryResult(status=message.status, reason=message.reason)
-            blocked = suppression(session, customer_id=input.customer_id, channel=input.channel)
-            customer = session.get(Customer, input.customer_id)
+            # On PostgreSQL this locks the customer's row: two journeys sending at once are
+            # counted one after the other against the frequency cap.
+            customer = session.get(Customer, input.customer_id, with_for_update=True)
             traits: dict[str, Any] = dict(customer.traits) if customer else {}
-            problem = self._why_not(input, traits, blocked.reason if blocked else None)
+            problem = self._why_not(session, input, template, traits)
             if problem is not None:
                 message.status, message.reason = problem
                 session.add(message)
                 return DeliveryResult(status=problem[0], reason=problem[1])
             message.status = "sending"
             session.add(message)
+        assert template is not None  # _why_not fails a message whose template is gone
         try:
-            content, link = self._render(input, traits)
+            content, link = self._render(input, template, traits)
             if input.channel == "email":
                 self._send_email(input, traits, content, link)
             else:
                 self._send_http(input, traits, content)
-        except email.PermanentFailure as err:
+        except (email.PermanentFailure, RenderError) as err:  # a retry would fail the same way
             return self._settle(input.idempotency_key, "failed", str(err))
         except Exception as err:  # transient: the activity retries; the ledger says "sending"
             raise ApplicationError(f"{input.channel} not sent yet: {err}") from err
@@ -77,18 +85,41 @@ class ChannelActivities:
         return self._settle(input.idempotency_key, "sent", "")
 
     def _why_not(
-        self, input: QueueMessageInput, traits: dict[str, Any], suppressed: str | None
-    ) -> tuple[str, str] | None:
-        if suppressed:
-            return "skipped", suppressed
-        if input.channel == "popover":
+        self, session: Session, input: QueueMessageInput, template: Template | None,
+        traits: dict[str, Any],
+    ) -> tuple[str, str] | None:  # fmt: skip
+        """Why this message must not go now: (status, reason), or None to send it."""
+        channel, customer_id = input.channel, input.customer_id
+        blocked = suppression(session, customer_id=customer_id, channel=channel)
+        if blocked:
+            return "skipped", blocked.reason
+        if template and not template.transactional:
+            topic = self.topics.get(template.topic or "")
+            refused = refusal(
+                subscriptions(session, customer_id=customer_id), channel=channel,
+                topic=template.topic, opt_in=bool(topic and channel in topic.opt_in),
+            )  # fmt: skip
+            if refused:
+                return "skipped", refused
+        if channel == "popover":
             return "queued", "waiting for the customer's next page view"
-        if not self._configured(input.channel):
-            return "queued", f"no {input.channel} provider configured: kept in the outbox"
-        if input.channel == "email" and not traits.get("email"):
+        if not self._configured(channel):
+            return "queued", f"no {channel} provider configured: kept in the outbox"
+        if template is None:  # published with it, then removed from this worker's folder
+            return "failed", f"unknown template {input.template!r}"
+        if channel == "email" and not traits.get("email"):
             return "skipped", "no email address"
-        if input.channel == "sms" and not traits.get("phone"):
+        if channel == "sms" and not traits.get("phone"):
             return "skipped", "no phone number"
+        cap = self.settings.caps.get(channel)
+        if cap and not template.transactional:
+            count, window = cap
+            sent = recent_marketing_sends(
+                session, customer_id=customer_id, channel=channel,
+                since=datetime.now(UTC) - window, other_than=input.idempotency_key,
+            )  # fmt: skip
+            if sent >= count:
+                return "skipped", f"frequency cap: {count} {channel} per {_span(window)}"
         return None
 
     def _configured(self, channel: str) -> bool:
@@ -102,18 +133,17 @@ class ChannelActivities:
         return bool(providers.get(channel))
 
     def _render(
-        self, input: QueueMessageInput, traits: dict[str, Any]
+        self, input: QueueMessageInput, template: Template, traits: dict[str, Any]
     ) -> tuple[dict[str, Any], str]:
         s = self.settings
-        link = unsubscribe_url(s.public_url, s.signing_key or "", input.customer_id, input.channel)
-        context = {
-            "traits": traits,
-            "properties": input.context.get("properties", {}),
-            "products": input.context.get("products", []),
-            "customer_id": input.customer_id,
-            "unsubscribe_url": link,
-        }
-        return render(self.templates[input.template], input.channel, context), link
+        link = unsubscribe_url(
+            s.public_url, s.signing_key or "", input.customer_id, input.channel, template.topic
+        )
+        context = render_context(
+            customer_id=input.customer_id, traits=traits, unsubscribe_url=link,
+            properties=input.context.get("properties"), products=input.context.get("products"),
+        )  # fmt: skip
+        return render(template, input.channel, context), link
 
     def _send_email(
         self, input: QueueMessageInput, traits: dict[str, Any], content: dict[str, Any], link: str
@@ -124,10 +154,15 @@ class ChannelActivities:
             host=s.smtp_host, port=s.smtp_port, sender=s.email_from, starttls=s.smtp_starttls,
             tls=s.smtp_tls, username=s.smtp_username, password=s.smtp_password,
         )  # fmt: skip
+        html = content.get("html")
+        if html and s.public_url and s.signing_key:  # opens and clicks come back as events
+            send = tracking.SendIdentity(input.customer_id, input.idempotency_key, input.journey,
+                                         input.step, input.template)  # fmt: skip
+            html = tracking.track_links(html, public_url=s.public_url, signing_key=s.signing_key,
+                                        send=send, keep=[link])  # fmt: skip
         message = email.build(
             config, to=str(traits["email"]), subject=content["subject"], text=content["text"],
-            html=content.get("html"), idempotency_key=input.idempotency_key,
-            unsubscribe_url=link,
+            html=html, idempotency_key=input.idempotency_key, unsubscribe_url=link,
         )  # fmt: skip
         email.send(config, message)
 
@@ -155,3 +190,13 @@ class ChannelActivities:
                 message.sent_at = datetime.now(UTC)
             session.add(message)
         return DeliveryResult(status=status, reason=reason)
+
+
+def _span(window: timedelta) -> str:
+    """7 days, 12 hours, 30 minutes: as the cap was written."""
+    minutes = int(window.total_seconds() // 60)
+    for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return str(window)

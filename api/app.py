@@ -12,22 +12,23 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
-from fastapi import Depends, FastAPI, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
 
 from api.errors import ApiError, field_errors
+from api.feedback import feedback_router
 from api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
 from api.management import management_router
 from api.schemas import SegmentBatch, SegmentCall
-from channels import consent
-from channels.templates import load_templates, render
+from api.subscriptions import subscriptions_router
+from channels.subscriptions import load_topics
+from channels.templates import SHIPPED, RenderError, load_templates, render, render_context
 from cli.specs import load_tracking_plan
 from config.settings import Settings
 from config.temporal import connect
-from store.consent import suppress
 from store.customers import resolve_anonymous
 from store.db import session_scope
 from store.models import Customer
@@ -182,6 +183,10 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(
         management_router(settings, lambda request: request.app.state.client, templates, plan)
     )
+    app.include_router(feedback_router(settings, lambda request: request.app.state.client))
+    app.include_router(
+        subscriptions_router(settings, load_topics(settings.templates_dir or SHIPPED))
+    )
 
     @app.get("/v1/popovers", summary="popovers to show this visitor now (display rules applied)")
     async def popovers(
@@ -189,10 +194,14 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         userId: str | None = None,  # noqa: N803  (Segment's spelling)
         anonymousId: str | None = None,  # noqa: N803
         writeKey: str | None = None,  # noqa: N803
+        sessionId: Annotated[str | None, Query(min_length=1, max_length=300)] = None,  # noqa: N803
+        page: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
     ) -> list[dict[str, Any]]:
         """The website asks on each page view (write key as for tracking) and reports what it
         did with each popover as track events: `Popover Viewed`, `Popover Clicked`,
-        `Popover Dismissed`, `Popover Submitted` with the popover's `popover_id`."""
+        `Popover Dismissed`, `Popover Submitted` with the popover's `popover_id`. Display rules:
+        expiry, `JOURNEYS_POPOVERS_PER_DAY`, `JOURNEYS_POPOVERS_PER_SESSION` for the browsing
+        session `sessionId`, and a template's `pages` globs matched against `page` (the path)."""
         authorize(request, {"writeKey": writeKey} if writeKey else {})
         if not userId and not anonymousId:
             raise ApiError(
@@ -200,6 +209,15 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 "invalid request",
                 [{"field": "userId", "reason": "userId or anonymousId is required"}],
             )
+        if page is not None and not page.startswith("/"):
+            raise ApiError(
+                400,
+                "invalid request",
+                [{"field": "page", "reason": "a path starting with / (location.pathname)"}],
+            )
+        shows_here = {
+            name for name, t in templates.items() if t.popover and t.popover.shows_on(page)
+        }
 
         def serve() -> list[dict[str, Any]]:
             with session_scope(settings.database_url) as session:
@@ -211,13 +229,22 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 shown = []
                 for message in due_popovers(
                     session, customer_id=customer_id, max_per_day=settings.popovers_per_day,
-                    expiry=timedelta(days=settings.popover_expiry_days),
+                    expiry=timedelta(days=settings.popover_expiry_days), session_id=sessionId,
+                    max_per_session=settings.popovers_per_session, templates=shows_here,
                 ):  # fmt: skip
-                    content = render(templates[message.template], "popover", {
-                        "traits": traits, "properties": message.context.get("properties", {}),
-                        "products": message.context.get("products", []),
-                        "customer_id": customer_id, "unsubscribe_url": "",
-                    })  # fmt: skip
+                    context = render_context(
+                        customer_id=customer_id, traits=traits,
+                        properties=message.context.get("properties"),
+                        products=message.context.get("products"),
+                    )  # fmt: skip
+                    try:
+                        content = render(templates[message.template], "popover", context)
+                    except RenderError as err:  # failed for good: later page views go on
+                        message.status, message.reason = "failed", str(err)
+                        session.add(message)
+                        log.warning("popover_not_rendered", customer_id=customer_id,
+                                    template=message.template, error=str(err))  # fmt: skip
+                        continue
                     shown.append(
                         {
                             "popover_id": message.idempotency_key,
@@ -229,20 +256,6 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 return shown
 
         return await asyncio.to_thread(serve)
-
-    @app.api_route("/v1/unsubscribe", methods=["GET", "POST"], summary="one-click unsubscribe")
-    async def unsubscribe(c: str, ch: str, t: str) -> PlainTextResponse:
-        """The link in every message (GET from a person, POST from a mail client, RFC 8058)."""
-        if not settings.signing_key or not consent.valid(settings.signing_key, c, ch, t):
-            raise ApiError(403, "this unsubscribe link is not valid")
-
-        def write() -> None:
-            with session_scope(settings.database_url) as session:
-                suppress(session, customer_id=c, channel=ch, reason="unsubscribed")
-
-        await asyncio.to_thread(write)
-        log.info("unsubscribed", customer_id=c, channel=ch)
-        return PlainTextResponse(f"You will get no more {ch} messages from us.")
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

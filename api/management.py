@@ -1,8 +1,7 @@
-"""Management endpoints (journeys, human tasks), all behind the admin key
-(`JOURNEYS_ADMIN_KEY`, sent as `Authorization: Bearer <key>`)."""
+"""Management endpoints (journeys, human tasks; templates from api/templates.py), all behind the
+admin key (`JOURNEYS_ADMIN_KEY`, sent as `Authorization: Bearer <key>`)."""
 
 import asyncio
-import hmac
 from collections.abc import Callable
 from typing import Annotated, Any
 
@@ -11,7 +10,9 @@ from pydantic import BaseModel, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.auth import admin_guard
 from api.errors import ApiError
+from api.templates import templates_router
 from channels.templates import Template, spec_template_problems
 from cli.specs import describe_error
 from config.settings import Settings
@@ -42,16 +43,8 @@ def management_router(
     templates: dict[str, Template],
     plan: TrackingPlan,
 ) -> APIRouter:
-    def admin(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ""
-        key = settings.admin_key
-        if not key or not token or not hmac.compare_digest(token.encode(), key.encode()):
-            raise ApiError(
-                401, "missing or wrong admin key", headers={"WWW-Authenticate": "Bearer"}
-            )
-
-    router = APIRouter(prefix="/v1", dependencies=[Depends(admin)], tags=["management"])
+    admin = Depends(admin_guard(settings))
+    router = APIRouter(prefix="/v1", dependencies=[admin], tags=["management"])
     url = settings.database_url
 
     def run(fn: Callable[[], Any]) -> Any:
@@ -185,6 +178,7 @@ def management_router(
             ) from err
         return task.model_dump(mode="json")
 
+    router.include_router(templates_router(settings, templates))
     return router
 
 

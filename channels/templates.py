@@ -7,16 +7,19 @@
 A template may read only `traits`, `properties`, `products`, `customer_id` and `unsubscribe_url`
 (StrictUndefined: a missing one is an error). Templates are checked when loaded, and a journey
 naming an unknown template, or a channel the template has no content for, is refused at publish.
+`render_context` builds what a template reads, the same way for sends, popovers and previews.
 """
 
+from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from channels.subscriptions import TOPICS_FILE, load_topics
 from config.settings import ConfigError
 from workflows.journey_spec import JourneySpec, Send
 
@@ -53,6 +56,14 @@ class Popover(_Content):
         "time_sensitive_offer", "retargeting", "email_my_basket", "data_capture", "survey",
     ]  # fmt: skip
     fields: dict[str, str] = Field(min_length=1)
+    # Display rule: page paths (globs, `*` spans `/`) where it may show; none: any page.
+    pages: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+
+    def shows_on(self, page: str | None) -> bool:
+        """Whether it may show on this page; one that names pages waits for a page it names."""
+        if self.pages is None:
+            return True
+        return page is not None and any(fnmatchcase(page, glob) for glob in self.pages)
 
 
 class Webhook(_Content):
@@ -60,6 +71,8 @@ class Webhook(_Content):
 
 
 class Template(_Content):
+    topic: str | None = None  # the subscription topic (topics.yaml) a marketing message is about
+    transactional: bool = False  # receipts and the like: no consent groups, no frequency caps
     email: Email | None = None
     sms: Sms | None = None
     push: Push | None = None
@@ -105,7 +118,10 @@ def load_templates(folder: Path | None = None) -> dict[str, Template]:
     folder = folder or SHIPPED
     templates: dict[str, Template] = {}
     problems: list[str] = []
+    topics = load_topics(folder)
     for path in sorted(folder.glob("*.y*ml")):
+        if path.name == TOPICS_FILE:
+            continue
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
         except (OSError, yaml.YAMLError) as err:
@@ -122,6 +138,9 @@ def load_templates(folder: Path | None = None) -> dict[str, Template]:
                 problems.append(f"{path}: {name}: defined twice")
             templates[name] = template
             problems += [f"{path}: {p}" for p in template_problems(name, template)]
+            if template.topic and template.topic not in topics:
+                known = ", ".join(sorted(topics)) or f"none: add {TOPICS_FILE}"
+                problems.append(f"{path}: {name}.topic: unknown topic {template.topic!r} ({known})")
     if problems:
         raise ConfigError("invalid templates:\n" + "\n".join(problems))
     return templates
@@ -144,16 +163,54 @@ def spec_template_problems(spec: JourneySpec, templates: dict[str, Template]) ->
     return problems
 
 
+class RenderError(Exception):
+    """Fields that do not render for a context, as (field, reason) pairs: a variable the context
+    lacks (StrictUndefined), an operation the sandbox refuses, an error inside an expression."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
+        self.problems = problems
+
+
+def render_context(
+    *,
+    customer_id: str,
+    traits: dict[str, Any],
+    properties: dict[str, Any] | None = None,
+    products: list[Any] | None = None,
+    unsubscribe_url: str = "",
+) -> dict[str, Any]:
+    """Everything a template may read (VARIABLES), for one customer and message."""
+    return {
+        "traits": traits,
+        "properties": properties or {},
+        "products": products or [],
+        "customer_id": customer_id,
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
 def render(template: Template, channel: str, context: dict[str, Any]) -> dict[str, Any]:
-    """The channel's content with every field rendered (HTML autoescaped)."""
+    """The channel's content with every field rendered (HTML autoescaped); RenderError names
+    every field that fails, as `channel.field`."""
     content = getattr(template, channel)
     rendered: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+
+    def one(field: str, text: str, env: SandboxedEnvironment) -> str:
+        try:
+            return env.from_string(text).render(**context)
+        except Exception as err:  # the template's own error, whatever Jinja or Python raised
+            problems.append((f"{channel}.{field}", str(err) or type(err).__name__))
+            return ""
+
     for name, value in content:
         if isinstance(value, str):
-            env = HTML_ENV if name == "html" else ENV
-            rendered[name] = env.from_string(value).render(**context)
+            rendered[name] = one(name, value, HTML_ENV if name == "html" else ENV)
         elif isinstance(value, dict):
-            rendered[name] = {k: ENV.from_string(v).render(**context) for k, v in value.items()}
+            rendered[name] = {k: one(f"{name}.{k}", v, ENV) for k, v in value.items()}
         else:
             rendered[name] = value
+    if problems:
+        raise RenderError(problems)
     return rendered

@@ -1,5 +1,6 @@
 """`journeys`: run the embedded stack (`up`), or one part alone (`worker`, `api`); publish and
-manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`, `schema`)."""
+manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`, `schema`);
+check and preview message templates (`templates check`, `templates preview`)."""
 
 import argparse
 import asyncio
@@ -15,6 +16,7 @@ import uvicorn
 from pydantic import ValidationError
 
 from cli import catalog
+from cli import templates as templates_cli
 from config.logging import configure_logging
 from config.settings import ConfigError, Settings, get_settings
 
@@ -183,6 +185,7 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--host", help="bind address (default: JOURNEYS_API_HOST)")
     api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT)")
     catalog.add_commands(sub)
+    templates_cli.add_commands(sub)
     return parser
 
 
@@ -202,6 +205,11 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(catalog.run(args, settings))
         except ConfigError as err:
             sys.exit(f"journeys {args.command}: {err}")
+    if args.command == templates_cli.COMMAND:
+        try:
+            sys.exit(templates_cli.run(args, settings))
+        except ConfigError as err:
+            sys.exit(f"journeys templates {args.action}: {err}")
     if args.command != "up":
         updates = {
             "temporal_address": args.address,

@@ -1,6 +1,7 @@
 """The one settings object: every `JOURNEYS_*` environment variable is a field here."""
 
-from datetime import time
+import re
+from datetime import time, timedelta
 from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
@@ -35,9 +36,17 @@ class Settings(BaseSettings):
     push_provider_token: str | None = None
     webhook_url: str | None = None
     webhook_secret: str | None = None
+    provider_webhook_secret: str | None = None  # providers' delivery reports (bearer token)
     quiet_hours: str | None = "21:00-08:00"  # customer's local time; "" turns quiet hours off
+    # marketing sends per customer and channel in a sliding window, e.g. "email:3/7d,sms:2/1d"
+    frequency_caps: str | None = None
+    # sends per second per provider, across every worker (Temporal rate-limits the channel's
+    # task queue), e.g. "email:20,sms:5"; a channel not named here is not limited
+    rate_limits: str | None = None
     popovers_per_day: int = 2  # display rule: at most this many popovers per customer a day
     popover_expiry_days: float = 7.0  # a popover not shown by then is dropped
+    # display rule: at most this many popovers per browsing session (GET /v1/popovers?sessionId)
+    popovers_per_session: int = Field(default=1, ge=1)
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None
@@ -69,6 +78,30 @@ class Settings(BaseSettings):
         start, end = _parse_window(self.quiet_hours)
         return start, end
 
+    @field_validator("frequency_caps")
+    @classmethod
+    def _caps(cls, value: str | None) -> str | None:
+        if value:
+            _parse_caps(value)
+        return value or None
+
+    @property
+    def caps(self) -> dict[str, tuple[int, timedelta]]:
+        """Frequency caps by channel: (at most this many, per this window)."""
+        return _parse_caps(self.frequency_caps) if self.frequency_caps else {}
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, value: str | None) -> str | None:
+        if value:
+            _parse_rates(value)
+        return value or None
+
+    @property
+    def rates(self) -> dict[str, float]:
+        """Provider rate limits by channel, in sends per second."""
+        return _parse_rates(self.rate_limits) if self.rate_limits else {}
+
     @field_validator("log_format")
     @classmethod
     def _known_format(cls, value: str) -> str:
@@ -82,6 +115,36 @@ def _parse_window(value: str) -> list[time]:
         return [time.fromisoformat(part.strip()) for part in value.split("-")]
     except ValueError as err:
         raise ValueError(f"{value!r}: {err}") from err
+
+
+WINDOW_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+
+
+def _parse_caps(value: str) -> dict[str, tuple[int, timedelta]]:
+    caps = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        match = re.fullmatch(r"(email|sms|push|webhook):(\d+)/(\d+)([mhd])", part)
+        if not match:
+            raise ValueError(
+                f"{part!r}: expected CHANNEL:COUNT/WINDOW like email:3/7d (channels email, sms,"
+                " push, webhook; windows in m, h or d)"
+            )
+        channel, count, size, unit = match.groups()
+        caps[channel] = (int(count), int(size) * WINDOW_UNITS[unit])
+    return caps
+
+
+def _parse_rates(value: str) -> dict[str, float]:
+    rates = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        match = re.fullmatch(r"(email|sms|push|webhook):(\d+(?:\.\d+)?)", part)
+        if not match or float(match.group(2)) <= 0:
+            raise ValueError(
+                f"{part!r}: expected CHANNEL:PER_SECOND like sms:5 or email:0.5 (channels email,"
+                " sms, push, webhook; more than 0)"
+            )
+        rates[match.group(1)] = float(match.group(2))
+    return rates
 
 
 class ConfigError(Exception):

@@ -1,5 +1,8 @@
 """What journey runs leave behind: their progress records and the messages they queue."""
 
+from datetime import datetime
+
+from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from store.models import JourneyEvent, Message
@@ -43,3 +46,21 @@ def journey_events(session: Session, *, workflow_id: str) -> list[JourneyEvent]:
 def customer_messages(session: Session, *, customer_id: str) -> list[Message]:
     query = select(Message).where(Message.customer_id == customer_id)
     return list(session.exec(query.order_by(col(Message.created_at))))
+
+
+def recent_marketing_sends(
+    session: Session, *, customer_id: str, channel: str, since: datetime, other_than: str
+) -> int:
+    """Marketing messages sent (or being sent) to the customer on the channel since `since`:
+    what a frequency cap counts. Transactional messages neither count nor are capped."""
+    query = select(func.count()).where(
+        Message.customer_id == customer_id,
+        Message.channel == channel,
+        Message.category == "marketing",
+        Message.idempotency_key != other_than,
+        or_(
+            and_(Message.status == "sent", col(Message.sent_at) >= since),
+            and_(Message.status == "sending", col(Message.created_at) >= since),
+        ),
+    )
+    return int(session.exec(query).one())

@@ -161,9 +161,12 @@ class Message(SQLModel, table=True):
     template: str = Field(max_length=200)
     fallback: str | None = Field(default=None, max_length=16)
     context: dict[str, Any] = _json()
+    category: str = Field(default="marketing", max_length=16)  # marketing | transactional
     status: str = Field(default="queued", max_length=16)  # queued|sending|sent|skipped|failed
     reason: str = ""  # why skipped or failed
     sent_at: datetime | None = _time(nullable=True)
+    # the browsing session a popover was shown in (its per-session cap)
+    served_session: str | None = Field(default=None, index=True, max_length=300)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),
@@ -191,13 +194,30 @@ class Task(SQLModel, table=True):
 
 
 class Suppression(SQLModel, table=True):
-    """A customer who must not get messages on a channel (unsubscribed, or "*" for every
-    marketing channel); sends check it and are recorded as skipped."""
+    """A customer who must get no message at all on a channel ("*": on any channel), not even a
+    transactional one: a hard bounce, a spam complaint, an operator's block. Sends check it and
+    are recorded as skipped with its reason. Marketing consent is `Subscription`."""
 
     customer_id: str = Field(primary_key=True, max_length=300)
     channel: str = Field(primary_key=True, max_length=16)
     reason: str = Field(default="unsubscribed", max_length=100)
     created_at: datetime = Field(
+        default_factory=lambda: datetime.now(UTC),
+        sa_column=Column(UTCDateTime(), nullable=False),
+    )
+
+
+class Subscription(SQLModel, table=True):
+    """A customer's word on marketing messages for one subscription group: a channel and a topic,
+    either of them "*" for all. The most specific row wins; with none, opt-out topics are sent
+    and opt-in ones are not."""
+
+    customer_id: str = Field(primary_key=True, max_length=300)
+    channel: str = Field(primary_key=True, max_length=16)
+    topic: str = Field(primary_key=True, max_length=64)
+    subscribed: bool
+    source: str = Field(default="", max_length=100)  # unsubscribe link, api, ...
+    updated_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),
     )

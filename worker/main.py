@@ -3,6 +3,7 @@
 import asyncio
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from typing import Any
 
 import structlog
 from temporalio.client import Client
@@ -16,20 +17,46 @@ from channels.templates import load_templates
 from config.settings import ConfigError, Settings
 from config.temporal import connect
 from workflows.customer import CustomerWorkflow
-from workflows.journey import JourneyWorkflow
+from workflows.ids import channel_task_queue
+from workflows.journey import PROVIDER_CHANNELS, JourneyWorkflow
 
 log = structlog.get_logger()
 
 
-def build_worker(client: Client, settings: Settings) -> Worker:
-    """The worker with every workflow and activity this product runs."""
+class WorkerGroup:
+    """The main worker and one activity worker per provider channel, started and stopped
+    together (`async with build_worker(...)`)."""
+
+    def __init__(self, workers: list[Worker]) -> None:
+        self.workers = workers
+
+    async def __aenter__(self) -> "WorkerGroup":
+        started: list[Worker] = []
+        try:
+            for worker in self.workers:
+                await worker.__aenter__()
+                started.append(worker)
+        except BaseException:
+            await asyncio.gather(*(w.__aexit__(None, None, None) for w in started))
+            raise
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await asyncio.gather(*(w.__aexit__(*exc) for w in self.workers))
+
+
+def build_worker(client: Client, settings: Settings) -> WorkerGroup:
+    """Every workflow and activity this product runs. Sends through a provider run on their
+    channel's task queue, which Temporal rate-limits across all workers when
+    `JOURNEYS_RATE_LIMITS` names the channel."""
     lifecycle = LifecycleActivities(
         read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     )
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
     channels = ChannelActivities(settings, load_templates(settings.templates_dir))
-    return Worker(
+    executor = ThreadPoolExecutor(max_workers=8)
+    main = Worker(
         client,
         task_queue=settings.task_queue,
         workflows=[CustomerWorkflow, JourneyWorkflow],
@@ -44,12 +71,24 @@ def build_worker(client: Client, settings: Settings) -> Worker:
             journeys.queue_message,
             journeys.create_task,
             journeys.task_deadline,
-            channels.deliver_message,
+            channels.deliver_message,  # runs recorded before channel task queues
             channels.delivery_policy,
         ],
-        activity_executor=ThreadPoolExecutor(max_workers=8),
+        activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
     )
+    senders = [
+        Worker(
+            client,
+            task_queue=channel_task_queue(settings.task_queue, channel),
+            activities=[channels.deliver_message],
+            activity_executor=executor,
+            max_task_queue_activities_per_second=settings.rates.get(channel),
+            graceful_shutdown_timeout=timedelta(seconds=10),
+        )
+        for channel in PROVIDER_CHANNELS
+    ]
+    return WorkerGroup([main, *senders])
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> None:

@@ -1,4 +1,5 @@
-"""Workflow ids: deterministic, so a start is idempotent and operators can guess them."""
+"""Workflow ids (deterministic, so a start is idempotent and operators can guess them) and
+task queue names."""
 
 
 def customer_workflow_id(customer_id: str) -> str:
@@ -9,3 +10,9 @@ def journey_workflow_id(name: str, customer_id: str, run: int) -> str:
     """`run` counts the customer's entries into the journey, carried across continue-as-new,
     so ids stay unique for the customer's whole life."""
     return f"journey-{name}-{customer_id}-{run}"
+
+
+def channel_task_queue(task_queue: str, channel: str) -> str:
+    """Sends through a provider run on their channel's own task queue, so Temporal can hold
+    each provider to its rate limit across every worker."""
+    return f"{task_queue}-{channel}"

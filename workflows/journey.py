@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows import search_attributes as sa
     from workflows.events import CustomerEvent, EventBatch
     from workflows.expressions import evaluate
-    from workflows.ids import customer_workflow_id
+    from workflows.ids import channel_task_queue, customer_workflow_id
     from workflows.journey_spec import (
         Branch,
         EventMatch,
@@ -64,6 +64,9 @@ STEP_ATTRIBUTE_PATCH = "journey-step-attribute"
 DELIVERY_PATCH = "deliver-messages"
 # Sends wait out the customer's quiet hours (local time) as a durable timer.
 QUIET_HOURS_PATCH = "quiet-hours"
+# Sends through a provider run on the channel's task queue (rate-limited per provider).
+CHANNEL_QUEUES_PATCH = "channel-task-queues"
+PROVIDER_CHANNELS = ("email", "sms", "push", "webhook")
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -218,7 +221,7 @@ class JourneyWorkflow:
         return until_local(workflow.now(), step.time, zone)
 
     async def _wait_for(self, step: WaitForEvent) -> bool:
-        match = EventMatch(event=step.event, where=step.where)
+        match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
         found = lambda: self._find(match) is not None  # noqa: E731
         try:
             await workflow.wait_condition(
@@ -308,11 +311,7 @@ class JourneyWorkflow:
             )
             return step.channel
         outcome = await self._deliver(message)
-        if (
-            outcome.status in ("failed", "skipped")
-            and step.fallback
-            and (outcome.reason != "unsubscribed")
-        ):
+        if step.fallback and outcome.allows_fallback:
             fallback = message.model_copy(
                 update={"idempotency_key": f"{key}:fallback", "channel": step.fallback}
             )
@@ -348,9 +347,13 @@ class JourneyWorkflow:
         return True
 
     async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
+        task_queue = None  # the run's own; runs recorded before channel queues keep it
+        if message.channel in PROVIDER_CHANNELS and workflow.patched(CHANNEL_QUEUES_PATCH):
+            task_queue = channel_task_queue(workflow.info().task_queue, message.channel)
         return await workflow.execute_activity_method(
             ChannelActivities.deliver_message,
             message,
+            task_queue=task_queue,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
         )
@@ -360,6 +363,11 @@ class JourneyWorkflow:
     def _matches(self, match: EventMatch, event: CustomerEvent) -> bool:
         if event.key != match.event:
             return False
+        if match.correlate:  # only specs published with `correlate` get here: replay-safe
+            trigger = self.input.trigger_event
+            wanted = trigger.properties.get(match.correlate) if trigger else None
+            if wanted is None or event.properties.get(match.correlate) != wanted:
+                return False
         if match.where is None:
             return True
         return evaluate(match.where, self._event_context(event))

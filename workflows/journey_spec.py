@@ -93,6 +93,9 @@ ClockTime = Annotated[
     WithJsonSchema({"type": "string", "pattern": r"^\d{2}:\d{2}$", "examples": ["09:30"]}),
 ]
 StepId = Annotated[str, Field(pattern=r"^[a-z0-9_]+$", max_length=64)]
+# `correlate: cart_id`: the event counts only if its property equals the trigger event's, so a
+# run started by one cart waits for that cart's order, not any order.
+Correlate = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$", max_length=64)]
 
 
 class _Model(BaseModel):
@@ -104,6 +107,7 @@ class EventMatch(_Model):
 
     event: str = Field(min_length=1)
     where: str | None = None
+    correlate: Correlate | None = None
 
     _check_where = field_validator("where")(_expression)
 
@@ -191,6 +195,7 @@ class WaitForEvent(_Step):
     kind: Literal["wait_for_event"]
     event: str = Field(min_length=1)
     where: str | None = None
+    correlate: Correlate | None = None
     timeout: Duration
     on_event: StepId | None = None  # default: next
     on_timeout: StepId | None = None  # default: next
@@ -301,9 +306,22 @@ class JourneySpec(_Model):
             for field, target in step_targets(step):
                 if target not in ids:
                     problems.append(f"steps[{index}].{field}: no step {target!r}")
+        if self.trigger.event is None:
+            problems += [f"{where}.correlate: only a journey triggered by an event can correlate"
+                         for where, _ in self.correlations()]  # fmt: skip
         if problems:  # every dangling reference at once, not one per attempt
             raise ValueError("; ".join(problems))
         return self
+
+    def correlations(self) -> list[tuple[str, "EventMatch | WaitForEvent"]]:
+        """Where the spec correlates events with its trigger, and how (for checks)."""
+        matches: list[tuple[str, EventMatch | WaitForEvent]] = []
+        if self.goal:
+            matches.append(("goal", self.goal))
+        matches += [(f"exits[{i}]", rule) for i, rule in enumerate(self.exits)]
+        matches += [(f"steps[{i}]", s) for i, s in enumerate(self.steps)
+                    if isinstance(s, WaitForEvent)]  # fmt: skip
+        return [(where, match) for where, match in matches if match.correlate]
 
     def step(self, step_id: str) -> "Step":
         return next(s for s in self.steps if s.id == step_id)

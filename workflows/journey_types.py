@@ -148,6 +148,13 @@ class DeliveryResult(BaseModel):
     status: str
     reason: str = ""
 
+    @property
+    def allows_fallback(self) -> bool:
+        """A channel that could not deliver (no address, a bounce, a refusal) lets the step try
+        its fallback; the customer's consent or a frequency cap says "not now, anywhere"."""
+        held = self.reason.startswith(("unsubscribed", "not opted in", "frequency cap"))
+        return self.status in ("failed", "skipped") and not held
+
 
 class DeliveryPolicy(BaseModel):
     """Worker-wide sending rules a run asks for once: the quiet window of the customer's local

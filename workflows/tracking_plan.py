@@ -48,6 +48,12 @@ def plan_problems(spec: JourneySpec, plan: TrackingPlan) -> list[str]:
         check("goal", [spec.goal.event], spec.goal.where)
     for i, rule in enumerate(spec.exits):
         check(f"exits[{i}]", [rule.event], rule.where)
+    for where, match in spec.correlations():  # the key must be planned on both sides
+        for event in trigger_events + [match.event]:
+            if match.correlate not in plan.events.get(event, [match.correlate]):
+                problems.append(
+                    f"{where}.correlate: property {match.correlate!r} is not planned for {event!r}"
+                )
     awaited = [s.event for s in spec.steps if isinstance(s, WaitForEvent)]
     for i, step in enumerate(spec.steps):
         where = f"steps[{i}] (id {step.id!r})"

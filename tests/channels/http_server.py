@@ -3,6 +3,7 @@ with the statuses it is told to."""
 
 import json
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +27,7 @@ def provider() -> Iterator[Provider]:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             state.requests.append(
                 {"path": self.path, "headers": dict(self.headers), "raw": body,
-                 "json": json.loads(body)}
+                 "json": json.loads(body), "at": time.monotonic()}
             )  # fmt: skip
             status = state.statuses.pop(0) if state.statuses else 200
             self.send_response(status)

@@ -1,6 +1,7 @@
 """Email through a real SMTP server (aiosmtpd on a free loopback port): sent once, with the
 headers mail clients need, skipped for the unsubscribed, failed (not retried) when refused."""
 
+from html import escape
 from typing import Any
 
 import httpx
@@ -16,7 +17,6 @@ from store.customers import upsert_traits
 from store.db import session_scope
 from store.models import Message
 from tests.channels.smtp import Inbox, serve, settings_for
-from tests.helpers import free_port
 from workflows.journey_types import QueueMessageInput
 
 
@@ -47,7 +47,7 @@ async def test_an_email_is_sent_once_with_unsubscribe_headers(
     [mail] = box.messages
     assert mail["To"] == "ann@example.test" and "cart" in mail["Subject"]
     assert mail["Message-ID"] == message_id("journey-cart-c1-1:email:1", "shop.test")
-    link = unsubscribe_url("http://shop.test", "sign-me", "c1", "email")
+    link = unsubscribe_url("http://shop.test", "sign-me", "c1", "email", "offers")
     assert mail["List-Unsubscribe"] == f"<{link}>"
     assert mail["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
@@ -72,6 +72,7 @@ async def test_unsubscribed_or_no_address_is_skipped_with_the_reason(
         suppress(session, customer_id="c1", channel="email", reason="unsubscribed")
     result = env.run(channels.deliver_message, send_input(key="k2"))
     assert (result.status, result.reason) == ("skipped", "unsubscribed")
+    assert not result.allows_fallback
     assert box.messages == []
 
 
@@ -83,20 +84,28 @@ async def test_a_refused_recipient_fails_for_good(sqlite_url: str) -> None:
     assert result.status == "failed" and "refused" in result.reason
 
 
-async def test_the_unsubscribe_link_suppresses_and_a_forged_one_is_refused(
-    sqlite_url: str,
+async def test_the_unsubscribe_link_leaves_the_topic_and_a_forged_one_is_refused(
+    inbox: tuple[Inbox, int], sqlite_url: str
 ) -> None:
-    settings = settings_for(sqlite_url, free_port())
+    settings = settings_for(sqlite_url, inbox[1])
     app = create_app(settings, client=object())  # type: ignore[arg-type]
-    link = unsubscribe_url("http://api", "sign-me", "c1", "email")
+    link = unsubscribe_url("http://api", "sign-me", "c1", "email", "offers")
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://api"
     ) as c:
         forged = link.replace("c=c1", "c=c2")
         assert (await c.get(forged)).status_code == 403
+        other_topic = link.replace("tp=offers", "tp=newsletter")
+        assert (await c.get(other_topic)).status_code == 403
         r = await c.post(link, content=b"List-Unsubscribe=One-Click")
         assert r.status_code == 200
+        all_email = unsubscribe_url("http://shop.test", "sign-me", "c1", "email")
+        assert f'href="{escape(all_email)}"' in r.text  # the page offers the whole channel
     known_customer(sqlite_url, email="ann@example.test")
     channels = ChannelActivities(settings, load_templates())
-    result = ActivityEnvironment().run(channels.deliver_message, send_input())
-    assert result.reason == "unsubscribed"
+    env = ActivityEnvironment()
+    result = env.run(channels.deliver_message, send_input())
+    assert result.reason == "unsubscribed from offers on email"
+    newsletter = send_input(key="k-news").model_copy(update={"template": "welcome_email"})
+    assert env.run(channels.deliver_message, newsletter).status == "sent"
+    assert [m["Subject"] for m in inbox[0].messages] == ["Welcome, there"]

@@ -12,6 +12,7 @@ from activities.channels import ChannelActivities
 from channels.http_providers import signature
 from channels.templates import load_templates
 from config.settings import Settings
+from store.consent import set_subscription
 from store.customers import upsert_traits
 from store.db import session_scope
 from store.models import Message
@@ -32,6 +33,9 @@ def channels_for(sqlite_url: str, p: Provider) -> ChannelActivities:
     )  # fmt: skip
     with session_scope(sqlite_url) as session:
         upsert_traits(session, customer_id="c1", traits={"phone": "+15550100"})
+        # SMS offers are opt-in (templates/topics.yaml): this customer said yes
+        set_subscription(session, customer_id="c1", channel="sms", topic="offers",
+                         subscribed=True, source="test")  # fmt: skip
     return ChannelActivities(settings, load_templates())
 
 
@@ -96,6 +100,8 @@ def test_no_phone_number_is_skipped(http_provider: Provider, sqlite_url: str) ->
     channels = channels_for(sqlite_url, http_provider)
     with session_scope(sqlite_url) as session:
         upsert_traits(session, customer_id="c2", traits={})
+        set_subscription(session, customer_id="c2", channel="sms", topic="offers",
+                         subscribed=True, source="test")  # fmt: skip
     result = ActivityEnvironment().run(
         channels.deliver_message,
         message("sms", "cart_recovery_sms").model_copy(update={"customer_id": "c2"}),

@@ -2,6 +2,7 @@
 
 import base64
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlmodel import select
@@ -65,3 +66,99 @@ async def test_popovers_need_the_write_key_and_an_id(sqlite_url: str) -> None:
         assert (await c.get(f"/v1/popovers?userId=u1&writeKey={KEY}")).status_code == 200
     r = await get(settings, "")
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "userId"
+
+
+def served(url: str) -> dict[str, tuple[str, str | None]]:
+    with session_scope(url) as session:
+        return {
+            m.idempotency_key: (m.status, m.served_session) for m in session.exec(select(Message))
+        }
+
+
+async def test_a_session_sees_at_most_popovers_per_session(sqlite_url: str) -> None:
+    settings = Settings(database_url=sqlite_url, write_keys=[KEY], popovers_per_day=5)
+    assert settings.popovers_per_session == 1  # the default
+    for key in ("p1", "p2", "p3", "p4"):
+        queue(sqlite_url, key, "u1", "welcome_popover")
+    queue(sqlite_url, "q1", "u2", "welcome_popover")
+
+    first = await get(settings, "userId=u1&sessionId=s1")
+    assert [p["popover_id"] for p in first.json()] == ["p1"]
+    assert (await get(settings, "userId=u1&sessionId=s1")).json() == []  # this session had one
+    # the session is capped whoever it belongs to (a visitor who logs in as another id)
+    assert (await get(settings, "userId=u2&sessionId=s1")).json() == []
+    assert [p["popover_id"] for p in (await get(settings, "userId=u1&sessionId=s2")).json()] == [
+        "p2"
+    ]
+    no_session = await get(settings, "userId=u1")  # without a session id: the daily cap only
+    assert [p["popover_id"] for p in no_session.json()] == ["p3", "p4"]
+    assert served(sqlite_url) == {
+        "p1": ("sent", "s1"), "p2": ("sent", "s2"), "p3": ("sent", None), "p4": ("sent", None),
+        "q1": ("queued", None),
+    }  # fmt: skip
+
+    three = settings.model_copy(update={"popovers_per_session": 3})
+    assert [p["popover_id"] for p in (await get(three, "userId=u2&sessionId=s1")).json()] == ["q1"]
+
+
+PAGED = """
+cart_only:
+  popover:
+    kind: cart_recovery
+    fields: {title: "Still in your cart"}
+    pages: ["/cart*", "/checkout"]
+anywhere:
+  popover:
+    kind: welcome
+    fields: {title: "Welcome {{ traits.first_name }}"}
+"""
+
+
+async def test_a_popover_naming_pages_shows_only_on_those_pages(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.yaml").write_text(PAGED)
+    settings = Settings(database_url=sqlite_url, write_keys=[KEY], popovers_per_day=5,
+                        templates_dir=tmp_path / "templates")  # fmt: skip
+    with session_scope(sqlite_url) as session:
+        upsert_traits(session, customer_id="u1", traits={"first_name": "Ann"})
+    queue(sqlite_url, "cart", "u1", "cart_only")
+
+    assert (await get(settings, "userId=u1&page=/products/boots")).json() == []
+    assert (await get(settings, "userId=u1")).json() == []  # page unknown: it waits
+    shown = await get(settings, "userId=u1&page=/cart/summary")
+    assert [p["popover_id"] for p in shown.json()] == ["cart"]
+
+    queue(sqlite_url, "hello", "u1", "anywhere")
+    assert [p["fields"] for p in (await get(settings, "userId=u1&page=/a")).json()] == [
+        {"title": "Welcome Ann"}
+    ]
+
+
+async def test_a_popover_that_does_not_render_is_failed_not_a_500(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    (tmp_path / "templates").mkdir()
+    (tmp_path / "templates" / "t.yaml").write_text(PAGED)
+    settings = Settings(database_url=sqlite_url, write_keys=[KEY],
+                        templates_dir=tmp_path / "templates")  # fmt: skip
+    queue(sqlite_url, "hello", "u9", "anywhere")  # u9 has no first_name
+    r = await get(settings, "userId=u9")
+    assert r.status_code == 200 and r.json() == []
+    with session_scope(sqlite_url) as session:
+        message = session.get(Message, "hello")
+        assert message is not None and message.status == "failed"
+        assert message.reason == "popover.fields.title: 'dict object' has no attribute 'first_name'"
+
+
+async def test_bad_display_rule_input_is_400_naming_the_field(sqlite_url: str) -> None:
+    settings = Settings(database_url=sqlite_url, write_keys=[KEY])
+    for query, field in [
+        ("userId=u1&sessionId=", "sessionId"),
+        (f"userId=u1&sessionId={'x' * 301}", "sessionId"),
+        ("userId=u1&page=cart", "page"),
+    ]:
+        r = await get(settings, query)
+        assert r.status_code == 400, query
+        assert [e["field"] for e in r.json()["errors"]] == [field], query

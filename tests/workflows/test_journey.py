@@ -26,6 +26,7 @@ from workflows.ids import journey_workflow_id
 from workflows.journey import JourneyWorkflow, assign_variant
 from workflows.journey_spec import JourneySpec
 from workflows.journey_types import JourneyProgress
+from workflows.tracking_plan import TrackingPlan, plan_problems
 
 CART = """
 name: cart_recovery
@@ -312,3 +313,53 @@ async def test_an_unhandled_task_escalates_then_expires_and_the_run_moves_on(
     assert [(s.step, s.result) for s in done.steps][:2] == [
         ("call", "deadline"), ("nurture", "email queued"),
     ]  # fmt: skip
+
+
+CORRELATED = """
+name: cart_by_id
+trigger: {event: Checkout Started}
+goal: {event: Order Completed, correlate: cart_id}
+steps:
+  - id: watch
+    kind: wait_for_event
+    event: Product Viewed
+    correlate: cart_id
+    timeout: 1d
+    on_event: browsing
+  - {id: reminder, kind: wait, duration: 2d}
+  - {id: browsing, kind: update_profile, traits: {browsing: true}}
+"""
+
+
+async def test_correlated_waits_and_goals_count_only_the_trigger_s_own_cart(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, CORRELATED)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_by_id", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started", cart_id="A"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_by_id" in s.journeys.active)
+        # another cart's view and order: neither the wait nor the goal may take them
+        await send(client, settings, cid, event("Product Viewed", cart_id="B"),
+                   event("Order Completed", cart_id="B"), catalog=catalog)  # fmt: skip
+        await skipping_env.sleep(timedelta(days=1, hours=1))
+        assert (await progress(client, run_id)).current_step == "reminder"
+        await send(client, settings, cid, event("Order Completed", cart_id="A"), catalog=catalog)
+        result = await finished(skipping_env, run_id)
+    assert result.outcome == "converted"
+    assert [(s.step, s.result) for s in result.steps] == [
+        ("watch", "timeout"),
+        ("reminder", "interrupted: converted"),
+    ]
+
+
+def test_correlation_needs_an_event_trigger_and_a_planned_key() -> None:
+    spec = yaml.safe_load(CORRELATED)
+    with pytest.raises(ValueError, match=r"goal.correlate: only a journey triggered by an event"):
+        JourneySpec.model_validate({**spec, "trigger": {"stage_changed": {"to": "loyalty"}}})
+    plan = TrackingPlan(events={"Checkout Started": ["cart_id"], "Order Completed": ["cart_id"],
+                                "Product Viewed": ["product_id"]})  # fmt: skip
+    assert plan_problems(JourneySpec.model_validate(spec), plan) == [
+        "steps[0].correlate: property 'cart_id' is not planned for 'Product Viewed'"
+    ]

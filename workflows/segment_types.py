@@ -1,0 +1,41 @@
+"""Payloads of segmentation (import-light): what the customer's workflow asks after its events,
+and the membership changes it gets back, which it applies as events of its own."""
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from workflows.events import Stage
+
+SEGMENT_ENTERED = "Segment Entered"
+SEGMENT_EXITED = "Segment Exited"
+
+
+class SegmentEvaluationInput(BaseModel):
+    """Evaluate every active segment for one customer, as of `at` (the workflow's now). The
+    stage travels with it: the store keeps it for batch evaluation and SQL."""
+
+    customer_id: str
+    stage: Stage
+    at: datetime
+
+
+class SegmentChange(BaseModel):
+    segment: str
+    change: Literal["entered", "exited"]
+    at: datetime
+
+    @property
+    def event_name(self) -> str:
+        return SEGMENT_ENTERED if self.change == "entered" else SEGMENT_EXITED
+
+    def message_id(self, customer_id: str) -> str:
+        """The same change always has the same id: the batch job and the customer's own
+        evaluation may both report it, and the customer applies it once."""
+        return f"segment:{self.segment}:{customer_id}:{self.change}:{self.at.isoformat()}"
+
+
+class SegmentEvaluation(BaseModel):
+    changes: list[SegmentChange] = Field(default_factory=list)
+    segments: list[str] = Field(default_factory=list)  # every segment the customer is in now

@@ -19,10 +19,16 @@ with workflow.unsafe.imports_passed_through():
     from activities.profiles import ProfileActivities
     from workflows import search_attributes as sa
     from workflows.customer_journeys import JourneyRouter
-    from workflows.events import CustomerEvent, EventBatch, Stage
+    from workflows.events import PASSIVE_EVENTS, CustomerEvent, EventBatch, Stage
     from workflows.ids import customer_workflow_id
     from workflows.journey_types import JourneyEnded
     from workflows.lifecycle import merge_states, next_stage
+    from workflows.segment_types import (
+        SEGMENT_ENTERED,
+        SEGMENT_EXITED,
+        SegmentEvaluation,
+        SegmentEvaluationInput,
+    )
     from workflows.types import (
         CustomerInput,
         CustomerState,
@@ -38,6 +44,9 @@ RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 AT_RISK_EVENT = "Customer At Risk"
+# After applying events, the customer evaluates its segments (an activity) and applies each
+# entry or exit as an event of its own, so journeys can trigger on it.
+SEGMENTS_PATCH = "segments-v1"
 
 
 @workflow.defn
@@ -53,6 +62,7 @@ class CustomerWorkflow:
         self.config: LifecycleConfig | None = None
         self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
         self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
+        self.segments_due = False  # events were applied since the last segment evaluation
         self._queue(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
@@ -152,6 +162,8 @@ class CustomerWorkflow:
                 await self._forward()
             else:
                 await self._apply(self.pending.popleft())
+            if not self.pending and self.segments_due:
+                await self._evaluate_segments()  # may queue segment events: the loop goes on
         if self.router.outbox:
             await self.router.flush()
         self._show_details()
@@ -164,8 +176,12 @@ class CustomerWorkflow:
             state.stage_history.append(
                 StageChange(stage=state.stage, at=event.timestamp, cause="first_seen")
             )
-        state.last_event_at = now
+        passive = event.key in PASSIVE_EVENTS  # new names: no recorded history has them
+        if not passive:
+            state.last_event_at = now
         state.events_total += 1
+        if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
+            self.segments_due = True
         state.event_counts[event.key] = state.event_counts.get(event.key, 0) + 1
         assert self.config is not None
         previous = state.stage
@@ -174,7 +190,7 @@ class CustomerWorkflow:
             self._move(stage, event.timestamp, event.key)
         if self.router.involved and await self.router.on_event(event, state.stage, previous):
             self._upsert_search_attributes()
-        if state.at_risk:
+        if state.at_risk and not passive:
             state.at_risk = False
             self._upsert_search_attributes()
         if event.type == "identify" and event.traits:
@@ -185,6 +201,30 @@ class CustomerWorkflow:
         if source and source != state.customer_id and source not in state.merge_requested:
             state.merge_requested.append(source)  # web clients repeat anonymousId on every call
             await self._request_merge(source)
+
+    async def _evaluate_segments(self) -> None:
+        """Ask the store which segments the customer is in now (only where segments exist,
+        and not for runs recorded before segments); entries and exits become events."""
+        self.segments_due = False
+        if not self.state.journeys.segments_defined or not workflow.patched(SEGMENTS_PATCH):
+            return
+        result = await workflow.execute_activity(
+            "evaluate_customer_segments",
+            SegmentEvaluationInput(
+                customer_id=self.state.customer_id, stage=self.state.stage, at=workflow.now()
+            ),
+            result_type=SegmentEvaluation,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self.state.segments = result.segments
+        self._queue([
+            CustomerEvent(
+                message_id=change.message_id(self.state.customer_id), type="track",
+                event=change.event_name, timestamp=change.at,
+                properties={"segment": change.segment},
+            )
+            for change in result.changes
+        ])  # fmt: skip
 
     def _move(self, stage: Stage, at: datetime, cause: str) -> None:
         previous = self.state.stage

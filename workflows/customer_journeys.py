@@ -45,6 +45,7 @@ class JourneyRouter:
         )
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
         self.journeys.triggers = catalog.journeys
+        self.journeys.segments_defined = catalog.segments
 
     async def on_event(self, event: CustomerEvent, stage: Stage, previous: Stage) -> bool:
         """Queue the event for runs in flight, then start runs it triggers. True when the set

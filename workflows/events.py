@@ -45,3 +45,15 @@ class EventBatch(BaseModel):
 
     events: list[CustomerEvent]
     catalog_version: int = 0  # the journey catalog the sender saw; newer ones get loaded
+
+
+# Things that happened to the customer, not things the customer did: a delivery report, a
+# bounce, a segment recomputed. They reach journeys like any event but never make an inactive
+# customer active (opens, clicks and taps do).
+PASSIVE_EVENTS = frozenset({
+    "Segment Entered", "Segment Exited",
+    "Email Delivered", "Email Bounced", "Email Failed", "Email Marked as Spam",
+    "SMS Delivered", "SMS Bounced", "SMS Failed", "SMS Marked as Spam",
+    "Push Notification Received", "Push Notification Bounced", "Push Notification Failed",
+    "Webhook Delivered", "Webhook Failed",
+})  # fmt: skip

@@ -25,6 +25,7 @@ class JourneyCatalog(BaseModel):
 
     version: int
     journeys: list[JourneyTrigger]
+    segments: int = 0  # how many segments are active (customers evaluate theirs if any)
 
 
 class LoadSpecInput(BaseModel):

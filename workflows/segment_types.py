@@ -8,7 +8,7 @@ from pydantic import BaseModel, Field
 
 from workflows.events import Stage
 
-SEGMENT_ENTERED = "Segment Entered"
+SEGMENT_ENTERED = "Segment Entered"  # properties: {segment}
 SEGMENT_EXITED = "Segment Exited"
 
 

@@ -6,6 +6,7 @@ from datetime import datetime
 from workflows.events import CustomerEvent, Stage
 from workflows.expressions import evaluate
 from workflows.journey_types import JourneyTrigger
+from workflows.segment_types import SEGMENT_ENTERED, SEGMENT_EXITED
 from workflows.types import CustomerJourneys
 
 
@@ -13,7 +14,8 @@ def trigger_matches(
     trigger: JourneyTrigger, event: CustomerEvent, stage: Stage, previous_stage: Stage
 ) -> bool:
     """Event triggers see the event's `properties`, `event` and the customer's `stage`;
-    stage triggers fire on the event that changed the stage."""
+    stage triggers fire on the event that changed the stage; segment triggers on the
+    `Segment Entered` / `Segment Exited` event naming their segment."""
     spec = trigger.trigger
     if spec.event is not None:
         if event.key != spec.event:
@@ -25,7 +27,14 @@ def trigger_matches(
         return (change.to is None or change.to == stage) and (
             change.from_ is None or change.from_ == previous_stage
         )
-    return False  # segment triggers arrive as segment events (segmentation issue)
+    if spec.segment_entered is not None or spec.segment_exited is not None:
+        name, wanted = (
+            (SEGMENT_ENTERED, spec.segment_entered)
+            if spec.segment_entered is not None
+            else (SEGMENT_EXITED, spec.segment_exited)
+        )
+        return event.key == name and event.properties.get("segment") == wanted
+    return False
 
 
 def entry_refusal(trigger: JourneyTrigger, journeys: CustomerJourneys, now: datetime) -> str | None:

@@ -45,6 +45,7 @@ class CustomerJourneys(BaseModel):
     entries: dict[str, int] = Field(default_factory=dict)  # runs started, per journey
     last_ended: dict[str, datetime] = Field(default_factory=dict)
     decisions: list[EntryDecision] = Field(default_factory=list)  # the latest few
+    segments_defined: int = 0  # active segments in the catalog: 0 means nothing to evaluate
 
 
 class CustomerState(BaseModel):
@@ -63,6 +64,7 @@ class CustomerState(BaseModel):
     merge_requested: list[str] = Field(default_factory=list)  # asked once each, found or not
     recent_message_ids: list[str] = Field(default_factory=list)
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
+    segments: list[str] = Field(default_factory=list)  # the segments the customer is in now
     journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
 
 

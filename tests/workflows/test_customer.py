@@ -113,6 +113,28 @@ async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back
         assert (await state_of(client, cid)).at_risk
 
 
+async def test_delivery_reports_do_not_bring_an_at_risk_customer_back_but_an_open_does(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = skipping_env.client
+    cid = f"c-{uuid.uuid4()}"
+
+    async def send(event: CustomerEvent) -> None:
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[event])
+
+    async with build_worker(client, settings):
+        await send(track("Product Viewed"))
+        await wait_for(client, cid, lambda s: s.events_total == 1)
+        await skipping_env.sleep(timedelta(days=31))
+        assert (await state_of(client, cid)).at_risk
+        await send(track("Email Delivered", message_id="m1"))
+        state = await wait_for(client, cid, lambda s: s.events_total == 2)
+        assert state.at_risk and state.event_counts["Email Delivered"] == 1
+        await send(track("Email Opened", message_id="m1"))
+        state = await wait_for(client, cid, lambda s: s.events_total == 3)
+        assert not state.at_risk
+
+
 async def test_duplicate_message_ids_are_applied_once(
     skipping_env: WorkflowEnvironment, settings: Settings
 ) -> None:

@@ -30,6 +30,7 @@ with workflow.unsafe.imports_passed_through():
         Experiment,
         HumanTask,
         JourneySpec,
+        Recommend,
         Send,
         UpdateProfile,
         Wait,
@@ -54,6 +55,7 @@ with workflow.unsafe.imports_passed_through():
         TaskOutcome,
     )
     from workflows.local_time import quiet_wait, until_local, zone_or
+    from workflows.recommendation_types import Recommendations, RecommendInput
     from workflows.types import ProfileUpdateInput
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -80,6 +82,16 @@ def assign_variant(key: str, weights: list[float]) -> int:
     return len(weights) - 1
 
 
+def seed_products(properties: dict[str, Any]) -> list[str]:
+    """The products an event is about: `product_id`, or the ids in `products` (Segment's
+    e-commerce spec)."""
+    seeds = [str(properties["product_id"])] if properties.get("product_id") else []
+    for item in properties.get("products") or []:
+        if isinstance(item, dict) and item.get("product_id"):
+            seeds.append(str(item["product_id"]))
+    return list(dict.fromkeys(seeds))
+
+
 @workflow.defn
 class JourneyWorkflow:
     @workflow.init
@@ -98,6 +110,7 @@ class JourneyWorkflow:
         self.records = 0
         self.policy: DeliveryPolicy | None = None  # asked once per run, at the first send
         self.task_outcomes: dict[str, str] = {}  # task id -> outcome, from `task_completed`
+        self.products: dict[str, list[dict[str, Any]]] = {}  # recommend steps' `save_as`
 
     @workflow.signal(name="events")
     def receive(self, batch: EventBatch) -> None:
@@ -180,6 +193,8 @@ class JourneyWorkflow:
             result, target = f"variant {variant.name}", variant.goto
         elif isinstance(step, Send):
             result = await self._send(step)
+        elif isinstance(step, Recommend):
+            result = await self._recommend(step)
         elif isinstance(step, HumanTask):
             answer = await self._human_task(step)
             result = f"outcome {answer}" if answer else "deadline"
@@ -301,6 +316,9 @@ class JourneyWorkflow:
             fallback=step.fallback,
             context={"properties": self.last_event.properties if self.last_event else {}},
         )
+        if self.products:  # the latest `recommend` results, or those it saved as `products`
+            products = self.products.get("products") or list(self.products.values())[-1]
+            message.context["products"] = products
         if message.channel in await self._quiet_channels():
             held = await self._hold_for_quiet_hours()
             if held and self.outcome is not None:
@@ -320,6 +338,26 @@ class JourneyWorkflow:
             return f"{first}; {step.fallback} {second.status}"
         settled = outcome.status in ("failed", "skipped") and outcome.reason
         return f"{step.channel} {outcome.status}" + (f" ({outcome.reason})" if settled else "")
+
+    async def _recommend(self, step: Recommend) -> str:
+        """Products for the sends that follow, seeded by what the last event is about (the
+        viewed product, the cart's products). The activity never fails for lack of data: a
+        customer without history gets the fallback, and the result says so."""
+        found = await workflow.execute_activity(
+            "recommend_products",
+            RecommendInput(
+                customer_id=self.input.customer_id,
+                kind=step.recommender,
+                count=step.count,
+                product_ids=seed_products(self.last_event.properties if self.last_event else {}),
+            ),  # fmt: skip
+            result_type=Recommendations,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self.products.pop(step.save_as, None)  # keeps "the latest" last
+        self.products[step.save_as] = [p.model_dump() for p in found.products]
+        fallback = f" ({found.fallback})" if found.fallback else ""
+        return f"{len(found.products)} products from {step.recommender}{fallback}"
 
     async def _quiet_channels(self) -> list[str]:
         """The channels quiet hours hold back ([] for runs recorded before quiet hours)."""

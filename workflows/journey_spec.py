@@ -28,10 +28,9 @@ Channel = Literal["email", "sms", "push", "webhook", "popover"]
 Recommender = Literal["trending", "people_like_you", "related", "bought_together", "similar"]
 CHANNELS: tuple[str, ...] = get_args(Channel)
 RECOMMENDERS: tuple[str, ...] = get_args(Recommender)
-# The kinds this version's JourneyWorkflow runs; publishing refuses the others until they land
-# (recommend: the recommendations issue).
+# The kinds this version's JourneyWorkflow runs; publishing refuses any other.
 RUNNABLE_KINDS = ("wait", "wait_until", "wait_for_event", "branch", "send", "experiment",
-                  "human_task", "update_profile", "exit")  # fmt: skip
+                  "human_task", "update_profile", "recommend", "exit")  # fmt: skip
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_SCHEMA = {
     "type": "string",

@@ -206,7 +206,11 @@ async def test_framework_validation_answers_400_in_our_shape(
     assert r.json()["success"] is False and field in [e["field"] for e in r.json()["errors"]]
 
 
-async def test_a_step_kind_not_runnable_yet_is_400(http: httpx.AsyncClient) -> None:
+async def test_a_step_kind_not_runnable_yet_is_400(
+    http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    runnable = ("wait", "send", "human_task", "update_profile", "exit")
+    monkeypatch.setattr("workflows.journey_spec.RUNNABLE_KINDS", runnable)
     spec = {**HANDOFF, "steps": [*HANDOFF["steps"], {"id": "picks", "kind": "recommend",
                                                      "recommender": "trending"}]}  # fmt: skip
     r = await http.post("/v1/journeys", json=spec, headers=ADMIN)

@@ -8,6 +8,10 @@ the Idempotency-Key header of an HTTP provider), so a provider that de-duplicate
 that does not delivers it twice.
 """
 
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +50,10 @@ class ChannelActivities:
 
     @activity.defn(name="deliver_message")
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
+        with heartbeating():  # a dead worker is noticed in seconds, a slow provider is not
+            return self._deliver(input)
+
+    def _deliver(self, input: QueueMessageInput) -> DeliveryResult:
         template = self.templates.get(input.template)
         with session_scope(self.settings.database_url) as session:
             message = session.get(Message, input.idempotency_key)
@@ -64,16 +72,20 @@ class ChannelActivities:
                 message.status, message.reason = problem
                 session.add(message)
                 return DeliveryResult(status=problem[0], reason=problem[1])
+            assert template is not None  # _why_not fails a message whose template is gone
+            if message.payload is None:  # composed once; a retry after a crash reuses it
+                try:
+                    message.payload = self._compose(input, template, traits)
+                except (email.PermanentFailure, RenderError) as err:
+                    message.status, message.reason = "failed", str(err)
+                    session.add(message)
+                    return DeliveryResult(status="failed", reason=str(err))
             message.status = "sending"
             session.add(message)
-        assert template is not None  # _why_not fails a message whose template is gone
+            payload = dict(message.payload)
         try:
-            content, link = self._render(input, template, traits)
-            if input.channel == "email":
-                self._send_email(input, traits, content, link)
-            else:
-                self._send_http(input, traits, content)
-        except (email.PermanentFailure, RenderError) as err:  # a retry would fail the same way
+            self._transmit(input, payload)
+        except email.PermanentFailure as err:  # a retry would fail the same way
             return self._settle(input.idempotency_key, "failed", str(err))
         except Exception as err:  # transient: the activity retries; the ledger says "sending"
             raise ApplicationError(f"{input.channel} not sent yet: {err}") from err
@@ -132,9 +144,10 @@ class ChannelActivities:
         }
         return bool(providers.get(channel))
 
-    def _render(
+    def _compose(
         self, input: QueueMessageInput, template: Template, traits: dict[str, Any]
-    ) -> tuple[dict[str, Any], str]:
+    ) -> dict[str, Any]:
+        """Everything the provider gets, rendered for this customer now (JSON for the ledger)."""
         s = self.settings
         link = unsubscribe_url(
             s.public_url, s.signing_key or "", input.customer_id, input.channel, template.topic
@@ -143,43 +156,48 @@ class ChannelActivities:
             customer_id=input.customer_id, traits=traits, unsubscribe_url=link,
             properties=input.context.get("properties"), products=input.context.get("products"),
         )  # fmt: skip
-        return render(template, input.channel, context), link
-
-    def _send_email(
-        self, input: QueueMessageInput, traits: dict[str, Any], content: dict[str, Any], link: str
-    ) -> None:
-        s = self.settings
-        assert s.smtp_host is not None
-        config = email.SmtpConfig(
-            host=s.smtp_host, port=s.smtp_port, sender=s.email_from, starttls=s.smtp_starttls,
-            tls=s.smtp_tls, username=s.smtp_username, password=s.smtp_password,
-        )  # fmt: skip
-        html = content.get("html")
-        if html and s.public_url and s.signing_key:  # opens and clicks come back as events
-            send = tracking.SendIdentity(input.customer_id, input.idempotency_key, input.journey,
-                                         input.step, input.template)  # fmt: skip
-            html = tracking.track_links(html, public_url=s.public_url, signing_key=s.signing_key,
-                                        send=send, keep=[link])  # fmt: skip
-        message = email.build(
-            config, to=str(traits["email"]), subject=content["subject"], text=content["text"],
-            html=html, idempotency_key=input.idempotency_key, unsubscribe_url=link,
-        )  # fmt: skip
-        email.send(config, message)
-
-    def _send_http(
-        self, input: QueueMessageInput, traits: dict[str, Any], content: dict[str, Any]
-    ) -> None:
-        s = self.settings
+        content = render(template, input.channel, context)
+        if input.channel == "email":
+            html = content.get("html")
+            if html and s.signing_key:  # opens and clicks come back as events
+                send = tracking.SendIdentity(input.customer_id, input.idempotency_key,
+                                             input.journey, input.step, input.template)  # fmt: skip
+                html = tracking.track_links(
+                    html, public_url=s.public_url, signing_key=s.signing_key, send=send,
+                    keep=[link],
+                )  # fmt: skip
+            return {"to": str(traits["email"]), "subject": content["subject"],
+                    "text": content["text"], "html": html, "unsubscribe_url": link}  # fmt: skip
         if input.channel == "sms":
-            provider = HttpProvider(str(s.sms_provider_url), s.sms_provider_token)
             body = http_providers.sms_body(str(traits["phone"]), content)
         elif input.channel == "push":
-            provider = HttpProvider(str(s.push_provider_url), s.push_provider_token)
             body = http_providers.push_body(input.customer_id, content)
         else:
-            provider = HttpProvider(str(s.webhook_url), secret=s.webhook_secret)
             body = http_providers.webhook_body(content)
-        http_providers.post(provider, body, input.idempotency_key)
+        return {"body": body.decode()}
+
+    def _transmit(self, input: QueueMessageInput, payload: dict[str, Any]) -> None:
+        s = self.settings
+        if input.channel == "email":
+            assert s.smtp_host is not None
+            config = email.SmtpConfig(
+                host=s.smtp_host, port=s.smtp_port, sender=s.email_from, starttls=s.smtp_starttls,
+                tls=s.smtp_tls, username=s.smtp_username, password=s.smtp_password,
+            )  # fmt: skip
+            message = email.build(
+                config, to=payload["to"], subject=payload["subject"], text=payload["text"],
+                html=payload["html"], idempotency_key=input.idempotency_key,
+                unsubscribe_url=payload["unsubscribe_url"],
+            )  # fmt: skip
+            email.send(config, message)
+            return
+        if input.channel == "sms":
+            provider = HttpProvider(str(s.sms_provider_url), s.sms_provider_token)
+        elif input.channel == "push":
+            provider = HttpProvider(str(s.push_provider_url), s.push_provider_token)
+        else:
+            provider = HttpProvider(str(s.webhook_url), secret=s.webhook_secret)
+        http_providers.post(provider, payload["body"].encode(), input.idempotency_key)
 
     def _settle(self, key: str, status: str, reason: str) -> DeliveryResult:
         with session_scope(self.settings.database_url) as session:
@@ -190,6 +208,29 @@ class ChannelActivities:
                 message.sent_at = datetime.now(UTC)
             session.add(message)
         return DeliveryResult(status=status, reason=reason)
+
+
+@contextmanager
+def heartbeating(every: float = 5.0) -> Iterator[None]:
+    """Heartbeat from a side thread while a blocking send runs, so a worker that dies mid-send
+    is noticed within the heartbeat timeout rather than the whole start-to-close timeout."""
+    done = threading.Event()
+    context = contextvars.copy_context()  # the heartbeat needs the activity's context
+
+    def beat() -> None:
+        while not done.wait(every):
+            try:
+                context.run(activity.heartbeat)
+            except RuntimeError:  # not running as an activity (a direct call)
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def _span(window: timedelta) -> str:

@@ -9,9 +9,11 @@ from store.db import session_scope
 from store.journey_runs import queue_message, record_journey_event
 from store.journeys import active_specs, catalog_version, get_version
 from store.models import Customer, Task
+from store.segments import active_segment_count, customer_memberships
 from store.tasks import create_task, escalate_task, expire_task
 from workflows.journey_spec import JourneySpec
 from workflows.journey_types import (
+    CustomerProfile,
     JourneyCatalog,
     JourneyRecordInput,
     JourneyTrigger,
@@ -39,7 +41,8 @@ class JourneyActivities:
                 )
                 for number, spec in active_specs(session)
             ]
-        return JourneyCatalog(version=version, journeys=journeys)
+            segments = active_segment_count(session)
+        return JourneyCatalog(version=version, journeys=journeys, segments=segments)
 
     @activity.defn(name="load_journey_spec")
     def load_journey_spec(self, input: LoadSpecInput) -> JourneySpec:
@@ -55,6 +58,16 @@ class JourneyActivities:
         with session_scope(self.database_url) as session:
             customer = session.get(Customer, input.customer_id)
             return dict(customer.traits) if customer else {}
+
+    @activity.defn(name="customer_profile")
+    def customer_profile(self, input: ProfileInput) -> CustomerProfile:
+        with session_scope(self.database_url) as session:
+            customer = session.get(Customer, input.customer_id)
+            stays = customer_memberships(session, customer_id=input.customer_id)
+            return CustomerProfile(
+                traits=dict(customer.traits) if customer else {},
+                segments=sorted({stay.segment for stay in stays}),
+            )
 
     @activity.defn(name="record_journey_event")
     def record_journey_event(self, input: JourneyRecordInput) -> None:

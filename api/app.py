@@ -1,9 +1,6 @@
 """The HTTP API: Segment-compatible tracking endpoints (`/v1/identify`, ..., `/v1/batch`)."""
 
 import asyncio
-import base64
-import binascii
-import hmac
 import json
 import zlib
 from collections.abc import AsyncIterator
@@ -18,11 +15,14 @@ from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from temporalio.client import Client
 
+from api.auth import check_write_key
 from api.errors import ApiError, field_errors
 from api.feedback import feedback_router
 from api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
 from api.management import management_router
+from api.recommendations import recommendations_router
 from api.schemas import SegmentBatch, SegmentCall
+from api.segments import segments_router
 from api.subscriptions import subscriptions_router
 from channels.subscriptions import load_topics
 from channels.templates import SHIPPED, RenderError, load_templates, render, render_context
@@ -108,20 +108,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
         return body
 
     def authorize(request: Request, body: dict[str, Any]) -> None:
-        """HTTP Basic, write key as user name (Segment); a `writeKey` body field also works."""
-        key = body.get("writeKey")
-        header = request.headers.get("authorization", "")
-        if header.lower().startswith("basic "):
-            try:
-                key = base64.b64decode(header[6:], validate=True).decode().split(":", 1)[0]
-            except (binascii.Error, UnicodeDecodeError):
-                key = None
-        if not isinstance(key, str) or not any(
-            hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys
-        ):
-            raise ApiError(
-                401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"}
-            )
+        check_write_key(settings, request, body.get("writeKey"))
 
     Body = Annotated[dict[str, Any], Depends(read_body)]
 
@@ -187,6 +174,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(
         subscriptions_router(settings, load_topics(settings.templates_dir or SHIPPED))
     )
+    app.include_router(recommendations_router(settings))
+    app.include_router(segments_router(settings))
 
     @app.get("/v1/popovers", summary="popovers to show this visitor now (display rules applied)")
     async def popovers(

@@ -1,6 +1,9 @@
-"""The admin key (`JOURNEYS_ADMIN_KEY`, sent as `Authorization: Bearer <key>`) that guards every
-management endpoint."""
+"""Who may call: write keys (`JOURNEYS_WRITE_KEYS`: tracking, popovers, recommendations for
+websites, as in Segment) and the admin key (`JOURNEYS_ADMIN_KEY`, sent as `Authorization:
+Bearer <key>`) that guards every management endpoint."""
 
+import base64
+import binascii
 import hmac
 from collections.abc import Callable
 
@@ -24,3 +27,28 @@ def admin_guard(settings: Settings) -> Callable[[Request], None]:
             )
 
     return admin
+
+
+def check_write_key(settings: Settings, request: Request, candidate: object = None) -> None:
+    """HTTP Basic with the write key as user name (Segment's way), else `candidate` (a
+    `writeKey` from the body or the query); 401 unless it is one of the write keys."""
+    key = candidate
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            key = base64.b64decode(header[6:], validate=True).decode().split(":", 1)[0]
+        except (binascii.Error, UnicodeDecodeError):
+            key = None
+    if not isinstance(key, str) or not any(
+        hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys
+    ):
+        raise ApiError(401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"})
+
+
+def write_key_guard(settings: Settings) -> Callable[..., None]:
+    """A dependency for GET routes websites call: the write key by Basic auth or `?writeKey=`."""
+
+    def guard(request: Request, writeKey: str | None = None) -> None:  # noqa: N803  (Segment)
+        check_write_key(settings, request, writeKey)
+
+    return guard

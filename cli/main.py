@@ -1,6 +1,9 @@
 """`journeys`: run the embedded stack (`up`), or one part alone (`worker`, `api`); publish and
 manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`, `schema`);
-check and preview message templates (`templates check`, `templates preview`)."""
+check and preview message templates (`templates check`, `templates preview`); publish and
+inspect segments (`segments publish|list|show|members|archive|activate|refresh-schedule`);
+evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
+(`clv fit`)."""
 
 import argparse
 import asyncio
@@ -14,8 +17,12 @@ from pathlib import Path
 import structlog
 import uvicorn
 from pydantic import ValidationError
+from temporalio.client import ScheduleHandle
 
 from cli import catalog
+from cli import clv as clv_cli
+from cli import recs as recs_cli
+from cli import segments as segments_cli
 from cli import templates as templates_cli
 from config.logging import configure_logging
 from config.settings import ConfigError, Settings, get_settings
@@ -100,6 +107,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
             f"journeys up: port {args.api_port} is in use; choose another with --api-port"
         )
 
+    _publish_shipped_segments(settings)  # first: journeys may name them
     _publish_shipped_journeys(settings)
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
     stop = asyncio.Event()
@@ -118,6 +126,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
         f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n",
         flush=True,
     )
+    schedules = await _ensure_schedules(settings)
     try:
         parts = [
             asyncio.create_task(run_worker(settings, stop)),
@@ -130,6 +139,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
             sent = await send_demo(api_url, settings.write_keys[0])
             marker.write_text(str(sent))
             log.info("demo_loaded", calls=sent, hint=f"http://localhost:{args.ui_port}")
+            for schedule in schedules:  # segments and recommendations from the demo's data now
+                await schedule.trigger()
         await asyncio.gather(*parts)
     finally:
         stop.set()
@@ -138,6 +149,32 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
 
 
 SHIPPED_JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
+
+
+async def _ensure_schedules(settings: Settings) -> list[ScheduleHandle]:
+    """Segment refresh and recommendation training, created or updated to the settings."""
+    from cli.schedules import ensure_schedules
+    from config.temporal import connect
+
+    client = await connect(settings)
+    done = await ensure_schedules(client, settings)
+    for schedule, result in done.items():
+        log.info("schedule_ready", schedule=schedule, result=result)
+    return [client.get_schedule_handle(schedule) for schedule in done]
+
+
+def _publish_shipped_segments(settings: Settings) -> None:
+    """The segments in `segment_definitions/`, saved (a new version only where one changed)."""
+    from cli.segments import SHIPPED, load_definition_files
+    from store.db import session_scope
+    from store.segments import save_segment
+
+    definitions, errors = load_definition_files([SHIPPED])
+    if errors:
+        raise SystemExit("journeys up: invalid segment definitions:\n" + "\n".join(errors))
+    with session_scope(settings.database_url) as session:
+        for definition in definitions:
+            save_segment(session, definition=definition)
 
 
 def _publish_shipped_journeys(settings: Settings) -> None:
@@ -169,6 +206,10 @@ def _publish_shipped_journeys(settings: Settings) -> None:
         )
 
 
+# `journeys GROUP ACTION ...`: each module has COMMAND, add_commands(sub) and run(args, settings)
+COMMAND_GROUPS = (templates_cli, recs_cli, segments_cli, clv_cli)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeys", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -185,7 +226,8 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--host", help="bind address (default: JOURNEYS_API_HOST)")
     api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT)")
     catalog.add_commands(sub)
-    templates_cli.add_commands(sub)
+    for group in COMMAND_GROUPS:
+        group.add_commands(sub)
     return parser
 
 
@@ -205,11 +247,12 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(catalog.run(args, settings))
         except ConfigError as err:
             sys.exit(f"journeys {args.command}: {err}")
-    if args.command == templates_cli.COMMAND:
-        try:
-            sys.exit(templates_cli.run(args, settings))
-        except ConfigError as err:
-            sys.exit(f"journeys templates {args.action}: {err}")
+    for group in COMMAND_GROUPS:
+        if args.command == group.COMMAND:
+            try:
+                sys.exit(group.run(args, settings))
+            except ConfigError as err:
+                sys.exit(f"journeys {group.COMMAND} {args.action}: {err}")
     if args.command != "up":
         updates = {
             "temporal_address": args.address,

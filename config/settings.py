@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     tracking_plan_file: Path | None = None  # default: journeys/tracking_plan.yaml
     templates_dir: Path | None = None  # default: the shipped templates/
     inactivity_days: float = 30.0
+    # how often the `segment-refresh` schedule re-evaluates every segment in batch: 30m, 1h, 1d
+    segment_refresh_interval: timedelta = timedelta(hours=1)
+    # how often the Temporal Schedule `recommendation-training` retrains the recommenders:
+    # a number of minutes, hours or days (30m, 6h, 1d) or ISO 8601 (PT6H)
+    recommendation_training_interval: timedelta = Field(default=timedelta(hours=6), gt=timedelta(0))
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
 
@@ -101,6 +106,27 @@ class Settings(BaseSettings):
     def rates(self) -> dict[str, float]:
         """Provider rate limits by channel, in sends per second."""
         return _parse_rates(self.rate_limits) if self.rate_limits else {}
+
+    @field_validator("recommendation_training_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("segment_refresh_interval", mode="before")
+    @classmethod
+    def _refresh_interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("segment_refresh_interval")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("expected at least a minute, like 30m, 1h or 1d")
+        return value
 
     @field_validator("log_format")
     @classmethod

@@ -53,6 +53,7 @@ def publish_spec(session: Session, *, spec: JourneySpec) -> PublishResult:
     """
     document = spec_document(spec)
     _check_runnable(spec)
+    _check_segments(session, spec)
     now = datetime.now(UTC)
     # The row lock (PostgreSQL) makes concurrent publishes of one journey take turns, so they
     # cannot both claim the same version number.
@@ -80,7 +81,7 @@ def publish_spec(session: Session, *, spec: JourneySpec) -> PublishResult:
             published_at=now,
         )
     )
-    _bump_catalog(session)
+    bump_catalog(session)
     session.flush()
     return PublishResult(name=spec.name, version=journey.latest_version, created=True)
 
@@ -111,7 +112,7 @@ def set_status(session: Session, *, name: str, status: JourneyStatus) -> Journey
         journey.status = status
         journey.updated_at = datetime.now(UTC)
         session.add(journey)
-        _bump_catalog(session)
+        bump_catalog(session)
         session.flush()
     return journey
 
@@ -137,10 +138,25 @@ def active_specs(session: Session) -> list[tuple[int, JourneySpec]]:
     return [(row.version, JourneySpec.model_validate(row.spec)) for row in rows]
 
 
-def _bump_catalog(session: Session) -> None:
+def bump_catalog(session: Session) -> None:
+    """Customers reload the catalog (journeys' triggers, whether any segment is active) when
+    its version moves: every change of either calls this."""
     catalog = session.get(Catalog, 1, with_for_update=True) or Catalog(id=1, version=0)
     catalog.version += 1
     session.add(catalog)
+
+
+def _check_segments(session: Session, spec: JourneySpec) -> None:
+    """Refuse a spec naming a segment that does not exist (or is archived): its trigger would
+    never fire, its condition never hold."""
+    from store.segments import active_definitions
+
+    known = {definition.name for definition in active_definitions(session)}
+    problems = [f"{where}: unknown segment {name!r}" for where, name in spec.segments_named()
+                if name not in known]  # fmt: skip
+    if problems:
+        listed = ", ".join(sorted(known)) or "none"
+        raise CatalogError(f"{spec.name}: " + "; ".join(problems) + f" (active segments: {listed})")
 
 
 def _check_runnable(spec: JourneySpec) -> None:

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index
+from sqlalchemy import JSON, CheckConstraint, Column, DateTime, Index, LargeBinary, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -50,6 +50,8 @@ class Customer(SQLModel, table=True):
     merged_into: str | None = Field(default=None, max_length=300)
     created_at: datetime = _time()
     updated_at: datetime = _time()
+    # the lifecycle stage the customer's workflow last reported (segments read it in SQL)
+    stage: str | None = Field(default=None, max_length=16)
 
 
 class Identity(SQLModel, table=True):
@@ -164,6 +166,9 @@ class Message(SQLModel, table=True):
     category: str = Field(default="marketing", max_length=16)  # marketing | transactional
     status: str = Field(default="queued", max_length=16)  # queued|sending|sent|skipped|failed
     reason: str = ""  # why skipped or failed
+    # what went to the provider, composed once: a retry resends these very bytes, so the
+    # provider's de-duplication (same key, same body) holds even if traits changed meanwhile
+    payload: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
     sent_at: datetime | None = _time(nullable=True)
     # the browsing session a popover was shown in (its per-session cap)
     served_session: str | None = Field(default=None, index=True, max_length=300)
@@ -221,3 +226,83 @@ class Subscription(SQLModel, table=True):
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),
     )
+
+
+class RecommenderModel(SQLModel, table=True):
+    """A trained recommender: one version per kind and training, never changed afterwards.
+    The payload is zlib-compressed JSON (neighbour tables of 10,000 products are megabytes)."""
+
+    kind: str = Field(primary_key=True, max_length=32)
+    version: int = Field(primary_key=True)
+    trained_at: datetime = _time()
+    parameters: dict[str, Any] = _json()
+    payload: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    size_bytes: int = 0
+
+
+class ProductLink(SQLModel, table=True):
+    """A merchandiser's link from a product to a related one, shown in `position` order."""
+
+    product_id: str = Field(primary_key=True, max_length=300)
+    related_id: str = Field(primary_key=True, max_length=300)
+    position: int = 0
+    updated_at: datetime = _time()
+
+
+class Segment(SQLModel, table=True):
+    """A segment definition as saved; `version` goes up each time its content changes.
+    Archived segments are not evaluated, and their members leave them."""
+
+    __table_args__ = (
+        CheckConstraint("status IN ('active', 'archived')", name="ck_segment_status"),
+    )
+
+    name: str = Field(primary_key=True, max_length=64)
+    version: int = 1
+    spec: dict[str, Any] = _json()
+    content_hash: str = Field(max_length=64)
+    status: str = Field(default="active", max_length=16)
+    created_at: datetime = _time()
+    updated_at: datetime = _time()
+
+
+class SegmentMembership(SQLModel, table=True):
+    """One stay of a customer in a segment: entered, and exited once they leave (NULL while
+    in). Re-entering makes a new row, so the history stays; at most one open row per pair."""
+
+    __table_args__ = (
+        Index("ix_segment_membership_segment", "segment", "exited_at"),
+        Index("ix_segment_membership_customer", "customer_id", "segment"),
+        # the changes of one evaluation instant: a retried refresh delivers them again
+        Index("ix_segment_membership_entered_at", "entered_at"),
+        Index("ix_segment_membership_exited_at", "exited_at"),
+        Index(
+            "ux_segment_membership_open",
+            "segment",
+            "customer_id",
+            unique=True,
+            sqlite_where=text("exited_at IS NULL"),
+            postgresql_where=text("exited_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    segment: str = Field(max_length=64)
+    customer_id: str = Field(max_length=300)
+    entered_at: datetime = _time()
+    exited_at: datetime | None = _time(nullable=True)
+
+
+class RfmThresholdsRow(SQLModel, table=True):
+    """The RFM quintile edges the last batch refresh computed (one row, id 1), which the
+    per-customer evaluation reads so both paths score alike (segments/rfm.py)."""
+
+    __tablename__ = "rfm_thresholds"
+    __table_args__ = (CheckConstraint("id = 1", name="ck_rfm_thresholds_one_row"),)
+
+    id: int = Field(default=1, primary_key=True)
+    computed_at: datetime = _time()
+    customers: int = 0
+    recency: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    frequency: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+    monetary: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))

@@ -13,12 +13,17 @@ from activities.channels import ChannelActivities
 from activities.journeys import JourneyActivities
 from activities.lifecycle import LifecycleActivities, read_lifecycle_config
 from activities.profiles import ProfileActivities
+from activities.recommendations import RecommendationActivities
+from activities.segments import SegmentActivities
 from channels.templates import load_templates
 from config.settings import ConfigError, Settings
 from config.temporal import connect
 from workflows.customer import CustomerWorkflow
 from workflows.ids import channel_task_queue
-from workflows.journey import PROVIDER_CHANNELS, JourneyWorkflow
+from workflows.journey import JourneyWorkflow
+from workflows.journey_sends import PROVIDER_CHANNELS
+from workflows.recommendation_training import RecommendationTrainingWorkflow
+from workflows.segment_refresh import SegmentRefreshWorkflow
 
 log = structlog.get_logger()
 
@@ -55,11 +60,18 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
     channels = ChannelActivities(settings, load_templates(settings.templates_dir))
+    recommendations = RecommendationActivities(settings.database_url)
+    segments = SegmentActivities(settings.database_url, task_queue=settings.task_queue)
     executor = ThreadPoolExecutor(max_workers=8)
     main = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[CustomerWorkflow, JourneyWorkflow],
+        workflows=[
+            CustomerWorkflow,
+            JourneyWorkflow,
+            RecommendationTrainingWorkflow,
+            SegmentRefreshWorkflow,
+        ],
         activities=[
             lifecycle.load_lifecycle_config,
             profiles.update_profile,
@@ -67,12 +79,17 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             journeys.load_journey_catalog,
             journeys.load_journey_spec,
             journeys.customer_traits,
+            journeys.customer_profile,
             journeys.record_journey_event,
             journeys.queue_message,
             journeys.create_task,
             journeys.task_deadline,
             channels.deliver_message,  # runs recorded before channel task queues
             channels.delivery_policy,
+            recommendations.recommend_products,
+            recommendations.train_recommenders,
+            segments.evaluate_customer_segments,
+            segments.refresh_segments,
         ],
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish

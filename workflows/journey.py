@@ -12,17 +12,16 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from activities.channels import ChannelActivities
     from activities.journeys import JourneyActivities
     from activities.profiles import ProfileActivities
     from workflows import search_attributes as sa
     from workflows.events import CustomerEvent, EventBatch
     from workflows.expressions import evaluate
-    from workflows.ids import channel_task_queue, customer_workflow_id
+    from workflows.ids import customer_workflow_id
+    from workflows.journey_sends import ACTIVITY_TIMEOUT, SendSteps
     from workflows.journey_spec import (
         Branch,
         EventMatch,
@@ -39,7 +38,6 @@ with workflow.unsafe.imports_passed_through():
     )
     from workflows.journey_types import (
         DeliveryPolicy,
-        DeliveryResult,
         JourneyEnded,
         JourneyInput,
         JourneyProgress,
@@ -47,28 +45,20 @@ with workflow.unsafe.imports_passed_through():
         LoadSpecInput,
         Outcome,
         ProfileInput,
-        QueueMessageInput,
         Reassign,
         StepRecord,
         TaskDeadlineInput,
         TaskInput,
         TaskOutcome,
     )
-    from workflows.local_time import quiet_wait, until_local, zone_or
-    from workflows.recommendation_types import Recommendations, RecommendInput
+    from workflows.local_time import until_local, zone_or
     from workflows.types import ProfileUpdateInput
 
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # JourneyStep search attribute ("who is at which step?"): runs recorded before it replay without
 # the upserts. Retire with deprecate_patch once no such run is open (journeys end within weeks).
 STEP_ATTRIBUTE_PATCH = "journey-step-attribute"
-# `send` delivers through channel providers (with a ledger) instead of only queueing.
-DELIVERY_PATCH = "deliver-messages"
-# Sends wait out the customer's quiet hours (local time) as a durable timer.
-QUIET_HOURS_PATCH = "quiet-hours"
-# Sends through a provider run on the channel's task queue (rate-limited per provider).
-CHANNEL_QUEUES_PATCH = "channel-task-queues"
-PROVIDER_CHANNELS = ("email", "sms", "push", "webhook")
+# Branch conditions see the customer's segments (`"vip" in segments`).
+SEGMENTS_IN_CONDITIONS_PATCH = "segments-in-conditions"
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -82,18 +72,8 @@ def assign_variant(key: str, weights: list[float]) -> int:
     return len(weights) - 1
 
 
-def seed_products(properties: dict[str, Any]) -> list[str]:
-    """The products an event is about: `product_id`, or the ids in `products` (Segment's
-    e-commerce spec)."""
-    seeds = [str(properties["product_id"])] if properties.get("product_id") else []
-    for item in properties.get("products") or []:
-        if isinstance(item, dict) and item.get("product_id"):
-            seeds.append(str(item["product_id"]))
-    return list(dict.fromkeys(seeds))
-
-
 @workflow.defn
-class JourneyWorkflow:
+class JourneyWorkflow(SendSteps):
     @workflow.init
     def __init__(self, input: JourneyInput) -> None:
         self.input = input
@@ -301,101 +281,6 @@ class JourneyWorkflow:
             )
         return self.task_outcomes.get(task_id)
 
-    async def _send(self, step: Send) -> str:
-        """Deliver on the step's channel, then on its fallback if the first could not deliver
-        (a permanent failure, or no address). Runs recorded before delivery existed queued
-        the message instead, and replay keeps them doing so."""
-        key = f"{workflow.info().workflow_id}:{step.id}:{self.visits[step.id]}"
-        message = QueueMessageInput(
-            idempotency_key=key,
-            customer_id=self.input.customer_id,
-            journey=self.input.name,
-            step=step.id,
-            channel=step.channel,
-            template=step.template,
-            fallback=step.fallback,
-            context={"properties": self.last_event.properties if self.last_event else {}},
-        )
-        if self.products:  # the latest `recommend` results, or those it saved as `products`
-            products = self.products.get("products") or list(self.products.values())[-1]
-            message.context["products"] = products
-        if message.channel in await self._quiet_channels():
-            held = await self._hold_for_quiet_hours()
-            if held and self.outcome is not None:
-                return f"{step.channel} not sent: {self.outcome} during quiet hours"
-        if not workflow.patched(DELIVERY_PATCH):
-            await workflow.execute_activity_method(
-                JourneyActivities.queue_message, message, start_to_close_timeout=ACTIVITY_TIMEOUT
-            )
-            return step.channel
-        outcome = await self._deliver(message)
-        if step.fallback and outcome.allows_fallback:
-            fallback = message.model_copy(
-                update={"idempotency_key": f"{key}:fallback", "channel": step.fallback}
-            )
-            second = await self._deliver(fallback)
-            first = f"{step.channel} {outcome.status} ({outcome.reason})"
-            return f"{first}; {step.fallback} {second.status}"
-        settled = outcome.status in ("failed", "skipped") and outcome.reason
-        return f"{step.channel} {outcome.status}" + (f" ({outcome.reason})" if settled else "")
-
-    async def _recommend(self, step: Recommend) -> str:
-        """Products for the sends that follow, seeded by what the last event is about (the
-        viewed product, the cart's products). The activity never fails for lack of data: a
-        customer without history gets the fallback, and the result says so."""
-        found = await workflow.execute_activity(
-            "recommend_products",
-            RecommendInput(
-                customer_id=self.input.customer_id,
-                kind=step.recommender,
-                count=step.count,
-                product_ids=seed_products(self.last_event.properties if self.last_event else {}),
-            ),  # fmt: skip
-            result_type=Recommendations,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
-        self.products.pop(step.save_as, None)  # keeps "the latest" last
-        self.products[step.save_as] = [p.model_dump() for p in found.products]
-        fallback = f" ({found.fallback})" if found.fallback else ""
-        return f"{len(found.products)} products from {step.recommender}{fallback}"
-
-    async def _quiet_channels(self) -> list[str]:
-        """The channels quiet hours hold back ([] for runs recorded before quiet hours)."""
-        if not workflow.patched(QUIET_HOURS_PATCH):
-            return []
-        if self.policy is None:
-            self.policy = await workflow.execute_activity_method(
-                ChannelActivities.delivery_policy, start_to_close_timeout=ACTIVITY_TIMEOUT
-            )
-        return self.policy.quiet_channels if self.policy.quiet_start else []
-
-    async def _hold_for_quiet_hours(self) -> bool:
-        """Wait, as a durable timer a goal or exit can cut short, until the customer's quiet
-        hours are over. True when it waited."""
-        assert self.policy and self.policy.quiet_start and self.policy.quiet_end
-        traits = await self._traits()
-        zone = zone_or(traits.get("timezone"), "UTC")
-        wait = quiet_wait(workflow.now(), zone, self.policy.quiet_start, self.policy.quiet_end)
-        if wait <= timedelta(0):
-            return False
-        workflow.set_current_details(
-            f"{self.input.name} v{self.input.version}: quiet hours, sending in {wait}"
-        )
-        await self._sleep(wait)
-        return True
-
-    async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
-        task_queue = None  # the run's own; runs recorded before channel queues keep it
-        if message.channel in PROVIDER_CHANNELS and workflow.patched(CHANNEL_QUEUES_PATCH):
-            task_queue = channel_task_queue(workflow.info().task_queue, message.channel)
-        return await workflow.execute_activity_method(
-            ChannelActivities.deliver_message,
-            message,
-            task_queue=task_queue,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            retry_policy=RetryPolicy(maximum_interval=timedelta(minutes=10)),
-        )
-
     # -- goal, exits, context ------------------------------------------------------------------
 
     def _matches(self, match: EventMatch, event: CustomerEvent) -> bool:
@@ -436,7 +321,16 @@ class JourneyWorkflow:
         )
 
     async def _context(self) -> dict[str, Any]:
-        return {**self._event_context(self.last_event), "traits": await self._traits()}
+        """What a branch condition reads; runs recorded before segments read no segments."""
+        if not workflow.patched(SEGMENTS_IN_CONDITIONS_PATCH):
+            return {**self._event_context(self.last_event), "traits": await self._traits()}
+        profile = await workflow.execute_activity_method(
+            JourneyActivities.customer_profile,
+            ProfileInput(customer_id=self.input.customer_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        context = self._event_context(self.last_event)
+        return {**context, "traits": profile.traits, "segments": profile.segments}
 
     def _next_record(self) -> int:
         self.records += 1

@@ -4,6 +4,7 @@ A spec is data interpreted by JourneyWorkflow. It travels as workflow input, so 
 version it entered with and replays the same way forever. Import-light (pydantic only).
 """
 
+import ast
 import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal, get_args
@@ -322,6 +323,19 @@ class JourneySpec(_Model):
                     if isinstance(s, WaitForEvent)]  # fmt: skip
         return [(where, match) for where, match in matches if match.correlate]
 
+    def segments_named(self) -> list[tuple[str, str]]:
+        """(where, segment) for every segment the spec names: its trigger, and string literals
+        tested against `segments` in conditions (`"vip" in segments`)."""
+        named = [(f"trigger.{key}", value) for key in ("segment_entered", "segment_exited")
+                 if (value := getattr(self.trigger, key))]  # fmt: skip
+        for i, step in enumerate(self.steps):
+            if isinstance(step, Branch):
+                for j, case in enumerate(step.cases):
+                    named += [
+                        (f"steps[{i}].cases[{j}].when", n) for n in _segment_literals(case.when)
+                    ]
+        return named
+
     def step(self, step_id: str) -> "Step":
         return next(s for s in self.steps if s.id == step_id)
 
@@ -332,6 +346,21 @@ class JourneySpec(_Model):
         if step.next:
             return step.next
         return self.steps[index + 1].id if index + 1 < len(self.steps) else None
+
+
+def _segment_literals(expression: str) -> list[str]:
+    """The strings an expression tests for membership in `segments`."""
+    found = []
+    for node in ast.walk(ast.parse(expression, mode="eval")):
+        if not isinstance(node, ast.Compare):
+            continue
+        operands = [node.left, *node.comparators]
+        for op, left, right in zip(node.ops, operands, operands[1:], strict=False):
+            is_segments = isinstance(right, ast.Name) and right.id == "segments"
+            if isinstance(op, ast.In | ast.NotIn) and is_segments:
+                if isinstance(left, ast.Constant) and isinstance(left.value, str):
+                    found.append(left.value)
+    return found
 
 
 def step_targets(step: Any) -> list[tuple[str, str]]:

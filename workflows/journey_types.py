@@ -89,6 +89,13 @@ class ProfileInput(BaseModel):
     customer_id: str
 
 
+class CustomerProfile(BaseModel):
+    """What branch conditions read of the customer: traits and the segments they are in."""
+
+    traits: dict[str, Any] = Field(default_factory=dict)
+    segments: list[str] = Field(default_factory=list)
+
+
 class QueueMessageInput(BaseModel):
     """Activity input of a `send` step; `idempotency_key` comes from business identity
     (journey run and step visit), never from the attempt or the activity id."""

@@ -13,6 +13,9 @@ class RecommendInput(BaseModel):
     # products the context is about (the cart's, the viewed product): seeds for related,
     # bought_together and similar; empty: the customer's own history
     product_ids: list[str] = Field(default_factory=list)
+    category: str | None = None  # trending: this category (default: the seeds', else all)
+    # leave out what the customer bought; False for consumables people buy again
+    exclude_purchased: bool = True
 
 
 class ProductCard(BaseModel):
@@ -28,7 +31,24 @@ class ProductCard(BaseModel):
 
 
 class Recommendations(BaseModel):
+    """`extra` of each card holds its `score` and its `source`: the kind, or the fallback
+    (trending, best_sellers, catalogue, similar for related) that filled the slot."""
+
     kind: str
-    model_version: int | None  # None: the cold-start fallback answered
+    # the kind's model that answered; None: no model of the kind yet (the fallback answered),
+    # or `related`, served from the merchandiser's live links
+    model_version: int | None
     products: list[ProductCard] = Field(default_factory=list)
     fallback: str | None = None  # why the fallback answered, if it did
+
+
+class TrainRecommendersInput(BaseModel):
+    half_life_days: float = 7.0  # trending's time decay
+    neighbours: int = 50  # per product, kept by people_like_you, bought_together, similar
+    window_days: float = 365.0  # learn from the orders and events of this many days
+
+
+class TrainRecommendersResult(BaseModel):
+    versions: dict[str, int]  # kind → the version stored
+    interactions: int
+    products: int

@@ -39,3 +39,18 @@ class SegmentChange(BaseModel):
 class SegmentEvaluation(BaseModel):
     changes: list[SegmentChange] = Field(default_factory=list)
     segments: list[str] = Field(default_factory=list)  # every segment the customer is in now
+
+
+class SegmentRefreshInput(BaseModel):
+    """The batch refresh (SegmentRefreshWorkflow and its `refresh_segments` activity): every
+    active segment evaluated as of `as_of`; the workflow sets it to its start time, so a
+    retried activity computes, stamps and delivers the same changes."""
+
+    as_of: datetime | None = None
+
+
+class SegmentRefreshResult(BaseModel):
+    segments: int = 0  # active segments evaluated
+    entered: int = 0
+    exited: int = 0
+    customers_notified: int = 0  # customer workflows signalled with their changes

@@ -2,16 +2,19 @@
 
 import uuid
 
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.recommendations import RecommendationActivities
 from config.settings import Settings
 from store.db import session_scope
 from store.journey_runs import customer_messages
+from store.recommendations import upsert_products
 from tests.channels.smtp import Inbox
 from tests.journeys.test_shipped import identify
-from tests.workflows.test_journey import event, finished, send
+from tests.workflows.test_journey import event, finished, publish, send
 from worker.main import build_worker
 from workflows.ids import journey_workflow_id
+from workflows.recommendation_types import TrainRecommendersInput
 
 
 async def test_cart_recovery_emails_a_known_customer_and_falls_back_to_push_otherwise(
@@ -35,3 +38,43 @@ async def test_cart_recovery_emails_a_known_customer_and_falls_back_to_push_othe
     with session_scope(settings.database_url) as session:
         ledger = {(m.channel, m.status) for m in customer_messages(session, customer_id=unknown)}
     assert ("email", "skipped") in ledger and ("push", "queued") in ledger
+
+
+PICKS = """
+name: picks
+trigger: {event: Product Viewed}
+steps:
+  - {id: picks, kind: recommend, recommender: similar, count: 2}
+  - {id: email, kind: send, channel: email, template: cart_recovery_email}
+"""
+
+
+async def test_a_recommend_step_puts_similar_products_into_the_next_email(
+    skipping_env: WorkflowEnvironment, inbox: tuple[Inbox, int], settings: Settings
+) -> None:
+    box, _ = inbox
+    with session_scope(settings.database_url) as session:
+        upsert_products(session, products=[
+            {"product_id": "boot-1", "name": "Trail boot", "category": "boots",
+             "description": "waterproof leather hiking boot"},
+            {"product_id": "boot-2", "name": "Summit boot", "category": "boots",
+             "description": "leather hiking boot for mountains"},
+            {"product_id": "mug-1", "name": "Coffee mug", "category": "kitchen",
+             "description": "ceramic mug"},
+        ])  # fmt: skip
+    env = ActivityEnvironment()
+    env.run(RecommendationActivities(settings.database_url).train_recommenders,
+            TrainRecommendersInput())  # fmt: skip
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    catalog = publish(settings, PICKS)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(email="ann@example.test"),
+                   event("Product Viewed", product_id="boot-1"), catalog=catalog)  # fmt: skip
+        run = await finished(skipping_env, journey_workflow_id("picks", cid, 1))
+    assert [s.result for s in run.steps] == ["2 products from similar", "email sent"]
+    [mail] = box.messages
+    text = next(p for p in mail.walk() if p.get_content_type() == "text/plain")
+    body = text.get_payload(decode=True).decode()
+    listed = body.split("Unsubscribe")[0]
+    assert "- Summit boot" in listed  # the most similar product comes first
+    assert listed.index("Summit boot") < listed.index("Coffee mug")

@@ -92,20 +92,25 @@ async def record(tag: str) -> None:
                 for h in runs:
                     save(HERE / f"customer-{tag}-{cid}.json", await h.fetch_history())
             await record_journeys(env, settings, tag)
+            await record_scheduled(env, settings, tag)
     await env.shutdown()
 
 
 async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
     """A customer through the shipped journeys: welcome, cart recovery converted by the order,
     post-purchase (a stage trigger, with a local-time wait) and NPS to referral."""
+    from cli.segments import SHIPPED, load_definition_files
     from cli.specs import load_spec_files
     from store.db import session_scope
     from store.journeys import catalog_version, publish_spec
+    from store.segments import save_segment
     from workflows.ids import journey_workflow_id
 
     with session_scope(settings.database_url) as session:
         for spec in load_spec_files([Path(__file__).resolve().parents[2] / "journeys"]):
             publish_spec(session, spec=spec)
+        for definition in load_definition_files([SHIPPED])[0]:  # customers evaluate segments
+            save_segment(session, definition=definition)
         catalog = catalog_version(session)
     client, q, cid = env.client, settings.task_queue, "j1"
 
@@ -138,6 +143,28 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         kind, rest = workflow_id.split("-", 1)
         save(HERE / f"{kind}-{tag}-{rest}.json", history)
+
+
+async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
+    """One run of each scheduled workflow: the segment refresh and recommendation training."""
+    from workflows.recommendation_training import RecommendationTrainingWorkflow
+    from workflows.recommendation_types import TrainRecommendersInput
+    from workflows.segment_refresh import SegmentRefreshWorkflow
+    from workflows.segment_types import SegmentRefreshInput
+
+    runs = [
+        ("segment_refresh", SegmentRefreshWorkflow.run, SegmentRefreshInput()),
+        ("recommendation_training", RecommendationTrainingWorkflow.run, TrainRecommendersInput()),
+    ]
+    for name, run, argument in runs:
+        handle = await env.client.start_workflow(
+            run,
+            argument,
+            id=f"{name}-{tag}",
+            task_queue=settings.task_queue,  # type: ignore[arg-type]
+        )
+        await handle.result()
+        save(HERE / f"{name}-{tag}.json", await handle.fetch_history())
 
 
 def save(path: Path, history: WorkflowHistory) -> None:

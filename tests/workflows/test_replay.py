@@ -13,6 +13,8 @@ from temporalio.worker import Replayer
 from config.temporal import DATA_CONVERTER
 from workflows.customer import CustomerWorkflow
 from workflows.journey import JourneyWorkflow
+from workflows.recommendation_training import RecommendationTrainingWorkflow
+from workflows.segment_refresh import SegmentRefreshWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -25,7 +27,13 @@ def test_histories_are_recorded() -> None:
 async def test_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     replayer = Replayer(
-        workflows=[CustomerWorkflow, JourneyWorkflow], data_converter=DATA_CONVERTER
+        workflows=[
+            CustomerWorkflow,
+            JourneyWorkflow,
+            SegmentRefreshWorkflow,
+            RecommendationTrainingWorkflow,
+        ],
+        data_converter=DATA_CONVERTER,
     )
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"

@@ -2,9 +2,9 @@
 
 from temporalio import activity
 
-from store.customers import merge_customers, record_order, upsert_traits
+from store.customers import merge_customers, record_order, record_stage_entries, upsert_traits
 from store.db import session_scope
-from workflows.types import MergeProfilesInput, ProfileUpdateInput
+from workflows.types import MergeProfilesInput, ProfileUpdateInput, StageHistoryInput
 
 
 class ProfileActivities:
@@ -26,6 +26,14 @@ class ProfileActivities:
                     at=input.at,
                 )
         activity.logger.debug("profile updated", extra={"customer_id": input.customer_id})
+
+    @activity.defn(name="record_stage_history")
+    def record_stage_history(self, input: StageHistoryInput) -> None:
+        with session_scope(self.database_url) as session:
+            record_stage_entries(
+                session, customer_id=input.customer_id, entries=input.entries,
+                previous=input.previous.value if input.previous else None,
+            )  # fmt: skip
 
     @activity.defn(name="merge_profiles")
     def merge_profiles(self, input: MergeProfilesInput) -> None:

@@ -6,7 +6,8 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, col, select
 
-from store.models import Customer, Event, Identity, Order
+from store.models import Customer, Event, Identity, Order, StageEntry
+from workflows.types import StageChange
 
 
 def resolve_anonymous(session: Session, *, anonymous_ids: list[str]) -> dict[str, str]:
@@ -72,3 +73,27 @@ def merge_customers(session: Session, *, source_id: str, target_id: str) -> None
         session.execute(
             update(table).where(col(table.customer_id) == source_id).values(customer_id=target_id)
         )
+
+
+def record_stage_entries(
+    session: Session, *, customer_id: str, entries: list[StageChange], previous: str | None
+) -> None:
+    """Keep the stage history the customer's workflow reports (`previous`: the stage before
+    the first entry) and its current stage; a retried call adds nothing."""
+    for entry in entries:
+        known = select(StageEntry.id).where(
+            StageEntry.customer_id == customer_id, StageEntry.at == entry.at,
+            StageEntry.stage == entry.stage.value,
+        )  # fmt: skip
+        if session.exec(known).first() is None:
+            session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,
+                                   previous=None if entry.cause == "first_seen" else previous,
+                                   cause=entry.cause))  # fmt: skip
+        previous = entry.stage.value
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        now = datetime.now(UTC)
+        customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
+    if entries and customer.stage != entries[-1].stage.value:
+        customer.stage = entries[-1].stage.value
+    session.add(customer)

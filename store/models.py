@@ -306,3 +306,20 @@ class RfmThresholdsRow(SQLModel, table=True):
     recency: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     frequency: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     monetary: list[float] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+
+class StageEntry(SQLModel, table=True):
+    """A customer entering a lifecycle stage (the first seen, then every move, either way):
+    the funnel's stage-to-stage conversion and time in stage are read from these rows."""
+
+    __table_args__ = (
+        Index("ix_stageentry_stage_at", "stage", "at"),
+        Index("ux_stageentry_once", "customer_id", "at", "stage", unique=True),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)  # order of arrival, within an `at`
+    customer_id: str = Field(max_length=300)
+    at: datetime = _time()
+    stage: str = Field(max_length=16)
+    previous: str | None = Field(default=None, max_length=16)  # None: first seen
+    cause: str = Field(default="", max_length=300)  # the event that moved them, or first_seen

@@ -76,6 +76,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             lifecycle.load_lifecycle_config,
             profiles.update_profile,
             profiles.merge_profiles,
+            profiles.record_stage_history,
             journeys.load_journey_catalog,
             journeys.load_journey_spec,
             journeys.customer_traits,

@@ -38,6 +38,7 @@ with workflow.unsafe.imports_passed_through():
         MergeProfilesInput,
         ProfileUpdateInput,
         StageChange,
+        StageHistoryInput,
     )
 
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
@@ -47,6 +48,8 @@ AT_RISK_EVENT = "Customer At Risk"
 # After applying events, the customer evaluates its segments (an activity) and applies each
 # entry or exit as an event of its own, so journeys can trigger on it.
 SEGMENTS_PATCH = "segments-v1"
+# Stage entries are written to the store (`stageentry`) for the funnel report.
+STAGE_HISTORY_PATCH = "stage-history"
 
 
 @workflow.defn
@@ -166,6 +169,7 @@ class CustomerWorkflow:
                 await self._evaluate_segments()  # may queue segment events: the loop goes on
         if self.router.outbox:
             await self.router.flush()
+        await self._record_stages()
         self._show_details()
 
     async def _apply(self, event: CustomerEvent) -> None:
@@ -201,6 +205,23 @@ class CustomerWorkflow:
         if source and source != state.customer_id and source not in state.merge_requested:
             state.merge_requested.append(source)  # web clients repeat anonymousId on every call
             await self._request_merge(source)
+
+    async def _record_stages(self) -> None:
+        """Tell the store of stage entries it has not seen (the funnel reads them); runs
+        recorded before stage history skip it."""
+        history, done = self.state.stage_history, self.state.stages_recorded
+        if done >= len(history) or not workflow.patched(STAGE_HISTORY_PATCH):
+            return
+        await workflow.execute_activity_method(
+            ProfileActivities.record_stage_history,
+            StageHistoryInput(
+                customer_id=self.state.customer_id,
+                entries=history[done:],
+                previous=history[done - 1].stage if done else None,
+            ),  # fmt: skip
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self.state.stages_recorded = len(history)
 
     async def _evaluate_segments(self) -> None:
         """Ask the store which segments the customer is in now (only where segments exist,

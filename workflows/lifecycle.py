@@ -122,5 +122,6 @@ def merge_states(target: CustomerState, source: CustomerState) -> CustomerState:
             "last_event_at": max(lasts) if lasts else None,
             "merged_from": [*target.merged_from, source.customer_id, *source.merged_from],
             "recent_message_ids": seen,
+            "stages_recorded": 0,  # the joined history is written again (idempotent rows)
         }
     )

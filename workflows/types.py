@@ -65,6 +65,7 @@ class CustomerState(BaseModel):
     recent_message_ids: list[str] = Field(default_factory=list)
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
     segments: list[str] = Field(default_factory=list)  # the segments the customer is in now
+    stages_recorded: int = 0  # how much of stage_history the store has (funnel reports)
     journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
 
 
@@ -128,6 +129,14 @@ class ProfileUpdateInput(BaseModel):
     at: datetime
     traits: dict[str, Any] = Field(default_factory=dict)
     order: dict[str, Any] | None = None
+
+
+class StageHistoryInput(BaseModel):
+    """Activity input: stage entries the store has not seen yet, oldest first."""
+
+    customer_id: str
+    entries: list[StageChange]
+    previous: Stage | None = None  # the stage before the first entry
 
 
 class MergeProfilesInput(BaseModel):

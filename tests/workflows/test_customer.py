@@ -11,7 +11,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.delivery import deliver
 from config.settings import Settings
 from store.db import session_scope
-from store.models import Customer, Order
+from store.models import Customer, Order, StageEntry
 from tests.helpers import state_of, wait_for
 from worker.main import build_worker
 from workflows import search_attributes as sa
@@ -286,3 +286,24 @@ async def test_a_merge_keeps_events_the_anonymous_customer_had_not_applied_yet(
     async with build_worker(client, settings):
         state = await wait_for(client, user, lambda s: s.events_total == 2)
     assert state.stage == Stage.DECISION and anon in state.merged_from
+
+
+async def test_stage_entries_reach_the_store_for_the_funnel(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client = skipping_env.client
+    cid = f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        for event in [track("Product Viewed"), track("Order Completed", order_id=str(uuid.uuid4())),
+                      track("NPS Submitted", score=10)]:  # fmt: skip
+            await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[event])
+        state = await wait_for(client, cid, lambda s: s.events_total == 3)
+    with session_scope(settings.database_url) as session:
+        rows = session.exec(
+            select(StageEntry).where(StageEntry.customer_id == cid).order_by(StageEntry.id)
+        ).all()
+        customer = session.get(Customer, cid)
+    stages = [change.stage.value for change in state.stage_history]
+    assert stages[0] == "awareness" and len(stages) >= 3  # first seen, then moves
+    assert [(r.previous, r.stage) for r in rows] == list(zip([None, *stages], stages, strict=False))
+    assert customer is not None and customer.stage == state.stage.value

@@ -6,6 +6,7 @@ from typing import Any
 from temporalio import activity
 
 from store.db import session_scope
+from store.decisions import decision_stats, record_decision
 from store.journey_runs import queue_message, record_journey_event
 from store.journeys import active_specs, catalog_version, get_version
 from store.models import Customer, Task
@@ -13,7 +14,10 @@ from store.segments import active_segment_count, customer_memberships
 from store.tasks import create_task, escalate_task, expire_task
 from workflows.journey_spec import JourneySpec
 from workflows.journey_types import (
+    ActionStats,
     CustomerProfile,
+    DecisionRecord,
+    DecisionStatsInput,
     JourneyCatalog,
     JourneyRecordInput,
     JourneyTrigger,
@@ -68,6 +72,20 @@ class JourneyActivities:
                 traits=dict(customer.traits) if customer else {},
                 segments=sorted({stay.segment for stay in stays}),
             )
+
+    @activity.defn(name="decision_stats")
+    def decision_stats(self, input: DecisionStatsInput) -> dict[str, ActionStats]:
+        with session_scope(self.database_url) as session:
+            return decision_stats(session, journey=input.journey, step=input.step)
+
+    @activity.defn(name="record_decision")
+    def record_decision(self, input: DecisionRecord) -> None:
+        with session_scope(self.database_url) as session:
+            record_decision(session, record=input)
+        activity.logger.info(
+            "decision", extra={"customer_id": input.customer_id, "journey": input.journey,
+                               "step": input.step, "chosen": input.chosen},
+        )  # fmt: skip
 
     @activity.defn(name="record_journey_event")
     def record_journey_event(self, input: JourneyRecordInput) -> None:

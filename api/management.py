@@ -17,6 +17,7 @@ from channels.templates import Template, spec_template_problems
 from cli.specs import describe_error
 from config.settings import Settings
 from store.db import session_scope
+from store.decisions import decisions
 from store.journeys import (
     CatalogError,
     NotFound,
@@ -101,6 +102,24 @@ def management_router(
                 }
             )
         return found
+
+    @router.get("/journeys/{name}/decisions", summary="why customers got what they got")
+    async def journey_decisions(
+        name: str,
+        customerId: str | None = None,  # noqa: N803
+        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    ) -> list[dict[str, Any]]:
+        """`decide` steps' choices, newest first, each with its inputs: the eligible actions,
+        their past exposures and conversions, the Thompson draws, values, CLV, expected values."""
+
+        def read() -> list[dict[str, Any]]:
+            with session_scope(url) as session:
+                if get_version(session, name=name) is None:
+                    raise ApiError(404, f"no journey {name!r}")
+                rows = decisions(session, journey=name, customer_id=customerId, limit=limit)
+                return [row.model_dump(mode="json") for row in rows]
+
+        return await run(read)
 
     @router.post("/journeys", status_code=201, summary="publish a spec as a new version if changed")
     async def publish(body: Annotated[dict[str, Any], Body()]) -> dict[str, Any]:

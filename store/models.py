@@ -323,3 +323,39 @@ class StageEntry(SQLModel, table=True):
     stage: str = Field(max_length=16)
     previous: str | None = Field(default=None, max_length=16)  # None: first seen
     cause: str = Field(default="", max_length=300)  # the event that moved them, or first_seen
+
+
+class Decision(SQLModel, table=True):
+    """A `decide` step's choice and its inputs (posteriors, samples, values, CLV): why this
+    customer got this offer. Conversions are read from the run's `converted` record."""
+
+    __table_args__ = (Index("ix_decision_journey_step", "journey", "step"),)
+
+    decision_id: str = Field(primary_key=True, max_length=500)
+    workflow_id: str = Field(index=True, max_length=400)
+    customer_id: str = Field(index=True, max_length=300)
+    journey: str = Field(max_length=64)
+    version: int
+    step: str = Field(max_length=64)
+    chosen: str | None = Field(default=None, max_length=64)
+    inputs: dict[str, Any] = _json()  # eligible, stats, samples, values, clv, expected
+    at: datetime = _time()
+
+
+class ExperimentPromotion(SQLModel, table=True):
+    """An experiment's winner given all the traffic by a new journey version (automatically or
+    by an operator), and its revert: the version that restored the weights before it."""
+
+    id: int | None = Field(default=None, primary_key=True)
+    journey: str = Field(index=True, max_length=64)
+    step: str = Field(max_length=64)
+    winner: str = Field(max_length=64)
+    from_version: int
+    to_version: int
+    weights_before: dict[str, Any] = _json()  # variant -> weight in from_version
+    probability_best: float | None = None  # the winner's, when it was promoted
+    exposures: dict[str, Any] = _json()  # variant -> runs exposed, when it was promoted
+    manual: bool = False
+    at: datetime = _time()
+    reverted_at: datetime | None = _time(nullable=True)
+    reverted_version: int | None = None

@@ -81,6 +81,8 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             journeys.load_journey_spec,
             journeys.customer_traits,
             journeys.customer_profile,
+            journeys.decision_stats,
+            journeys.record_decision,
             journeys.record_journey_event,
             journeys.queue_message,
             journeys.create_task,

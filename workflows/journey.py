@@ -23,7 +23,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.ids import customer_workflow_id
     from workflows.journey_sends import ACTIVITY_TIMEOUT, SendSteps
     from workflows.journey_spec import (
+        Action,
         Branch,
+        Decide,
         EventMatch,
         Exit,
         Experiment,
@@ -37,6 +39,9 @@ with workflow.unsafe.imports_passed_through():
         WaitUntil,
     )
     from workflows.journey_types import (
+        ActionStats,
+        DecisionRecord,
+        DecisionStatsInput,
         DeliveryPolicy,
         JourneyEnded,
         JourneyInput,
@@ -175,6 +180,10 @@ class JourneyWorkflow(SendSteps):
             result = await self._send(step)
         elif isinstance(step, Recommend):
             result = await self._recommend(step)
+        elif isinstance(step, Decide):
+            chosen = await self._decide(step)
+            result = f"action {chosen.name}" if chosen else "no eligible action"
+            target = chosen.goto if chosen else (step.otherwise or after)
         elif isinstance(step, HumanTask):
             answer = await self._human_task(step)
             result = f"outcome {answer}" if answer else "deadline"
@@ -236,6 +245,49 @@ class JourneyWorkflow(SendSteps):
             if index not in self.used and self._matches(match, self.events[index]):
                 return index
         return None
+
+    async def _decide(self, step: Decide) -> Action | None:
+        """Thompson sampling over the eligible actions: each one's conversion rate is drawn
+        from its Beta posterior (workflow.random(): replay draws the same), times its value
+        plus the customer's predicted CLV; the best expected value wins. The choice is
+        recorded with all of its inputs."""
+        assert self.spec is not None
+        context = await self._context()
+        eligible = [a for a in step.actions if a.when is None or evaluate(a.when, context)]
+        stats = await workflow.execute_activity_method(
+            JourneyActivities.decision_stats,
+            DecisionStatsInput(journey=self.spec.name, step=step.id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        clv = float(context["traits"].get("predicted_clv") or 0) if step.use_clv else 0.0
+        rng, samples, expected = workflow.random(), {}, {}
+        for action in eligible:
+            seen = stats.get(action.name, ActionStats())
+            draw = rng.betavariate(1 + seen.conversions, 1 + seen.exposures - seen.conversions)
+            samples[action.name] = draw
+            expected[action.name] = draw * (action.value + clv)
+        chosen = max(eligible, key=lambda a: expected[a.name], default=None)
+        await workflow.execute_activity_method(
+            JourneyActivities.record_decision,
+            DecisionRecord(
+                decision_id=f"{workflow.info().workflow_id}:{step.id}:{self.visits[step.id]}",
+                workflow_id=workflow.info().workflow_id,
+                customer_id=self.input.customer_id,
+                journey=self.spec.name,
+                version=self.input.version,
+                step=step.id,
+                chosen=chosen.name if chosen else None,
+                eligible=[a.name for a in eligible],
+                stats={a.name: stats.get(a.name, ActionStats()) for a in eligible},
+                samples=samples,
+                values={a.name: a.value for a in eligible},
+                clv=clv,
+                expected=expected,
+                at=workflow.now(),
+            ),  # fmt: skip
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        return chosen
 
     async def _human_task(self, step: HumanTask) -> str | None:
         """Hand off to a team and wait for its outcome; past the deadline escalate once (when

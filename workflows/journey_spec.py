@@ -31,7 +31,7 @@ CHANNELS: tuple[str, ...] = get_args(Channel)
 RECOMMENDERS: tuple[str, ...] = get_args(Recommender)
 # The kinds this version's JourneyWorkflow runs; publishing refuses any other.
 RUNNABLE_KINDS = ("wait", "wait_until", "wait_for_event", "branch", "send", "experiment",
-                  "human_task", "update_profile", "recommend", "exit")  # fmt: skip
+                  "human_task", "update_profile", "recommend", "decide", "exit")  # fmt: skip
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_SCHEMA = {
     "type": "string",
@@ -232,13 +232,27 @@ class Recommend(_Step):
 
 class Variant(_Model):
     name: str = Field(pattern=r"^[a-z0-9_]+$")
-    weight: float = Field(gt=0)
+    # 0 takes the variant out of the traffic (a promoted winner's rivals) but keeps it in the
+    # spec, so a revert restores the split and customers get their old variant back.
+    weight: float = Field(ge=0)
     goto: StepId
+
+
+class Promote(_Model):
+    """Auto-promotion of an experiment's winner (the `experiment-evaluation` schedule): once a
+    variant's probability of being best reaches `probability`, every variant has at least
+    `min_exposures` and the split shows no sample ratio mismatch, a new version gives it all
+    the traffic (weight 1, the others 0)."""
+
+    min_exposures: int = Field(default=200, ge=1)
+    probability: float = Field(default=0.95, gt=0.5, lt=1)
 
 
 class Experiment(_Step):
     kind: Literal["experiment"]
     variants: list[Variant] = Field(min_length=2)
+    # Left out of the stored document when unset: specs published before it keep their hash.
+    promote: Promote | None = Field(default=None, exclude_if=lambda value: value is None)
 
     @field_validator("variants")
     @classmethod
@@ -246,7 +260,41 @@ class Experiment(_Step):
         names = [v.name for v in variants]
         if len(set(names)) != len(names):
             raise ValueError("variant names must be unique")
+        if not any(v.weight > 0 for v in variants):
+            raise ValueError("at least one variant needs a weight above 0")
         return variants
+
+
+class Action(_Model):
+    """One offer a `decide` step may choose: its value if the customer converts after it, and
+    an optional condition that makes it eligible."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+$")
+    goto: StepId
+    value: float = Field(ge=0)
+    when: str | None = None
+
+    _check_when = field_validator("when")(_expression)
+
+
+class Decide(_Step):
+    """Next best action: among the eligible actions, the highest expected value — a Thompson
+    sample of the action's conversion rate (Beta posterior over past decisions of this step)
+    times its value plus, with `use_clv`, the customer's predicted CLV (a kept customer is
+    worth more than the offer's margin). Without an eligible action the run goes `otherwise`."""
+
+    kind: Literal["decide"]
+    actions: list[Action] = Field(min_length=1)
+    use_clv: bool = True
+    otherwise: StepId | None = None  # default: next
+
+    @field_validator("actions")
+    @classmethod
+    def _unique(cls, actions: list[Action]) -> list[Action]:
+        names = [a.name for a in actions]
+        if len(set(names)) != len(names):
+            raise ValueError("action names must be unique")
+        return actions
 
 
 class HumanTask(_Step):
@@ -277,6 +325,7 @@ Step = Annotated[
     | Send
     | Recommend
     | Experiment
+    | Decide
     | HumanTask
     | UpdateProfile
     | Exit,
@@ -373,6 +422,8 @@ def step_targets(step: Any) -> list[tuple[str, str]]:
         targets.append((f"cases[{i}].goto", case.goto))
     for i, variant in enumerate(getattr(step, "variants", [])):
         targets.append((f"variants[{i}].goto", variant.goto))
+    for i, action in enumerate(getattr(step, "actions", [])):
+        targets.append((f"actions[{i}].goto", action.goto))
     for outcome, target in getattr(step, "outcomes", {}).items():
         targets.append((f"outcomes.{outcome}", target))
     return targets

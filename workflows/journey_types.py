@@ -96,6 +96,38 @@ class CustomerProfile(BaseModel):
     segments: list[str] = Field(default_factory=list)
 
 
+class DecisionStatsInput(BaseModel):
+    journey: str
+    step: str
+
+
+class ActionStats(BaseModel):
+    """Past decisions of one step for one action: how often chosen, how often converted."""
+
+    exposures: int = 0
+    conversions: int = 0
+
+
+class DecisionRecord(BaseModel):
+    """Activity input: one `decide` step's choice with everything that led to it, so an
+    operator can see why a customer got what they got."""
+
+    decision_id: str  # "{run workflow id}:{step}:{visit}": a retry records it once
+    workflow_id: str
+    customer_id: str
+    journey: str
+    version: int
+    step: str
+    chosen: str | None
+    eligible: list[str]
+    stats: dict[str, ActionStats]
+    samples: dict[str, float]  # Thompson draws of each eligible action's conversion rate
+    values: dict[str, float]
+    clv: float
+    expected: dict[str, float]  # sample x (value + clv)
+    at: datetime
+
+
 class QueueMessageInput(BaseModel):
     """Activity input of a `send` step; `idempotency_key` comes from business identity
     (journey run and step visit), never from the attempt or the activity id."""

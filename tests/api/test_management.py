@@ -57,6 +57,7 @@ MANAGEMENT = [
     ("GET", "/v1/journeys", None),
     ("GET", "/v1/journeys/x", None),
     ("GET", "/v1/journeys/x/runs", None),
+    ("GET", "/v1/journeys/x/decisions", None),
     ("POST", "/v1/journeys", HANDOFF),
     ("POST", "/v1/journeys/x/disable", None),
     ("POST", "/v1/journeys/x/enable", None),

@@ -3,7 +3,8 @@ manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`,
 check and preview message templates (`templates check`, `templates preview`); publish and
 inspect segments (`segments publish|list|show|members|archive|activate|refresh-schedule`);
 evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
-(`clv fit`)."""
+(`clv fit`); A/B test results and promotions
+(`experiments show|promote|revert|evaluate|schedule`)."""
 
 import argparse
 import asyncio
@@ -21,7 +22,9 @@ from temporalio.client import ScheduleHandle
 
 from cli import catalog
 from cli import clv as clv_cli
+from cli import experiments as experiments_cli
 from cli import recs as recs_cli
+from cli import replay as replay_cli
 from cli import segments as segments_cli
 from cli import templates as templates_cli
 from config.logging import configure_logging
@@ -207,7 +210,7 @@ def _publish_shipped_journeys(settings: Settings) -> None:
 
 
 # `journeys GROUP ACTION ...`: each module has COMMAND, add_commands(sub) and run(args, settings)
-COMMAND_GROUPS = (templates_cli, recs_cli, segments_cli, clv_cli)
+COMMAND_GROUPS = (templates_cli, recs_cli, segments_cli, clv_cli, replay_cli, experiments_cli)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -27,6 +27,15 @@ from workflows.segment_refresh import SegmentRefreshWorkflow
 
 log = structlog.get_logger()
 
+# Every workflow type this product runs: the worker registers them, the replay test and
+# `journeys replay` check histories against them.
+WORKFLOWS = (
+    CustomerWorkflow,
+    JourneyWorkflow,
+    SegmentRefreshWorkflow,
+    RecommendationTrainingWorkflow,
+)
+
 
 class WorkerGroup:
     """The main worker and one activity worker per provider channel, started and stopped
@@ -66,12 +75,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     main = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=[
-            CustomerWorkflow,
-            JourneyWorkflow,
-            RecommendationTrainingWorkflow,
-            SegmentRefreshWorkflow,
-        ],
+        workflows=list(WORKFLOWS),
         activities=[
             lifecycle.load_lifecycle_config,
             profiles.update_profile,

@@ -48,6 +48,12 @@ AT_RISK_EVENT = "Customer At Risk"
 # After applying events, the customer evaluates its segments (an activity) and applies each
 # entry or exit as an event of its own, so journeys can trigger on it.
 SEGMENTS_PATCH = "segments-v1"
+# The lifecycle rules come from a regular activity, not a local one. A local activity's result
+# can land in a later workflow task than the one its marker belongs to (the dev server splits
+# the first task); on replay the SDK then resolves it early, reaches the patches that follow
+# before it has been told of their markers, and fails with a nondeterminism error — a customer
+# stuck after a worker restart. tests/cli/test_replay.py replays such a customer.
+CONFIG_ACTIVITY_PATCH = "lifecycle-config-activity"
 # Stage entries are written to the store (`stageentry`) for the funnel report.
 STAGE_HISTORY_PATCH = "stage-history"
 
@@ -106,9 +112,14 @@ class CustomerWorkflow:
 
     @workflow.run
     async def run(self, input: CustomerInput) -> CustomerState:
-        self.config = await workflow.execute_local_activity(
-            LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
-        )
+        if workflow.patched(CONFIG_ACTIVITY_PATCH):
+            self.config = await workflow.execute_activity_method(
+                LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
+        else:  # runs started before: a local activity
+            self.config = await workflow.execute_local_activity(
+                LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
         self._upsert_search_attributes()
         watcher = asyncio.create_task(self._watch_inactivity())
         while True:

@@ -4,36 +4,48 @@ A change that would alter the commands of a running customer fails here: put it 
 `workflow.patched(...)`, then record new histories (tests/workflows/record_histories.py).
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
+from cli.replay import replay_histories
 from config.temporal import DATA_CONVERTER
-from workflows.customer import CustomerWorkflow
-from workflows.journey import JourneyWorkflow
-from workflows.recommendation_training import RecommendationTrainingWorkflow
-from workflows.segment_refresh import SegmentRefreshWorkflow
+from worker.main import WORKFLOWS
+from workflows.journey_types import JourneyInput
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def test_histories_are_recorded() -> None:
     assert HISTORIES, "no recorded histories under tests/workflows/histories"
+    recorded = {path.stem.split("-")[0] for path in HISTORIES}
+    assert {"customer", "journey", "segment_refresh", "recommendation_training"} <= recorded
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
 async def test_history_replays_deterministically(path: Path) -> None:
     history = WorkflowHistory.from_json(path.stem, path.read_text())
-    replayer = Replayer(
-        workflows=[
-            CustomerWorkflow,
-            JourneyWorkflow,
-            SegmentRefreshWorkflow,
-            RecommendationTrainingWorkflow,
-        ],
-        data_converter=DATA_CONVERTER,
-    )
+    replayer = Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
+
+
+@workflow.defn(name="JourneyWorkflow", sandboxed=False)  # a test module: no sandbox
+class ChangedJourneyWorkflow:
+    """A deliberately non-deterministic edit: a timer first, where recorded runs did an activity."""
+
+    @workflow.run
+    async def run(self, input: JourneyInput) -> None:
+        await workflow.sleep(timedelta(seconds=1))
+
+
+async def test_the_guard_catches_a_non_deterministic_change() -> None:
+    path = next(p for p in HISTORIES if p.stem.startswith("journey-v7-cart_recovery"))
+    history = WorkflowHistory.from_json(path.stem, path.read_text())
+    failures = await replay_histories([history], workflows=[ChangedJourneyWorkflow])
+    [(workflow_id, error)] = failures.items()
+    assert workflow_id == path.stem and "Nondeterminism" in error, error

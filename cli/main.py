@@ -23,8 +23,10 @@ from temporalio.client import ScheduleHandle
 from cli import catalog
 from cli import clv as clv_cli
 from cli import experiments as experiments_cli
+from cli import inspect as inspect_cli
 from cli import recs as recs_cli
 from cli import replay as replay_cli
+from cli import report as report_cli
 from cli import segments as segments_cli
 from cli import templates as templates_cli
 from config.logging import configure_logging
@@ -210,7 +212,16 @@ def _publish_shipped_journeys(settings: Settings) -> None:
 
 
 # `journeys GROUP ACTION ...`: each module has COMMAND, add_commands(sub) and run(args, settings)
-COMMAND_GROUPS = (templates_cli, recs_cli, segments_cli, clv_cli, replay_cli, experiments_cli)
+COMMAND_GROUPS = (
+    templates_cli,
+    recs_cli,
+    segments_cli,
+    clv_cli,
+    replay_cli,
+    experiments_cli,
+    inspect_cli,
+    report_cli,
+)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -4,10 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
+from cli.segments import SHIPPED as SEGMENTS
+from cli.segments import load_definition_files
 from cli.specs import load_spec_files
 from config.settings import Settings
 from store.db import session_scope
 from store.journeys import catalog_version, publish_spec
+from store.segments import save_segment
 from tests.channels.smtp import Inbox, serve, settings_for
 from tests.journeys.test_shipped import SHIPPED
 
@@ -26,6 +29,8 @@ def settings(inbox: tuple[Inbox, int], sqlite_url: str, task_queue: str) -> Sett
 @pytest.fixture
 def catalog(settings: Settings) -> int:
     with session_scope(settings.database_url) as session:
+        for definition in load_definition_files([SEGMENTS])[0]:  # journeys may name them
+            save_segment(session, definition=definition)
         for spec in load_spec_files([SHIPPED]):
             publish_spec(session, spec=spec)
         return catalog_version(session)

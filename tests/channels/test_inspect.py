@@ -1,0 +1,58 @@
+"""`journeys inspect`: an operator's one page on a customer, after a real cart-recovery run
+(time-skipping server, real SMTP): stages, the run's steps, each message with its outcome and
+reason, and the live state from the customer's workflow."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+from temporalio.testing import WorkflowEnvironment
+
+from config.settings import Settings
+from tests.channels.smtp import Inbox
+from tests.journeys.test_shipped import identify
+from tests.workflows.test_journey import event, finished, send
+from worker.main import build_worker
+from workflows.ids import journey_workflow_id
+
+
+async def journeys(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
+    """The CLI in a subprocess, while this process's worker goes on answering queries."""
+    cli = Path(sys.executable).with_name("journeys")
+    env = {**os.environ, "JOURNEYS_DATABASE_URL": settings.database_url}
+    process = await asyncio.create_subprocess_exec(
+        str(cli), *args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    return subprocess.CompletedProcess(args, process.returncode or 0, out.decode(), err.decode())
+
+
+async def test_inspect_tells_what_a_customer_got_and_why(
+    skipping_env: WorkflowEnvironment, inbox: tuple[Inbox, int], settings: Settings, catalog: int
+) -> None:
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(email="ann@example.test"),
+                   event("Checkout Started"), catalog=catalog)  # fmt: skip
+        await finished(skipping_env, journey_workflow_id("cart_recovery", cid, 1))
+        address = client.service_client.config.target_host
+        done = await journeys(settings, "inspect", cid, "--address", address, "--json")
+        text = await journeys(settings, "inspect", cid, "--address", address)
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    outcomes = {(m["step"], m["channel"]): (m["status"], m["reason"]) for m in report["messages"]}
+    assert outcomes[("email", "email")] == ("sent", "")
+    assert outcomes[("sms", "sms")] == ("skipped", "not opted in to offers on sms")
+    [run] = [r for r in report["runs"] if r["journey"] == "cart_recovery"]
+    assert [s["step"] for s in run["steps"]][:3] == ["grace", "popover", "picks"]
+    moves = [(s["from"], s["to"]) for s in report["stages"]]
+    assert (None, "awareness") in moves and ("awareness", "decision") in moves
+    assert report["workflow"]["events_total"] == 2
+    assert "ann@example.test" not in done.stdout  # traits stay in the store
+    assert "sms cart_recovery_sms: skipped (not opted in to offers on sms)" in text.stdout
+    missing = await journeys(settings, "inspect", "nobody", "--address", address)
+    assert missing.returncode == 1 and "no customer 'nobody'" in missing.stderr

@@ -8,7 +8,7 @@ from temporalio import activity
 from store.db import session_scope
 from store.decisions import decision_stats, record_decision
 from store.journey_runs import queue_message, record_journey_event
-from store.journeys import active_specs, catalog_version, get_version
+from store.journeys import active_specs, catalog_version, get_version, paused_journeys
 from store.models import Customer, Task
 from store.segments import active_segment_count, customer_memberships
 from store.tasks import create_task, escalate_task, expire_task
@@ -39,12 +39,14 @@ class JourneyActivities:
         """The triggers of the active journeys' newest versions (customers decide entry)."""
         with session_scope(self.database_url) as session:
             version = catalog_version(session)
+            paused = paused_journeys(session)
             journeys = [
                 JourneyTrigger(
-                    name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry
+                    name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry,
+                    paused=spec.name in paused,
                 )
                 for number, spec in active_specs(session)
-            ]
+            ]  # fmt: skip
             segments = active_segment_count(session)
         return JourneyCatalog(version=version, journeys=journeys, segments=segments)
 
@@ -56,6 +58,11 @@ class JourneyActivities:
         if spec is None:
             raise LookupError(f"journey {input.name} v{input.version} is not published")
         return spec
+
+    @activity.defn(name="journey_paused")
+    def journey_paused(self, input: LoadSpecInput) -> bool:
+        with session_scope(self.database_url) as session:
+            return input.name in paused_journeys(session)
 
     @activity.defn(name="customer_traits")
     def customer_traits(self, input: ProfileInput) -> dict[str, Any]:

@@ -17,10 +17,12 @@ from temporalio.client import Client
 
 from api.auth import check_write_key
 from api.errors import ApiError, field_errors
+from api.experiments import experiments_router
 from api.feedback import feedback_router
 from api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
 from api.management import management_router
 from api.recommendations import recommendations_router
+from api.reports import reports_router
 from api.schemas import SegmentBatch, SegmentCall
 from api.segments import segments_router
 from api.subscriptions import subscriptions_router
@@ -176,6 +178,8 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     )
     app.include_router(recommendations_router(settings))
     app.include_router(segments_router(settings))
+    app.include_router(experiments_router(settings))
+    app.include_router(reports_router(settings))
 
     @app.get("/v1/popovers", summary="popovers to show this visitor now (display rules applied)")
     async def popovers(

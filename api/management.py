@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query, Request
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, Field, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 
@@ -24,18 +24,23 @@ from store.journeys import (
     get_version,
     list_journeys,
     publish_spec,
+    set_paused,
     set_status,
 )
 from store.models import Task
 from store.tasks import TaskError, complete_task, expire_task, list_tasks, reopen_task
 from workflows import search_attributes as sa
 from workflows.journey_spec import JourneySpec, unrunnable_steps
-from workflows.journey_types import TaskOutcome
+from workflows.journey_types import OperatorCommand, TaskOutcome
 from workflows.tracking_plan import TrackingPlan, plan_problems
 
 
 class Completion(BaseModel):
     outcome: str
+
+
+class Pausing(BaseModel):
+    reason: str = Field(default="paused by an operator", min_length=1, max_length=300)
 
 
 def management_router(
@@ -160,6 +165,42 @@ def management_router(
                 raise ApiError(404, str(err)) from err
 
         router.post(f"/journeys/{{name}}/{command}", summary=f"{command} a journey")(change)
+
+    @router.post("/journeys/{name}/pause", summary="hold every run in place, nobody messaged")
+    async def pause(name: str, request: Request, body: Pausing | None = None) -> dict[str, Any]:
+        """Runs wait before their next step and before any message; new entries start waiting.
+        Nobody is dropped: `resume` lets them all go on where they stood."""
+        return await _pause_or_resume(name, request, (body or Pausing()).reason)
+
+    @router.post("/journeys/{name}/resume", summary="let a paused journey's runs go on")
+    async def resume(name: str, request: Request) -> dict[str, Any]:
+        return await _pause_or_resume(name, request, None)
+
+    async def _pause_or_resume(name: str, request: Request, reason: str | None) -> dict[str, Any]:
+        def write() -> dict[str, Any]:
+            with session_scope(url) as session:
+                return set_paused(session, name=name, reason=reason).model_dump(mode="json")
+
+        try:
+            journey = await run(write)
+        except NotFound as err:
+            raise ApiError(404, str(err)) from err
+        signal, command = ("pause", OperatorCommand(reason=reason, journey_wide=True)) if reason \
+            else ("resume", OperatorCommand())  # fmt: skip
+        query = f"JourneyName = {_quoted(name)} AND ExecutionStatus = 'Running'"
+        signalled = 0
+        try:
+            async for found in client(request).list_workflows(query):
+                try:
+                    await client(request).get_workflow_handle(found.id).signal(signal, command)
+                    signalled += 1
+                except RPCError as err:  # ended meanwhile
+                    if err.status != RPCStatusCode.NOT_FOUND:
+                        raise
+        except RPCError as err:  # the store says paused; runs check it themselves every 10 min
+            raise ApiError(503, f"journey {signal}d, but runs not told yet: {err}",
+                           headers={"Retry-After": "5"}) from err  # fmt: skip
+        return {**journey, "runs_signalled": signalled}
 
     @router.get("/tasks", summary="human tasks, by team and status (default: open)")
     async def tasks(team: str | None = None, status: str | None = "open") -> list[dict[str, Any]]:

@@ -1,7 +1,10 @@
-"""`journeys clv fit`: BG/NBD and Gamma-Gamma fitted to any transaction file.
+"""`journeys clv fit`: BG/NBD and Gamma-Gamma fitted to any transaction file; `journeys clv
+schedule`: the Temporal Schedule `clv-fit` that fits them to the store's orders and writes the
+predictions as traits (activities/kpis.py).
 
     journeys clv fit --transactions tx.csv [--calibration-end 1997-09-30] [--unit weeks]
                      [--horizon 52] [--predictions out.csv] [--json]
+    journeys clv schedule [--unit weeks] [--horizon-days 90] [--window-days N] [--address H:P]
 
 The CSV has `customer_id,date,amount` (a header row; dates as YYYY-MM-DD or YYYYMMDD). Prints
 the fitted parameters under the literature's names and the log-likelihoods; `--predictions`
@@ -9,6 +12,7 @@ writes each customer's P(alive), expected purchases and expected value over the 
 """
 
 import argparse
+import asyncio
 import csv
 import json
 from collections.abc import Iterator
@@ -34,9 +38,25 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     fit.add_argument("--horizon", type=float, default=52.0, help="units ahead to predict (52)")
     fit.add_argument("--predictions", type=Path, help="write per-customer predictions here")
     fit.add_argument("--json", action="store_true", help="machine-readable output")
+    schedule = actions.add_parser(
+        "schedule",
+        help="create or update the Temporal Schedule `clv-fit` (every JOURNEYS_CLV_FIT_INTERVAL):"
+        " fit the store's orders, write p_alive, churn_risk, expected_purchases, predicted_clv",
+    )
+    schedule.add_argument("--unit", choices=sorted(UNITS), default="weeks", help="time unit")
+    schedule.add_argument(
+        "--horizon-days", type=float, default=90.0,
+        help="days ahead for expected_purchases and predicted_clv (90)",
+    )  # fmt: skip
+    schedule.add_argument(
+        "--window-days", type=float, help="fit on the orders of this many days only (default: all)"
+    )
+    schedule.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    if args.action == "schedule":
+        return _schedule(args, settings)
     rows = list(_transactions(args.transactions))
     if not rows:
         raise ConfigError(f"{args.transactions}: no transactions")
@@ -68,6 +88,36 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     for model, params in (("BG/NBD", frequency.params()), ("Gamma-Gamma", spend.params())):
         values = "  ".join(f"{k}={v:.4f}" for k, v in params.items() if k != "log_likelihood")
         print(f"{model:12} {values}  log-likelihood={params['log_likelihood']:.2f}")
+    return 0
+
+
+def _schedule(args: argparse.Namespace, settings: Settings) -> int:
+    from pydantic import ValidationError
+
+    from cli.schedules import CLV_FIT_SCHEDULE, ensure_clv_schedule
+    from config.temporal import connect
+    from workflows.kpi_types import ClvFitInput
+
+    try:
+        input = ClvFitInput(unit=args.unit, horizon_days=args.horizon_days,
+                            window_days=args.window_days)  # fmt: skip
+    except ValidationError as err:
+        problems = "; ".join(f"--{'-'.join(map(str, e['loc'])).replace('_', '-')}: {e['msg']}"
+                             for e in err.errors())  # fmt: skip
+        raise ConfigError(problems) from None
+
+    async def go() -> str:
+        try:
+            client = await connect(settings, address=args.address)
+        except RuntimeError as err:
+            raise ConfigError(f"cannot reach Temporal: {err}") from err
+        outcome = await ensure_clv_schedule(client, settings, input)
+        return (
+            f"schedule {CLV_FIT_SCHEDULE} {outcome}: every {settings.clv_fit_interval} on task"
+            f" queue {settings.task_queue} ({input.unit}, {input.horizon_days:g}-day horizon)"
+        )
+
+    print(asyncio.run(go()))
     return 0
 
 

@@ -3,7 +3,7 @@ manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`,
 check and preview message templates (`templates check`, `templates preview`); publish and
 inspect segments (`segments publish|list|show|members|archive|activate|refresh-schedule`);
 evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
-(`clv fit`); A/B test results and promotions
+(`clv fit`, `clv schedule`); A/B test results and promotions
 (`experiments show|promote|revert|evaluate|schedule`)."""
 
 import argparse

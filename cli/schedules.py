@@ -1,7 +1,7 @@
 """Temporal Schedules of the product, made or brought up to date at start-up (`journeys up`),
-with `journeys segments refresh-schedule` or `journeys recs schedule`. Creating one twice
-updates it, never duplicates it; an operator's pause survives the update. A run still going
-when the next is due makes the next one skip, so runs never pile up."""
+with `journeys segments refresh-schedule`, `journeys recs schedule` or `journeys clv schedule`.
+Creating one twice updates it, never duplicates it; an operator's pause survives the update. A
+run still going when the next is due makes the next one skip, so runs never pile up."""
 
 from datetime import timedelta
 from typing import Any, Literal
@@ -20,6 +20,10 @@ from temporalio.client import (
 )
 
 from config.settings import Settings
+from workflows.clv_fit import ClvFitWorkflow
+from workflows.experiment_evaluation import ExperimentEvaluationWorkflow
+from workflows.experiment_types import EvaluateExperimentsInput
+from workflows.kpi_types import ClvFitInput
 from workflows.recommendation_training import RecommendationTrainingWorkflow
 from workflows.recommendation_types import TrainRecommendersInput
 from workflows.segment_refresh import SegmentRefreshWorkflow
@@ -27,6 +31,8 @@ from workflows.segment_types import SegmentRefreshInput
 
 SEGMENT_REFRESH_SCHEDULE = "segment-refresh"
 TRAINING_SCHEDULE = "recommendation-training"
+CLV_FIT_SCHEDULE = "clv-fit"
+EXPERIMENT_SCHEDULE = "experiment-evaluation"
 
 
 def _every(run: Any, argument: Any, workflow_id: str, every: timedelta, queue: str) -> Schedule:
@@ -49,6 +55,13 @@ def training_schedule(settings: Settings, input: TrainRecommendersInput | None =
     return _every(RecommendationTrainingWorkflow.run, input or TrainRecommendersInput(),
                   "recommendation-training-run", settings.recommendation_training_interval,
                   settings.task_queue)  # fmt: skip
+
+
+def clv_fit_schedule(settings: Settings, input: ClvFitInput | None = None) -> Schedule:
+    """Every `JOURNEYS_CLV_FIT_INTERVAL`, one ClvFitWorkflow (BG/NBD and Gamma-Gamma fitted to
+    the orders; predictions written as traits)."""
+    return _every(ClvFitWorkflow.run, input or ClvFitInput(), "clv-fit-run",
+                  settings.clv_fit_interval, settings.task_queue)  # fmt: skip
 
 
 async def ensure_schedule(
@@ -82,9 +95,30 @@ async def ensure_training_schedule(
     return await ensure_schedule(client, TRAINING_SCHEDULE, training_schedule(settings, input))
 
 
+async def ensure_clv_schedule(
+    client: Client, settings: Settings, input: ClvFitInput | None = None
+) -> Literal["created", "updated"]:
+    return await ensure_schedule(client, CLV_FIT_SCHEDULE, clv_fit_schedule(settings, input))
+
+
 async def ensure_schedules(client: Client, settings: Settings) -> dict[str, str]:
     """Every schedule this product runs, by id: "created" or "updated"."""
     return {
         SEGMENT_REFRESH_SCHEDULE: await ensure_segment_refresh_schedule(client, settings),
         TRAINING_SCHEDULE: await ensure_training_schedule(client, settings),
+        CLV_FIT_SCHEDULE: await ensure_clv_schedule(client, settings),
+        EXPERIMENT_SCHEDULE: await ensure_experiment_schedule(client, settings),
     }
+
+
+def experiment_schedule(settings: Settings) -> Schedule:
+    """Every `JOURNEYS_EXPERIMENT_EVALUATION_INTERVAL`, one ExperimentEvaluationWorkflow."""
+    return _every(ExperimentEvaluationWorkflow.run, EvaluateExperimentsInput(),
+                  "experiment-evaluation-run", settings.experiment_evaluation_interval,
+                  settings.task_queue)  # fmt: skip
+
+
+async def ensure_experiment_schedule(
+    client: Client, settings: Settings
+) -> Literal["created", "updated"]:
+    return await ensure_schedule(client, EXPERIMENT_SCHEDULE, experiment_schedule(settings))

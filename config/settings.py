@@ -58,6 +58,12 @@ class Settings(BaseSettings):
     # how often the Temporal Schedule `recommendation-training` retrains the recommenders:
     # a number of minutes, hours or days (30m, 6h, 1d) or ISO 8601 (PT6H)
     recommendation_training_interval: timedelta = Field(default=timedelta(hours=6), gt=timedelta(0))
+    # how often the Temporal Schedule `clv-fit` fits BG/NBD and Gamma-Gamma to the orders and
+    # writes each customer's p_alive, churn_risk, expected_purchases, predicted_clv traits
+    clv_fit_interval: timedelta = timedelta(hours=24)
+    # how often the Temporal Schedule `experiment-evaluation` promotes experiments' winners
+    # (steps with a `promote` block): 30m, 1h, 1d
+    experiment_evaluation_interval: timedelta = timedelta(hours=1)
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
 
@@ -124,6 +130,34 @@ class Settings(BaseSettings):
     @field_validator("segment_refresh_interval")
     @classmethod
     def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("expected at least a minute, like 30m, 1h or 1d")
+        return value
+
+    @field_validator("clv_fit_interval", mode="before")
+    @classmethod
+    def _clv_interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("clv_fit_interval")
+    @classmethod
+    def _clv_at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("expected at least a minute, like 6h, 1d or 7d")
+        return value
+
+    @field_validator("experiment_evaluation_interval", mode="before")
+    @classmethod
+    def _experiment_interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("experiment_evaluation_interval")
+    @classmethod
+    def _experiment_at_least_a_minute(cls, value: timedelta) -> timedelta:
         if value < timedelta(minutes=1):
             raise ValueError("expected at least a minute, like 30m, 1h or 1d")
         return value

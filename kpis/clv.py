@@ -141,19 +141,36 @@ def fit_gamma_gamma(customers: Customers) -> GammaGamma:
     x, m = customers.x[keep], customers.monetary[keep]
     if len(x) < 2:
         raise ValueError("Gamma-Gamma needs at least two customers with repeat purchases")
-    result = _maximise(lambda p: gamma_gamma_log_likelihood(p, x, m), [1.0, 1.0, 1.0])
+    # a second start in the currency's scale (population mean spend = mean(m)): from [1, 1, 1]
+    # alone, Nelder-Mead can wander up a ridge (p to infinity) on large amounts
+    scaled = [5.0, 3.0, float(np.mean(m)) * 2.0 / 5.0]
+    result = _maximise(lambda p: gamma_gamma_log_likelihood(p, x, m), [1.0, 1.0, 1.0], scaled)
     p, q, gamma = np.exp(result.x)
     return GammaGamma(float(p), float(q), float(gamma), float(-result.fun))
 
 
-def _maximise(log_likelihood, start: list[float]):  # type: ignore[no-untyped-def]
-    """Maximise over log-parameters (keeps every parameter positive): Nelder-Mead, polished."""
+# Parameters stay within e^-25..e^25 (1e-11..7e10): further out the log-likelihood loses all
+# precision (a sum of terms of 1e300 that cancel) and can come out as a huge finite number the
+# optimiser would chase. A fit that ends near the bound has no interior optimum.
+LOG_BOUND = 25.0
+
+
+def _maximise(log_likelihood, *starts: list[float]):  # type: ignore[no-untyped-def]
+    """Maximise over log-parameters (keeps every parameter positive): Nelder-Mead, polished,
+    from each start; the best result wins."""
 
     def objective(log_params: Array) -> float:
-        value = log_likelihood(np.exp(log_params))
+        if np.any(np.abs(log_params) > LOG_BOUND):
+            return 1e300
+        with np.errstate(all="ignore"):
+            value = log_likelihood(np.exp(log_params))
         return -value if np.isfinite(value) else 1e300
 
-    first = minimize(objective, np.log(start), method="Nelder-Mead",
-                     options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-10})  # fmt: skip
-    return minimize(objective, first.x, method="Nelder-Mead",
-                    options={"maxiter": 20000, "xatol": 1e-12, "fatol": 1e-12})  # fmt: skip
+    results = []
+    for start in starts:
+        first = minimize(objective, np.log(start), method="Nelder-Mead",
+                         options={"maxiter": 20000, "xatol": 1e-10, "fatol": 1e-10})  # fmt: skip
+        polished = minimize(objective, first.x, method="Nelder-Mead",
+                            options={"maxiter": 20000, "xatol": 1e-12, "fatol": 1e-12})  # fmt: skip
+        results.append(polished)
+    return min(results, key=lambda result: result.fun)

@@ -77,10 +77,23 @@ def analyse(arms: list[Arm], confidence: float = 0.95) -> Analysis:
     p_value = None
     if len(table) >= 2 and table.sum(axis=0).all():
         p_value = float(stats.chi2_contingency(table, correction=False)[1])
-    srm = None
-    total = sum(a.exposures for a in arms)
-    if total:
-        weights = np.array([a.weight for a in arms], dtype=float)
-        expected = total * weights / weights.sum()
-        srm = float(stats.chisquare([a.exposures for a in arms], expected).pvalue)
+    srm = sample_ratio_p_value(arms)
     return Analysis(results, p_value, srm, srm is not None and srm < SRM_ALPHA)
+
+
+def sample_ratio_p_value(arms: list[Arm]) -> float | None:
+    """Chi-square goodness of fit of the exposures to the weights; None without exposures.
+    An arm with weight 0 (a promoted experiment's losers) is planned to get nobody: any
+    exposure there is a mismatch (p 0), and the test runs on the arms with traffic."""
+    total = sum(a.exposures for a in arms)
+    if not total:
+        return None
+    observed = np.array([a.exposures for a in arms], dtype=float)
+    weights = np.array([a.weight for a in arms], dtype=float)
+    planned = weights > 0
+    if observed[~planned].any():
+        return 0.0
+    if planned.sum() < 2:
+        return 1.0
+    expected = total * weights[planned] / weights[planned].sum()
+    return float(stats.chisquare(observed[planned], expected).pvalue)

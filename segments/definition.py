@@ -31,6 +31,7 @@ from pydantic_core import ErrorDetails
 
 from workflows.events import Stage
 from workflows.journey_spec import Duration
+from workflows.kpi_types import PREDICTED_TRAITS
 
 # Trait kinds decide the operators and the JSON type a value must have to match: a number trait
 # matches only a JSON number (an age stored as "35" matches nothing), a string trait only a JSON
@@ -42,6 +43,10 @@ TRAITS: dict[str, Literal["number", "string", "list"]] = {
     "country": "string", "region": "string", "city": "string", "postal_code": "string",
     # psychographics
     "interests": "list", "lifestyle": "list", "values": "list",
+    # predictive, written by the scheduled CLV fit (activities/kpis.py) and absent until it has
+    # fitted: p_alive, churn_risk (1 - p_alive), expected_purchases and predicted_clv over the
+    # fit's horizon (90 days); historic_clv, the totals of all the customer's orders
+    **{name: "number" for name in (*PREDICTED_TRAITS, "historic_clv")},
 }  # fmt: skip
 # Engagement: events the customer did (track, page, screen; not identify/group/alias, not
 # passive events such as deliveries) in the last 30 days, bucketed.

@@ -117,6 +117,27 @@ def set_status(session: Session, *, name: str, status: JourneyStatus) -> Journey
     return journey
 
 
+def set_paused(session: Session, *, name: str, reason: str | None) -> Journey:
+    """Pause a journey (`reason`) or resume it (None); customers learn of it with the catalog."""
+    journey = session.get(Journey, name, with_for_update=True)
+    if journey is None:
+        raise NotFound(f"no journey {name!r}")
+    paused = reason is not None
+    if (journey.paused_at is not None) != paused:
+        journey.paused_at = datetime.now(UTC) if paused else None
+        journey.pause_reason = reason
+        journey.updated_at = datetime.now(UTC)
+        session.add(journey)
+        bump_catalog(session)
+        session.flush()
+    return journey
+
+
+def paused_journeys(session: Session) -> set[str]:
+    query = select(Journey.name).where(col(Journey.paused_at).is_not(None))
+    return set(session.exec(query))
+
+
 def catalog_version(session: Session) -> int:
     """Goes up by one on every new version and every status change; 0 for an empty catalog."""
     catalog = session.get(Catalog, 1)

@@ -111,6 +111,9 @@ class Journey(SQLModel, table=True):
     name: str = Field(primary_key=True, max_length=64)
     status: str = Field(default="active", max_length=16)
     latest_version: int = 0
+    # paused: runs wait in place before their next step (and new ones start waiting)
+    paused_at: datetime | None = _time(nullable=True)
+    pause_reason: str | None = Field(default=None, max_length=300)
     created_at: datetime = _time()
     updated_at: datetime = _time()
 
@@ -359,3 +362,29 @@ class ExperimentPromotion(SQLModel, table=True):
     at: datetime = _time()
     reverted_at: datetime | None = _time(nullable=True)
     reverted_version: int | None = None
+
+
+class ClvModel(SQLModel, table=True):
+    """One scheduled CLV fit (activities/kpis.py): the BG/NBD and Gamma-Gamma parameters it
+    found, or why it found none (`status` skipped, `reason`). `fit_key` names the fit's inputs
+    (calibration end, unit, horizon, window), so a retried activity finds its own row and
+    writes the same traits instead of fitting a new version."""
+
+    __tablename__ = "clv_model"
+
+    version: int = Field(primary_key=True)
+    fit_key: str = Field(unique=True, max_length=200)
+    status: str = Field(default="fitted", max_length=16)  # fitted | skipped
+    reason: str = ""  # why skipped
+    fitted_at: datetime = _time()
+    calibration_end: datetime = _time()
+    unit: str = Field(default="weeks", max_length=8)  # days | weeks
+    horizon_days: float = 90.0
+    window_days: float | None = None  # orders of this many days up to calibration_end; None: all
+    customers: int = 0  # customers with orders in the calibration period
+    repeat_customers: int = 0
+    # {"bg_nbd": {r, alpha, a, b}, "gamma_gamma": {p, q, gamma}}; empty when skipped
+    parameters: dict[str, Any] = _json()
+    bg_nbd_log_likelihood: float | None = None
+    gamma_gamma_log_likelihood: float | None = None
+    traits_written: int = 0  # customers whose predicted traits this fit wrote

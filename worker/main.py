@@ -10,7 +10,9 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.channels import ChannelActivities
+from activities.experiments import ExperimentActivities
 from activities.journeys import JourneyActivities
+from activities.kpis import KpiActivities
 from activities.lifecycle import LifecycleActivities, read_lifecycle_config
 from activities.profiles import ProfileActivities
 from activities.recommendations import RecommendationActivities
@@ -18,7 +20,9 @@ from activities.segments import SegmentActivities
 from channels.templates import load_templates
 from config.settings import ConfigError, Settings
 from config.temporal import connect
+from workflows.clv_fit import ClvFitWorkflow
 from workflows.customer import CustomerWorkflow
+from workflows.experiment_evaluation import ExperimentEvaluationWorkflow
 from workflows.ids import channel_task_queue
 from workflows.journey import JourneyWorkflow
 from workflows.journey_sends import PROVIDER_CHANNELS
@@ -34,6 +38,8 @@ WORKFLOWS = (
     JourneyWorkflow,
     SegmentRefreshWorkflow,
     RecommendationTrainingWorkflow,
+    ExperimentEvaluationWorkflow,
+    ClvFitWorkflow,
 )
 
 
@@ -71,6 +77,8 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     channels = ChannelActivities(settings, load_templates(settings.templates_dir))
     recommendations = RecommendationActivities(settings.database_url)
     segments = SegmentActivities(settings.database_url, task_queue=settings.task_queue)
+    experiments = ExperimentActivities(settings.database_url)
+    kpis = KpiActivities(settings.database_url)
     executor = ThreadPoolExecutor(max_workers=8)
     main = Worker(
         client,
@@ -84,6 +92,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             journeys.load_journey_catalog,
             journeys.load_journey_spec,
             journeys.customer_traits,
+            journeys.journey_paused,
             journeys.customer_profile,
             journeys.decision_stats,
             journeys.record_decision,
@@ -97,6 +106,8 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             recommendations.train_recommenders,
             segments.evaluate_customer_segments,
             segments.refresh_segments,
+            experiments.evaluate_experiments,
+            kpis.fit_clv,
         ],
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish

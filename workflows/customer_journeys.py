@@ -16,7 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.events import CustomerEvent, EventBatch, Stage
     from workflows.ids import journey_workflow_id
     from workflows.journey import JourneyWorkflow
-    from workflows.journey_types import JourneyEnded, JourneyInput, Reassign
+    from workflows.journey_types import JourneyEnded, JourneyInput, JourneyTrigger, Reassign
     from workflows.triggers import entry_refusal, trigger_matches
     from workflows.types import ActiveJourney, CustomerJourneys, EntryDecision
 
@@ -59,16 +59,17 @@ class JourneyRouter:
             now = workflow.now()
             refusal = entry_refusal(trigger, self.journeys, now)
             self._decide(trigger.name, refusal)
-            if refusal is None and await self._start(trigger.name, trigger.version, event, stage):
+            if refusal is None and await self._start(trigger, event, stage):
                 started = True
         return started
 
-    async def _start(self, name: str, version: int, event: CustomerEvent, stage: Stage) -> bool:
+    async def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> bool:
+        name, version = trigger.name, trigger.version
         run = self.journeys.entries.get(name, 0) + 1
         workflow_id = journey_workflow_id(name, self.customer_id, run)
         self.journeys.entries[name] = run
         try:
-            await self._start_child(name, version, run, workflow_id, event, stage)
+            await self._start_child(name, version, run, workflow_id, event, stage, trigger.paused)
         except WorkflowAlreadyStartedError:  # a customer recreated from scratch reuses numbers
             self._decide(name, f"run id {workflow_id} already in use")
             return False
@@ -79,7 +80,7 @@ class JourneyRouter:
 
     async def _start_child(
         self, name: str, version: int, run: int, workflow_id: str, event: CustomerEvent,
-        stage: Stage,
+        stage: Stage, paused: bool,
     ) -> None:  # fmt: skip
         await workflow.start_child_workflow(
             JourneyWorkflow.run,
@@ -90,6 +91,7 @@ class JourneyRouter:
                 run=run,
                 trigger_event=event,
                 stage=stage,
+                paused=paused,
             ),
             id=workflow_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyProgress,
         JourneyRecordInput,
         LoadSpecInput,
+        OperatorCommand,
         Outcome,
         ProfileInput,
         Reassign,
@@ -62,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
 # JourneyStep search attribute ("who is at which step?"): runs recorded before it replay without
 # the upserts. Retire with deprecate_patch once no such run is open (journeys end within weeks).
 STEP_ATTRIBUTE_PATCH = "journey-step-attribute"
+PAUSE_CHECK = timedelta(minutes=10)  # a journey-wide pause: how often the run asks the store
 # Branch conditions see the customer's segments (`"vip" in segments`).
 SEGMENTS_IN_CONDITIONS_PATCH = "segments-in-conditions"
 
@@ -96,6 +98,10 @@ class JourneyWorkflow(SendSteps):
         self.policy: DeliveryPolicy | None = None  # asked once per run, at the first send
         self.task_outcomes: dict[str, str] = {}  # task id -> outcome, from `task_completed`
         self.products: dict[str, list[dict[str, Any]]] = {}  # recommend steps' `save_as`
+        self.paused: OperatorCommand | None = None
+        self.exit_reason = ""
+        if input.paused:  # entered while the whole journey was paused
+            self.pause(OperatorCommand(reason="journey paused", journey_wide=True))
 
     @workflow.signal(name="events")
     def receive(self, batch: EventBatch) -> None:
@@ -112,6 +118,22 @@ class JourneyWorkflow(SendSteps):
     @workflow.signal(name="task_completed")
     def task_completed(self, answer: TaskOutcome) -> None:
         self.task_outcomes[answer.task_id] = answer.outcome
+
+    @workflow.signal(name="pause")
+    def pause(self, command: OperatorCommand) -> None:
+        self.paused = command
+        self.progress.paused = command.reason or "paused by an operator"
+
+    @workflow.signal(name="resume")
+    def resume(self, command: OperatorCommand) -> None:
+        self.paused = None
+        self.progress.paused = None
+
+    @workflow.signal(name="exit")
+    def operator_exit(self, command: OperatorCommand) -> None:
+        if self.outcome is None:  # interrupts any wait, like an exit rule
+            self.outcome = "exited"
+            self.exit_reason = f"exited by an operator: {command.reason or 'no reason given'}"
 
     @workflow.query(name="progress")
     def get_progress(self) -> JourneyProgress:
@@ -142,6 +164,10 @@ class JourneyWorkflow(SendSteps):
             workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
             if workflow.patched(STEP_ATTRIBUTE_PATCH):  # runs recorded before it: no upsert
                 workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(step_id)])
+            if self.paused is not None:  # never true in runs recorded before pausing existed
+                await self._wait_while_paused()
+                if self.outcome is not None:
+                    break
             step_id = await self._execute(step_id)
         if self.outcome is None:
             self.outcome = "completed"
@@ -245,6 +271,27 @@ class JourneyWorkflow(SendSteps):
             if index not in self.used and self._matches(match, self.events[index]):
                 return index
         return None
+
+    async def _wait_while_paused(self) -> None:
+        """Wait in place until resumed or ended. A journey-wide pause is also lifted by the run
+        itself once the journey is no longer paused, checked every PAUSE_CHECK: a resume
+        broadcast can miss a run that started a moment before it."""
+        assert self.paused is not None
+        workflow.set_current_details(
+            f"{self.input.name} v{self.input.version}: paused ({self.progress.paused})"
+        )
+        while self.paused is not None and self.outcome is None:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.paused is None or self.outcome is not None, timeout=PAUSE_CHECK
+                )
+            except TimeoutError:
+                if self.paused.journey_wide and not await workflow.execute_activity_method(
+                    JourneyActivities.journey_paused,
+                    LoadSpecInput(name=self.input.name, version=self.input.version),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                ):
+                    self.resume(OperatorCommand())
 
     async def _decide(self, step: Decide) -> Action | None:
         """Thompson sampling over the eligible actions: each one's conversion rate is drawn
@@ -412,9 +459,8 @@ class JourneyWorkflow(SendSteps):
         workflow.set_current_details(f"{self.input.name} v{self.input.version}: {self.outcome}")
         if workflow.patched(STEP_ATTRIBUTE_PATCH):
             workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(self.outcome)])
-        await self._record(
-            self.outcome, detail=self.progress.steps[-1].step if self.progress.steps else ""
-        )
+        last_step = self.progress.steps[-1].step if self.progress.steps else ""
+        await self._record(self.outcome, detail=self.exit_reason or last_step)
         customer = workflow.get_external_workflow_handle(
             customer_workflow_id(self.input.customer_id)
         )

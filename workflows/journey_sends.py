@@ -21,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
         DeliveryPolicy,
         DeliveryResult,
         JourneyInput,
+        OperatorCommand,
         Outcome,
         QueueMessageInput,
     )
@@ -64,6 +65,11 @@ class SendSteps:
     async def _traits(self) -> dict[str, Any]:
         raise NotImplementedError
 
+    paused: OperatorCommand | None
+
+    async def _wait_while_paused(self) -> None:
+        raise NotImplementedError
+
     async def _send(self, step: Send) -> str:
         """Deliver on the step's channel, then on its fallback if the first could not deliver
         (a permanent failure, or no address). Runs recorded before delivery existed queued
@@ -86,6 +92,10 @@ class SendSteps:
             held = await self._hold_for_quiet_hours()
             if held and self.outcome is not None:
                 return f"{step.channel} not sent: {self.outcome} during quiet hours"
+        if self.paused is not None:  # paused while quiet hours held the message back
+            await self._wait_while_paused()
+            if self.outcome is not None:
+                return f"{step.channel} not sent: {self.outcome} while paused"
         if not workflow.patched(DELIVERY_PATCH):
             await workflow.execute_activity_method(
                 JourneyActivities.queue_message, message, start_to_close_timeout=ACTIVITY_TIMEOUT

@@ -18,6 +18,7 @@ class JourneyTrigger(BaseModel):
     version: int
     trigger: Trigger
     re_entry: ReEntry
+    paused: bool = False  # the whole journey is paused: new runs start paused
 
 
 class JourneyCatalog(BaseModel):
@@ -41,6 +42,7 @@ class JourneyInput(BaseModel):
     trigger_event: CustomerEvent | None = None
     stage: Stage = Stage.AWARENESS
     spec: JourneySpec | None = None  # loaded by the run itself when absent (pinned to `version`)
+    paused: bool = False  # entered while the journey was paused: wait before the first step
 
 
 class StepRecord(BaseModel):
@@ -60,6 +62,17 @@ class JourneyProgress(BaseModel):
     outcome: Outcome | None = None
     steps: list[StepRecord] = Field(default_factory=list)
     assignments: dict[str, str] = Field(default_factory=dict)  # experiment step -> variant
+    paused: str | None = None  # why the run waits in place (an operator's pause), if it does
+
+
+class OperatorCommand(BaseModel):
+    """Signals `pause`, `resume` and `exit` from an operator (UI, CLI, API). A pause holds the
+    run before its next step and before any message goes out; nothing is dropped. With
+    `journey_wide`, the pause belongs to the whole journey: the run also lifts it by itself
+    once the journey is no longer paused (it checks every few minutes)."""
+
+    reason: str = ""
+    journey_wide: bool = False
 
 
 class JourneyEnded(BaseModel):

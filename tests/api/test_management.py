@@ -13,7 +13,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from config.settings import Settings
 from tests.helpers import wait_for
-from tests.workflows.test_journey import event, send
+from tests.workflows.test_journey import event, progress, send
 from worker.main import build_worker
 from workflows.ids import journey_workflow_id
 from workflows.journey import JourneyWorkflow
@@ -58,6 +58,8 @@ MANAGEMENT = [
     ("GET", "/v1/journeys/x", None),
     ("GET", "/v1/journeys/x/runs", None),
     ("GET", "/v1/journeys/x/decisions", None),
+    ("POST", "/v1/journeys/x/pause", None),
+    ("POST", "/v1/journeys/x/resume", None),
     ("POST", "/v1/journeys", HANDOFF),
     ("POST", "/v1/journeys/x/disable", None),
     ("POST", "/v1/journeys/x/enable", None),
@@ -217,3 +219,42 @@ async def test_a_step_kind_not_runnable_yet_is_400(
     r = await http.post("/v1/journeys", json=spec, headers=ADMIN)
     assert r.status_code == 400
     assert r.json()["errors"][0]["field"] == "steps[4] (id 'picks').kind"
+
+
+async def test_pausing_a_journey_holds_its_runs_and_resuming_lets_them_go_on(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    from store.db import session_scope
+    from store.journeys import catalog_version
+
+    client = dev_env.client
+    r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)
+    assert r.status_code == 201
+    with session_scope(settings.database_url) as session:
+        catalog = catalog_version(session)
+    cid = f"c-{uuid.uuid4()}"
+    await send(client, settings, cid, event("Demo Requested"), catalog=catalog)
+    await wait_for(client, cid, lambda s: "sales_handoff" in s.journeys.active)
+    run = journey_workflow_id("sales_handoff", cid, 1)
+    await eventually(http, "/v1/journeys/sales_handoff/runs", cid)  # visible to the broadcast
+    assert (await http.post("/v1/journeys/nothing/pause", headers=ADMIN)).status_code == 404
+    paused = await http.post("/v1/journeys/sales_handoff/pause", headers=ADMIN,
+                             json={"reason": "new pricing"})  # fmt: skip
+    assert paused.status_code == 200, paused.text
+    assert paused.json()["pause_reason"] == "new pricing"
+    assert paused.json()["runs_signalled"] == 1
+    assert await holds(lambda: progress(client, run), lambda p: p.paused == "new pricing")
+    resumed = await http.post("/v1/journeys/sales_handoff/resume", headers=ADMIN)
+    assert resumed.json()["paused_at"] is None and resumed.json()["runs_signalled"] == 1
+    assert await holds(lambda: progress(client, run), lambda p: p.paused is None)
+
+
+async def holds(read: Any, check: Any, seconds: float = 10) -> bool:
+    """Signals are applied asynchronously: poll until `check(await read())`."""
+    import asyncio
+
+    for _ in range(int(seconds * 10)):
+        if check(await read()):
+            return True
+        await asyncio.sleep(0.1)
+    return False

@@ -6,18 +6,27 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from temporalio.testing import WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
+from activities.kpis import KpiActivities
+from activities.segments import SegmentActivities
+from cli.segments import SHIPPED as SHIPPED_SEGMENTS
+from cli.segments import load_definition_files
 from cli.specs import load_spec_files
 from config.settings import Settings
 from store.db import session_scope
 from store.journey_runs import customer_messages
-from store.journeys import catalog_version, publish_spec
+from store.journeys import CatalogError, catalog_version, publish_spec
+from store.models import Customer
+from store.segments import customer_memberships, save_segment
 from tests.helpers import wait_for
+from tests.kpis.bgnbd import insert_orders, simulate
 from tests.workflows.test_journey import event, finished, send
 from worker.main import build_worker
 from workflows.events import CustomerEvent
 from workflows.ids import journey_workflow_id
+from workflows.kpi_types import ClvFitInput
+from workflows.segment_types import SegmentRefreshInput
 
 SHIPPED = Path(__file__).resolve().parents[2] / "journeys"
 
@@ -30,13 +39,23 @@ def settings(sqlite_url: str, task_queue: str) -> Settings:
     )
 
 
-@pytest.fixture
-def catalog(settings: Settings) -> int:
+def publish_shipped(database_url: str) -> int:
+    """The shipped segments, then the shipped journeys (which name them), as `journeys up`
+    publishes them; returns the catalog version."""
+    definitions, errors = load_definition_files([SHIPPED_SEGMENTS])
+    assert not errors
     specs = load_spec_files([SHIPPED])
-    with session_scope(settings.database_url) as session:
+    with session_scope(database_url) as session:
+        for definition in definitions:
+            save_segment(session, definition=definition)
         for spec in specs:
             publish_spec(session, spec=spec)
         return catalog_version(session)
+
+
+@pytest.fixture
+def catalog(settings: Settings) -> int:
+    return publish_shipped(settings.database_url)
 
 
 def identify(**traits: object) -> CustomerEvent:
@@ -138,15 +157,48 @@ async def test_nps_answers_lead_to_referral_care_or_thanks(
     assert sent(settings, cid, "nps_referral") == templates
 
 
-async def test_win_back_starts_when_a_customer_lapses_and_stops_at_the_order(
+def test_win_back_needs_the_churn_risk_segment_published_first(sqlite_url: str) -> None:
+    specs = load_spec_files([SHIPPED])
+    with session_scope(sqlite_url) as session, pytest.raises(CatalogError) as refused:
+        for spec in specs:
+            publish_spec(session, spec=spec)
+    assert "trigger.segment_entered: unknown segment 'churn_risk'" in str(refused.value)
+    assert publish_shipped(sqlite_url) > 0  # segments first, as `journeys up` does
+
+
+async def test_win_back_starts_when_the_clv_fit_puts_a_customer_in_churn_risk(
     skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
 ) -> None:
-    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    """Orders a year ago, then nothing: the scheduled CLV fit gives a low P(alive), the segment
+    refresh tells the customer's workflow it entered churn_risk, and win_back starts; an order
+    ends it as converted."""
+    client, cid, url = skipping_env.client, f"c-{uuid.uuid4()}", settings.database_url
+    now = datetime.now(UTC)
+    with session_scope(url) as session:  # the other buyers the models learn from
+        insert_orders(session, simulate(customers=300, end=now, seed=2))
+    orders = [
+        event("Order Completed", order_id=f"{cid}-{n}", total=40).model_copy(
+            update={"timestamp": now - timedelta(days=days)}
+        )
+        for n, days in enumerate((400, 390, 380, 370))
+    ]
     async with build_worker(client, settings):
-        await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
-        await skipping_env.sleep(timedelta(days=31))  # quiet: at risk
+        await send(client, settings, cid, *orders, catalog=catalog)
+        # the customer's own evaluation has run (repeat orders long ago: slipping_regulars)
+        state = await wait_for(client, cid, lambda s: "slipping_regulars" in s.segments)
+        assert state.stage == "loyalty" and "churn_risk" not in state.segments  # no fit yet
+        fit = KpiActivities(url).fit_clv(ClvFitInput(as_of=now))
+        assert fit.status == "fitted", fit.reason
+        with session_scope(url) as session:
+            customer = session.get(Customer, cid)
+            assert customer is not None and customer.traits["p_alive"] < 0.3
+        refresh = SegmentActivities(url, task_queue=settings.task_queue).refresh_segments
+        await ActivityEnvironment(client=client).run(refresh, SegmentRefreshInput(as_of=now))
         state = await wait_for(client, cid, lambda s: "win_back" in s.journeys.active)
-        assert state.at_risk
+        assert state.event_counts["Segment Entered"] >= 1
+        with session_scope(url) as session:
+            segments = [m.segment for m in customer_memberships(session, customer_id=cid)]
+        assert "churn_risk" in segments
         await skipping_env.sleep(timedelta(days=8))  # the first two rungs of the ladder
         await send(client, settings, cid, event("Order Completed", order_id="o2"), catalog=catalog)
         run = await finished(skipping_env, journey_workflow_id("win_back", cid, 1))
@@ -154,6 +206,19 @@ async def test_win_back_starts_when_a_customer_lapses_and_stops_at_the_order(
     assert sent(settings, cid, "win_back") == [
         "win_back_whats_new", "win_back_10_off",
     ]  # fmt: skip
+
+
+async def test_a_quiet_customer_is_at_risk_without_a_win_back_until_the_model_says_so(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """The inactivity timer still marks a lapse (`Customer At Risk`, the AtRisk search
+    attribute) for every customer, one-time buyers included; win_back waits for churn_risk."""
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
+        await skipping_env.sleep(timedelta(days=31))  # quiet: at risk
+        state = await wait_for(client, cid, lambda s: s.at_risk)
+    assert "win_back" not in state.journeys.active and "win_back" not in state.journeys.entries
 
 
 async def test_welcome_greets_once_and_emails_known_customers(

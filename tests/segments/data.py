@@ -1,6 +1,6 @@
 """Generated customers for segment tests (seeded): varied traits with the traps a real store
-has (a number stored as a string, a boolean, null, a list stored as a string), events and
-orders on and around window edges, stages, merged profiles."""
+has (a number stored as a string, a boolean, null, a list stored as a string), predicted CLV
+traits, events and orders on and around window edges, stages, merged profiles."""
 
 import random
 from datetime import datetime, timedelta
@@ -69,9 +69,26 @@ def _traits(rng: random.Random) -> dict[str, Any]:
     return {k: v for k, v in traits.items() if _maybe(rng, v) is not None or v is None}
 
 
+def _predicted(rng: random.Random) -> dict[str, Any]:
+    """The traits the CLV fit writes (activities/kpis.py), for most customers: values on the
+    edges the test segments use, with the same traps as the other traits."""
+    if rng.random() < 0.2:
+        return {}  # no fit has seen them
+    p_alive = rng.choice([0.0, 0.1, 0.3, 0.5, 0.75, 1.0, round(rng.random(), 6)])
+    return {
+        "p_alive": _trap(rng, p_alive),
+        "churn_risk": _trap(rng, round(1.0 - p_alive, 6)),
+        "expected_purchases": _trap(rng, rng.choice([0, 0.5, 1.5, 3.25])),
+        "predicted_clv": _trap(rng, rng.choice([0.0, 12.5, 100, 250.75])),
+        "historic_clv": _trap(rng, rng.choice([0, 40.25, 100, 999.5])),
+    }
+
+
 def generate(session: Session, *, customers: int = 300, seed: int = 7) -> list[str]:
     """Insert `customers` profiles with events and orders; returns every customer id."""
     rng = random.Random(seed)
+    # predicted traits from a generator of their own: the other data stays as it was
+    predicted = random.Random(seed + 1)
     ids = []
     seq = 0
     for i in range(customers):
@@ -81,7 +98,8 @@ def generate(session: Session, *, customers: int = 300, seed: int = 7) -> list[s
         merged = f"c{i - 1:04d}" if i and rng.random() < 0.03 else None
         session.add(
             Customer(
-                customer_id=customer_id, traits=_traits(rng), stage=stage,
+                customer_id=customer_id, traits={**_traits(rng), **_predicted(predicted)},
+                stage=stage,
                 merged_into=merged, created_at=AS_OF, updated_at=AS_OF,
             )
         )  # fmt: skip

@@ -1,8 +1,10 @@
 """THE agreement test: for generated customers, the batch SQL and the per-customer Python
-evaluation find the same members for every segment, on SQLite and on PostgreSQL."""
+evaluation find the same members for every segment (these and the shipped ones), on SQLite and
+on PostgreSQL."""
 
 import yaml
 
+from cli.segments import SHIPPED, load_definition_files
 from segments.definition import FIELDS, OPERATORS, SegmentDefinition, parse_definition
 from segments.evaluate import facts_since, is_member
 from store.db import session_scope
@@ -112,6 +114,21 @@ SEGMENTS = yaml.safe_load("""
     all:
       - {field: engagement, ne: none}
       - {field: engagement, not_in: [medium, high]}
+- name: predicted_churn
+  condition:
+    all:
+      - {field: traits.p_alive, lt: 0.3}
+      - {field: orders.count, gte: 2}
+- name: predicted_value
+  condition:
+    any:
+      - {field: traits.predicted_clv, gte: 100}
+      - {field: traits.expected_purchases, gt: 1.5}
+      - {field: traits.churn_risk, in: [0.5, 0.25]}
+      - all:
+          - {field: traits.historic_clv, exists: true}
+          - {field: traits.p_alive, gte: 0.75}
+          - {field: traits.historic_clv, ne: 0}
 - name: mixed
   condition:
     not:
@@ -155,8 +172,9 @@ def test_batch_sql_and_python_agree(database_url: str) -> None:
     assert thresholds.customers > 100
     disagreements = {}
     sizes = {}
-    for raw in SEGMENTS:
-        definition = parse_definition(raw)
+    shipped, errors = load_definition_files([SHIPPED])
+    assert not errors
+    for definition in [*map(parse_definition, SEGMENTS), *shipped]:
         with session_scope(database_url) as session:
             batch = batch_members(
                 session, definition=definition, as_of=AS_OF, thresholds=thresholds

@@ -107,10 +107,11 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
     from workflows.ids import journey_workflow_id
 
     with session_scope(settings.database_url) as session:
+        # segments first: customers evaluate them, and win_back names churn_risk
+        for definition in load_definition_files([SHIPPED])[0]:
+            save_segment(session, definition=definition)
         for spec in load_spec_files([Path(__file__).resolve().parents[2] / "journeys"]):
             publish_spec(session, spec=spec)
-        for definition in load_definition_files([SHIPPED])[0]:  # customers evaluate segments
-            save_segment(session, definition=definition)
         catalog = catalog_version(session)
     client, q, cid = env.client, settings.task_queue, "j1"
 
@@ -147,6 +148,10 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
 
 async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
     """One run of each scheduled workflow: the segment refresh and recommendation training."""
+    from workflows.clv_fit import ClvFitWorkflow
+    from workflows.experiment_evaluation import ExperimentEvaluationWorkflow
+    from workflows.experiment_types import EvaluateExperimentsInput
+    from workflows.kpi_types import ClvFitInput
     from workflows.recommendation_training import RecommendationTrainingWorkflow
     from workflows.recommendation_types import TrainRecommendersInput
     from workflows.segment_refresh import SegmentRefreshWorkflow
@@ -155,6 +160,8 @@ async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: st
     runs = [
         ("segment_refresh", SegmentRefreshWorkflow.run, SegmentRefreshInput()),
         ("recommendation_training", RecommendationTrainingWorkflow.run, TrainRecommendersInput()),
+        ("experiment_evaluation", ExperimentEvaluationWorkflow.run, EvaluateExperimentsInput()),
+        ("clv_fit", ClvFitWorkflow.run, ClvFitInput()),
     ]
     for name, run, argument in runs:
         handle = await env.client.start_workflow(

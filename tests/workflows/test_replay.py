@@ -23,7 +23,14 @@ HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 def test_histories_are_recorded() -> None:
     assert HISTORIES, "no recorded histories under tests/workflows/histories"
     recorded = {path.stem.split("-")[0] for path in HISTORIES}
-    assert {"customer", "journey", "segment_refresh", "recommendation_training"} <= recorded
+    assert {
+        "customer",
+        "journey",
+        "segment_refresh",
+        "recommendation_training",
+        "experiment_evaluation",
+        "clv_fit",
+    } <= recorded  # every workflow type
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])

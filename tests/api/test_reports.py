@@ -1,0 +1,294 @@
+"""Reports over HTTP: the JSON endpoints and the report page, behind the admin key (Bearer, or
+HTTP Basic for browsers), on the store of tests/kpis/data.py; and the page in headless
+Chromium against a real server."""
+
+import base64
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+from html.parser import HTMLParser
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+import uvicorn
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.report_page import render_page
+from api.reports import page_data, reports_router
+from config.settings import Settings
+from store.db import session_scope
+from store.kpis import RunFilter
+from tests.kpis.data import ADMIN_KEY, seed
+
+BEARER = {"Authorization": f"Bearer {ADMIN_KEY}"}
+
+
+def basic(user: str, password: str) -> dict[str, str]:
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    return {"Authorization": f"Basic {token}"}
+
+
+def reports_app(url: str) -> FastAPI:
+    """The API with the reports router (added here until api/app.py includes it)."""
+    settings = Settings(database_url=url, admin_key=ADMIN_KEY, write_keys=["wk"])
+    app = create_app(settings, client=object())  # type: ignore[arg-type]  (no Temporal needed)
+    if not any(getattr(route, "path", None) == "/reports" for route in app.routes):
+        app.include_router(reports_router(settings))
+    return app
+
+
+@pytest.fixture
+def store(sqlite_url: str) -> str:
+    seed(sqlite_url)
+    return sqlite_url
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(store: str) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=reports_app(store))
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+PATHS = [
+    "/v1/reports/journeys",
+    "/v1/reports/journeys/cart",
+    "/v1/reports/funnel",
+    "/v1/reports/nps",
+    "/v1/reports/clv",
+    "/reports",
+]
+WRONG = [
+    {},
+    {"Authorization": "Bearer wrong"},
+    {"Authorization": "Basic x"},
+    basic("admin", "wrong"),
+    basic(ADMIN_KEY, ""),  # the key as user name (the write keys' way) is not the admin's
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+@pytest.mark.parametrize("headers", WRONG)
+async def test_every_report_refuses_without_the_admin_key(
+    http: httpx.AsyncClient, path: str, headers: dict[str, str]
+) -> None:
+    r = await http.get(path, headers=headers)
+    assert r.status_code == 401, r.text
+    assert r.headers["www-authenticate"] == 'Basic realm="journeys reports"'
+
+
+@pytest.mark.parametrize("path", PATHS)
+async def test_bearer_and_basic_with_any_user_name_are_accepted(
+    http: httpx.AsyncClient, path: str
+) -> None:
+    for headers in (BEARER, basic("admin", ADMIN_KEY), basic("", ADMIN_KEY)):
+        assert (await http.get(path, headers=headers)).status_code == 200, (path, headers)
+
+
+async def test_basic_does_not_open_the_other_admin_endpoints(http: httpx.AsyncClient) -> None:
+    """A browser resends remembered Basic credentials by itself: only the read-only reports
+    take them, never the endpoints that change things."""
+    r = await http.get("/v1/journeys", headers=basic("admin", ADMIN_KEY))
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+    assert (await http.get("/v1/journeys", headers=BEARER)).status_code == 200
+
+
+async def test_journey_reports(http: httpx.AsyncClient) -> None:
+    r = await http.get("/v1/reports/journeys", headers=BEARER)
+    assert [(j["key"], j["entries"], j["conversions"]) for j in r.json()] == [
+        ("cart", 7, 4),
+        ("welcome", 1, 0),
+    ]
+    r = await http.get("/v1/reports/journeys?from=2026-01-12&to=2026-01-19", headers=BEARER)
+    assert [(j["key"], j["entries"], j["conversions"]) for j in r.json()] == [("cart", 4, 2)]
+    r = await http.get("/v1/reports/journeys/cart?version=1&period=day", headers=BEARER)
+    body = r.json()
+    assert body["conversion"]["entries"] == 6 and body["period"] == "day"
+    assert {s["key"]: s["entries"] for s in body["steps"]} == {"grace": 6, "split": 4, "email": 4}
+    [split] = body["experiments"]
+    assert [(v["name"], v["exposures"], v["conversions"]) for v in split["variants"]] == [
+        ("a", 2, 1),
+        ("b", 2, 2),
+    ]
+    assert 0 < split["variants"][1]["probability_best"] < 1
+    assert {s["key"]: s["entries"] for s in body["segments"]} == {"vip": 3}
+    assert (await http.get("/v1/reports/journeys/nope", headers=BEARER)).status_code == 404
+
+
+async def test_funnel_nps_and_clv(http: httpx.AsyncClient) -> None:
+    funnel = (await http.get("/v1/reports/funnel", headers=BEARER)).json()
+    assert funnel["stages"][0] == {
+        "stage": "awareness", "customers": 4, "next_stage": "consideration", "advanced": 3,
+        "rate": 0.75, "median_days": 2.0, "mean_days": 2.0, "stays": 3, "still_in": 1,
+    }  # fmt: skip
+    assert {"source": "loyalty", "target": "consideration", "count": 1, "backward": True} in (
+        funnel["moves"]
+    )
+    nps = (await http.get("/v1/reports/nps?period=week&journey=cart", headers=BEARER)).json()
+    assert nps["overall"]["responses"] == 3 and nps["journey"] == "cart"
+    assert [(f["key"], f["score"]) for f in nps["trend"]] == [
+        ("2026-01-05", 50.0),
+        ("2026-02-09", 100.0),
+    ]
+    clv = (await http.get("/v1/reports/clv", headers=BEARER)).json()
+    assert (clv["customers"], clv["mean"], clv["median"], clv["p90"]) == (4, 100.0, 90.0, 185.0)
+    one = (await http.get("/v1/reports/clv?customerId=c1", headers=BEARER)).json()
+    assert one == {
+        "customer_id": "c1", "total": 150.0, "orders": 2,
+        "first_order": "2026-01-05T10:00:00+00:00", "last_order": "2026-01-20T10:00:00+00:00",
+    }  # fmt: skip
+    r = await http.get("/v1/reports/clv?customerId=nobody", headers=BEARER)
+    assert r.status_code == 404 and "nobody" in r.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("query", "field"),
+    [
+        ("/v1/reports/nps?period=year", "period"),
+        ("/v1/reports/journeys?from=yesterday", "from"),
+        ("/v1/reports/journeys?version=0", "version"),
+        ("/v1/reports/journeys/cart?to=2026-01-01&from=2026-02-01", "to"),
+        ("/v1/reports/clv?customerId=", "customerId"),
+        ("/reports?period=fortnight", "period"),
+    ],
+)
+async def test_bad_parameters_are_400_with_field_and_reason(
+    http: httpx.AsyncClient, query: str, field: str
+) -> None:
+    r = await http.get(query, headers=BEARER)
+    assert r.status_code == 400, r.text
+    [error] = r.json()["errors"]
+    assert error["field"] == field and error["reason"]
+
+
+async def test_the_page_has_every_chart(http: httpx.AsyncClient) -> None:
+    r = await http.get("/reports", headers=basic("me", ADMIN_KEY))
+    assert r.headers["content-type"].startswith("text/html")
+    page = r.text
+    for chart in ("funnel", "conversion", "experiment-split", "nps"):
+        assert f'data-chart="{chart}"' in page
+    assert "<script src" not in page and "http" not in page.split("<body>")[1]  # nothing fetched
+    assert r.headers["cache-control"] == "no-store"
+
+
+# -- the page in a real browser --------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def server(store: str) -> Iterator[str]:
+    """uvicorn serving the reports on a free port, in a thread of this process."""
+    port = _free_port()
+    config = uvicorn.Config(reports_app(store), host="127.0.0.1", port=port,
+                            log_config=None, access_log=False, lifespan="off")  # fmt: skip
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            pytest.fail("the report server did not start")
+        time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)
+
+
+def chromium() -> str:
+    found = shutil.which("chromium") or shutil.which("chromium-browser")
+    if found:
+        return found
+    if os.environ.get("CI"):
+        pytest.fail("CI must run the browser test, but chromium is not installed", pytrace=False)
+    pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
+
+
+def run_chromium(address: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    """Headless Chromium on the page, with the admin key as Basic credentials in the URL
+    (Chromium takes them for a top-level navigation; an `address` starting with file:// is
+    opened as it is)."""
+    command = [
+        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+        "--no-first-run", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        "--virtual-time-budget=5000", *extra,
+        address if address.startswith("file://") else f"http://admin:{ADMIN_KEY}@{address}/reports",
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+class _Dom(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.body: dict[str, str | None] = {}
+        self.charts: dict[str, int] = {}  # data-chart -> points inside it
+        self.errors: str | None = None
+        self._chart: str | None = None
+        self._in_errors = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        found = dict(attrs)
+        if tag == "body":
+            self.body = found
+        elif tag == "svg" and found.get("data-chart"):
+            self._chart = str(found["data-chart"])
+            self.charts[self._chart] = 0
+        elif self._chart and "point" in (found.get("class") or "").split():
+            self.charts[self._chart] += 1
+        elif tag == "pre" and found.get("id") == "errors":
+            self._in_errors, self.errors = True, ""
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "svg":
+            self._chart = None
+        elif tag == "pre":
+            self._in_errors = False
+
+    def handle_data(self, data: str) -> None:
+        if self._in_errors:
+            self.errors = (self.errors or "") + data
+
+
+def test_the_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
+    done = run_chromium(server, tmp_path / "profile", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = _Dom()
+    dom.feed(done.stdout)
+    assert "Journeys report" in done.stdout, done.stdout[:2000]
+    assert dom.body.get("data-ready") == "yes"
+    assert dom.errors is not None and dom.errors.strip() == "", dom.errors
+    assert dom.charts["funnel"] == 6  # every stage (advocacy, with none, as a sliver)
+    assert dom.charts["conversion"] == 3  # cart: two weeks, welcome: one
+    assert dom.charts["experiment-split"] == 2
+    assert dom.charts["nps"] == 4
+    assert re.search(r'id="rendered">4 charts', done.stdout)  # the script ran
+
+
+def test_the_error_sink_catches_errors_and_console_errors(store: str, tmp_path: Path) -> None:
+    """What the test above relies on: a failing script does show in #errors."""
+    with session_scope(store) as session:
+        page = render_page(page_data(session, RunFilter(), "week"))
+    broken = "<script>console.error('boom', 42); no_such_function();</script></body>"
+    path = tmp_path / "page.html"
+    path.write_text(page.replace("</body>", broken))
+    done = run_chromium(f"file://{path}", tmp_path / "profile", "--dump-dom")
+    dom = _Dom()
+    dom.feed(done.stdout)
+    assert dom.body.get("data-ready") == "yes"
+    assert dom.errors is not None
+    assert "console.error: boom 42" in dom.errors and "no_such_function" in dom.errors

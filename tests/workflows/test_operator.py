@@ -1,0 +1,97 @@
+"""Operators steering runs (time-skipping server): pause one run (it waits in place, nothing is
+sent) and resume it; pause a whole journey (new entries wait too, and they go on by themselves
+once it is resumed); exit a customer from a journey with a reason."""
+
+import uuid
+from datetime import timedelta
+
+from temporalio.client import Client
+from temporalio.testing import WorkflowEnvironment
+
+from config.settings import Settings
+from store.db import session_scope
+from store.journey_runs import customer_messages, journey_events
+from store.journeys import catalog_version, set_paused
+from tests.helpers import wait_for
+from tests.workflows.test_journey import event, finished, progress, publish, send, settings  # noqa: F401
+from worker.main import build_worker
+from workflows.ids import journey_workflow_id
+from workflows.journey_types import OperatorCommand
+
+NUDGE = """
+name: nudge
+trigger: {event: Product Viewed}
+steps:
+  - {id: settle, kind: wait, duration: 1h}
+  - {id: push, kind: send, channel: push, template: usage_nudge}
+  - {id: linger, kind: wait, duration: 1d}
+"""
+
+
+def sent(settings: Settings, cid: str) -> list[str]:  # noqa: F811
+    with session_scope(settings.database_url) as session:
+        return [m.step for m in customer_messages(session, customer_id=cid)]
+
+
+async def enter(client: Client, settings: Settings, catalog: int) -> str:  # noqa: F811
+    cid = f"c-{uuid.uuid4()}"
+    await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
+    await wait_for(client, cid, lambda s: "nudge" in s.journeys.active)
+    return cid
+
+
+async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
+    skipping_env: WorkflowEnvironment,
+    settings: Settings,  # noqa: F811
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, NUDGE)
+    async with build_worker(client, settings):
+        cid = await enter(client, settings, catalog)
+        run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
+        await run.signal("pause", OperatorCommand(reason="complaint under review"))
+        await skipping_env.sleep(timedelta(hours=3))
+        held = await progress(client, run.id)
+        assert (held.current_step, held.paused) == ("push", "complaint under review")
+        assert sent(settings, cid) == []  # nobody messaged
+        await run.signal("resume", OperatorCommand())
+        done = await finished(skipping_env, run.id)
+    assert done.outcome == "completed" and done.paused is None
+    assert sent(settings, cid) == ["push"]
+
+
+async def test_a_paused_journey_holds_new_entries_until_it_is_resumed(
+    skipping_env: WorkflowEnvironment,
+    settings: Settings,  # noqa: F811
+) -> None:
+    client, _ = skipping_env.client, publish(settings, NUDGE)
+    with session_scope(settings.database_url) as session:
+        set_paused(session, name="nudge", reason="offer under review")
+        catalog = catalog_version(session)
+    async with build_worker(client, settings):
+        cid = await enter(client, settings, catalog)
+        run_id = journey_workflow_id("nudge", cid, 1)
+        await skipping_env.sleep(timedelta(hours=2))
+        held = await progress(client, run_id)
+        assert (held.current_step, held.paused) == ("settle", "journey paused")
+        with session_scope(settings.database_url) as session:
+            set_paused(session, name="nudge", reason=None)  # no signal: the run finds out
+        done = await finished(skipping_env, run_id)
+    assert done.outcome == "completed" and sent(settings, cid) == ["push"]
+
+
+async def test_an_operator_exits_a_customer_from_a_journey_with_a_reason(
+    skipping_env: WorkflowEnvironment,
+    settings: Settings,  # noqa: F811
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, NUDGE)
+    async with build_worker(client, settings):
+        cid = await enter(client, settings, catalog)
+        run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
+        await run.signal("exit", OperatorCommand(reason="asked us to stop"))
+        done = await finished(skipping_env, run.id)
+        state = await wait_for(client, cid, lambda s: not s.journeys.active)
+    assert done.outcome == "exited" and sent(settings, cid) == []
+    assert done.steps[0].result == "interrupted: exited" and not state.journeys.active
+    with session_scope(settings.database_url) as session:
+        last = journey_events(session, workflow_id=run.id)[-1]
+    assert (last.kind, last.detail) == ("exited", "exited by an operator: asked us to stop")

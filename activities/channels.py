@@ -24,6 +24,7 @@ from channels.consent import unsubscribe_url
 from channels.http_providers import HttpProvider
 from channels.subscriptions import load_topics, refusal
 from channels.templates import SHIPPED, RenderError, Template, render, render_context
+from config.metrics import MESSAGES
 from config.settings import Settings
 from store.consent import subscriptions, suppression
 from store.db import session_scope
@@ -71,6 +72,7 @@ class ChannelActivities:
             if problem is not None:
                 message.status, message.reason = problem
                 session.add(message)
+                MESSAGES.labels(channel=input.channel, outcome=problem[0]).inc()
                 return DeliveryResult(status=problem[0], reason=problem[1])
             assert template is not None  # _why_not fails a message whose template is gone
             if message.payload is None:  # composed once; a retry after a crash reuses it
@@ -79,6 +81,7 @@ class ChannelActivities:
                 except (email.PermanentFailure, RenderError) as err:
                     message.status, message.reason = "failed", str(err)
                     session.add(message)
+                    MESSAGES.labels(channel=input.channel, outcome="failed").inc()
                     return DeliveryResult(status="failed", reason=str(err))
             message.status = "sending"
             session.add(message)
@@ -203,6 +206,7 @@ class ChannelActivities:
         with session_scope(self.settings.database_url) as session:
             message = session.get(Message, key)
             assert message is not None
+            MESSAGES.labels(channel=message.channel, outcome=status).inc()
             message.status, message.reason = status, reason
             if status == "sent":
                 message.sent_at = datetime.now(UTC)

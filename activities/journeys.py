@@ -5,6 +5,7 @@ from typing import Any
 
 from temporalio import activity
 
+from config.metrics import JOURNEY_RUNS
 from store.db import session_scope
 from store.decisions import decision_stats, record_decision
 from store.journey_runs import queue_message, record_journey_event
@@ -97,7 +98,9 @@ class JourneyActivities:
     @activity.defn(name="record_journey_event")
     def record_journey_event(self, input: JourneyRecordInput) -> None:
         with session_scope(self.database_url) as session:
-            record_journey_event(session, record=input)
+            written = record_journey_event(session, record=input)
+        if written and input.kind != "step":
+            JOURNEY_RUNS.labels(journey=input.journey, kind=input.kind).inc()
 
     @activity.defn(name="create_task")
     def create_task(self, input: TaskInput) -> None:

@@ -11,11 +11,12 @@ from typing import Annotated, Any
 import structlog
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import ValidationError
 from temporalio.client import Client
 
-from api.auth import check_write_key
+from api.auth import admin_guard, check_write_key
 from api.errors import ApiError, field_errors
 from api.experiments import experiments_router
 from api.feedback import feedback_router
@@ -29,6 +30,7 @@ from api.subscriptions import subscriptions_router
 from channels.subscriptions import load_topics
 from channels.templates import SHIPPED, RenderError, load_templates, render, render_context
 from cli.specs import load_tracking_plan
+from config.metrics import EVENTS_INGESTED
 from config.settings import Settings
 from config.temporal import connect
 from store.customers import resolve_anonymous
@@ -116,7 +118,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     async def accept(request: Request, calls: list[SegmentCall]) -> JSONResponse:
         try:
-            await ingest(
+            new = await ingest(
                 calls,
                 client=request.app.state.client,
                 database_url=settings.database_url,
@@ -126,6 +128,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             raise ApiError(
                 503, f"Temporal unavailable, retry: {err}", headers={"Retry-After": "2"}
             ) from err
+        EVENTS_INGESTED.inc(new)
         return JSONResponse({"success": True})
 
     def make_route(call_type: str):  # type: ignore[no-untyped-def]
@@ -249,6 +252,11 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
                 return shown
 
         return await asyncio.to_thread(serve)
+
+    @app.get("/metrics", dependencies=[Depends(admin_guard(settings))],
+             summary="Prometheus metrics of this API process (admin key)")  # fmt: skip
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", include_in_schema=False)
     async def health() -> dict[str, str]:

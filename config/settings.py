@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     popover_expiry_days: float = 7.0  # a popover not shown by then is dropped
     # display rule: at most this many popovers per browsing session (GET /v1/popovers?sessionId)
     popovers_per_session: int = Field(default=1, ge=1)
+    worker_metrics_port: int | None = None  # Prometheus: our counters from the worker process
+    temporal_metrics_port: int | None = None  # Prometheus: the Temporal SDK's runtime metrics
     api_host: str = "127.0.0.1"
     api_port: int = 8000
     lifecycle_rules_file: Path | None = None

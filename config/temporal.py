@@ -1,7 +1,10 @@
 """How every process reaches Temporal: one data converter (pydantic) everywhere."""
 
+from functools import lru_cache
+
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config.settings import Settings
 
@@ -15,4 +18,15 @@ async def connect(settings: Settings, address: str | None = None, lazy: bool = F
         namespace=settings.temporal_namespace,
         data_converter=DATA_CONVERTER,
         lazy=lazy,
+        runtime=_runtime(settings.temporal_metrics_port),
     )
+
+
+@lru_cache
+def _runtime(metrics_port: int | None) -> Runtime:
+    """One runtime per process: with a port, the SDK's own Prometheus exporter (workflow and
+    activity task latencies, poll and slot metrics) listens there."""
+    if metrics_port is None:
+        return Runtime.default()
+    prometheus = PrometheusConfig(bind_address=f"0.0.0.0:{metrics_port}")
+    return Runtime(telemetry=TelemetryConfig(metrics=prometheus))

@@ -9,11 +9,11 @@ from store.models import JourneyEvent, Message
 from workflows.journey_types import JourneyRecordInput, QueueMessageInput
 
 
-def record_journey_event(session: Session, *, record: JourneyRecordInput) -> None:
-    """Idempotent on (run, seq): a retried activity leaves one record."""
+def record_journey_event(session: Session, *, record: JourneyRecordInput) -> bool:
+    """Idempotent on (run, seq): a retried activity leaves one record. True if it wrote it."""
     key = f"{record.workflow_id}:{record.seq}"
     if session.get(JourneyEvent, key) is not None:
-        return
+        return False
     session.add(
         JourneyEvent(
             key=key,
@@ -28,6 +28,7 @@ def record_journey_event(session: Session, *, record: JourneyRecordInput) -> Non
             at=record.at,
         )
     )
+    return True
 
 
 def queue_message(session: Session, *, message: QueueMessageInput) -> bool:

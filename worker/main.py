@@ -6,6 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
+from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
@@ -135,6 +136,13 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     except RuntimeError as err:
         raise ConfigError(f"cannot reach Temporal at {settings.temporal_address}: {err}") from err
     worker = build_worker(client, settings)
+    if settings.worker_metrics_port is not None:
+        try:
+            start_http_server(settings.worker_metrics_port)
+        except OSError as err:
+            raise ConfigError(
+                f"JOURNEYS_WORKER_METRICS_PORT {settings.worker_metrics_port}: {err}"
+            ) from err
     log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
     async with worker:
         await (stop or asyncio.Event()).wait()

@@ -17,7 +17,8 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from api.auth import admin_guard, check_write_key
-from api.errors import ApiError, field_errors
+from api.codec import codec_router
+from api.errors import ApiError, api_error_response, field_errors
 from api.experiments import experiments_router
 from api.feedback import feedback_router
 from api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
@@ -68,14 +69,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
             }
             for e in exc.errors()
         ]
-        return await _api_error(_, ApiError(400, "invalid request", errors))
+        return await api_error_response(_, ApiError(400, "invalid request", errors))
 
-    @app.exception_handler(ApiError)
-    async def _api_error(_: Request, exc: ApiError) -> JSONResponse:
-        body: dict[str, Any] = {"success": False, "error": exc.message}
-        if exc.errors:
-            body["errors"] = exc.errors
-        return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+    app.exception_handler(ApiError)(api_error_response)
 
     async def read_body(request: Request) -> dict[str, Any]:
         limit = (
@@ -183,6 +179,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(segments_router(settings))
     app.include_router(experiments_router(settings))
     app.include_router(reports_router(settings))
+    app.include_router(
+        codec_router(settings, cors=False, dependencies=[Depends(admin_guard(settings))])
+    )
 
     @app.get("/v1/popovers", summary="popovers to show this visitor now (display rules applied)")
     async def popovers(

@@ -1,5 +1,9 @@
 """The API's one error shape: `{"success": false, "error": ..., "errors": [{field, reason}]}`."""
 
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
 
@@ -28,3 +32,11 @@ def field_errors(err: ValidationError, prefix: str = "") -> list[dict[str, str]]
             loc, reason = reason.split(": ", 1)
         errors.append({"field": f"{prefix}{loc}" if loc else prefix.rstrip("."), "reason": reason})
     return errors
+
+
+async def api_error_response(_: Request, exc: ApiError) -> JSONResponse:
+    """The exception handler every app of ours installs for ApiError."""
+    body: dict[str, Any] = {"success": False, "error": exc.message}
+    if exc.errors:
+        body["errors"] = exc.errors
+    return JSONResponse(body, status_code=exc.status, headers=exc.headers)

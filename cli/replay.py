@@ -10,10 +10,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 from temporalio.client import WorkflowHistory
+from temporalio.converter import DataConverter
 from temporalio.worker import Replayer
 
 from config.settings import ConfigError, Settings
-from config.temporal import DATA_CONVERTER
+from config.temporal import DATA_CONVERTER, data_converter
 
 COMMAND = "replay"
 DEFAULT_QUERY = 'ExecutionStatus="Running"'
@@ -32,13 +33,14 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 async def replay_histories(
     histories: Iterable[WorkflowHistory] | AsyncIterator[WorkflowHistory],
     workflows: Sequence[type] | None = None,
+    converter: DataConverter = DATA_CONVERTER,
 ) -> dict[str, str]:
     """Workflow id -> the replay failure, for every history that no longer replays."""
     if workflows is None:
         from worker.main import WORKFLOWS
 
         workflows = WORKFLOWS
-    replayer = Replayer(workflows=list(workflows), data_converter=DATA_CONVERTER)
+    replayer = Replayer(workflows=list(workflows), data_converter=converter)
     failures: dict[str, str] = {}
     if not isinstance(histories, AsyncIterator):
         histories = _aiter(histories)
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                 seen += 1
                 yield history
 
-        failures = await replay_histories(counted())
+        failures = await replay_histories(counted(), converter=data_converter(settings))
         return seen, failures
 
     seen, failures = asyncio.run(go())

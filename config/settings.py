@@ -47,6 +47,12 @@ class Settings(BaseSettings):
     popover_expiry_days: float = 7.0  # a popover not shown by then is dropped
     # display rule: at most this many popovers per browsing session (GET /v1/popovers?sessionId)
     popovers_per_session: int = Field(default=1, ge=1)
+    # AES-256-GCM keys for workflow payloads, base64, comma-separated: encrypt with the first,
+    # decrypt with any (rotation); unset: payloads are stored in the clear
+    payload_key: str | None = Field(default=None, repr=False)
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
+    )  # the Temporal UI origins allowed to call the API's /codec endpoint
     worker_metrics_port: int | None = None  # Prometheus: our counters from the worker process
     temporal_metrics_port: int | None = None  # Prometheus: the Temporal SDK's runtime metrics
     api_host: str = "127.0.0.1"
@@ -68,6 +74,22 @@ class Settings(BaseSettings):
     experiment_evaluation_interval: timedelta = timedelta(hours=1)
     log_format: str = "auto"  # auto | json | console
     log_level: str = "INFO"
+
+    @field_validator("payload_key")
+    @classmethod
+    def _payload_key(cls, value: str | None) -> str | None:
+        if value:
+            from config.codec import parse_keys
+
+            parse_keys(value)
+        return value or None
+
+    @field_validator("codec_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
 
     @field_validator("write_keys", mode="before")
     @classmethod

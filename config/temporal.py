@@ -1,14 +1,25 @@
 """How every process reaches Temporal: one data converter (pydantic) everywhere."""
 
+import dataclasses
 from functools import lru_cache
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
+from config.codec import EncryptionCodec, parse_keys
 from config.settings import Settings
 
 DATA_CONVERTER = pydantic_data_converter
+
+
+def data_converter(settings: Settings) -> DataConverter:
+    """Pydantic payloads, encrypted when `JOURNEYS_PAYLOAD_KEY` is set."""
+    if not settings.payload_key:
+        return DATA_CONVERTER
+    codec = EncryptionCodec(parse_keys(settings.payload_key))
+    return dataclasses.replace(DATA_CONVERTER, payload_codec=codec)
 
 
 async def connect(settings: Settings, address: str | None = None, lazy: bool = False) -> Client:
@@ -16,7 +27,7 @@ async def connect(settings: Settings, address: str | None = None, lazy: bool = F
     return await Client.connect(
         address or settings.temporal_address,
         namespace=settings.temporal_namespace,
-        data_converter=DATA_CONVERTER,
+        data_converter=data_converter(settings),
         lazy=lazy,
         runtime=_runtime(settings.temporal_metrics_port),
     )

@@ -53,6 +53,7 @@ class Settings(BaseSettings):
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
     )  # the Temporal UI origins allowed to call the API's /codec endpoint
+    tracing: str = "off"  # off | otlp (OTEL_EXPORTER_OTLP_* variables) | console
     worker_metrics_port: int | None = None  # Prometheus: our counters from the worker process
     temporal_metrics_port: int | None = None  # Prometheus: the Temporal SDK's runtime metrics
     api_host: str = "127.0.0.1"
@@ -184,6 +185,13 @@ class Settings(BaseSettings):
     def _experiment_at_least_a_minute(cls, value: timedelta) -> timedelta:
         if value < timedelta(minutes=1):
             raise ValueError("expected at least a minute, like 30m, 1h or 1d")
+        return value
+
+    @field_validator("tracing")
+    @classmethod
+    def _tracing(cls, value: str) -> str:
+        if value not in {"off", "otlp", "console"}:
+            raise ValueError("must be one of off, otlp, console")
         return value
 
     @field_validator("log_format")

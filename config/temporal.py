@@ -10,6 +10,7 @@ from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 
 from config.codec import EncryptionCodec, parse_keys
 from config.settings import Settings
+from config.tracing import tracing_interceptors
 
 DATA_CONVERTER = pydantic_data_converter
 
@@ -30,6 +31,7 @@ async def connect(settings: Settings, address: str | None = None, lazy: bool = F
         data_converter=data_converter(settings),
         lazy=lazy,
         runtime=_runtime(settings.temporal_metrics_port),
+        interceptors=tracing_interceptors(settings),
     )
 
 

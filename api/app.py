@@ -22,6 +22,7 @@ from api.errors import ApiError, api_error_response, field_errors
 from api.experiments import experiments_router
 from api.feedback import feedback_router
 from api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
+from api.keys import keys_router
 from api.management import management_router
 from api.recommendations import recommendations_router
 from api.reports import reports_router
@@ -179,6 +180,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.include_router(segments_router(settings))
     app.include_router(experiments_router(settings))
     app.include_router(reports_router(settings))
+    app.include_router(keys_router(settings))
     app.include_router(
         codec_router(settings, cors=False, dependencies=[Depends(admin_guard(settings))])
     )

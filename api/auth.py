@@ -6,12 +6,39 @@ it as an HTTP Basic password, so a browser can open the report page."""
 import base64
 import binascii
 import hmac
+import time
 from collections.abc import Callable
 
 from fastapi import Request
 
 from api.errors import ApiError
 from config.settings import Settings
+
+STORED_KEYS_TTL = 5.0  # seconds a process trusts its copy of the stored keys (revocation lag)
+_stored: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def stored_key_kind(settings: Settings, key: str) -> str | None:
+    """The kind of a key made with `journeys keys create` / POST /v1/keys, if not revoked."""
+    from store.db import session_scope
+    from store.keys import active_digests, digest
+
+    now = time.monotonic()
+    cached = _stored.get(settings.database_url)
+    if cached is None or now - cached[0] > STORED_KEYS_TTL:
+        with session_scope(settings.database_url) as session:
+            cached = (now, active_digests(session))
+        _stored[settings.database_url] = cached
+    return cached[1].get(digest(key))
+
+
+def _is_admin(settings: Settings, token: str) -> bool:
+    if not token:
+        return False
+    key = settings.admin_key
+    if key and hmac.compare_digest(token.encode(), key.encode()):
+        return True
+    return stored_key_kind(settings, token) == "admin"
 
 
 def admin_guard(settings: Settings, basic_realm: str | None = None) -> Callable[[Request], None]:
@@ -25,8 +52,7 @@ def admin_guard(settings: Settings, basic_realm: str | None = None) -> Callable[
         token = header[7:] if header.lower().startswith("bearer ") else ""
         if basic_realm and header.lower().startswith("basic "):
             token = _basic_password(header[6:])
-        key = settings.admin_key
-        if not key or not token or not hmac.compare_digest(token.encode(), key.encode()):
+        if not _is_admin(settings, token):
             challenge = f'Basic realm="{basic_realm}"' if basic_realm else "Bearer"
             raise ApiError(
                 401, "missing or wrong admin key", headers={"WWW-Authenticate": challenge}
@@ -53,8 +79,13 @@ def check_write_key(settings: Settings, request: Request, candidate: object = No
             key = base64.b64decode(header[6:], validate=True).decode().split(":", 1)[0]
         except (binascii.Error, UnicodeDecodeError):
             key = None
-    if not isinstance(key, str) or not any(
-        hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys
+    if (
+        not isinstance(key, str)
+        or not key
+        or not (
+            any(hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys)
+            or stored_key_kind(settings, key) == "write"
+        )
     ):
         raise ApiError(401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"})
 

@@ -22,8 +22,10 @@ from temporalio.client import ScheduleHandle
 
 from cli import catalog
 from cli import clv as clv_cli
+from cli import codec_server as codec_cli
 from cli import experiments as experiments_cli
 from cli import inspect as inspect_cli
+from cli import keys as keys_cli
 from cli import recs as recs_cli
 from cli import replay as replay_cli
 from cli import report as report_cli
@@ -221,6 +223,8 @@ COMMAND_GROUPS = (
     experiments_cli,
     inspect_cli,
     report_cli,
+    codec_cli,
+    keys_cli,
 )
 
 

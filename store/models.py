@@ -388,3 +388,15 @@ class ClvModel(SQLModel, table=True):
     bg_nbd_log_likelihood: float | None = None
     gamma_gamma_log_likelihood: float | None = None
     traits_written: int = 0  # customers whose predicted traits this fit wrote
+
+
+class ApiKey(SQLModel, table=True):
+    """A write or admin key made through the API or CLI: only its SHA-256 is kept (the key is
+    shown once, when made), and revoking it takes effect within a few seconds on every API."""
+
+    key_id: str = Field(primary_key=True, max_length=32)  # public, for listing and revoking
+    kind: str = Field(max_length=8)  # write | admin
+    name: str = Field(max_length=100)
+    digest: str = Field(unique=True, max_length=64)
+    created_at: datetime = _time()
+    revoked_at: datetime | None = _time(nullable=True)

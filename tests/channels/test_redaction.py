@@ -24,9 +24,11 @@ EMAIL, PHONE, NAME = "ann.secret@example.test", "+15550199", "Annabelle"
 async def test_logs_carry_the_customer_id_but_no_personal_data(
     skipping_env: WorkflowEnvironment, inbox: tuple[Inbox, int], settings: Settings, catalog: int
 ) -> None:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     configure_logging("DEBUG", "json")
     captured = io.StringIO()
-    logging.getLogger().handlers[0].stream = captured  # type: ignore[attr-defined]
+    root.handlers[0].stream = captured  # type: ignore[attr-defined]
     settings = settings.model_copy(update={"write_keys": ["w"]})
     client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
     try:
@@ -44,9 +46,9 @@ async def test_logs_carry_the_customer_id_but_no_personal_data(
             assert r.status_code == 200, r.text
             await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
             await finished(skipping_env, journey_workflow_id("cart_recovery", cid, 1))
-    finally:
+    finally:  # leave logging as the other tests found it
         structlog.reset_defaults()
-        logging.getLogger().handlers.clear()
+        root.handlers[:], root.level = handlers, level
     assert [m["To"] for m in inbox[0].messages] == [EMAIL]  # the data did flow
     # aiosmtpd's own logger ("mail.log") is the test's mail server, not the product
     logs = "\n".join(line for line in captured.getvalue().splitlines()

@@ -81,10 +81,8 @@ async def test_decide_follows_the_evidence_and_records_why(
     assert set(mine) == set(customers)
     record = mine[gold].inputs
     assert record["eligible"] == ["ten_off", "free_shipping", "gold_gift"]
-    assert record["clv"] == 120 and record["stats"]["ten_off"] == {
-        "exposures": 100,
-        "conversions": 60,
-    }
+    assert record["clv"] == 120 and record["stats"]["ten_off"]["conversions"] == 60
+    assert record["stats"]["ten_off"]["exposures"] >= 100  # others may have decided first
     for name, sample in record["samples"].items():  # expected value = draw x (value + CLV)
         assert record["expected"][name] == sample * (10 + 120)
     assert mine[gold].chosen == max(record["expected"], key=record["expected"].get)

@@ -179,7 +179,10 @@ async def test_continue_as_new_suggested_by_the_server_keeps_every_event(
             for i in range(total - 1000, total)
         ]
         await deliver(client, task_queue=settings.task_queue, customer_id=user, events=retry)
-        state = await wait_for(client, user, lambda s: s.events_total >= total, seconds=240)
+        # the last batches may land in a run that hands over right after: wait for both
+        state = await wait_for(
+            client, user, lambda s: s.events_total >= total and s.generation >= 1, seconds=240
+        )
     assert state.events_total == total
     assert state.generation >= 1
 

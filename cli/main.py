@@ -8,10 +8,13 @@ evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predi
 
 import argparse
 import asyncio
+import atexit
 import contextlib
+import os
 import secrets
 import signal
 import sys
+import traceback
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -289,5 +292,30 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(f"journeys: {err}")
 
 
+def entry() -> None:
+    """The `journeys` console script: `main`, then exit without interpreter teardown. The Temporal
+    client's Rust threads can abort a finalizing interpreter (SIGABRT after the command succeeded,
+    temporalio/sdk-python#300), so exit handlers run and output is flushed here, then `os._exit`."""
+    code: int
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except Exception:  # reported as the interpreter would, then exit 1
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

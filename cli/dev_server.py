@@ -74,6 +74,9 @@ class DevServer:
             "warn",
             "--dynamic-config-value",
             "frontend.workerHeartbeatsEnabled=false",
+            # pinned customers learn of a new Current Version and move at continue-as-new
+            "--dynamic-config-value",
+            "system.enableSendTargetVersionChanged=true",
         ]
         for key in sa.ALL:
             args += ["--search-attribute", f"{key.name}={_TYPE_NAMES[int(key.indexed_value_type)]}"]

@@ -53,6 +53,10 @@ class Settings(BaseSettings):
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
     )  # the Temporal UI origins allowed to call the API's /codec endpoint
+    # Worker Versioning (docs/versioning.md): the Worker Deployment this worker belongs to and its
+    # build; unset, the worker is unversioned and running workflows rely on patches alone
+    worker_deployment: str | None = None
+    build_id: str | None = None  # e.g. the git sha; default: a hash of workflow + activity code
     tracing: str = "off"  # off | otlp (OTEL_EXPORTER_OTLP_* variables) | console
     worker_metrics_port: int | None = None  # Prometheus: our counters from the worker process
     temporal_metrics_port: int | None = None  # Prometheus: the Temporal SDK's runtime metrics

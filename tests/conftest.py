@@ -36,7 +36,10 @@ async def dev_env(request: pytest.FixtureRequest) -> AsyncIterator[WorkflowEnvir
         data_converter=DATA_CONVERTER,
         dev_server_existing_path=find_binary("temporal"),
         search_attributes=sa.ALL,
-        dev_server_extra_args=["--dynamic-config-value", "frontend.workerHeartbeatsEnabled=false"],
+        dev_server_extra_args=[
+            *("--dynamic-config-value", "frontend.workerHeartbeatsEnabled=false"),
+            *("--dynamic-config-value", "system.enableSendTargetVersionChanged=true"),
+        ],
     )
     yield env
     await env.shutdown()

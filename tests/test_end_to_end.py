@@ -140,7 +140,8 @@ async def test_state_survives_a_killed_worker(
         assert r.status_code == 200  # accepted while no worker runs: Temporal holds it
 
         start_worker(settings, worker_process)
-        state = await wait_for(client, user, lambda s: s.events_total == 4)
+        # the killed worker's activity is retried once its 30 s start-to-close timeout passes
+        state = await wait_for(client, user, lambda s: s.events_total == 4, seconds=90)
     assert state.stage == Stage.ONBOARDING
     assert [c.stage for c in state.stage_history][-2:] == [Stage.DECISION, Stage.ONBOARDING]
     query = f'CustomerId="{user}" AND LifecycleStage="onboarding"'

@@ -21,6 +21,7 @@ from activities.segments import SegmentActivities
 from channels.templates import load_templates
 from config.settings import ConfigError, Settings
 from config.temporal import connect
+from worker.deployment import become_current_if_first, deployment_config
 from workflows.clv_fit import ClvFitWorkflow
 from workflows.customer import CustomerWorkflow
 from workflows.experiment_evaluation import ExperimentEvaluationWorkflow
@@ -29,6 +30,7 @@ from workflows.journey import JourneyWorkflow
 from workflows.journey_sends import PROVIDER_CHANNELS
 from workflows.recommendation_training import RecommendationTrainingWorkflow
 from workflows.segment_refresh import SegmentRefreshWorkflow
+from workflows.versioned import VERSIONED_WORKFLOWS
 
 log = structlog.get_logger()
 
@@ -81,10 +83,11 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     experiments = ExperimentActivities(settings.database_url)
     kpis = KpiActivities(settings.database_url)
     executor = ThreadPoolExecutor(max_workers=8)
+    deployment = deployment_config(settings)
     main = Worker(
         client,
         task_queue=settings.task_queue,
-        workflows=list(WORKFLOWS),
+        workflows=list(VERSIONED_WORKFLOWS if deployment else WORKFLOWS),
         activities=[
             lifecycle.load_lifecycle_config,
             profiles.update_profile,
@@ -112,6 +115,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         ],
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
+        deployment_config=deployment,
     )
     senders = [
         Worker(
@@ -121,6 +125,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             activity_executor=executor,
             max_task_queue_activities_per_second=settings.rates.get(channel),
             graceful_shutdown_timeout=timedelta(seconds=10),
+            deployment_config=deployment,
         )
         for channel in PROVIDER_CHANNELS
     ]
@@ -143,7 +148,16 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
             raise ConfigError(
                 f"JOURNEYS_WORKER_METRICS_PORT {settings.worker_metrics_port}: {err}"
             ) from err
-    log.info("worker_started", task_queue=settings.task_queue, temporal=settings.temporal_address)
+    deployment = deployment_config(settings)
+    log.info(
+        "worker_started",
+        task_queue=settings.task_queue,
+        temporal=settings.temporal_address,
+        deployment=deployment and deployment.version.deployment_name,
+        build_id=deployment and deployment.version.build_id,
+    )
     async with worker:
+        if deployment is not None:
+            await become_current_if_first(client, deployment.version)
         await (stop or asyncio.Event()).wait()
     log.info("worker_stopped")

@@ -44,6 +44,10 @@ with workflow.unsafe.imports_passed_through():
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
+# A workflow task may have to apply a flood of queued events (a burst of signals that arrived
+# while the worker was away or the run was handing over); the default 10 s let such a task time
+# out again and again under the server's growing retry back-off. Continue-as-new keeps it.
+CUSTOMER_TASK_TIMEOUT = timedelta(seconds=60)
 AT_RISK_EVENT = "Customer At Risk"
 # After applying events, the customer evaluates its segments (an activity) and applies each
 # entry or exit as an event of its own, so journeys can trigger on it.
@@ -94,6 +98,11 @@ class CustomerWorkflow:
     def merge(self, merge: MergeInput) -> None:
         self.merges.append(merge)
 
+    @workflow.signal(name="upgrade")
+    def upgrade(self) -> None:
+        """A nudge for a quiet customer (`temporal workflow signal --query`): the task it
+        starts tells the run whether a newer build is current, and the run moves to it."""
+
     @workflow.query(name="state")
     def get_state(self) -> CustomerState:
         return self.state.model_copy(update={"recent_message_ids": []})
@@ -123,23 +132,20 @@ class CustomerWorkflow:
         self._upsert_search_attributes()
         watcher = asyncio.create_task(self._watch_inactivity())
         while True:
-            has_work = lambda: bool(  # noqa: E731
-                self.pending or self.merges or self.merge_requests or self.at_risk_news
-            )
             if self.state.merged_into:
                 try:
-                    await workflow.wait_condition(has_work, timeout=MERGED_LINGER)
+                    await workflow.wait_condition(self._has_work, timeout=MERGED_LINGER)
                 except TimeoutError:
                     await workflow.wait_condition(workflow.all_handlers_finished)
-                    if not has_work():
+                    if not self._has_work():
                         watcher.cancel()
                         return self.state
             else:
-                await workflow.wait_condition(has_work)
+                await workflow.wait_condition(lambda: self._has_work() or _new_build_is_current())
             await self._drain()
-            if self._history_is_long(input):
+            if self._history_is_long(input) or _new_build_is_current():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if has_work():
+                if self._has_work():
                     continue  # apply what the handlers just queued before handing over
                 self.state.recent_message_ids = list(self.recent)
                 self.state.generation += 1
@@ -152,8 +158,12 @@ class CustomerWorkflow:
                         customer_id=self.state.customer_id,
                         state=self.state,
                         continue_as_new_after=input.continue_as_new_after,
-                    )
+                    ),
+                    initial_versioning_behavior=_upgrade_at_continue_as_new(),
                 )
+
+    def _has_work(self) -> bool:
+        return bool(self.pending or self.merges or self.merge_requests or self.at_risk_news)
 
     def _history_is_long(self, input: CustomerInput) -> bool:
         info = workflow.info()
@@ -231,6 +241,7 @@ class CustomerWorkflow:
                 previous=history[done - 1].stage if done else None,
             ),  # fmt: skip
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"stage history: {', '.join(e.stage for e in history[done:])}",
         )
         self.state.stages_recorded = len(history)
 
@@ -247,6 +258,7 @@ class CustomerWorkflow:
             ),
             result_type=SegmentEvaluation,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"segments at stage {self.state.stage}",
         )
         self.state.segments = result.segments
         self._queue([
@@ -284,6 +296,7 @@ class CustomerWorkflow:
                 order=order,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"profile from {event.type} {event.event or ''}".rstrip(),
         )
 
     # -- identity resolution: alias merges the previous customer into this one --------------
@@ -435,3 +448,18 @@ class CustomerWorkflow:
             f"**{s.stage.value}**{' (at risk)' if s.at_risk else ''} · {s.events_total} events"
             + (f" · merged into {s.merged_into}" if s.merged_into else "")
         )
+
+
+def _upgrade_at_continue_as_new() -> workflow.ContinueAsNewVersioningBehavior | None:
+    """On a versioned worker the next run starts on the Current Version (for its first task;
+    then it is PINNED again): how a customer moves to a new build without patches. Unversioned
+    workers must not ask (the server refuses the continue-as-new)."""
+    version = workflow.info().get_current_deployment_version()
+    if version is None or not version.deployment_name:
+        return None
+    return workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+
+
+def _new_build_is_current() -> bool:
+    """Worker Versioning: a newer build than this run's became Current (or Ramping)."""
+    return workflow.info().is_target_worker_deployment_version_changed()

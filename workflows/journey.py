@@ -333,6 +333,7 @@ class JourneyWorkflow(SendSteps):
                 at=workflow.now(),
             ),  # fmt: skip
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"decision at {step.id}: {chosen.name if chosen else 'none eligible'}",
         )
         return chosen
 
@@ -354,6 +355,7 @@ class JourneyWorkflow(SendSteps):
                 deadline_at=workflow.now() + step.deadline,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"task for {step.team}: {step.title}",
         )
         for escalate_to in ([step.escalate_to] if step.escalate_to else []) + [None]:
             try:
@@ -450,6 +452,7 @@ class JourneyWorkflow(SendSteps):
                 at=workflow.now(),
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"record {kind}" + (f" at {step}" if step else ""),
         )
 
     async def _finish(self) -> None:

@@ -126,6 +126,7 @@ class SendSteps:
             ),  # fmt: skip
             result_type=Recommendations,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"recommend {step.count} {step.recommender} products",
         )
         self.products.pop(step.save_as, None)  # keeps "the latest" last
         self.products[step.save_as] = [p.model_dump() for p in found.products]
@@ -165,6 +166,7 @@ class SendSteps:
                 message,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=retry,
+                summary=_send_summary(message),
             )
         # On the channel's queue. Long enough for a slow provider (SMTP allows 20 s a step), so
         # no second attempt starts while the first still sends; heartbeats every 5 s tell a
@@ -176,4 +178,10 @@ class SendSteps:
             start_to_close_timeout=SEND_TIMEOUT,
             heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
             retry_policy=retry,
+            summary=_send_summary(message),
         )
+
+
+def _send_summary(message: QueueMessageInput) -> str:
+    """What the Temporal UI shows on the activity: channel, template and step, no address."""
+    return f"{message.channel} {message.template} at step {message.step} of {message.journey}"

@@ -39,6 +39,11 @@ async def test_inspect_tells_what_a_customer_got_and_why(
         await send(client, settings, cid, identify(email="ann@example.test"),
                    event("Checkout Started"), catalog=catalog)  # fmt: skip
         await finished(skipping_env, journey_workflow_id("cart_recovery", cid, 1))
+        run = client.get_workflow_handle(journey_workflow_id("cart_recovery", cid, 1))
+        scheduled = [e for e in (await run.fetch_history()).events
+                     if e.HasField("activity_task_scheduled_event_attributes")]  # fmt: skip
+        summaries = [await client.data_converter.decode([e.user_metadata.summary], [str])
+                     for e in scheduled if e.HasField("user_metadata")]  # fmt: skip
         address = client.service_client.config.target_host
         done = await journeys(settings, "inspect", cid, "--address", address, "--json")
         text = await journeys(settings, "inspect", cid, "--address", address)
@@ -53,6 +58,9 @@ async def test_inspect_tells_what_a_customer_got_and_why(
     assert (None, "awareness") in moves and ("awareness", "decision") in moves
     assert report["workflow"]["events_total"] == 2
     assert "ann@example.test" not in done.stdout  # traits stay in the store
+    # what the Temporal UI shows on each activity: what it does, never the address
+    assert ["email cart_recovery_email at step email of cart_recovery"] in summaries
+    assert not any("ann@example.test" in summary[0] for summary in summaries)
     assert "sms cart_recovery_sms: skipped (not opted in to offers on sms)" in text.stdout
     missing = await journeys(settings, "inspect", "nobody", "--address", address)
     assert missing.returncode == 1 and "no customer 'nobody'" in missing.stderr

@@ -153,8 +153,9 @@ class ChannelActivities:
         """Everything the provider gets, rendered for this customer now (JSON for the ledger)."""
         s = self.settings
         link = unsubscribe_url(
-            s.public_url, s.signing_key or "", input.customer_id, input.channel, template.topic
-        )
+            s.public_url, s.signing_key or "", input.customer_id, input.channel, template.topic,
+            days=s.unsubscribe_link_days,
+        )  # fmt: skip
         context = render_context(
             customer_id=input.customer_id, traits=traits, unsubscribe_url=link,
             properties=input.context.get("properties"), products=input.context.get("products"),

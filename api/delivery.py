@@ -5,7 +5,7 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from workflows.customer import CUSTOMER_TASK_TIMEOUT, CustomerWorkflow
+from workflows.customer import CustomerWorkflow
 from workflows.events import CustomerEvent, EventBatch
 from workflows.ids import customer_workflow_id
 from workflows.types import CustomerInput
@@ -31,6 +31,5 @@ async def deliver(
         start_signal="events",
         start_signal_args=[EventBatch(events=events, catalog_version=catalog_version)],
         rpc_timeout=RPC_TIMEOUT,
-        task_timeout=CUSTOMER_TASK_TIMEOUT,
         static_summary=f"Customer {customer_id}",  # shown in the UI's list; the id, no PII
     )

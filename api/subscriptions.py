@@ -52,11 +52,22 @@ def subscriptions_router(settings: Settings, topics: dict[str, Topic]) -> APIRou
 
     @router.get("/unsubscribe", summary="unsubscribe link (a person's click)")
     @router.post("/unsubscribe", summary="one-click unsubscribe (a mail client, RFC 8058)")
-    async def unsubscribe(c: str, ch: str, t: str, tp: str | None = None) -> HTMLResponse:
+    async def unsubscribe(
+        c: str, ch: str, t: str, tp: str | None = None, e: str | None = None
+    ) -> HTMLResponse:
         """The link in every message (GET from a person, POST from a mail client, RFC 8058).
         With a topic it leaves that subscription group; the page offers the whole channel."""
-        if not settings.signing_key or not consent.valid(settings.signing_key, c, ch, t, tp):
+        if not settings.signing_key:
             raise ApiError(403, "this unsubscribe link is not valid")
+        try:
+            consent.check(settings.signing_key, c, ch, t, tp, e)
+        except consent.InvalidLink as err:
+            raise ApiError(403, str(err)) from err
+        except consent.ExpiredLink as err:
+            days = settings.unsubscribe_link_days
+            raise ApiError(
+                410, f"{err}; the link in any message from the last {days} days works"
+            ) from err
 
         def write() -> None:
             with session_scope(url) as session:
@@ -67,7 +78,9 @@ def subscriptions_router(settings: Settings, topics: dict[str, Topic]) -> APIRou
         log.info("unsubscribed", customer_id=c, channel=ch, topic=tp or ALL)
         if not tp:
             return HTMLResponse(f"<p>You will get no more {escape(ch)} messages from us.</p>")
-        everything = consent.unsubscribe_url(settings.public_url, settings.signing_key, c, ch)
+        everything = consent.unsubscribe_url(
+            settings.public_url, settings.signing_key, c, ch, days=settings.unsubscribe_link_days
+        )
         about = topics[tp].description if tp in topics else tp
         return HTMLResponse(
             f"<p>You will get no more {escape(ch)} messages about {escape(about)}.</p>"

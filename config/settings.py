@@ -22,6 +22,8 @@ class Settings(BaseSettings):
     write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     admin_key: str | None = None  # management endpoints (journeys, tasks); none: all refused
     signing_key: str | None = None  # signs unsubscribe links
+    # how long an unsubscribe link works; CAN-SPAM wants opt-outs honoured 30 days after a send
+    unsubscribe_link_days: int = Field(default=365, ge=30)
     public_url: str = "http://127.0.0.1:8000"  # where customers reach the API (links in emails)
     smtp_host: str | None = None  # email is delivered only when set
     smtp_port: int = 25

@@ -44,10 +44,6 @@ with workflow.unsafe.imports_passed_through():
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
-# A workflow task may have to apply a flood of queued events (a burst of signals that arrived
-# while the worker was away or the run was handing over); the default 10 s let such a task time
-# out again and again under the server's growing retry back-off. Continue-as-new keeps it.
-CUSTOMER_TASK_TIMEOUT = timedelta(seconds=60)
 AT_RISK_EVENT = "Customer At Risk"
 # After applying events, the customer evaluates its segments (an activity) and applies each
 # entry or exit as an event of its own, so journeys can trigger on it.

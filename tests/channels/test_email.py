@@ -1,14 +1,17 @@
 """Email through a real SMTP server (aiosmtpd on a free loopback port): sent once, with the
 headers mail clients need, skipped for the unsubscribed, failed (not retried) when refused."""
 
+from datetime import date, timedelta
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 from temporalio.testing import ActivityEnvironment
 
 from activities.channels import ChannelActivities
 from api.app import create_app
+from channels import consent
 from channels.consent import unsubscribe_url
 from channels.email import message_id
 from channels.templates import load_templates
@@ -109,3 +112,32 @@ async def test_the_unsubscribe_link_leaves_the_topic_and_a_forged_one_is_refused
     newsletter = send_input(key="k-news").model_copy(update={"template": "welcome_email"})
     assert env.run(channels.deliver_message, newsletter).status == "sent"
     assert [m["Subject"] for m in inbox[0].messages] == ["Welcome, there"]
+
+
+async def test_an_unsubscribe_link_expires_and_its_date_cannot_be_stretched(
+    inbox: tuple[Inbox, int], sqlite_url: str
+) -> None:
+    settings = settings_for(sqlite_url, inbox[1])
+    app = create_app(settings, client=object())  # type: ignore[arg-type]
+    long_ago = date.today() - timedelta(days=400)
+    old = unsubscribe_url("http://api", "sign-me", "c1", "email", "offers", today=long_ago)
+    expired_on = (long_ago + timedelta(days=365)).isoformat()
+    assert f"e={expired_on}" in old
+    legacy = "http://api/v1/unsubscribe?" + urlencode(
+        {
+            "c": "c1",
+            "ch": "email",
+            "tp": "offers",
+            "t": consent.token("sign-me", "c1", "email", "offers"),
+        }
+    )  # sent before links had a date
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as c:
+        gone = await c.get(old)
+        stretched = await c.get(old.replace(f"e={expired_on}", f"e={date.today().year + 1}-01-01"))
+        undated = await c.get(old.replace(f"e={expired_on}&", ""))
+        assert (await c.get(legacy)).status_code == 200
+    assert gone.status_code == 410
+    assert f"expired on {expired_on}" in gone.json()["error"]
+    assert stretched.status_code == 403 and undated.status_code == 403

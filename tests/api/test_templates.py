@@ -90,7 +90,7 @@ async def test_a_preview_renders_the_customers_traits_and_the_samples(
     link = urlsplit(channels["email"]["text"].split("Unsubscribe: ")[1])
     query = {k: v[0] for k, v in parse_qs(link.query).items()}
     assert query["c"] == "u1" and query["ch"] == "email"
-    assert consent.valid("sign", "u1", "email", query["t"])  # the link a send would carry
+    consent.check("sign", "u1", "email", query["t"], expires=query["e"])  # as a send's link
     assert channels["sms"] == {"text": "Hi Ann, your code is X1"}
     assert channels["popover"]["fields"] == {"title": "Hi Ann"}
 

@@ -138,7 +138,7 @@ def test_preview_prints_each_channel_for_a_stored_customer(tmp_path: Path) -> No
         "# greeting for customer u1", "", "[email]", "subject: Hi Ann", "text:",
     ]  # fmt: skip
     assert lines[5] == "  10% off Boots."
-    assert lines[6].startswith("  Unsubscribe: https://shop.test/v1/unsubscribe?c=u1&ch=email&t=")
+    assert lines[6].startswith("  Unsubscribe: https://shop.test/v1/unsubscribe?c=u1&ch=email&e=")
     assert lines[7:] == ["", "[popover]", "kind: welcome", "fields.title: Hi Ann", "pages: /cart*"]
 
     only = journeys("templates", "preview", "greeting", "--customer", "u2", "--channel",

@@ -169,7 +169,8 @@ class KpiActivities:
         customers: Customers,
         outcome: tuple[BgNbd, GammaGamma] | str,
     ) -> ClvModel:
-        row = ClvModel(
+        # no version yet: save_fit numbers the row (the next one) when it stores it
+        row = ClvModel(  # type: ignore[call-arg]
             fit_key=key, fitted_at=datetime.now(UTC), calibration_end=as_of, unit=input.unit,
             horizon_days=input.horizon_days, window_days=input.window_days,
             customers=len(customers.ids), repeat_customers=int((customers.x > 0).sum()),

@@ -51,7 +51,8 @@ def evaluate_customer(
     entries and exits (stamped `at`) and return them with the segments the customer is in.
 
     Idempotent: a retry with the same `at` finds the changes an earlier attempt stored and
-    returns them again (same message ids, so the workflow applies them once), never new ones.
+    returns them again (same message ids, so the workflow applies them once), never new ones;
+    not those a later change (the batch's, as of a later instant) has superseded since.
     """
     record_stage(session, customer_id=customer_id, stage=stage)
     definitions = active_definitions(session)
@@ -78,7 +79,11 @@ def evaluate_customer(
         )
     changes = changes_at(session, at=at, customer_id=customer_id)
     return SegmentEvaluation(
-        changes=[SegmentChange(segment=c.segment, change=c.change, at=c.at) for c in changes],
+        changes=[
+            SegmentChange(segment=c.segment, change=c.change, at=c.at)
+            for c in changes
+            if not c.superseded
+        ],
         segments=sorted(wanted),
     )
 
@@ -108,9 +113,15 @@ def refresh_memberships(database_url: str, *, as_of: datetime) -> Iterator[str]:
 
 def change_events(customer_id: str, changes: list[Change]) -> list[CustomerEvent]:
     """The events a customer's workflow gets for its changes (the ids its own evaluation would
-    give the same change, so it applies each once)."""
+    give the same change, so it applies each once). None for a superseded change: the
+    customer's own evaluation changed its membership of that segment after the refresh stored
+    the change, and its workflow has applied that later change already (or is about to), so
+    the older one, arriving after it, would overrule it (a journey started for a customer who
+    has left the segment, or told they left one they are in)."""
     events = []
     for change in changes:
+        if change.superseded:
+            continue
         segment_change = SegmentChange(segment=change.segment, change=change.change, at=change.at)
         events.append(
             CustomerEvent(
@@ -146,8 +157,10 @@ class SegmentActivities:
     @activity.defn(name="refresh_segments")
     async def refresh_segments(self, input: SegmentRefreshInput) -> SegmentRefreshResult:
         """Evaluate every active segment by SQL, store the differences, then signal each
-        customer whose membership changed. A retry (same `as_of`) finds the stored changes and
-        resumes signalling after the last customer its heartbeat recorded."""
+        customer whose membership changed (unless a later change superseded all of theirs). A
+        retry (same `as_of`) finds the stored changes and resumes signalling after the last
+        customer its heartbeat recorded (counted among every customer with a change stored at
+        `as_of`, superseded or not, so the count means the same to every attempt)."""
         as_of = input.as_of or datetime.now(UTC)
         info = activity.info()
         resume: dict[str, Any] = dict(info.heartbeat_details[0]) if info.heartbeat_details else {}
@@ -171,6 +184,8 @@ class SegmentActivities:
         async def notify(customer_id: str) -> None:
             async with gate:
                 events = change_events(customer_id, by_customer[customer_id])
+                if not events:
+                    return
                 await deliver(
                     client, task_queue=self.task_queue, customer_id=customer_id, events=events
                 )
@@ -184,7 +199,9 @@ class SegmentActivities:
             segments=int(resume["segments"]),
             entered=sum(1 for c in changes if c.change == "entered"),
             exited=sum(1 for c in changes if c.change == "exited"),
-            customers_notified=len(customers),
+            customers_notified=sum(
+                1 for c in customers if any(not x.superseded for x in by_customer[c])
+            ),
         )
         activity.logger.info("segments refreshed", extra=result.model_dump())
         return result

@@ -120,15 +120,13 @@ def feedback_call(
         properties["reason"] = scrub(reason)
     if permanent is not None:
         properties["permanent"] = permanent
-    who = (
-        {"anonymousId": customer_id.removeprefix(ANONYMOUS_PREFIX)}
-        if customer_id.startswith(ANONYMOUS_PREFIX)  # routes to the person it was merged into
-        else {"userId": customer_id}
-    )
+    anonymous = customer_id.startswith(ANONYMOUS_PREFIX)  # routes to the person it was merged into
     return SegmentCall(
         type="track", event=event, properties=properties, timestamp=timestamp,
         messageId="feedback-" + hashlib.sha256(seed.encode()).hexdigest()[:40],
-        context={"library": {"name": "journeys-feedback"}}, **who,
+        context={"library": {"name": "journeys-feedback"}},
+        userId=None if anonymous else customer_id,
+        anonymousId=customer_id.removeprefix(ANONYMOUS_PREFIX) if anonymous else None,
     )  # fmt: skip
 
 

@@ -52,14 +52,19 @@ def build(
     return msg
 
 
+def _connect(config: SmtpConfig, context: ssl.SSLContext) -> smtplib.SMTP:
+    """An open connection: implicit TLS (SMTPS) when `tls`, plain SMTP otherwise."""
+    if config.tls:
+        return smtplib.SMTP_SSL(config.host, config.port, timeout=config.timeout, context=context)
+    return smtplib.SMTP(config.host, config.port, timeout=config.timeout)
+
+
 def send(config: SmtpConfig, message: EmailMessage) -> None:
     """Deliver one message. Raises PermanentFailure for 5xx answers and refused recipients;
     anything else (connection errors, 4xx) is transient and worth a retry."""
     context = ssl.create_default_context()
-    smtp_class = smtplib.SMTP_SSL if config.tls else smtplib.SMTP
-    kwargs = {"context": context} if config.tls else {}
     try:
-        with smtp_class(config.host, config.port, timeout=config.timeout, **kwargs) as smtp:
+        with _connect(config, context) as smtp:
             if config.starttls:
                 smtp.starttls(context=context)
             if config.username:

@@ -17,11 +17,12 @@ import re
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Final, Literal
 
 TOKEN_DAYS = 90  # a link in an email records clicks (and redirects) this long after the send
-OPEN, CLICK = "o", "c"
 Kind = Literal["o", "c"]
+OPEN: Final[Kind] = "o"
+CLICK: Final[Kind] = "c"
 
 # An <a ...> start tag; quoted attribute values may hold ">" without ending the tag.
 _A_TAG = re.compile(r"""<a\s(?:[^>"']|"[^"]*"|'[^']*')*>""", re.IGNORECASE)

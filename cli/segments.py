@@ -20,6 +20,7 @@ from segments.definition import DefinitionError, SegmentDefinition, parse_defini
 from segments.sql import compile_problems
 from store.db import session_scope
 from store.segments import (
+    SegmentStatus,
     definition_of,
     get_segment,
     list_segments,
@@ -179,7 +180,7 @@ def _members(name: str, limit: int, url: str) -> int:
 def _set_status(action: str, name: str, url: str) -> int:
     from store.segments import NotFound
 
-    status = "archived" if action == "archive" else "active"
+    status: SegmentStatus = "archived" if action == "archive" else "active"
     try:
         with session_scope(url) as session:
             row = set_segment_status(session, name=name, status=status)

@@ -24,11 +24,10 @@ from recommendations.neighbours import (
 from recommendations.types import Interaction, Model, Scored
 
 KIND = "bought_together"
+BasketBy = Literal["order", "timestamp"]
 
 
-def baskets(
-    interactions: Sequence[Interaction], basket_by: Literal["order", "timestamp"] = "order"
-) -> list[set[str]]:
+def baskets(interactions: Sequence[Interaction], basket_by: BasketBy = "order") -> list[set[str]]:
     """Products per basket. With `order`, interactions without an order id (views) are left
     out."""
     grouped: dict[tuple[str, object], set[str]] = defaultdict(set)
@@ -45,7 +44,7 @@ def baskets(
 def fit(
     interactions: Sequence[Interaction],
     *,
-    basket_by: Literal["order", "timestamp"] = "order",
+    basket_by: BasketBy = "order",
     neighbours: int = 50,
     min_support: int = 2,
     shrink: float = 5.0,

@@ -115,7 +115,7 @@ def evaluate(
     report.scores.append(
         _score("popularity", baseline, customers, data, repeat_purchases, k, seconds)
     )
-    basket_by = "order" if has_orders else "timestamp"
+    basket_by: bought_together.BasketBy = "order" if has_orders else "timestamp"
     fitters: dict[str, Callable[[], Model] | str] = {
         trending.KIND: lambda: trending.fit(data.train, catalogue, half_life_days=half_life_days),
         people_like_you.KIND: lambda: people_like_you.fit(data.train),

@@ -4,7 +4,7 @@ customer's rows (profile, events, orders), with the meaning of the SQL in `segme
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeGuard
 
 from segments.definition import (
     ENGAGEMENT_WINDOW_DAYS,
@@ -99,6 +99,7 @@ class _Evaluation:
             return isinstance(raw, list) and any(
                 isinstance(item, str) and item == value for item in raw
             )
+        typed: float | str | None
         if rule.kind == "number":
             typed = float(raw) if _is_number(raw) else None
         else:
@@ -149,7 +150,7 @@ class _Evaluation:
         return ascending_score(total, thresholds.monetary if thresholds else [])
 
 
-def _is_number(value: Any) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 

@@ -56,24 +56,25 @@ ENGAGED_TYPES = ("track", "page", "screen")
 
 
 class JsonIs(ColumnElement[bool]):
-    """True when `column[key]` is a JSON value of `kind` (number, string, array, present: any
+    """True when `column[trait]` is a JSON value of `kind` (number, string, array, present: any
     value but null); NULL when the key is missing."""
 
     type = Boolean()
     inherit_cache = False
 
-    def __init__(self, column: Any, key: str, kind: str) -> None:
-        self.column, self.key, self.kind = column, key, kind
+    # `trait`, not `key`: ColumnElement.key is SQLAlchemy's own (the name in a select's columns)
+    def __init__(self, column: Any, trait: str, kind: str) -> None:
+        self.column, self.trait, self.kind = column, trait, kind
 
 
 class JsonArrayHas(ColumnElement[bool]):
-    """True when `column[key]` is a JSON array with the string `value` among its elements."""
+    """True when `column[trait]` is a JSON array with the string `value` among its elements."""
 
     type = Boolean()
     inherit_cache = False
 
-    def __init__(self, column: Any, key: str, value: str) -> None:
-        self.column, self.key, self.value = column, key, value
+    def __init__(self, column: Any, trait: str, value: str) -> None:
+        self.column, self.trait, self.value = column, trait, value
 
 
 _SQLITE_KINDS = {
@@ -93,21 +94,21 @@ def _path(compiler: SQLCompiler, key: str, **kw: Any) -> str:
 @compiles(JsonIs, "sqlite")
 def _json_is_sqlite(element: JsonIs, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.column, **kw)
-    path = _path(compiler, element.key, **kw)
+    path = _path(compiler, element.trait, **kw)
     return f"(json_type({column}, {path}) {_SQLITE_KINDS[element.kind]})"
 
 
 @compiles(JsonIs, "postgresql")
 def _json_is_postgres(element: JsonIs, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.column, **kw)
-    key = compiler.process(literal(element.key), **kw)
+    key = compiler.process(literal(element.trait), **kw)
     return f"(json_typeof({column} -> {key}) {_POSTGRES_KINDS[element.kind]})"
 
 
 @compiles(JsonArrayHas, "sqlite")
 def _array_has_sqlite(element: JsonArrayHas, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.column, **kw)
-    path = _path(compiler, element.key, **kw)
+    path = _path(compiler, element.trait, **kw)
     value = compiler.process(literal(element.value), **kw)
     return (
         f"(json_type({column}, {path}) = 'array' AND EXISTS (SELECT 1 FROM json_each({column},"
@@ -118,7 +119,7 @@ def _array_has_sqlite(element: JsonArrayHas, compiler: SQLCompiler, **kw: Any) -
 @compiles(JsonArrayHas, "postgresql")
 def _array_has_postgres(element: JsonArrayHas, compiler: SQLCompiler, **kw: Any) -> str:
     column = compiler.process(element.column, **kw)
-    key = compiler.process(literal(element.key), **kw)
+    key = compiler.process(literal(element.trait), **kw)
     # jsonb containment: an array contains ["x"] when "x" is one of its elements; a string
     # "x" does not contain ["x"], so only arrays match, as in Python.
     probe = compiler.process(literal(json.dumps([element.value])), **kw)

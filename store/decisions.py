@@ -29,11 +29,11 @@ def decision_stats(session: Session, *, journey: str, step: str) -> dict[str, Ac
     """Per action chosen at this step (any version): decisions, and runs that converted."""
     converted = _converted_runs()
     query = (
-        select_rows(Decision.chosen, func.count(), func.count(converted.c.workflow_id))
-        .outerjoin(converted, converted.c.workflow_id == Decision.workflow_id)
-        .where(Decision.journey == journey, Decision.step == step)
+        select_rows(col(Decision.chosen), func.count(), func.count(converted.c.workflow_id))
+        .outerjoin(converted, converted.c.workflow_id == col(Decision.workflow_id))
+        .where(col(Decision.journey) == journey, col(Decision.step) == step)
         .where(col(Decision.chosen).is_not(None))
-        .group_by(Decision.chosen)
+        .group_by(col(Decision.chosen))
     )
     return {
         str(chosen): ActionStats(exposures=int(n), conversions=int(won))
@@ -43,7 +43,7 @@ def decision_stats(session: Session, *, journey: str, step: str) -> dict[str, Ac
 
 def _converted_runs() -> Subquery:
     """The runs that reached their goal (one row per run)."""
-    query = select_rows(JourneyEvent.workflow_id).where(JourneyEvent.kind == "converted")
+    query = select_rows(col(JourneyEvent.workflow_id)).where(col(JourneyEvent.kind) == "converted")
     return query.distinct().subquery()
 
 

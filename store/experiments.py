@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import distinct, func
+from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
 from store.journeys import NotFound, get_version, publish_spec, spec_document
@@ -86,27 +87,27 @@ def _counts(
         .subquery()
     )
     query = (
-        select(
-            JourneyEvent.version,
-            JourneyEvent.step,
-            JourneyEvent.detail,
-            func.count(distinct(JourneyEvent.workflow_id)),
+        select_rows(
+            col(JourneyEvent.version),
+            col(JourneyEvent.step),
+            col(JourneyEvent.detail),
+            func.count(distinct(col(JourneyEvent.workflow_id))),
             func.count(distinct(converted.c.workflow_id)),
         )
         .select_from(JourneyEvent)
-        .outerjoin(converted, converted.c.workflow_id == JourneyEvent.workflow_id)
+        .outerjoin(converted, converted.c.workflow_id == col(JourneyEvent.workflow_id))
         .where(
-            JourneyEvent.journey == journey,
-            JourneyEvent.kind == "step",
+            col(JourneyEvent.journey) == journey,
+            col(JourneyEvent.kind) == "step",
             col(JourneyEvent.detail).startswith(VARIANT_PREFIX),
-            JourneyEvent.version >= since_version,
+            col(JourneyEvent.version) >= since_version,
         )
-        .group_by(JourneyEvent.version, JourneyEvent.step, JourneyEvent.detail)
+        .group_by(col(JourneyEvent.version), col(JourneyEvent.step), col(JourneyEvent.detail))
     )
     if version is not None:
-        query = query.where(JourneyEvent.version == version)
+        query = query.where(col(JourneyEvent.version) == version)
     counts: dict[tuple[int, str], dict[str, VariantCount]] = {}
-    for run_version, step, detail, exposures, conversions in session.exec(query):  # type: ignore[call-overload]
+    for run_version, step, detail, exposures, conversions in session.execute(query):
         variant = detail.removeprefix(VARIANT_PREFIX)
         counts.setdefault((run_version, step), {})[variant] = VariantCount(exposures, conversions)
     return counts

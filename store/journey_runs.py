@@ -60,8 +60,8 @@ def recent_marketing_sends(
         Message.category == "marketing",
         Message.idempotency_key != other_than,
         or_(
-            and_(Message.status == "sent", col(Message.sent_at) >= since),
-            and_(Message.status == "sending", col(Message.created_at) >= since),
+            and_(col(Message.status) == "sent", col(Message.sent_at) >= since),
+            and_(col(Message.status) == "sending", col(Message.created_at) >= since),
         ),
     )
     return int(session.exec(query).one())

@@ -11,7 +11,7 @@ A run is its `entered` record (its instant is when the run entered); it converte
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -21,9 +21,11 @@ from sqlalchemy import (
     exists,
     extract,
     func,
+    label,
     literal_column,
     or_,
 )
+from sqlalchemy import select as select_rows  # any number of columns; sqlmodel's: up to 4
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Subquery
 from sqlmodel import Session, col, select
@@ -74,7 +76,7 @@ def _epoch(dialect: str, column: Any) -> ColumnElement[float]:
     """Seconds since 1970 (UTC) of a UTCDateTime column, as a number both back-ends compare."""
     if dialect == "sqlite":
         return (func.julianday(column) - 2440587.5) * 86400.0
-    return extract("epoch", column)
+    return cast(ColumnElement[float], extract("epoch", column))  # typed int; it has fractions
 
 
 def _bucket(dialect: str, column: Any, period: Period) -> ColumnElement[str]:
@@ -95,17 +97,17 @@ def _bucket(dialect: str, column: Any, period: Period) -> ColumnElement[str]:
 
 def _runs(runs: RunFilter) -> Subquery:
     """One row per run: workflow id, journey, version, customer, entered at."""
-    query = select(
-        col(JourneyEvent.workflow_id).label("workflow_id"),
-        col(JourneyEvent.journey).label("journey"),
-        col(JourneyEvent.version).label("version"),
-        col(JourneyEvent.customer_id).label("customer_id"),
-        col(JourneyEvent.at).label("entered_at"),
-    ).where(JourneyEvent.kind == "entered")
+    query = select_rows(
+        label("workflow_id", col(JourneyEvent.workflow_id)),
+        label("journey", col(JourneyEvent.journey)),
+        label("version", col(JourneyEvent.version)),
+        label("customer_id", col(JourneyEvent.customer_id)),
+        label("entered_at", col(JourneyEvent.at)),
+    ).where(col(JourneyEvent.kind) == "entered")
     if runs.journey is not None:
-        query = query.where(JourneyEvent.journey == runs.journey)
+        query = query.where(col(JourneyEvent.journey) == runs.journey)
     if runs.version is not None:
-        query = query.where(JourneyEvent.version == runs.version)
+        query = query.where(col(JourneyEvent.version) == runs.version)
     if runs.start is not None:
         query = query.where(col(JourneyEvent.at) >= runs.start)
     if runs.end is not None:
@@ -114,7 +116,7 @@ def _runs(runs: RunFilter) -> Subquery:
 
 
 def _converted() -> Subquery:
-    query = select(col(JourneyEvent.workflow_id).label("workflow_id")).where(
+    query = select(label("workflow_id", col(JourneyEvent.workflow_id))).where(
         JourneyEvent.kind == "converted"
     )
     return query.distinct().subquery("converted")
@@ -130,7 +132,7 @@ def _counted(
     if join is not None:
         source = join
     query = (
-        select(
+        select_rows(
             *columns,
             func.count(distinct(runs.c.workflow_id)),
             func.count(distinct(converted.c.workflow_id)),
@@ -256,7 +258,7 @@ def funnel_figures(
     customers = {
         stage: int(n)
         for stage, n in session.execute(
-            select(entry.stage, func.count(distinct(entry.customer_id)))
+            select(entry.stage, func.count(distinct(col(entry.customer_id))))
             .where(*in_period(col(entry.at)))
             .group_by(entry.stage)
         )
@@ -273,7 +275,7 @@ def funnel_figures(
     advanced = {
         stage: int(n)
         for stage, n in session.execute(
-            select(entry.stage, func.count(distinct(entry.customer_id)))
+            select(entry.stage, func.count(distinct(col(entry.customer_id))))
             .where(went_on, *in_period(col(entry.at)))
             .group_by(entry.stage)
         )
@@ -340,7 +342,8 @@ def nps_answers(
     if end is not None:
         query = query.where(col(Event.timestamp) < end)
     return [
-        NpsAnswer(m, c, t, s) for m, c, t, s in session.execute(query.order_by(Event.timestamp))
+        NpsAnswer(m, c, t, s)
+        for m, c, t, s in session.execute(query.order_by(col(Event.timestamp)))
     ]
 
 
@@ -391,15 +394,15 @@ class CustomerValue:
 
 
 def _values(session: Session, customer_id: str | None) -> list[CustomerValue]:
-    query = select(
-        Order.customer_id,
+    query = select_rows(
+        col(Order.customer_id),
         func.sum(Order.total),
         func.count(),
         func.min(Order.created_at),
         func.max(Order.created_at),
     ).group_by(col(Order.customer_id))
     if customer_id is not None:
-        query = query.where(Order.customer_id == customer_id)
+        query = query.where(col(Order.customer_id) == customer_id)
     rows = session.execute(query.order_by(col(Order.customer_id)))
     return [CustomerValue(str(c), float(t or 0), int(n), a, b) for c, t, n, a, b in rows]
 

@@ -38,7 +38,7 @@ def due_popovers(
             .where(Message.status == "sent")
         ).one()
         room = min(room, max_per_session - served_in_session)
-    due = []
+    due: list[Message] = []
     for message in rows:
         if message.status != "queued":
             continue

@@ -132,10 +132,12 @@ def interactions(session: Session, *, since: datetime | None = None) -> list[Int
     )
     if since is not None:
         events = events.where(col(Event.timestamp) >= since)
-    for customer_id, name, at, payload in session.exec(events):
-        product_id = _product_id(payload.get("properties") or {})
-        if product_id:
-            found.append(Interaction(customer_id, product_id, at.timestamp(), PRODUCT_EVENTS[name]))
+    for customer_id, name, timestamp, payload in session.exec(events):
+        viewed = _product_id(payload.get("properties") or {})
+        if viewed and name is not None:  # never None: the query asks for PRODUCT_EVENTS only
+            found.append(
+                Interaction(customer_id, viewed, timestamp.timestamp(), PRODUCT_EVENTS[name])
+            )
     return found
 
 
@@ -176,7 +178,9 @@ def _seen(session: Session, customer_id: str) -> bool:
     return False
 
 
-def _lines(products: list[dict[str, Any]]) -> list[tuple[str, float]]:
+def _lines(products: Sequence[Any] | None) -> list[tuple[str, float]]:
+    """An order's (product id, quantity) lines; anything not a line with a product id is
+    skipped."""
     lines = []
     for line in products or []:
         if isinstance(line, dict) and (product_id := _product_id(line)):

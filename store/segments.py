@@ -49,12 +49,16 @@ class SaveResult:
 
 @dataclass(frozen=True)
 class Change:
-    """One entry or exit as stored: the customer's workflow hears of it as an event."""
+    """One entry or exit as stored: the customer's workflow hears of it as an event, unless it
+    is `superseded`: the customer's membership of the segment changed again later (the other
+    evaluation path did it, and told the workflow already or will), so telling of this older
+    change now would make it the last word when it is not."""
 
     segment: str
     customer_id: str
     change: Literal["entered", "exited"]
     at: datetime
+    superseded: bool = False
 
 
 def spec_document(definition: SegmentDefinition) -> dict[str, Any]:
@@ -178,53 +182,87 @@ def apply_membership(
     `exited` one, all at `at`; returns the changes that took effect. Another writer that got
     there first (the batch and a customer's own evaluation) wins, and its change is not
     repeated: inserts skip an existing open stay (the partial unique index), updates skip a
-    closed one."""
+    closed one.
+
+    Nor is a change made where the customer's membership of the segment already changed at
+    `at` or later: an evaluation as of an earlier instant does not undo a later one's verdict,
+    and one instant makes at most one entry and one exit per customer. A second entry at `at`
+    (a refresh retried after the customer's own evaluation closed the stay the first attempt
+    opened) would carry the first one's message id, and the workflow would drop it as a
+    duplicate."""
     changes: list[Change] = []
     table = SegmentMembership.__table__  # type: ignore[attr-defined]
-    rows = [{"segment": segment, "customer_id": c, "entered_at": at} for c in sorted(set(entered))]
+    when = literal(at, table.c.entered_at.type)
     dialect = session.get_bind().dialect.name
     builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for start in range(0, len(rows), _CHUNK):
+    joining = sorted(set(entered))
+    for start in range(0, len(joining), _CHUNK):
+        chunk = joining[start : start + _CHUNK]
+        changed_since = select(table.c.customer_id).where(
+            table.c.segment == segment,
+            table.c.customer_id.in_(chunk),
+            or_(table.c.entered_at >= when, table.c.exited_at > when),
+        )
+        skip = set(session.execute(changed_since).scalars())
+        rows = [{"segment": segment, "customer_id": c, "entered_at": at}
+                for c in chunk if c not in skip]  # fmt: skip
+        if not rows:
+            continue
         statement = (
-            builder(table)
-            .values(rows[start : start + _CHUNK])
-            .on_conflict_do_nothing()
-            .returning(table.c.customer_id)
+            builder(table).values(rows).on_conflict_do_nothing().returning(table.c.customer_id)
         )
         for (customer_id,) in session.execute(statement):
             changes.append(Change(segment, customer_id, "entered", at))
     leaving = sorted(set(exited))
+    other = table.alias("other_stay")
+    exited_since = exists().where(
+        other.c.segment == table.c.segment,
+        other.c.customer_id == table.c.customer_id,
+        other.c.exited_at >= when,
+    )
     for start in range(0, len(leaving), _CHUNK):
-        statement = (
+        closing = (
             update(table)
             .where(
                 table.c.segment == segment,
                 table.c.customer_id.in_(leaving[start : start + _CHUNK]),
                 table.c.exited_at.is_(None),
+                table.c.entered_at <= when,
+                ~exited_since,
             )
             .values(exited_at=at)
             .returning(table.c.customer_id)
         )
-        for (customer_id,) in session.execute(statement):
+        for (customer_id,) in session.execute(closing):
             changes.append(Change(segment, customer_id, "exited", at))
     return changes
 
 
 def changes_at(session: Session, *, at: datetime, customer_id: str | None = None) -> list[Change]:
     """Every entry and exit stamped `at` (for one customer, or all): what an evaluation at `at`
-    changed, found again by a retry that finds nothing left to change."""
+    changed, found again by a retry that finds nothing left to change. Each says whether a
+    later change of the customer's membership of that segment has `superseded` it."""
     table = SegmentMembership.__table__  # type: ignore[attr-defined]
     when = literal(at, table.c.entered_at.type)
     filters = [or_(table.c.entered_at == when, table.c.exited_at == when)]
     if customer_id is not None:
         filters.append(table.c.customer_id == customer_id)
-    query = select(table.c.segment, table.c.customer_id, table.c.entered_at, table.c.exited_at)
+    later = table.alias("later_stay")
+    superseded = exists().where(
+        later.c.segment == table.c.segment,
+        later.c.customer_id == table.c.customer_id,
+        or_(later.c.entered_at > when, later.c.exited_at > when),
+    )
+    query = select(
+        table.c.segment, table.c.customer_id, table.c.entered_at, table.c.exited_at
+    ).add_columns(superseded.label("superseded"))
     changes = []
-    for segment, customer, entered_at, exited_at in session.execute(query.where(*filters)):
+    rows = session.execute(query.where(*filters))
+    for segment, customer, entered_at, exited_at, stale in rows:
         if exited_at == at:
-            changes.append(Change(segment, customer, "exited", at))
+            changes.append(Change(segment, customer, "exited", at, bool(stale)))
         if entered_at == at:
-            changes.append(Change(segment, customer, "entered", at))
+            changes.append(Change(segment, customer, "entered", at, bool(stale)))
     changes.sort(key=lambda c: (c.customer_id, c.change != "exited", c.segment))
     return changes
 

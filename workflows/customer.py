@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
@@ -122,7 +123,8 @@ class CustomerWorkflow:
                 LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
             )
         else:  # runs started before: a local activity
-            self.config = await workflow.execute_local_activity(
+            # an unbound sync method: the SDK runs it, its stubs want a plain callable
+            self.config = await workflow.execute_local_activity(  # type: ignore[call-overload]
                 LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
             )
         self._upsert_search_attributes()
@@ -283,7 +285,7 @@ class CustomerWorkflow:
 
     async def _update_profile(self, event: CustomerEvent, order: dict[str, Any] | None) -> None:
         await workflow.execute_activity(
-            ProfileActivities.update_profile,
+            ProfileActivities.update_profile,  # type: ignore[arg-type]  # unbound sync method
             ProfileUpdateInput(
                 customer_id=self.state.customer_id,
                 message_id=event.message_id,
@@ -352,7 +354,7 @@ class CustomerWorkflow:
         await self.router.reassign(adopted)
         self._upsert_search_attributes()
         await workflow.execute_activity(
-            ProfileActivities.merge_profiles,
+            ProfileActivities.merge_profiles,  # type: ignore[arg-type]  # unbound sync method
             MergeProfilesInput(
                 source_customer_id=merge.source_customer_id,
                 target_customer_id=self.state.customer_id,
@@ -423,7 +425,9 @@ class CustomerWorkflow:
         """Keep CustomerId/LifecycleStage/AtRisk current; a merged customer drops its stage so
         `LifecycleStage="..."` counts each person once."""
         current = workflow.info().typed_search_attributes
-        wanted = [sa.CUSTOMER_ID.value_set(self.state.customer_id)]
+        wanted: list[SearchAttributeUpdate[Any]] = [
+            sa.CUSTOMER_ID.value_set(self.state.customer_id)
+        ]
         if self.state.merged_into:
             wanted += [sa.LIFECYCLE_STAGE.value_unset(), sa.AT_RISK.value_unset()]
         else:

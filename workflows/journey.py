@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ProfileInput,
         Reassign,
+        RecordKind,
         StepRecord,
         TaskDeadlineInput,
         TaskInput,
@@ -437,7 +438,7 @@ class JourneyWorkflow(SendSteps):
         self.records += 1
         return self.records
 
-    async def _record(self, kind: str, step: str | None = None, detail: str = "") -> None:
+    async def _record(self, kind: RecordKind, step: str | None = None, detail: str = "") -> None:
         await workflow.execute_activity_method(
             JourneyActivities.record_journey_event,
             JourneyRecordInput(
@@ -446,7 +447,7 @@ class JourneyWorkflow(SendSteps):
                 customer_id=self.input.customer_id,
                 journey=self.input.name,
                 version=self.input.version,
-                kind=kind,  # type: ignore[arg-type]
+                kind=kind,
                 step=step,
                 detail=detail,
                 at=workflow.now(),

@@ -5,6 +5,7 @@ version it entered with and replays the same way forever. Import-light (pydantic
 """
 
 import ast
+import datetime as dt
 import re
 from datetime import time, timedelta
 from typing import Annotated, Any, Literal, get_args
@@ -176,7 +177,7 @@ class WaitUntil(_Step):
 
     @field_validator("time")
     @classmethod
-    def _naive(cls, value: time) -> time:
+    def _naive(cls, value: dt.time) -> dt.time:  # `dt.`: the field `time` shadows the class here
         if value.tzinfo is not None:
             raise ValueError("a local time of day takes no offset; the zone is the customer's")
         return value

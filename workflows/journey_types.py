@@ -9,6 +9,7 @@ from workflows.events import CustomerEvent, Stage
 from workflows.journey_spec import JourneySpec, ReEntry, Trigger
 
 Outcome = Literal["converted", "exited", "completed"]
+RecordKind = Literal["entered", "step", "converted", "exited", "completed"]  # an Outcome too
 
 
 class JourneyTrigger(BaseModel):
@@ -92,7 +93,7 @@ class JourneyRecordInput(BaseModel):
     customer_id: str
     journey: str
     version: int
-    kind: Literal["entered", "step", "converted", "exited", "completed"]
+    kind: RecordKind
     step: str | None = None
     detail: str = ""
     at: datetime

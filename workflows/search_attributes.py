@@ -3,6 +3,8 @@
 Only the customer id and coarse state go here, never personal data.
 """
 
+from typing import Any
+
 from temporalio.common import SearchAttributeKey
 
 CUSTOMER_ID = SearchAttributeKey.for_keyword("CustomerId")
@@ -13,7 +15,7 @@ JOURNEY_NAME = SearchAttributeKey.for_keyword("JourneyName")
 JOURNEY_VERSION = SearchAttributeKey.for_int("JourneyVersion")
 JOURNEY_STEP = SearchAttributeKey.for_keyword("JourneyStep")  # the step, or how the run ended
 
-ALL = [
+ALL: list[SearchAttributeKey[Any]] = [
     CUSTOMER_ID,
     LIFECYCLE_STAGE,
     AT_RISK,

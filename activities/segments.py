@@ -14,6 +14,7 @@ from temporalio import activity
 from api.delivery import deliver
 from segments.evaluate import facts_since, is_member
 from store.db import session_scope
+from store.journeys import catalog_version
 from store.segments import (
     Change,
     active_definitions,
@@ -172,7 +173,7 @@ class SegmentActivities:
                 activity.heartbeat({"phase": "evaluate", "segment": name})
             resume = {"phase": "deliver", "done": 0, "segments": segments}
             activity.heartbeat(resume)
-        changes = await asyncio.to_thread(self._changes, as_of)
+        changes, catalog = await asyncio.to_thread(self._changes, as_of)
         by_customer: dict[str, list[Change]] = defaultdict(list)
         for change in changes:
             by_customer[change.customer_id].append(change)
@@ -186,9 +187,8 @@ class SegmentActivities:
                 events = change_events(customer_id, by_customer[customer_id])
                 if not events:
                     return
-                await deliver(
-                    client, task_queue=self.task_queue, customer_id=customer_id, events=events
-                )
+                await deliver(client, task_queue=self.task_queue, customer_id=customer_id,
+                              events=events, catalog_version=catalog)  # fmt: skip
 
         while done < len(customers):
             chunk = customers[done : done + HEARTBEAT_EVERY]
@@ -206,6 +206,8 @@ class SegmentActivities:
         activity.logger.info("segments refreshed", extra=result.model_dump())
         return result
 
-    def _changes(self, as_of: datetime) -> list[Change]:
+    def _changes(self, as_of: datetime) -> tuple[list[Change], int]:
+        """The changes stamped `as_of`, and the catalog version the signals carry: a customer
+        workflow this refresh starts must load the journeys and segments, as the API's do."""
         with session_scope(self.database_url) as session:
-            return changes_at(session, at=as_of)
+            return changes_at(session, at=as_of), catalog_version(session)

@@ -85,7 +85,7 @@ def inboxes(monkeypatch: pytest.MonkeyPatch) -> dict[str, Inbox]:
     boxes: dict[str, Inbox] = {}
 
     async def deliver(_client: Any, *, task_queue: str, customer_id: str,
-                      events: list[CustomerEvent]) -> None:  # fmt: skip
+                      events: list[CustomerEvent], catalog_version: int = 0) -> None:  # fmt: skip
         boxes.setdefault(customer_id, Inbox()).receive(events)
 
     monkeypatch.setattr(segment_activities, "deliver", deliver)

@@ -57,6 +57,10 @@ SEGMENTS_PATCH = "segments-v1"
 CONFIG_ACTIVITY_PATCH = "lifecycle-config-activity"
 # Stage entries are written to the store (`stageentry`) for the funnel report.
 STAGE_HISTORY_PATCH = "stage-history"
+# A segment entry or exit older than the last one applied for that segment is dropped: the
+# batch refresh and the customer's own evaluation signal independently, and an older change
+# arriving last would overrule the newer one (a journey started for someone who has left).
+SEGMENT_ORDER_PATCH = "segment-event-order"
 
 
 @workflow.defn
@@ -160,6 +164,13 @@ class CustomerWorkflow:
                     initial_versioning_behavior=_upgrade_at_continue_as_new(),
                 )
 
+    def _superseded(self, event: CustomerEvent) -> bool:
+        """A segment entry or exit older than the last one applied for its segment."""
+        if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
+            return False
+        last = self.state.segment_changed_at.get(str(event.properties.get("segment")))
+        return last is not None and event.timestamp < last
+
     def _has_work(self) -> bool:
         return bool(self.pending or self.merges or self.merge_requests or self.at_risk_news)
 
@@ -183,7 +194,10 @@ class CustomerWorkflow:
             elif self.state.merged_into:
                 await self._forward()
             else:
-                await self._apply(self.pending.popleft())
+                event = self.pending.popleft()
+                if self._superseded(event) and workflow.patched(SEGMENT_ORDER_PATCH):
+                    continue
+                await self._apply(event)
             if not self.pending and self.segments_due:
                 await self._evaluate_segments()  # may queue segment events: the loop goes on
         if self.router.outbox:
@@ -205,6 +219,8 @@ class CustomerWorkflow:
         state.events_total += 1
         if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
             self.segments_due = True
+        elif segment := event.properties.get("segment"):
+            state.segment_changed_at[str(segment)] = event.timestamp
         state.event_counts[event.key] = state.event_counts.get(event.key, 0) + 1
         assert self.config is not None
         previous = state.stage

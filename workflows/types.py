@@ -65,6 +65,8 @@ class CustomerState(BaseModel):
     recent_message_ids: list[str] = Field(default_factory=list)
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
     segments: list[str] = Field(default_factory=list)  # the segments the customer is in now
+    # when each segment's last entry or exit applied was stamped (older ones are dropped)
+    segment_changed_at: dict[str, datetime] = Field(default_factory=dict)
     stages_recorded: int = 0  # how much of stage_history the store has (funnel reports)
     journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
 

@@ -307,3 +307,29 @@ async def test_stage_entries_reach_the_store_for_the_funnel(
     assert stages[0] == "awareness" and len(stages) >= 3  # first seen, then moves
     assert [(r.previous, r.stage) for r in rows] == list(zip([None, *stages], stages, strict=False))
     assert customer is not None and customer.stage == state.stage.value
+
+
+async def test_a_segment_change_older_than_the_last_one_applied_is_dropped(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """The batch refresh and the customer's own evaluation signal independently: an entry
+    stamped before an exit that was already applied must not make the customer 'in' again."""
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+
+    def change(name: str, at: datetime, segment: str = "churn_risk") -> CustomerEvent:
+        return CustomerEvent(message_id=str(uuid.uuid4()), type="track", event=name,
+                             timestamp=at, properties={"segment": segment})  # fmt: skip
+
+    exited, entered = NOW + timedelta(minutes=2), NOW
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid,
+                      events=[change("Segment Exited", exited)])  # fmt: skip
+        await wait_for(client, cid, lambda s: s.events_total == 1)
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[
+            change("Segment Entered", entered),  # older than the exit: dropped
+            change("Segment Entered", entered, segment="champions"),  # another segment: kept
+            track("Product Viewed"),
+        ])  # fmt: skip
+        state = await wait_for(client, cid, lambda s: s.event_counts.get("Product Viewed") == 1)
+    assert state.event_counts == {"Segment Exited": 1, "Segment Entered": 1, "Product Viewed": 1}
+    assert state.segment_changed_at == {"churn_risk": exited, "champions": entered}

@@ -15,10 +15,12 @@ from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Replayer
 
 from api.delivery import deliver
 from cli.binaries import find_binary
 from config.settings import Settings
+from config.temporal import DATA_CONVERTER
 from tests.helpers import wait_for
 from tests.workflows.test_customer import track
 from worker.deployment import become_current_if_first, current_build, deployment_config
@@ -81,6 +83,7 @@ async def test_a_new_build_takes_over_customers_at_continue_as_new(
                           events=[track("Product Viewed")])  # fmt: skip
             await wait_for(client, customer, lambda s: s.events_total == 1)
         run, build, behaviour = await pinned_to(client, active)
+        quiet_run = (await pinned_to(client, quiet))[0]
         assert (build, behaviour) == ("b1", VersioningBehavior.PINNED)
 
         async with build_worker(client, v2):
@@ -133,6 +136,15 @@ async def test_a_new_build_takes_over_customers_at_continue_as_new(
             await deliver(client, task_queue=task_queue, customer_id=quiet,
                           events=[track("Product Viewed")])  # fmt: skip
             await wait_for(client, quiet, lambda s: s.events_total == 2)
+
+        # the b1 runs that moved replay on this code (the flag is in their histories), with the
+        # versioned classes or the plain ones `journeys replay` uses
+        for customer, b1_run in ((active, run), (quiet, quiet_run)):
+            handle = client.get_workflow_handle(customer_workflow_id(customer), run_id=b1_run)
+            history = await handle.fetch_history()
+            for classes in (WORKFLOWS, VERSIONED_WORKFLOWS):
+                replayer = Replayer(workflows=list(classes), data_converter=DATA_CONVERTER)
+                await replayer.replay_workflow(history)
 
 
 def test_a_versioned_worker_registers_every_workflow_type_with_a_behaviour() -> None:

@@ -14,6 +14,7 @@ from temporalio.api.enums.v1 import RoutingConfigUpdateState
 from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
 from temporalio.client import Client
 from temporalio.common import VersioningBehavior
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -23,7 +24,7 @@ from config.settings import Settings
 from config.temporal import DATA_CONVERTER
 from tests.helpers import wait_for
 from tests.workflows.test_customer import track
-from worker.deployment import become_current_if_first, current_build, deployment_config
+from worker.deployment import become_current_if_first, deployment_config
 from worker.main import WORKFLOWS, build_worker
 from workflows.ids import customer_workflow_id
 from workflows.versioned import VERSIONED_WORKFLOWS
@@ -41,17 +42,24 @@ async def pinned_to(client: Client, customer_id: str) -> tuple[str, str, Version
     )
 
 
-async def routing_propagated(client: Client, deployment: str) -> None:
+async def routing_propagated(client: Client, deployment: str, build: str) -> None:
+    """Wait until `build` is current and the change has reached the task queues."""
     request = DescribeWorkerDeploymentRequest(
         namespace=client.namespace, deployment_name=deployment
     )
     for _ in range(100):
-        described = await client.workflow_service.describe_worker_deployment(request)
+        try:
+            described = await client.workflow_service.describe_worker_deployment(request)
+        except RPCError:  # the deployment's workflow is busy applying the change
+            await asyncio.sleep(0.2)
+            continue
         state = described.worker_deployment_info.routing_config_update_state
-        if state == RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_COMPLETED:
+        current = described.worker_deployment_info.routing_config.current_deployment_version
+        done = state == RoutingConfigUpdateState.ROUTING_CONFIG_UPDATE_STATE_COMPLETED
+        if done and current.build_id == build:
             return
         await asyncio.sleep(0.2)
-    raise AssertionError(f"routing of {deployment} never propagated")
+    raise AssertionError(f"{deployment}: {build} never became current everywhere")
 
 
 async def eventually_on(client: Client, customer_id: str, build: str) -> tuple[str, str, Any]:
@@ -103,8 +111,8 @@ async def test_a_new_build_takes_over_customers_at_continue_as_new(
                 capture_output=True, text=True, timeout=60,
             )  # fmt: skip
             assert deploy.returncode == 0, deploy.stderr
-            assert (await current_build(client, deployment))[0] == "b2"
-            await routing_propagated(client, deployment)  # to the task queues, asynchronously
+            # the new routing reaches the task queues asynchronously
+            await routing_propagated(client, deployment, "b2")
 
             # the active customer's next event: applied on b1, then continue-as-new onto b2
             await deliver(client, task_queue=task_queue, customer_id=active,

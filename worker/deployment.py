@@ -70,10 +70,12 @@ async def become_current_if_first(
     loop = asyncio.get_running_loop()
     deadline = loop.time() + wait
     while True:
-        build, token = await current_build(client, version.deployment_name)
-        if build is not None:
-            return False
-        try:  # the server knows the version once this worker has polled; the token loses a race
+        # the server knows the version once this worker has polled; the token loses a race; the
+        # deployment's own workflow can be busy (a describe is then cancelled): try again
+        try:
+            build, token = await current_build(client, version.deployment_name)
+            if build is not None:
+                return False
             await client.workflow_service.set_worker_deployment_current_version(
                 SetWorkerDeploymentCurrentVersionRequest(
                     namespace=client.namespace,

@@ -26,6 +26,8 @@ from typing import Any
 
 from aiosmtpd.smtp import Envelope
 
+from tests.channels.http_server import serve
+
 
 @dataclass
 class IdempotentProvider:
@@ -84,16 +86,9 @@ def idempotent_provider() -> Iterator[IdempotentProvider]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = _QuietServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/v1/push"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serve(Handler, "/v1/push", _QuietServer) as url:
+        state.url = url
         yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join()
 
 
 class DedupInbox:

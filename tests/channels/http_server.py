@@ -37,12 +37,24 @@ def provider() -> Iterator[Provider]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    state.url = f"http://127.0.0.1:{server.server_address[1]}/send"
+    with serve(Handler, "/send") as url:
+        state.url = url
+        yield state
+
+
+@contextmanager
+def serve(
+    handler: type[BaseHTTPRequestHandler],
+    path: str,
+    server_class: type[ThreadingHTTPServer] = ThreadingHTTPServer,
+) -> Iterator[str]:
+    """Serve `handler` on a free loopback port; yields the URL of `path` on it."""
+    server = server_class(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield state
+        yield f"http://127.0.0.1:{server.server_address[1]}{path}"
     finally:
         server.shutdown()
         server.server_close()
+        thread.join()

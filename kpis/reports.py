@@ -12,7 +12,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from kpis.experiments import wilson
+from kpis.experiments import ArmResult, wilson
 from kpis.nps import Nps, nps
 from workflows.events import Stage
 
@@ -44,14 +44,9 @@ def conversions(rows: Iterable[Any]) -> list[Conversion]:
 
 
 @dataclass(frozen=True)
-class Variant:
-    name: str
-    exposures: int
-    conversions: int
-    rate: float
-    low: float
-    high: float
-    probability_best: float
+class Variant(ArmResult):
+    """An arm's result with the share of traffic its version gives it."""
+
     weight: float
 
 
@@ -71,10 +66,8 @@ def experiment_summaries(results: Iterable[Any]) -> list[ExperimentResult]:
     for result in results:
         analysis = result.analysis
         variants = [
-            Variant(a.name, a.exposures, a.conversions, a.rate, a.low, a.high,
-                    a.probability_best, result.weights.get(a.name, 0.0))
-            for a in analysis.arms
-        ]  # fmt: skip
+            Variant(**asdict(a), weight=result.weights.get(a.name, 0.0)) for a in analysis.arms
+        ]
         summaries.append(
             ExperimentResult(result.step, variants, analysis.p_value, analysis.srm_p_value,
                              analysis.sample_ratio_mismatch)

@@ -378,13 +378,16 @@ class JourneySpec(_Model):
         tested against `segments` in conditions (`"vip" in segments`)."""
         named = [(f"trigger.{key}", value) for key in ("segment_entered", "segment_exited")
                  if (value := getattr(self.trigger, key))]  # fmt: skip
+        conditions: list[tuple[str, str | None]] = []
         for i, step in enumerate(self.steps):
             if isinstance(step, Branch):
-                for j, case in enumerate(step.cases):
-                    named += [
-                        (f"steps[{i}].cases[{j}].when", n) for n in _segment_literals(case.when)
-                    ]
-        return named
+                conditions += [(f"steps[{i}].cases[{j}].when", case.when)
+                               for j, case in enumerate(step.cases)]  # fmt: skip
+            elif isinstance(step, Decide):
+                conditions += [(f"steps[{i}].actions[{j}].when", action.when)
+                               for j, action in enumerate(step.actions)]  # fmt: skip
+        return named + [(where, n) for where, when in conditions if when
+                        for n in _segment_literals(when)]  # fmt: skip
 
     def step(self, step_id: str) -> "Step":
         return next(s for s in self.steps if s.id == step_id)

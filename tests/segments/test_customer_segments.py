@@ -71,3 +71,22 @@ def test_publishing_refuses_a_journey_naming_an_unknown_segment(sqlite_url: str)
     with session_scope(sqlite_url) as session:
         save_segment(session, definition=parse_definition(BIG_SPENDERS))
     assert publish(settings, VIP) > 0
+
+
+def test_publishing_refuses_a_decide_action_naming_an_unknown_segment(sqlite_url: str) -> None:
+    """A `decide` action's `when` reads segments too: a name nobody defined would leave the
+    action never eligible, so publishing says so."""
+    offer = """
+name: vip_offer
+trigger: {event: Product Viewed}
+steps:
+  - id: pick
+    kind: decide
+    actions:
+      - {name: plain, goto: done, value: 1}
+      - {name: vip, goto: done, value: 5, when: '"big_spenders" in segments'}
+  - {id: done, kind: exit, reason: offered}
+"""
+    with pytest.raises(CatalogError) as refused:
+        publish(Settings(database_url=sqlite_url), offer)
+    assert "steps[0].actions[1].when: unknown segment 'big_spenders'" in str(refused.value)

@@ -119,21 +119,11 @@ def change_events(customer_id: str, changes: list[Change]) -> list[CustomerEvent
     the change, and its workflow has applied that later change already (or is about to), so
     the older one, arriving after it, would overrule it (a journey started for a customer who
     has left the segment, or told they left one they are in)."""
-    events = []
-    for change in changes:
-        if change.superseded:
-            continue
-        segment_change = SegmentChange(segment=change.segment, change=change.change, at=change.at)
-        events.append(
-            CustomerEvent(
-                message_id=segment_change.message_id(customer_id),
-                type="track",
-                event=segment_change.event_name,
-                timestamp=change.at,
-                properties={"segment": change.segment},
-            )
-        )
-    return events
+    return [
+        SegmentChange(segment=c.segment, change=c.change, at=c.at).event(customer_id)
+        for c in changes
+        if not c.superseded
+    ]
 
 
 class SegmentActivities:

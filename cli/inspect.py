@@ -15,7 +15,8 @@ from sqlmodel import Session, col, select
 
 from config.settings import ConfigError, Settings
 from store.db import session_scope
-from store.models import Customer, Decision, JourneyEvent, Message, StageEntry
+from store.journey_runs import customer_messages
+from store.models import Customer, Decision, JourneyEvent, StageEntry
 
 COMMAND = "inspect"
 
@@ -49,9 +50,7 @@ def gather(session: Session, customer_id: str) -> dict[str, Any]:
         select(JourneyEvent).where(JourneyEvent.customer_id == customer_id)
         .order_by(col(JourneyEvent.at), col(JourneyEvent.seq))
     ).all()  # fmt: skip
-    messages = session.exec(
-        select(Message).where(Message.customer_id == customer_id).order_by(col(Message.created_at))
-    ).all()
+    messages = customer_messages(session, customer_id=customer_id)
     decisions = session.exec(
         select(Decision).where(Decision.customer_id == customer_id).order_by(col(Decision.at))
     ).all()

@@ -51,6 +51,7 @@ TRAITS: dict[str, Literal["number", "string", "list"]] = {
 # Engagement: events the customer did (track, page, screen; not identify/group/alias, not
 # passive events such as deliveries) in the last 30 days, bucketed.
 ENGAGEMENT_WINDOW_DAYS = 30
+ENGAGED_TYPES = ("track", "page", "screen")  # the calls that count as engagement
 ENGAGEMENT_LEVELS = ("none", "low", "medium", "high")  # 0 | 1-4 | 5-19 | 20 or more
 ENGAGEMENT_BOUNDS = (1, 5, 20)  # the fewest events for low, medium, high
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")

@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeGuard
 
 from segments.definition import (
+    ENGAGED_TYPES,
     ENGAGEMENT_WINDOW_DAYS,
     AllOf,
     AnyOf,
@@ -17,8 +18,6 @@ from segments.definition import (
 )
 from segments.rfm import RfmThresholds, ascending_score, engagement_level, recency_score
 from workflows.events import PASSIVE_EVENTS
-
-ENGAGED_TYPES = ("track", "page", "screen")
 
 
 @dataclass(frozen=True)

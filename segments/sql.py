@@ -35,6 +35,7 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
 
 from segments.definition import (
+    ENGAGED_TYPES,
     ENGAGEMENT_BOUNDS,
     ENGAGEMENT_LEVELS,
     ENGAGEMENT_WINDOW_DAYS,
@@ -52,7 +53,6 @@ from workflows.events import PASSIVE_EVENTS
 customer = Customer.__table__  # type: ignore[attr-defined]
 event = Event.__table__  # type: ignore[attr-defined]
 order = Order.__table__  # type: ignore[attr-defined]
-ENGAGED_TYPES = ("track", "page", "screen")
 
 
 class JsonIs(ColumnElement[bool]):

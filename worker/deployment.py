@@ -7,6 +7,7 @@ when an operator says so (`temporal worker deployment set-current-version`), nev
 
 import asyncio
 import hashlib
+from functools import cache
 from pathlib import Path
 
 import structlog
@@ -35,6 +36,7 @@ def deployment_config(settings: Settings) -> WorkerDeploymentConfig | None:
     return WorkerDeploymentConfig(version=version, use_worker_versioning=True)
 
 
+@cache  # once per process: every worker of the group, and the first-deploy check, agree
 def code_build_id() -> str:
     """A build id that changes exactly when the code a pinned run executes changes: a hash of
     the workflow and activity sources. Deploys should still name their build (a git sha)."""

@@ -275,14 +275,7 @@ class CustomerWorkflow:
             summary=f"segments at stage {self.state.stage}",
         )
         self.state.segments = result.segments
-        self._queue([
-            CustomerEvent(
-                message_id=change.message_id(self.state.customer_id), type="track",
-                event=change.event_name, timestamp=change.at,
-                properties={"segment": change.segment},
-            )
-            for change in result.changes
-        ])  # fmt: skip
+        self._queue([change.event(self.state.customer_id) for change in result.changes])
 
     def _move(self, stage: Stage, at: datetime, cause: str) -> None:
         previous = self.state.stage

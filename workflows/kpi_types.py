@@ -9,7 +9,6 @@ from pydantic import BaseModel, Field
 # The traits a fit writes on each customer with orders (activities/kpis.py); segments read them
 # as number traits (segments/definition.py), journeys as `traits.<name>`.
 PREDICTED_TRAITS = ("p_alive", "churn_risk", "expected_purchases", "predicted_clv")
-CLV_TRAITS = (*PREDICTED_TRAITS, "historic_clv", "clv_version")
 
 
 class ClvFitInput(BaseModel):

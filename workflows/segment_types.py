@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from workflows.events import Stage
+from workflows.events import CustomerEvent, Stage
 
 SEGMENT_ENTERED = "Segment Entered"  # properties: {segment}
 SEGMENT_EXITED = "Segment Exited"
@@ -34,6 +34,12 @@ class SegmentChange(BaseModel):
         """The same change always has the same id: the batch job and the customer's own
         evaluation may both report it, and the customer applies it once."""
         return f"segment:{self.segment}:{customer_id}:{self.change}:{self.at.isoformat()}"
+
+    def event(self, customer_id: str) -> CustomerEvent:
+        """The event the customer's workflow applies, from either evaluation path."""
+        return CustomerEvent(message_id=self.message_id(customer_id), type="track",
+                             event=self.event_name, timestamp=self.at,
+                             properties={"segment": self.segment})  # fmt: skip
 
 
 class SegmentEvaluation(BaseModel):

@@ -13,6 +13,7 @@ from temporalio import activity
 
 from api.delivery import deliver
 from segments.evaluate import facts_since, is_member
+from store.customers import record_stage
 from store.db import session_scope
 from store.journeys import catalog_version
 from store.segments import (
@@ -28,7 +29,6 @@ from store.segments import (
     load_rfm_thresholds,
     member_ids,
     open_segments,
-    record_stage,
     save_rfm_thresholds,
     uses_rfm,
 )

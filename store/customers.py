@@ -90,10 +90,19 @@ def record_stage_entries(
                                    previous=None if entry.cause == "first_seen" else previous,
                                    cause=entry.cause))  # fmt: skip
         previous = entry.stage.value
+    if entries:
+        record_stage(session, customer_id=customer_id, stage=entries[-1].stage.value)
+
+
+def record_stage(session: Session, *, customer_id: str, stage: str) -> Customer:
+    """Keep the stage the customer's workflow reported; makes the profile if there is none."""
     customer = session.get(Customer, customer_id)
     if customer is None:
         now = datetime.now(UTC)
         customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
-    if entries and customer.stage != entries[-1].stage.value:
-        customer.stage = entries[-1].stage.value
+    elif customer.stage == stage:
+        return customer
+    customer.stage = stage
     session.add(customer)
+    session.flush()
+    return customer

@@ -282,19 +282,6 @@ def batch_members(
     return set(session.execute(query).scalars())
 
 
-def record_stage(session: Session, *, customer_id: str, stage: str) -> Customer:
-    """Keep the stage the customer's workflow reported; makes the profile if there is none."""
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        now = datetime.now(UTC)
-        customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
-    if customer.stage != stage:
-        customer.stage = stage
-        session.add(customer)
-        session.flush()
-    return customer
-
-
 def add_missing_customers(session: Session) -> int:
     """Profiles for customers known only by their events (no identify yet, no evaluation),
     so the batch query, which reads profiles, sees them."""

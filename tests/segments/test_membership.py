@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from activities.segments import evaluate_customer, refresh_memberships
 from segments.definition import parse_definition
+from store.customers import record_stage
 from store.db import session_scope
 from store.models import Customer, Event
 from store.segments import (
@@ -13,7 +14,6 @@ from store.segments import (
     changes_at,
     customer_memberships,
     member_ids,
-    record_stage,
     save_segment,
     set_segment_status,
 )

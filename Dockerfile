@@ -1,13 +1,15 @@
 # One image for both processes: `journeys api` and `journeys worker` (see docker-compose.yml).
-# All configuration comes from JOURNEYS_* environment variables (config/settings.py).
+# All configuration comes from JOURNEYS_* environment variables (journeys/config/settings.py).
 
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
 COPY . .
-# Into a venv, so the runtime stage takes the installed project and not the source tree.
+# Build the wheel and install that wheel into a venv: the image holds exactly what
+# tests/test_wheel.py installs (package data included), never the source tree.
 # No [dev] extra: pytest, the test server binary and ruff stay out of the image.
-RUN python -m venv /opt/venv && /opt/venv/bin/pip install .
+RUN python -m pip wheel --no-deps --wheel-dir /wheels . \
+ && python -m venv /opt/venv && /opt/venv/bin/pip install /wheels/journeys-*.whl
 
 FROM python:3.11-slim
 ENV PATH=/opt/venv/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1

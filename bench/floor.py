@@ -48,7 +48,7 @@ async def _serve(address: str, task_queue: str) -> None:
     from temporalio.worker import Worker
 
     from bench.floor import FloorWorkflow as Floor  # by module name, not __main__, for the sandbox
-    from config.temporal import DATA_CONVERTER
+    from journeys.config.temporal import DATA_CONVERTER
 
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
     stop = asyncio.Event()

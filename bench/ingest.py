@@ -67,21 +67,20 @@ from temporalio.service import RPCError  # noqa: E402
 
 from bench.floor import QUERY as FLOOR_QUERY  # noqa: E402
 from bench.floor import SIGNAL as FLOOR_SIGNAL  # noqa: E402
-from cli.binaries import find_binary  # noqa: E402
-from cli.dev_server import DevServer  # noqa: E402
-from config.temporal import DATA_CONVERTER  # noqa: E402
-from workflows.customer import CustomerWorkflow  # noqa: E402
+from journeys.config.temporal import DATA_CONVERTER  # noqa: E402
+from journeys.devserver import DevServer, find_binary  # noqa: E402
+from journeys.workflows.customer import CustomerWorkflow  # noqa: E402
 
 try:
-    from workflows.ids import customer_workflow_id as workflow_id
+    from journeys.vocabulary.ids import customer_workflow_id as workflow_id
 except ImportError:  # before workflows/ids.py existed
-    from workflows.customer import workflow_id  # type: ignore[attr-defined,no-redef]
+    from journeys.workflows.customer import workflow_id  # type: ignore[attr-defined,no-redef]
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 WRITE_KEY = "bench-write-key"
 JOURNEYS_QUEUE = "journeys-bench"
 FLOOR_QUEUE = "bench-floor"
-RPC_TIMEOUT_S = 10.0  # as api/delivery.py
+RPC_TIMEOUT_S = 10.0  # as journeys/client.py
 MODES = ("floor", "track", "batch", "batch-grouped")
 DEFAULT_MODES = ("floor", "track", "batch")
 
@@ -545,8 +544,8 @@ async def wait_pollers(client: Client, queue: str, child: Child, timeout: float 
 def store_micro(tmp: Path, n: int, batch_size: int, event_name: str) -> dict[str, float]:
     """The API's store step alone (api/ingest.py `_store` + `_settle`, the two SQLite
     transactions of every call), sequential, in this process, on a fresh SQLite file."""
-    from api.ingest import _settle, _store
-    from api.schemas import SegmentCall
+    from journeys.api.ingest import _settle, _store
+    from journeys.api.schemas import SegmentCall
 
     url = f"sqlite:///{tmp / 'store-micro.db'}"
     run = uuid.uuid4().hex[:6]
@@ -609,14 +608,14 @@ async def run(args: argparse.Namespace, stack: Stack, tmp: Path) -> dict[str, An
         "worker",
         [journeys, "worker", "--address", address],
         env=env,
-        log_file=tmp / "worker.log",
+        log_file=tmp / "journeys.worker.log",
         cwd=tmp,
     )
     api = stack.spawn(
         "api",
         [journeys, "api", "--address", address, "--port", str(api_port)],
         env=env,
-        log_file=tmp / "api.log",
+        log_file=tmp / "journeys.api.log",
         cwd=tmp,
     )
     floor_worker = stack.spawn(

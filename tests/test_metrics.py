@@ -10,13 +10,13 @@ import uuid
 import httpx
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from api.delivery import deliver
-from config.settings import Settings
+from journeys.api.app import create_app
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.worker.main import run_worker
 from tests.helpers import free_port, wait_for
 from tests.workflows.test_customer import track
 from tests.workflows.test_journey import publish
-from worker.main import run_worker
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 NUDGE = """

@@ -11,13 +11,13 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.delivery import deliver
-from config.settings import Settings
-from config.temporal import DATA_CONVERTER
-from config.tracing import tracing_interceptors
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.config.tracing import tracing_interceptors
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
 from tests.workflows.test_customer import track
-from worker.main import build_worker
 
 
 async def test_an_event_is_traced_from_signal_to_activity(

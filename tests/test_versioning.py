@@ -18,16 +18,16 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
-from api.delivery import deliver
-from cli.binaries import find_binary
-from config.settings import Settings
-from config.temporal import DATA_CONVERTER
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.devserver import find_binary
+from journeys.vocabulary.ids import customer_workflow_id
+from journeys.worker.deployment import become_current_if_first, deployment_config
+from journeys.worker.main import WORKFLOWS, build_worker
+from journeys.workflows.versioned import VERSIONED_WORKFLOWS
 from tests.helpers import wait_for
 from tests.workflows.test_customer import track
-from worker.deployment import become_current_if_first, deployment_config
-from worker.main import WORKFLOWS, build_worker
-from workflows.ids import customer_workflow_id
-from workflows.versioned import VERSIONED_WORKFLOWS
 
 
 async def pinned_to(client: Client, customer_id: str) -> tuple[str, str, VersioningBehavior]:

@@ -4,11 +4,11 @@ from pathlib import Path
 
 import pytest
 
-from activities.lifecycle import read_lifecycle_config
-from config.settings import ConfigError
-from workflows.events import CustomerEvent, Stage
-from workflows.lifecycle import DEFAULT_RULES, next_stage
-from workflows.types import CustomerState
+from journeys.activities.lifecycle import read_lifecycle_config
+from journeys.config.settings import ConfigError
+from journeys.vocabulary.customer_types import CustomerState
+from journeys.vocabulary.events import CustomerEvent, Stage
+from journeys.vocabulary.lifecycle import DEFAULT_RULES, next_stage
 
 RULES = """
 inactivity_days: 45

@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from api.app import create_app
-from config.settings import Settings
+from journeys.api.app import create_app
+from journeys.config.settings import Settings
 
 # path -> what guards it instead of the admin key
 PUBLIC = {

@@ -8,9 +8,9 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from api.app import create_app
-from api.experiments import experiments_router
-from config.settings import Settings
+from journeys.api.app import create_app
+from journeys.api.experiments import experiments_router
+from journeys.config.settings import Settings
 from tests.store.test_experiments import experiment_spec, publish, record_runs, weights
 
 ADMIN = {"Authorization": "Bearer admin-secret"}

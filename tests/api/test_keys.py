@@ -10,11 +10,11 @@ import httpx
 import pytest
 from sqlmodel import select
 
-from api import auth
-from api.app import create_app
-from config.settings import Settings
-from store.db import session_scope
-from store.models import ApiKey
+from journeys.api import auth
+from journeys.api.app import create_app
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.models import ApiKey
 
 ADMIN = {"Authorization": "Bearer boot-admin"}
 

@@ -10,13 +10,13 @@ import pytest_asyncio
 import yaml
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from config.settings import Settings
+from journeys.api.app import create_app
+from journeys.config.settings import Settings
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.worker.main import build_worker
+from journeys.workflows.journey import JourneyWorkflow
 from tests.helpers import wait_for
 from tests.workflows.test_journey import event, progress, send
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
-from workflows.journey import JourneyWorkflow
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 HANDOFF = yaml.safe_load("""
@@ -129,8 +129,8 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     client = dev_env.client
     catalog_r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)
     assert catalog_r.status_code == 201
-    from store.db import session_scope
-    from store.journeys import catalog_version
+    from journeys.store.db import session_scope
+    from journeys.store.journeys import catalog_version
 
     with session_scope(settings.database_url) as session:
         catalog = catalog_version(session)
@@ -213,7 +213,7 @@ async def test_a_step_kind_not_runnable_yet_is_400(
     http: httpx.AsyncClient, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     runnable = ("wait", "send", "human_task", "update_profile", "exit")
-    monkeypatch.setattr("workflows.journey_spec.RUNNABLE_KINDS", runnable)
+    monkeypatch.setattr("journeys.vocabulary.journey_spec.RUNNABLE_KINDS", runnable)
     spec = {**HANDOFF, "steps": [*HANDOFF["steps"], {"id": "picks", "kind": "recommend",
                                                      "recommender": "trending"}]}  # fmt: skip
     r = await http.post("/v1/journeys", json=spec, headers=ADMIN)
@@ -224,8 +224,8 @@ async def test_a_step_kind_not_runnable_yet_is_400(
 async def test_pausing_a_journey_holds_its_runs_and_resuming_lets_them_go_on(
     http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    from store.db import session_scope
-    from store.journeys import catalog_version
+    from journeys.store.db import session_scope
+    from journeys.store.journeys import catalog_version
 
     client = dev_env.client
     r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)

@@ -20,12 +20,12 @@ import pytest_asyncio
 import uvicorn
 from fastapi import FastAPI
 
-from api.app import create_app
-from api.report_page import render_page
-from api.reports import page_data, reports_router
-from config.settings import Settings
-from store.db import session_scope
-from store.kpis import RunFilter
+from journeys.api.app import create_app
+from journeys.api.report_page import render_page
+from journeys.api.reports import page_data, reports_router
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.kpis import RunFilter
 from tests.kpis.data import ADMIN_KEY, seed
 
 BEARER = {"Authorization": f"Bearer {ADMIN_KEY}"}

@@ -10,11 +10,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from api.app import create_app
-from channels import consent
-from config.settings import Settings
-from store.customers import upsert_traits
-from store.db import session_scope
+from journeys.api.app import create_app
+from journeys.channels import consent
+from journeys.config.settings import Settings
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 TEMPLATES = """

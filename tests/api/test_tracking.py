@@ -14,14 +14,14 @@ from sqlmodel import select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from config.settings import Settings
-from config.temporal import DATA_CONVERTER
-from store.db import session_scope
-from store.models import Event
+from journeys.api.app import create_app
+from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.store.db import session_scope
+from journeys.store.models import Event
+from journeys.vocabulary.events import Stage
+from journeys.worker.main import build_worker
 from tests.helpers import free_port, wait_for
-from worker.main import build_worker
-from workflows.events import Stage
 
 KEY = "test-write-key"
 

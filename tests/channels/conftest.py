@@ -4,13 +4,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from cli.segments import SHIPPED as SEGMENTS
-from cli.segments import load_definition_files
-from cli.specs import load_spec_files
-from config.settings import Settings
-from store.db import session_scope
-from store.journeys import catalog_version, publish_spec
-from store.segments import save_segment
+from journeys.cli.segments import SHIPPED as SEGMENTS
+from journeys.cli.segments import load_definition_files
+from journeys.cli.specs import load_spec_files
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.journeys import catalog_version, publish_spec
+from journeys.store.segments import save_segment
 from tests.channels.smtp import Inbox, serve, settings_for
 from tests.journeys.test_shipped import SHIPPED
 

@@ -9,7 +9,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
-from config.settings import Settings
+from journeys.config.settings import Settings
 from tests.helpers import free_port
 
 

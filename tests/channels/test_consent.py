@@ -9,17 +9,17 @@ import httpx
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import ChannelActivities
-from api.app import create_app
-from channels.templates import load_templates
-from config.settings import Settings
-from store.consent import set_subscription, suppress
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.models import Message
+from journeys.activities.channels import ChannelActivities
+from journeys.api.app import create_app
+from journeys.channels.templates import load_templates
+from journeys.config.settings import Settings
+from journeys.store.consent import set_subscription, suppress
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import Message
+from journeys.vocabulary.journey_types import DeliveryResult, QueueMessageInput
 from tests.channels.http_server import Provider, provider
 from tests.channels.smtp import Inbox
-from workflows.journey_types import DeliveryResult, QueueMessageInput
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 

@@ -9,18 +9,18 @@ from urllib.parse import urlencode
 import httpx
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import ChannelActivities
-from api.app import create_app
-from channels import consent
-from channels.consent import unsubscribe_url
-from channels.email import message_id
-from channels.templates import load_templates
-from store.consent import suppress
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.models import Message
+from journeys.activities.channels import ChannelActivities
+from journeys.api.app import create_app
+from journeys.channels import consent
+from journeys.channels.consent import unsubscribe_url
+from journeys.channels.email import message_id
+from journeys.channels.templates import load_templates
+from journeys.store.consent import suppress
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import Message
+from journeys.vocabulary.journey_types import QueueMessageInput
 from tests.channels.smtp import Inbox, serve, settings_for
-from workflows.journey_types import QueueMessageInput
 
 
 def send_input(key: str = "journey-cart-c1-1:email:1", customer: str = "c1") -> QueueMessageInput:

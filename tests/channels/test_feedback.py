@@ -17,22 +17,22 @@ import pytest_asyncio
 from sqlmodel import select
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.channels import ChannelActivities
-from api.app import create_app
-from channels import tracking
-from channels.consent import unsubscribe_url
-from channels.templates import Email, Template
-from config.settings import Settings
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.models import Event, Suppression
+from journeys.activities.channels import ChannelActivities
+from journeys.api.app import create_app
+from journeys.channels import tracking
+from journeys.channels.consent import unsubscribe_url
+from journeys.channels.templates import Email, Template
+from journeys.config.settings import Settings
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import Event, Suppression
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.journey_types import JourneyProgress, QueueMessageInput
+from journeys.worker.main import build_worker
 from tests.channels.smtp import Inbox, settings_for
 from tests.helpers import wait_for
 from tests.journeys.test_shipped import identify
 from tests.workflows.test_journey import event, publish, send
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
-from workflows.journey_types import JourneyProgress, QueueMessageInput
 
 PROVIDER_SECRET, SMS_TOKEN = "provider-secret", "sms-token"
 TEMPLATES = {

@@ -8,16 +8,16 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.channels import ChannelActivities
-from channels.http_providers import signature
-from channels.templates import load_templates
-from config.settings import Settings
-from store.consent import set_subscription
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.models import Message
+from journeys.activities.channels import ChannelActivities
+from journeys.channels.http_providers import signature
+from journeys.channels.templates import load_templates
+from journeys.config.settings import Settings
+from journeys.store.consent import set_subscription
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import Message
+from journeys.vocabulary.journey_types import QueueMessageInput
 from tests.channels.http_server import Provider, provider
-from workflows.journey_types import QueueMessageInput
 
 
 @pytest.fixture

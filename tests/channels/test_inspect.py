@@ -12,12 +12,12 @@ from pathlib import Path
 
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import Settings
+from journeys.config.settings import Settings
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.worker.main import build_worker
 from tests.channels.smtp import Inbox
 from tests.journeys.test_shipped import identify
 from tests.workflows.test_journey import event, finished, send
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
 
 
 async def journeys(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:

@@ -4,17 +4,17 @@ import uuid
 
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.recommendations import RecommendationActivities
-from config.settings import Settings
-from store.db import session_scope
-from store.journey_runs import customer_messages
-from store.recommendations import upsert_products
+from journeys.activities.recommendations import RecommendationActivities
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import customer_messages
+from journeys.store.recommendations import upsert_products
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.recommendation_types import TrainRecommendersInput
+from journeys.worker.main import build_worker
 from tests.channels.smtp import Inbox
 from tests.journeys.test_shipped import identify
 from tests.workflows.test_journey import event, finished, publish, send
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
-from workflows.recommendation_types import TrainRecommendersInput
 
 
 async def test_cart_recovery_emails_a_known_customer_and_falls_back_to_push_otherwise(

@@ -7,11 +7,11 @@ from pathlib import Path
 import httpx
 from sqlmodel import select
 
-from api.app import create_app
-from config.settings import Settings
-from store.customers import link_identity, upsert_traits
-from store.db import session_scope
-from store.models import Message
+from journeys.api.app import create_app
+from journeys.config.settings import Settings
+from journeys.store.customers import link_identity, upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import Message
 
 KEY = "site-key"
 

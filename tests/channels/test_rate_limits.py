@@ -7,10 +7,10 @@ import uuid
 
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import Settings
+from journeys.config.settings import Settings
+from journeys.worker.main import build_worker
 from tests.channels.http_server import provider
 from tests.workflows.test_journey import event, publish, send
-from worker.main import build_worker
 
 NUDGE = """
 name: nudge

@@ -10,13 +10,13 @@ import httpx
 import structlog
 from temporalio.testing import WorkflowEnvironment
 
-from api.app import create_app
-from config.logging import configure_logging
-from config.settings import Settings
+from journeys.api.app import create_app
+from journeys.config.logging import configure_logging
+from journeys.config.settings import Settings
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.worker.main import build_worker
 from tests.channels.smtp import Inbox
 from tests.workflows.test_journey import event, finished, send
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
 
 EMAIL, PHONE, NAME = "ann.secret@example.test", "+15550199", "Annabelle"
 

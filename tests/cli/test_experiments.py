@@ -5,9 +5,9 @@ import json
 
 import pytest
 
-from cli import experiments
-from cli.main import _parser
-from config.settings import Settings
+from journeys.cli import experiments
+from journeys.cli.main import _parser
+from journeys.config.settings import Settings
 from tests.store.test_experiments import experiment_spec, publish, record_runs, weights
 
 
@@ -60,7 +60,7 @@ def test_the_evaluation_schedule_follows_the_setting(monkeypatch: pytest.MonkeyP
 
     from temporalio.client import ScheduleActionStartWorkflow
 
-    from cli.schedules import experiment_schedule
+    from journeys.cli.schedules import experiment_schedule
 
     assert Settings().experiment_evaluation_interval == timedelta(hours=1)
     monkeypatch.setenv("JOURNEYS_EXPERIMENT_EVALUATION_INTERVAL", "30m")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.dev_server import port_is_free
+from journeys.devserver import port_is_free
 from tests.helpers import free_port
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from cli.catalog import schema_document
+from journeys.cli.catalog import schema_document
+from journeys.data import JOURNEY_SCHEMA
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 REPO = Path(__file__).resolve().parents[2]
@@ -173,9 +174,9 @@ def test_schema_lists_the_step_kinds(journeys: Journeys, tmp_path: Path) -> None
 
 
 def test_the_committed_schema_is_current() -> None:
-    committed = json.loads((REPO / "journeys" / "journey.schema.json").read_text())
+    committed = json.loads(JOURNEY_SCHEMA.read_text())
     assert committed == schema_document(), (
-        "run: journeys schema --output journeys/journey.schema.json"
+        "run: journeys schema --output journeys/data/journeys/journey.schema.json"
     )
 
 

@@ -10,13 +10,13 @@ from pathlib import Path
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from api.delivery import deliver
-from config.settings import Settings
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.vocabulary.journey_types import JourneyInput
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
 from tests.workflows.test_customer import track
 from tests.workflows.test_replay import ChangedJourneyWorkflow
-from worker.main import build_worker
-from workflows.journey_types import JourneyInput
 
 
 def journeys(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.report import table
+from journeys.cli.report import table
 from tests.kpis.data import seed
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from channels.templates import load_templates, render
-from config.settings import ConfigError
+from journeys.channels.templates import load_templates, render
+from journeys.config.settings import ConfigError
 
 
 def write(folder: Path, text: str) -> Path:
@@ -120,8 +120,8 @@ def test_check_passes_a_good_folder_and_warns_of_fields_needing_data(tmp_path: P
 
 
 def test_preview_prints_each_channel_for_a_stored_customer(tmp_path: Path) -> None:
-    from store.customers import upsert_traits
-    from store.db import session_scope
+    from journeys.store.customers import upsert_traits
+    from journeys.store.db import session_scope
 
     url = f"sqlite:///{tmp_path}/j.db"
     with session_scope(url) as session:

@@ -2,33 +2,33 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from activities.kpis import KpiActivities
-from activities.segments import SegmentActivities
-from cli.segments import SHIPPED as SHIPPED_SEGMENTS
-from cli.segments import load_definition_files
-from cli.specs import load_spec_files
-from config.settings import Settings
-from store.db import session_scope
-from store.journey_runs import customer_messages
-from store.journeys import CatalogError, catalog_version, publish_spec
-from store.models import Customer
-from store.segments import customer_memberships, save_segment
+from journeys.activities.kpis import KpiActivities
+from journeys.activities.segments import SegmentActivities
+from journeys.cli.segments import SHIPPED as SHIPPED_SEGMENTS
+from journeys.cli.segments import load_definition_files
+from journeys.cli.specs import load_spec_files
+from journeys.config.settings import Settings
+from journeys.data import JOURNEYS
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import customer_messages
+from journeys.store.journeys import CatalogError, catalog_version, publish_spec
+from journeys.store.models import Customer
+from journeys.store.segments import customer_memberships, save_segment
+from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.kpi_types import ClvFitInput
+from journeys.vocabulary.segment_types import SegmentRefreshInput
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
 from tests.kpis.bgnbd import insert_orders, simulate
 from tests.workflows.test_journey import event, finished, send
-from worker.main import build_worker
-from workflows.events import CustomerEvent
-from workflows.ids import journey_workflow_id
-from workflows.kpi_types import ClvFitInput
-from workflows.segment_types import SegmentRefreshInput
 
-SHIPPED = Path(__file__).resolve().parents[2] / "journeys"
+SHIPPED = JOURNEYS
 
 
 @pytest.fixture

@@ -16,8 +16,8 @@ Journey `welcome`: r8 c1 Mon 01-05 10:00, hello, completed.
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from store.db import session_scope
-from store.models import (
+from journeys.store.db import session_scope
+from journeys.store.models import (
     Customer,
     Event,
     Journey,

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 from bench.wheels import read
-from kpis.clv import fit_bgnbd, fit_gamma_gamma, summarise
+from journeys.kpis.clv import fit_bgnbd, fit_gamma_gamma, summarise
 
 
 @pytest.fixture(scope="module")

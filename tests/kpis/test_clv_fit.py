@@ -16,18 +16,18 @@ from temporalio.client import ScheduleIntervalSpec
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.kpis import KpiActivities
-from cli.schedules import CLV_FIT_SCHEDULE, ensure_clv_schedule
-from config.settings import Settings
-from kpis.clv import fit_bgnbd, fit_gamma_gamma, summarise
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.models import ClvModel, Customer
+from journeys.activities.kpis import KpiActivities
+from journeys.cli.schedules import CLV_FIT_SCHEDULE, ensure_clv_schedule
+from journeys.config.settings import Settings
+from journeys.kpis.clv import fit_bgnbd, fit_gamma_gamma, summarise
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import ClvModel, Customer
+from journeys.vocabulary.kpi_types import ClvFitInput, ClvFitResult
+from journeys.workflows.clv_fit import ClvFitWorkflow
 from tests.kpis.bgnbd import TRUTH, insert_orders, simulate
 from tests.kpis.test_clv import cdnow  # noqa: F401  (the fixture)
 from tests.segments.conftest import database_url, postgres_url  # noqa: F401  (the fixtures)
-from workflows.clv_fit import ClvFitWorkflow
-from workflows.kpi_types import ClvFitInput, ClvFitResult
 
 CDNOW_END = datetime.combine(date(1997, 9, 30), time(23, 59, 59), tzinfo=UTC)
 END = datetime(2026, 1, 1, tzinfo=UTC)

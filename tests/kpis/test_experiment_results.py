@@ -4,10 +4,10 @@ the sample ratio check with weight-0 variants, and when a winner is ready to pro
 import pytest
 from scipy import stats
 
-from kpis.experiment_results import experiment_results, winner_to_promote
-from kpis.experiments import Arm, analyse, sample_ratio_p_value
-from store.experiments import ExperimentExposures, VariantCount
-from workflows.journey_spec import Promote
+from journeys.kpis.experiment_results import experiment_results, winner_to_promote
+from journeys.kpis.experiments import Arm, analyse, sample_ratio_p_value
+from journeys.store.experiments import ExperimentExposures, VariantCount
+from journeys.vocabulary.journey_spec import Promote
 
 
 def version(

@@ -5,11 +5,17 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kpis.experiments import wilson
-from kpis.reports import NpsFigure, as_json, bucket, clv_summary, nps_score
-from store.db import session_scope
-from store.kpis import CustomerValue, RunFilter, customer_value
-from store.reports import clv_report, funnel_report, journey_report, journeys_report, nps_report
+from journeys.kpis.experiments import wilson
+from journeys.kpis.reports import NpsFigure, as_json, bucket, clv_summary, nps_score
+from journeys.store.db import session_scope
+from journeys.store.kpis import CustomerValue, RunFilter, customer_value
+from journeys.store.reports import (
+    clv_report,
+    funnel_report,
+    journey_report,
+    journeys_report,
+    nps_report,
+)
 from tests.kpis.data import at, seed
 from tests.store.conftest import database_url, postgres_url  # noqa: F401  (the fixtures)
 

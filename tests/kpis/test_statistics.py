@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from kpis.experiments import Arm, analyse, probability_best, wilson
-from kpis.nps import category, nps
+from journeys.kpis.experiments import Arm, analyse, probability_best, wilson
+from journeys.kpis.nps import category, nps
 
 
 def test_wilson_intervals_match_scipy() -> None:

@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from store.customers import record_order, upsert_traits
-from store.db import session_scope
-from store.models import Event, Product
+from journeys.store.customers import record_order, upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.models import Event, Product
 
 NOW = datetime.now(UTC)
 PRODUCTS = [

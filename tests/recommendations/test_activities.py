@@ -6,12 +6,12 @@ import pytest
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
-from activities.recommendations import RecommendationActivities
-from recommendations import trending
-from recommendations.types import Interaction
-from store import recommendations as store
-from store.db import session_scope
-from workflows.recommendation_types import RecommendInput, TrainRecommendersInput
+from journeys.activities.recommendations import RecommendationActivities
+from journeys.recommendations import trending
+from journeys.recommendations.types import Interaction
+from journeys.store import recommendations as store
+from journeys.store.db import session_scope
+from journeys.vocabulary.recommendation_types import RecommendInput, TrainRecommendersInput
 
 KINDS = {"trending", "people_like_you", "related", "bought_together", "similar"}
 

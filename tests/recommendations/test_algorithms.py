@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from recommendations import bought_together, people_like_you, related, similar, trending
-from recommendations.types import CatalogueItem, Customer, Interaction, Model
+from journeys.recommendations import bought_together, people_like_you, related, similar, trending
+from journeys.recommendations.types import CatalogueItem, Customer, Interaction, Model
 
 DAY = 86_400.0
 NOW = 1_800_000_000.0

@@ -6,11 +6,11 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from activities.recommendations import RecommendationActivities
-from api.app import create_app
-from api.recommendations import recommendations_router
-from config.settings import Settings
-from workflows.recommendation_types import TrainRecommendersInput
+from journeys.activities.recommendations import RecommendationActivities
+from journeys.api.app import create_app
+from journeys.api.recommendations import recommendations_router
+from journeys.config.settings import Settings
+from journeys.vocabulary.recommendation_types import TrainRecommendersInput
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 WRITE = ("write-key", "")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import main
+from journeys.cli.main import main
 
 
 def planted(path: Path, with_orders: bool = False) -> Path:

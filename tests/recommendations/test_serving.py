@@ -2,8 +2,8 @@
 
 import pytest
 
-from recommendations import people_like_you, serving, similar, trending
-from recommendations.types import CatalogueItem, Customer, Interaction
+from journeys.recommendations import people_like_you, serving, similar, trending
+from journeys.recommendations.types import CatalogueItem, Customer, Interaction
 
 NOW = 1_800_000_000.0
 CATALOGUE = ["p1", "p2", "p3", "p4", "p5"]

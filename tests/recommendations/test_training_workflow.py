@@ -7,12 +7,12 @@ from temporalio.client import ScheduleIntervalSpec
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.recommendations import RecommendationActivities
-from cli.schedules import TRAINING_SCHEDULE as SCHEDULE_ID
-from cli.schedules import ensure_training_schedule
-from config.settings import Settings
-from workflows.recommendation_training import RecommendationTrainingWorkflow
-from workflows.recommendation_types import TrainRecommendersInput, TrainRecommendersResult
+from journeys.activities.recommendations import RecommendationActivities
+from journeys.cli.schedules import TRAINING_SCHEDULE as SCHEDULE_ID
+from journeys.cli.schedules import ensure_training_schedule
+from journeys.config.settings import Settings
+from journeys.vocabulary.recommendation_types import TrainRecommendersInput, TrainRecommendersResult
+from journeys.workflows.recommendation_training import RecommendationTrainingWorkflow
 
 
 async def test_the_workflow_trains_every_kind(

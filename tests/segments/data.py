@@ -8,8 +8,8 @@ from typing import Any
 
 from sqlmodel import Session
 
-from store.models import Customer, Event, Order
-from workflows.events import Stage
+from journeys.store.models import Customer, Event, Order
+from journeys.vocabulary.events import Stage
 
 AS_OF = datetime.fromisoformat("2025-06-15T12:00:00+00:00")
 COUNTRIES = ["GB", "FR", "DE", "US", "gb"]

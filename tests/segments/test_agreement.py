@@ -4,11 +4,11 @@ on PostgreSQL."""
 
 import yaml
 
-from cli.segments import SHIPPED, load_definition_files
-from segments.definition import FIELDS, OPERATORS, SegmentDefinition, parse_definition
-from segments.evaluate import facts_since, is_member
-from store.db import session_scope
-from store.segments import (
+from journeys.cli.segments import SHIPPED, load_definition_files
+from journeys.segments.definition import FIELDS, OPERATORS, SegmentDefinition, parse_definition
+from journeys.segments.evaluate import facts_since, is_member
+from journeys.store.db import session_scope
+from journeys.store.segments import (
     batch_members,
     compute_rfm_thresholds,
     customer_facts,

@@ -8,12 +8,12 @@ import httpx
 import pytest
 import pytest_asyncio
 
-from activities.segments import evaluate_customer
-from api.app import create_app
-from api.segments import segments_router
-from config.settings import Settings
-from store.db import session_scope
-from store.models import Customer
+from journeys.activities.segments import evaluate_customer
+from journeys.api.app import create_app
+from journeys.api.segments import segments_router
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.models import Customer
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 UK = {"description": "in the UK", "condition": {"field": "traits.country", "eq": "GB"}}

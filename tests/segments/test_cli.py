@@ -5,8 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from cli import segments as segments_cli
-from config.settings import Settings
+from journeys.cli import segments as segments_cli
+from journeys.config.settings import Settings
 
 
 def run(settings: Settings, action: str, **args: object) -> int:

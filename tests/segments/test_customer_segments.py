@@ -7,15 +7,15 @@ import uuid
 import pytest
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import Settings
-from segments.definition import parse_definition
-from store.db import session_scope
-from store.journeys import CatalogError
-from store.segments import customer_memberships, save_segment
+from journeys.config.settings import Settings
+from journeys.segments.definition import parse_definition
+from journeys.store.db import session_scope
+from journeys.store.journeys import CatalogError
+from journeys.store.segments import customer_memberships, save_segment
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
 from tests.workflows.test_journey import event, finished, publish, send
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
 
 BIG_SPENDERS = {
     "name": "big_spenders",

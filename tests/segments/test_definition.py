@@ -5,9 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cli.segments import SHIPPED, load_definition_files
-from segments.definition import DefinitionError, parse_definition
-from segments.sql import compile_problems
+from journeys.cli.segments import SHIPPED, load_definition_files
+from journeys.segments.definition import DefinitionError, parse_definition
+from journeys.segments.sql import compile_problems
 
 
 def problems(raw: object) -> dict[str, str]:

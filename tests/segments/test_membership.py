@@ -4,12 +4,12 @@ agree. On SQLite and PostgreSQL."""
 
 from datetime import UTC, datetime, timedelta
 
-from activities.segments import evaluate_customer, refresh_memberships
-from segments.definition import parse_definition
-from store.customers import record_stage
-from store.db import session_scope
-from store.models import Customer, Event
-from store.segments import (
+from journeys.activities.segments import evaluate_customer, refresh_memberships
+from journeys.segments.definition import parse_definition
+from journeys.store.customers import record_stage
+from journeys.store.db import session_scope
+from journeys.store.models import Customer, Event
+from journeys.store.segments import (
     apply_membership,
     changes_at,
     customer_memberships,

@@ -12,14 +12,18 @@ from typing import Any
 import pytest
 from temporalio.testing import ActivityEnvironment
 
-import activities.segments as segment_activities
-from activities.segments import SegmentActivities, evaluate_customer
-from segments.definition import parse_definition
-from store.db import session_scope
-from store.models import Event
-from store.segments import customer_memberships, save_segment
-from workflows.events import CustomerEvent
-from workflows.segment_types import SEGMENT_ENTERED, SegmentEvaluation, SegmentRefreshInput
+import journeys.activities.segments as segment_activities
+from journeys.activities.segments import SegmentActivities, evaluate_customer
+from journeys.segments.definition import parse_definition
+from journeys.store.db import session_scope
+from journeys.store.models import Event
+from journeys.store.segments import customer_memberships, save_segment
+from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.segment_types import (
+    SEGMENT_ENTERED,
+    SegmentEvaluation,
+    SegmentRefreshInput,
+)
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)  # the refresh's as_of
 VIEWERS = parse_definition(

@@ -9,20 +9,20 @@ import pytest
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.segments import SegmentActivities
-from cli.schedules import (
+from journeys.activities.segments import SegmentActivities
+from journeys.cli.schedules import (
     SEGMENT_REFRESH_SCHEDULE,
     ensure_segment_refresh_schedule,
 )
-from config.settings import Settings
-from segments.definition import parse_definition
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.segments import save_segment
+from journeys.config.settings import Settings
+from journeys.segments.definition import parse_definition
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.segments import save_segment
+from journeys.vocabulary.segment_types import SegmentRefreshInput
+from journeys.worker.main import build_worker
+from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 from tests.helpers import wait_for
-from worker.main import build_worker
-from workflows.segment_refresh import SegmentRefreshWorkflow
-from workflows.segment_types import SegmentRefreshInput
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 

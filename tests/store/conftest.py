@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from store.db import get_engine
+from journeys.store.db import get_engine
 from tests.postgres import PostgresUnavailable, create_database, drop_database, postgres_cluster
 
 # Databases are created with a non-UTC session time zone, so that code relying on the server

@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
-from activities.experiments import evaluate, journey_experiment_results
-from store.db import session_scope
-from store.experiments import (
+from journeys import store
+from journeys.activities.experiments import evaluate, journey_experiment_results
+from journeys.store.db import session_scope
+from journeys.store.experiments import (
     ExperimentError,
     VariantCount,
     experiment_exposures,
@@ -16,10 +17,10 @@ from store.experiments import (
     promotions,
     revert_promotion,
 )
-from store.journey_runs import record_journey_event
-from store.journeys import NotFound, get_version, publish_spec
-from workflows.journey_spec import Experiment, JourneySpec
-from workflows.journey_types import JourneyRecordInput
+from journeys.store.journey_runs import record_journey_event
+from journeys.store.journeys import NotFound, get_version, publish_spec
+from journeys.vocabulary.journey_spec import Experiment, JourneySpec
+from journeys.vocabulary.journey_types import JourneyRecordInput
 
 AT = datetime(2026, 5, 1, tzinfo=UTC)
 
@@ -255,7 +256,6 @@ def test_weights_may_be_zero_but_not_all_of_them() -> None:
 def test_a_refused_promotion_leaves_the_others_going(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import store.journeys
 
     for journey in ("first_test", "second_test"):
         publish(database_url, experiment_spec(name=journey, min_exposures=20))

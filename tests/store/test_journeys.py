@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
-from store.db import session_scope
-from store.journeys import (
+from journeys.store.db import session_scope
+from journeys.store.journeys import (
     CatalogError,
     NotFound,
     PublishResult,
@@ -20,7 +20,7 @@ from store.journeys import (
     publish_spec,
     set_status,
 )
-from workflows.journey_spec import JourneySpec
+from journeys.vocabulary.journey_spec import JourneySpec
 
 
 def spec(name: str = "cart_recovery", wait: str = "1h", **extra: Any) -> JourneySpec:
@@ -138,7 +138,7 @@ def test_a_step_kind_the_worker_cannot_run_yet_is_refused(
     database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # every kind runs today; a kind added to the spec before its interpreter lands must not
-    monkeypatch.setattr("workflows.journey_spec.RUNNABLE_KINDS", ("wait", "send", "exit"))
+    monkeypatch.setattr("journeys.vocabulary.journey_spec.RUNNABLE_KINDS", ("wait", "send", "exit"))
     task = {"id": "picks", "kind": "recommend", "recommender": "trending", "count": 4}
     journey = spec()
     journey = JourneySpec.model_validate({**journey.model_dump(by_alias=True), "steps": [

@@ -10,16 +10,16 @@ from typing import Any
 import pytest
 from sqlmodel import func, select
 
-from store.customers import (
+from journeys.store.customers import (
     link_identity,
     merge_customers,
     record_order,
     resolve_anonymous,
     upsert_traits,
 )
-from store.db import session_scope
-from store.events import customer_events, forget_undelivered, mark_delivered, record_events
-from store.models import Customer, Event, Identity, Order
+from journeys.store.db import session_scope
+from journeys.store.events import customer_events, forget_undelivered, mark_delivered, record_events
+from journeys.store.models import Customer, Event, Identity, Order
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))

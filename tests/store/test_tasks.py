@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from store.db import session_scope
-from store.models import Task
-from store.tasks import TaskError, complete_task, create_task, expire_task
+from journeys.store.db import session_scope
+from journeys.store.models import Task
+from journeys.store.tasks import TaskError, complete_task, create_task, expire_task
 
 
 def make_task(database_url: str, task_id: str = "run:call:1") -> None:

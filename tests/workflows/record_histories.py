@@ -18,15 +18,16 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
-from api.delivery import deliver
-from config.settings import Settings
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.data import JOURNEYS
+from journeys.vocabulary.customer_types import CustomerInput
+from journeys.vocabulary.events import CustomerEvent, EventBatch
+from journeys.vocabulary.ids import customer_workflow_id
+from journeys.worker.main import build_worker
+from journeys.workflows.customer import CustomerWorkflow
 from tests.helpers import start_skipping_env, wait_for
 from tests.workflows.test_customer import track
-from worker.main import build_worker
-from workflows.customer import CustomerWorkflow
-from workflows.events import CustomerEvent, EventBatch
-from workflows.ids import customer_workflow_id
-from workflows.types import CustomerInput
 
 HERE = Path(__file__).parent / "histories"
 
@@ -99,18 +100,18 @@ async def record(tag: str) -> None:
 async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
     """A customer through the shipped journeys: welcome, cart recovery converted by the order,
     post-purchase (a stage trigger, with a local-time wait) and NPS to referral."""
-    from cli.segments import SHIPPED, load_definition_files
-    from cli.specs import load_spec_files
-    from store.db import session_scope
-    from store.journeys import catalog_version, publish_spec
-    from store.segments import save_segment
-    from workflows.ids import journey_workflow_id
+    from journeys.cli.segments import SHIPPED, load_definition_files
+    from journeys.cli.specs import load_spec_files
+    from journeys.store.db import session_scope
+    from journeys.store.journeys import catalog_version, publish_spec
+    from journeys.store.segments import save_segment
+    from journeys.vocabulary.ids import journey_workflow_id
 
     with session_scope(settings.database_url) as session:
         # segments first: customers evaluate them, and win_back names churn_risk
         for definition in load_definition_files([SHIPPED])[0]:
             save_segment(session, definition=definition)
-        for spec in load_spec_files([Path(__file__).resolve().parents[2] / "journeys"]):
+        for spec in load_spec_files([JOURNEYS]):
             publish_spec(session, spec=spec)
         catalog = catalog_version(session)
     client, q, cid = env.client, settings.task_queue, "j1"
@@ -148,14 +149,14 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
 
 async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
     """One run of each scheduled workflow: the segment refresh and recommendation training."""
-    from workflows.clv_fit import ClvFitWorkflow
-    from workflows.experiment_evaluation import ExperimentEvaluationWorkflow
-    from workflows.experiment_types import EvaluateExperimentsInput
-    from workflows.kpi_types import ClvFitInput
-    from workflows.recommendation_training import RecommendationTrainingWorkflow
-    from workflows.recommendation_types import TrainRecommendersInput
-    from workflows.segment_refresh import SegmentRefreshWorkflow
-    from workflows.segment_types import SegmentRefreshInput
+    from journeys.vocabulary.experiment_types import EvaluateExperimentsInput
+    from journeys.vocabulary.kpi_types import ClvFitInput
+    from journeys.vocabulary.recommendation_types import TrainRecommendersInput
+    from journeys.vocabulary.segment_types import SegmentRefreshInput
+    from journeys.workflows.clv_fit import ClvFitWorkflow
+    from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
+    from journeys.workflows.recommendation_training import RecommendationTrainingWorkflow
+    from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 
     runs = [
         ("segment_refresh", SegmentRefreshWorkflow.run, SegmentRefreshInput()),

@@ -8,17 +8,17 @@ import pytest
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
-from api.delivery import deliver
-from config.settings import Settings
-from store.db import session_scope
-from store.models import Customer, Order, StageEntry
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.models import Customer, Order, StageEntry
+from journeys.vocabulary import search_attributes as sa
+from journeys.vocabulary.customer_types import CustomerInput
+from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
+from journeys.vocabulary.ids import customer_workflow_id
+from journeys.worker.main import build_worker
+from journeys.workflows.customer import CustomerWorkflow
 from tests.helpers import state_of, wait_for
-from worker.main import build_worker
-from workflows import search_attributes as sa
-from workflows.customer import CustomerWorkflow
-from workflows.events import CustomerEvent, EventBatch, Stage
-from workflows.ids import customer_workflow_id
-from workflows.types import CustomerInput
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -267,7 +267,7 @@ async def test_a_merge_keeps_events_the_anonymous_customer_had_not_applied_yet(
 ) -> None:
     """Events still queued in the anonymous customer when the merge request arrives (a worker
     backlog) travel with the merge and are applied once by the identified customer."""
-    from workflows.types import MergeIntoInput
+    from journeys.vocabulary.customer_types import MergeIntoInput
 
     client = skipping_env.client
     anon, user = f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"

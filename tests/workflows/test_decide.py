@@ -6,15 +6,15 @@ from datetime import UTC, datetime
 
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import Settings
-from store.customers import upsert_traits
-from store.db import session_scope
-from store.decisions import decision_stats, decisions
-from store.models import Decision, JourneyEvent
+from journeys.config.settings import Settings
+from journeys.store.customers import upsert_traits
+from journeys.store.db import session_scope
+from journeys.store.decisions import decision_stats, decisions
+from journeys.store.models import Decision, JourneyEvent
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
 from tests.workflows.test_journey import event, finished, publish, send, settings  # noqa: F401
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
 
 OFFER = """
 name: offer

@@ -14,18 +14,18 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
-from activities.experiments import ExperimentActivities, journey_experiment_results
-from config.settings import Settings
-from store.db import session_scope
-from store.journey_runs import journey_events
-from store.journeys import catalog_version
-from store.models import JourneyEvent
+from journeys.activities.experiments import ExperimentActivities, journey_experiment_results
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import journey_events
+from journeys.store.journeys import catalog_version
+from journeys.store.models import JourneyEvent
+from journeys.vocabulary.experiment_types import EvaluateExperimentsInput
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.worker.main import build_worker
+from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
+from journeys.workflows.journey import assign_variant
 from tests.workflows.test_journey import event, publish, send, settings  # noqa: F401
-from worker.main import build_worker
-from workflows.experiment_evaluation import ExperimentEvaluationWorkflow
-from workflows.experiment_types import EvaluateExperimentsInput
-from workflows.ids import journey_workflow_id
-from workflows.journey import assign_variant
 
 SPEC = """
 name: offer_test

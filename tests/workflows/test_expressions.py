@@ -1,6 +1,6 @@
 """The journey condition language: safe, lenient about missing data, strict about syntax."""
 
-from workflows.expressions import check, evaluate
+from journeys.vocabulary.expressions import check, evaluate
 
 
 def test_names_and_syntax_are_checked_before_publishing() -> None:

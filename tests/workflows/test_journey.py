@@ -14,19 +14,19 @@ from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from api.delivery import deliver
-from config.settings import Settings
-from store.db import session_scope
-from store.journey_runs import customer_messages, journey_events
-from store.journeys import catalog_version, publish_spec
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import customer_messages, journey_events
+from journeys.store.journeys import catalog_version, publish_spec
+from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.vocabulary.journey_types import JourneyProgress
+from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
+from journeys.worker.main import build_worker
+from journeys.workflows.journey import JourneyWorkflow, assign_variant
 from tests.helpers import wait_for
-from worker.main import build_worker
-from workflows.events import CustomerEvent
-from workflows.ids import journey_workflow_id
-from workflows.journey import JourneyWorkflow, assign_variant
-from workflows.journey_spec import JourneySpec
-from workflows.journey_types import JourneyProgress
-from workflows.tracking_plan import TrackingPlan, plan_problems
 
 CART = """
 name: cart_recovery
@@ -288,7 +288,7 @@ steps:
 async def test_an_unhandled_task_escalates_then_expires_and_the_run_moves_on(
     skipping_env: WorkflowEnvironment, settings: Settings
 ) -> None:
-    from store.models import Task
+    from journeys.store.models import Task
 
     client, catalog = skipping_env.client, publish(settings, HANDOFF)
     cid = f"c-{uuid.uuid4()}"

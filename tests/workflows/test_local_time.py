@@ -4,7 +4,7 @@ from datetime import UTC, datetime, time, timedelta
 
 import pytest
 
-from workflows.local_time import until_local, zone_or
+from journeys.vocabulary.local_time import until_local, zone_or
 
 
 @pytest.mark.parametrize(
@@ -38,7 +38,7 @@ def test_an_unknown_zone_trait_falls_back_to_the_default() -> None:
      ("08:00", timedelta(0)), ("12:00", timedelta(0)), ("20:59", timedelta(0))],
 )  # fmt: skip
 def test_quiet_hours_across_midnight(local: str, expected: timedelta) -> None:
-    from workflows.local_time import quiet_wait
+    from journeys.vocabulary.local_time import quiet_wait
 
     zone = zone_or("Europe/Paris", "UTC")
     hour, minute = map(int, local.split(":"))

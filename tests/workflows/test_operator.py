@@ -8,15 +8,15 @@ from datetime import timedelta
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from config.settings import Settings
-from store.db import session_scope
-from store.journey_runs import customer_messages, journey_events
-from store.journeys import catalog_version, set_paused
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import customer_messages, journey_events
+from journeys.store.journeys import catalog_version, set_paused
+from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.journey_types import OperatorCommand
+from journeys.worker.main import build_worker
 from tests.helpers import wait_for
 from tests.workflows.test_journey import event, finished, progress, publish, send, settings  # noqa: F401
-from worker.main import build_worker
-from workflows.ids import journey_workflow_id
-from workflows.journey_types import OperatorCommand
 
 NUDGE = """
 name: nudge

@@ -12,10 +12,10 @@ from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
-from cli.replay import replay_histories
-from config.temporal import DATA_CONVERTER
-from worker.main import WORKFLOWS
-from workflows.journey_types import JourneyInput
+from journeys.cli.replay import replay_histories
+from journeys.config.temporal import DATA_CONVERTER
+from journeys.vocabulary.journey_types import JourneyInput
+from journeys.worker.main import WORKFLOWS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 

@@ -1,0 +1,248 @@
+"""Channel delivery with an exactly-once ledger (the `message` table).
+
+The ledger row, keyed by the send's idempotency key (journey run, step, visit: never the attempt),
+is read before and written around each send: a retried or replayed activity finds `sent` and
+delivers nothing. The window that remains: the provider accepted the message and the worker died
+before writing `sent`. The retry then sends again with the same key (the Message-ID of an email,
+the Idempotency-Key header of an HTTP provider), so a provider that de-duplicates drops it; one
+that does not delivers it twice.
+"""
+
+import contextvars
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlmodel import Session
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from journeys.channels import email, http_providers, tracking
+from journeys.channels.consent import unsubscribe_url
+from journeys.channels.http_providers import HttpProvider
+from journeys.channels.subscriptions import load_topics, refusal
+from journeys.channels.templates import SHIPPED, RenderError, Template, render, render_context
+from journeys.config.metrics import MESSAGES
+from journeys.config.settings import Settings
+from journeys.store.consent import subscriptions, suppression
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import recent_marketing_sends
+from journeys.store.models import Customer, Message
+from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
+
+DONE = ("sent", "skipped", "failed")
+
+
+class ChannelActivities:
+    def __init__(self, settings: Settings, templates: dict[str, Template]) -> None:
+        self.settings = settings
+        self.templates = templates
+        self.topics = load_topics(settings.templates_dir or SHIPPED)
+
+    @activity.defn(name="delivery_policy")
+    def delivery_policy(self) -> DeliveryPolicy:
+        """Read once per journey run; the wait itself is a durable timer in the workflow."""
+        window = self.settings.quiet_window
+        if window is None:
+            return DeliveryPolicy()
+        return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
+
+    @activity.defn(name="deliver_message")
+    def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
+        with heartbeating():  # a dead worker is noticed in seconds, a slow provider is not
+            return self._deliver(input)
+
+    def _deliver(self, input: QueueMessageInput) -> DeliveryResult:
+        template = self.templates.get(input.template)
+        with session_scope(self.settings.database_url) as session:
+            message = session.get(Message, input.idempotency_key)
+            if message is None:
+                category = "transactional" if template and template.transactional else "marketing"
+                message = Message(**input.model_dump(), category=category, status="queued")
+                session.add(message)
+            if message.status in DONE:  # delivered (or settled) before: exactly once
+                return DeliveryResult(status=message.status, reason=message.reason)
+            # On PostgreSQL this locks the customer's row: two journeys sending at once are
+            # counted one after the other against the frequency cap.
+            customer = session.get(Customer, input.customer_id, with_for_update=True)
+            traits: dict[str, Any] = dict(customer.traits) if customer else {}
+            problem = self._why_not(session, input, template, traits)
+            if problem is not None:
+                message.status, message.reason = problem
+                session.add(message)
+                MESSAGES.labels(channel=input.channel, outcome=problem[0]).inc()
+                return DeliveryResult(status=problem[0], reason=problem[1])
+            assert template is not None  # _why_not fails a message whose template is gone
+            if message.payload is None:  # composed once; a retry after a crash reuses it
+                try:
+                    message.payload = self._compose(input, template, traits)
+                except (email.PermanentFailure, RenderError) as err:
+                    message.status, message.reason = "failed", str(err)
+                    session.add(message)
+                    MESSAGES.labels(channel=input.channel, outcome="failed").inc()
+                    return DeliveryResult(status="failed", reason=str(err))
+            message.status = "sending"
+            session.add(message)
+            payload = dict(message.payload)
+        try:
+            self._transmit(input, payload)
+        except email.PermanentFailure as err:  # a retry would fail the same way
+            return self._settle(input.idempotency_key, "failed", str(err))
+        except Exception as err:  # transient: the activity retries; the ledger says "sending"
+            raise ApplicationError(f"{input.channel} not sent yet: {err}") from err
+        activity.logger.info(
+            "message sent",
+            extra={"customer_id": input.customer_id, "channel": input.channel,
+                   "template": input.template},
+        )  # fmt: skip
+        return self._settle(input.idempotency_key, "sent", "")
+
+    def _why_not(
+        self, session: Session, input: QueueMessageInput, template: Template | None,
+        traits: dict[str, Any],
+    ) -> tuple[str, str] | None:  # fmt: skip
+        """Why this message must not go now: (status, reason), or None to send it."""
+        channel, customer_id = input.channel, input.customer_id
+        blocked = suppression(session, customer_id=customer_id, channel=channel)
+        if blocked:
+            return "skipped", blocked.reason
+        if template and not template.transactional:
+            topic = self.topics.get(template.topic or "")
+            refused = refusal(
+                subscriptions(session, customer_id=customer_id), channel=channel,
+                topic=template.topic, opt_in=bool(topic and channel in topic.opt_in),
+            )  # fmt: skip
+            if refused:
+                return "skipped", refused
+        if channel == "popover":
+            return "queued", "waiting for the customer's next page view"
+        if not self._configured(channel):
+            return "queued", f"no {channel} provider configured: kept in the outbox"
+        if template is None:  # published with it, then removed from this worker's folder
+            return "failed", f"unknown template {input.template!r}"
+        if channel == "email" and not traits.get("email"):
+            return "skipped", "no email address"
+        if channel == "sms" and not traits.get("phone"):
+            return "skipped", "no phone number"
+        cap = self.settings.caps.get(channel)
+        if cap and not template.transactional:
+            count, window = cap
+            sent = recent_marketing_sends(
+                session, customer_id=customer_id, channel=channel,
+                since=datetime.now(UTC) - window, other_than=input.idempotency_key,
+            )  # fmt: skip
+            if sent >= count:
+                return "skipped", f"frequency cap: {count} {channel} per {_span(window)}"
+        return None
+
+    def _configured(self, channel: str) -> bool:
+        s = self.settings
+        providers = {
+            "email": s.smtp_host,
+            "sms": s.sms_provider_url,
+            "push": s.push_provider_url,
+            "webhook": s.webhook_url,
+        }
+        return bool(providers.get(channel))
+
+    def _compose(
+        self, input: QueueMessageInput, template: Template, traits: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Everything the provider gets, rendered for this customer now (JSON for the ledger)."""
+        s = self.settings
+        link = unsubscribe_url(
+            s.public_url, s.signing_key or "", input.customer_id, input.channel, template.topic,
+            days=s.unsubscribe_link_days,
+        )  # fmt: skip
+        context = render_context(
+            customer_id=input.customer_id, traits=traits, unsubscribe_url=link,
+            properties=input.context.get("properties"), products=input.context.get("products"),
+        )  # fmt: skip
+        content = render(template, input.channel, context)
+        if input.channel == "email":
+            html = content.get("html")
+            if html and s.signing_key:  # opens and clicks come back as events
+                send = tracking.SendIdentity(input.customer_id, input.idempotency_key,
+                                             input.journey, input.step, input.template)  # fmt: skip
+                html = tracking.track_links(
+                    html, public_url=s.public_url, signing_key=s.signing_key, send=send,
+                    keep=[link],
+                )  # fmt: skip
+            return {"to": str(traits["email"]), "subject": content["subject"],
+                    "text": content["text"], "html": html, "unsubscribe_url": link}  # fmt: skip
+        if input.channel == "sms":
+            body = http_providers.sms_body(str(traits["phone"]), content)
+        elif input.channel == "push":
+            body = http_providers.push_body(input.customer_id, content)
+        else:
+            body = http_providers.webhook_body(content)
+        return {"body": body.decode()}
+
+    def _transmit(self, input: QueueMessageInput, payload: dict[str, Any]) -> None:
+        s = self.settings
+        if input.channel == "email":
+            assert s.smtp_host is not None
+            config = email.SmtpConfig(
+                host=s.smtp_host, port=s.smtp_port, sender=s.email_from, starttls=s.smtp_starttls,
+                tls=s.smtp_tls, username=s.smtp_username, password=s.smtp_password,
+            )  # fmt: skip
+            message = email.build(
+                config, to=payload["to"], subject=payload["subject"], text=payload["text"],
+                html=payload["html"], idempotency_key=input.idempotency_key,
+                unsubscribe_url=payload["unsubscribe_url"],
+            )  # fmt: skip
+            email.send(config, message)
+            return
+        if input.channel == "sms":
+            provider = HttpProvider(str(s.sms_provider_url), s.sms_provider_token)
+        elif input.channel == "push":
+            provider = HttpProvider(str(s.push_provider_url), s.push_provider_token)
+        else:
+            provider = HttpProvider(str(s.webhook_url), secret=s.webhook_secret)
+        http_providers.post(provider, payload["body"].encode(), input.idempotency_key)
+
+    def _settle(self, key: str, status: str, reason: str) -> DeliveryResult:
+        with session_scope(self.settings.database_url) as session:
+            message = session.get(Message, key)
+            assert message is not None
+            MESSAGES.labels(channel=message.channel, outcome=status).inc()
+            message.status, message.reason = status, reason
+            if status == "sent":
+                message.sent_at = datetime.now(UTC)
+            session.add(message)
+        return DeliveryResult(status=status, reason=reason)
+
+
+@contextmanager
+def heartbeating(every: float = 5.0) -> Iterator[None]:
+    """Heartbeat from a side thread while a blocking send runs, so a worker that dies mid-send
+    is noticed within the heartbeat timeout rather than the whole start-to-close timeout."""
+    done = threading.Event()
+    context = contextvars.copy_context()  # the heartbeat needs the activity's context
+
+    def beat() -> None:
+        while not done.wait(every):
+            try:
+                context.run(activity.heartbeat)
+            except RuntimeError:  # not running as an activity (a direct call)
+                return
+
+    thread = threading.Thread(target=beat, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
+
+
+def _span(window: timedelta) -> str:
+    """7 days, 12 hours, 30 minutes: as the cap was written."""
+    minutes = int(window.total_seconds() // 60)
+    for size, unit in ((1440, "day"), (60, "hour"), (1, "minute")):
+        if minutes % size == 0:
+            count = minutes // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return str(window)

@@ -1,0 +1,139 @@
+"""Journey activities: the published catalog, customer traits, run records and queued messages."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio import activity
+
+from journeys.config.metrics import JOURNEY_RUNS
+from journeys.store.db import session_scope
+from journeys.store.decisions import decision_stats, record_decision
+from journeys.store.journey_runs import queue_message, record_journey_event
+from journeys.store.journeys import active_specs, catalog_version, get_version, paused_journeys
+from journeys.store.models import Customer, Task
+from journeys.store.segments import active_segment_count, customer_memberships
+from journeys.store.tasks import create_task, escalate_task, expire_task
+from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.vocabulary.journey_types import (
+    ActionStats,
+    CustomerProfile,
+    DecisionRecord,
+    DecisionStatsInput,
+    JourneyCatalog,
+    JourneyRecordInput,
+    JourneyTrigger,
+    LoadSpecInput,
+    ProfileInput,
+    QueueMessageInput,
+    TaskDeadlineInput,
+    TaskInput,
+    TaskState,
+)
+
+
+class JourneyActivities:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    @activity.defn(name="load_journey_catalog")
+    def load_journey_catalog(self) -> JourneyCatalog:
+        """The triggers of the active journeys' newest versions (customers decide entry)."""
+        with session_scope(self.database_url) as session:
+            version = catalog_version(session)
+            paused = paused_journeys(session)
+            journeys = [
+                JourneyTrigger(
+                    name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry,
+                    paused=spec.name in paused,
+                )
+                for number, spec in active_specs(session)
+            ]  # fmt: skip
+            segments = active_segment_count(session)
+        return JourneyCatalog(version=version, journeys=journeys, segments=segments)
+
+    @activity.defn(name="load_journey_spec")
+    def load_journey_spec(self, input: LoadSpecInput) -> JourneySpec:
+        """A published version never changes, so the run's history pins it for replay."""
+        with session_scope(self.database_url) as session:
+            spec = get_version(session, name=input.name, version=input.version)
+        if spec is None:
+            raise LookupError(f"journey {input.name} v{input.version} is not published")
+        return spec
+
+    @activity.defn(name="journey_paused")
+    def journey_paused(self, input: LoadSpecInput) -> bool:
+        with session_scope(self.database_url) as session:
+            return input.name in paused_journeys(session)
+
+    @activity.defn(name="customer_traits")
+    def customer_traits(self, input: ProfileInput) -> dict[str, Any]:
+        with session_scope(self.database_url) as session:
+            customer = session.get(Customer, input.customer_id)
+            return dict(customer.traits) if customer else {}
+
+    @activity.defn(name="customer_profile")
+    def customer_profile(self, input: ProfileInput) -> CustomerProfile:
+        with session_scope(self.database_url) as session:
+            customer = session.get(Customer, input.customer_id)
+            stays = customer_memberships(session, customer_id=input.customer_id)
+            return CustomerProfile(
+                traits=dict(customer.traits) if customer else {},
+                segments=sorted({stay.segment for stay in stays}),
+            )
+
+    @activity.defn(name="decision_stats")
+    def decision_stats(self, input: DecisionStatsInput) -> dict[str, ActionStats]:
+        with session_scope(self.database_url) as session:
+            return decision_stats(session, journey=input.journey, step=input.step)
+
+    @activity.defn(name="record_decision")
+    def record_decision(self, input: DecisionRecord) -> None:
+        with session_scope(self.database_url) as session:
+            record_decision(session, record=input)
+        activity.logger.info(
+            "decision", extra={"customer_id": input.customer_id, "journey": input.journey,
+                               "step": input.step, "chosen": input.chosen},
+        )  # fmt: skip
+
+    @activity.defn(name="record_journey_event")
+    def record_journey_event(self, input: JourneyRecordInput) -> None:
+        with session_scope(self.database_url) as session:
+            written = record_journey_event(session, record=input)
+        if written and input.kind != "step":
+            JOURNEY_RUNS.labels(journey=input.journey, kind=input.kind).inc()
+
+    @activity.defn(name="create_task")
+    def create_task(self, input: TaskInput) -> None:
+        with session_scope(self.database_url) as session:
+            create_task(
+                session,
+                task=Task(**input.model_dump(), status="open", created_at=datetime.now(UTC)),
+            )
+
+    @activity.defn(name="task_deadline")
+    def task_deadline(self, input: TaskDeadlineInput) -> TaskState:
+        """Escalate or expire an open task; returns its state, completed or not."""
+        with session_scope(self.database_url) as session:
+            if input.escalate_to:
+                escalate_task(session, task_id=input.task_id, team=input.escalate_to)
+            else:
+                expire_task(session, task_id=input.task_id)
+            task = session.get(Task, input.task_id)
+            if task is None:
+                raise LookupError(f"no task {input.task_id}")
+            return TaskState(status=task.status, outcome=task.outcome)
+
+    @activity.defn(name="queue_message")
+    def queue_message(self, input: QueueMessageInput) -> None:
+        """Queue once per idempotency key; channel delivery picks it up from the outbox."""
+        with session_scope(self.database_url) as session:
+            queue_message(session, message=input)
+        activity.logger.info(
+            "message queued",
+            extra={
+                "customer_id": input.customer_id,
+                "channel": input.channel,
+                "journey": input.journey,
+                "step": input.step,
+            },
+        )

@@ -1,0 +1,99 @@
+"""Who may call: write keys (`JOURNEYS_WRITE_KEYS`: tracking, popovers, recommendations for
+websites, as in Segment) and the admin key (`JOURNEYS_ADMIN_KEY`, sent as `Authorization:
+Bearer <key>`) that guards every management endpoint; the reports (api/reports.py) also take
+it as an HTTP Basic password, so a browser can open the report page."""
+
+import base64
+import binascii
+import hmac
+import time
+from collections.abc import Callable
+
+from fastapi import Request
+
+from journeys.api.errors import ApiError
+from journeys.config.settings import Settings
+
+STORED_KEYS_TTL = 5.0  # seconds a process trusts its copy of the stored keys (revocation lag)
+_stored: dict[str, tuple[float, dict[str, str]]] = {}
+
+
+def stored_key_kind(settings: Settings, key: str) -> str | None:
+    """The kind of a key made with `journeys keys create` / POST /v1/keys, if not revoked."""
+    from journeys.store.db import session_scope
+    from journeys.store.keys import active_digests, digest
+
+    now = time.monotonic()
+    cached = _stored.get(settings.database_url)
+    if cached is None or now - cached[0] > STORED_KEYS_TTL:
+        with session_scope(settings.database_url) as session:
+            cached = (now, active_digests(session))
+        _stored[settings.database_url] = cached
+    return cached[1].get(digest(key))
+
+
+def _is_admin(settings: Settings, token: str) -> bool:
+    if not token:
+        return False
+    key = settings.admin_key
+    if key and hmac.compare_digest(token.encode(), key.encode()):
+        return True
+    return stored_key_kind(settings, token) == "admin"
+
+
+def admin_guard(settings: Settings, basic_realm: str | None = None) -> Callable[[Request], None]:
+    """A dependency that refuses (401) a request without the admin key; with no key set,
+    every request is refused. With `basic_realm`, HTTP Basic with the admin key as password
+    (any user name) is accepted too, and a refusal asks for it, so a browser prompts: only
+    for read-only pages, since a browser sends remembered Basic credentials by itself."""
+
+    def admin(request: Request) -> None:
+        header = request.headers.get("authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        if basic_realm and header.lower().startswith("basic "):
+            token = _basic_password(header[6:])
+        if not _is_admin(settings, token):
+            challenge = f'Basic realm="{basic_realm}"' if basic_realm else "Bearer"
+            raise ApiError(
+                401, "missing or wrong admin key", headers={"WWW-Authenticate": challenge}
+            )
+
+    return admin
+
+
+def _basic_password(credentials: str) -> str:
+    try:
+        decoded = base64.b64decode(credentials.strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return ""
+    return decoded.split(":", 1)[1] if ":" in decoded else ""
+
+
+def check_write_key(settings: Settings, request: Request, candidate: object = None) -> None:
+    """HTTP Basic with the write key as user name (Segment's way), else `candidate` (a
+    `writeKey` from the body or the query); 401 unless it is one of the write keys."""
+    key = candidate
+    header = request.headers.get("authorization", "")
+    if header.lower().startswith("basic "):
+        try:
+            key = base64.b64decode(header[6:], validate=True).decode().split(":", 1)[0]
+        except (binascii.Error, UnicodeDecodeError):
+            key = None
+    if (
+        not isinstance(key, str)
+        or not key
+        or not (
+            any(hmac.compare_digest(key.encode(), k.encode()) for k in settings.write_keys)
+            or stored_key_kind(settings, key) == "write"
+        )
+    ):
+        raise ApiError(401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"})
+
+
+def write_key_guard(settings: Settings) -> Callable[..., None]:
+    """A dependency for GET routes websites call: the write key by Basic auth or `?writeKey=`."""
+
+    def guard(request: Request, writeKey: str | None = None) -> None:  # noqa: N803  (Segment)
+        check_write_key(settings, request, writeKey)
+
+    return guard

@@ -1,0 +1,174 @@
+"""Ingestion: Segment calls → stored events → one signal per customer → marked delivered.
+
+The order gives "2xx only when Temporal has it" and "a retry is harmless": events are stored
+(idempotent on messageId), signalled, then marked delivered; a retry skips delivered events,
+and the workflow's own dedup window catches concurrent duplicates. If a signal fails the rows
+this request inserted are removed again, so nothing is half-applied.
+"""
+
+import asyncio
+import hashlib
+import json
+from collections import defaultdict
+from datetime import UTC, datetime
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import col, select
+from temporalio.client import Client
+
+from journeys.api.schemas import SegmentCall
+from journeys.client import deliver
+from journeys.store.customers import link_identity, resolve_anonymous
+from journeys.store.db import session_scope
+from journeys.store.events import forget_undelivered, mark_delivered, record_events
+from journeys.store.journeys import catalog_version
+from journeys.store.models import Event
+from journeys.vocabulary.events import CustomerEvent
+
+log = structlog.get_logger()
+
+ANONYMOUS_PREFIX = "anon-"
+
+
+class DeliveryFailed(Exception):
+    """Temporal did not accept a signal; the client should retry the whole call."""
+
+
+def message_id_of(call: SegmentCall) -> str:
+    """The client's messageId, or a hash of the call so an identical retry stays idempotent."""
+    if call.messageId:
+        return call.messageId
+    body = json.dumps(call.model_dump(mode="json", exclude={"sentAt"}), sort_keys=True)
+    return "auto-" + hashlib.sha256(body.encode()).hexdigest()[:32]
+
+
+def event_time(call: SegmentCall, received_at: datetime) -> datetime:
+    """Segment's clock-skew correction: receivedAt − (sentAt − originalTimestamp)."""
+    if call.timestamp:
+        return _aware(call.timestamp)
+    if call.originalTimestamp and call.sentAt:
+        return received_at - (_aware(call.sentAt) - _aware(call.originalTimestamp))
+    return _aware(call.originalTimestamp) if call.originalTimestamp else received_at
+
+
+def _aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+async def ingest(
+    calls: list[SegmentCall], *, client: Client, database_url: str, task_queue: str
+) -> int:
+    """Store and deliver `calls`; returns how many were new to the customers' workflows."""
+    received_at = datetime.now(UTC)
+    for attempt in range(3):
+        try:
+            rows, events = await asyncio.to_thread(_store, calls, database_url, received_at)
+            break
+        except IntegrityError:  # a concurrent retry stored the same messageId or identity first
+            if attempt == 2:
+                raise
+    undelivered, inserted, catalog = rows
+    by_customer: dict[str, list[CustomerEvent]] = defaultdict(list)
+    for message_id in dict.fromkeys(e.message_id for e in undelivered):
+        customer_id, event = events[message_id]
+        by_customer[customer_id].append(event)
+    results = await asyncio.gather(
+        *(
+            deliver(
+                client,
+                task_queue=task_queue,
+                customer_id=cid,
+                events=batch,
+                catalog_version=catalog,
+            )
+            for cid, batch in by_customer.items()
+        ),
+        return_exceptions=True,
+    )
+    delivered: list[str] = []
+    failed: list[str] = []
+    for (cid, batch), result in zip(by_customer.items(), results, strict=True):
+        ids = [e.message_id for e in batch]
+        if isinstance(result, BaseException):
+            log.warning("signal_failed", customer_id=cid, error=str(result))
+            failed.extend(i for i in ids if i in inserted)
+        else:
+            delivered.extend(ids)
+    await asyncio.to_thread(_settle, database_url, delivered, failed)
+    if failed or len(delivered) < sum(len(b) for b in by_customer.values()):
+        raise DeliveryFailed(f"{len(by_customer) - len(delivered)} customer(s) not reachable")
+    return len(delivered)
+
+
+def _store(calls: list[SegmentCall], database_url: str, received_at: datetime):  # type: ignore[no-untyped-def]
+    """One transaction: resolve identities, store the events. Returns the events to signal."""
+    events: dict[str, tuple[str, CustomerEvent]] = {}
+    rows: list[Event] = []
+    with session_scope(database_url) as session:
+        anonymous_only = [c.anonymousId for c in calls if c.anonymousId and not c.userId]
+        known = resolve_anonymous(session, anonymous_ids=anonymous_only)
+        for call in calls:
+            message_id = message_id_of(call)
+            if message_id in events:
+                continue
+            merge_from = None
+            if call.type == "alias":
+                assert call.userId and call.previousId
+                merge_from = _previous_customer(session, call.previousId)
+                link_identity(session, anonymous_id=call.previousId, customer_id=call.userId)
+                known[call.previousId] = call.userId
+            elif call.userId and call.anonymousId:
+                merge_from = ANONYMOUS_PREFIX + call.anonymousId
+                link_identity(session, anonymous_id=call.anonymousId, customer_id=call.userId)
+                known[call.anonymousId] = call.userId
+            if call.userId:
+                customer_id = call.userId
+            else:
+                assert call.anonymousId
+                customer_id = known.get(call.anonymousId, ANONYMOUS_PREFIX + call.anonymousId)
+            timestamp = event_time(call, received_at)
+            event = CustomerEvent(
+                message_id=message_id,
+                type=call.type,
+                timestamp=timestamp,
+                event=call.event,
+                name=call.name,
+                properties=call.properties,
+                traits=call.traits if call.type in ("identify", "group") else {},
+                merge_from=merge_from,
+            )
+            events[message_id] = (customer_id, event)
+            rows.append(
+                Event(
+                    message_id=message_id,
+                    customer_id=customer_id,
+                    type=call.type,
+                    event=call.event,
+                    user_id=call.userId,
+                    anonymous_id=call.anonymousId,
+                    timestamp=timestamp,
+                    received_at=received_at,
+                    payload=call.model_dump(mode="json", exclude_none=True),
+                )
+            )
+        undelivered, inserted = record_events(session, events=rows)
+        catalog = catalog_version(session)  # customers load newer journeys when they see it
+    return (undelivered, inserted, catalog), events
+
+
+def _previous_customer(session, previous_id: str) -> str:  # type: ignore[no-untyped-def]
+    """The customer an alias's previousId names: an anonymous one, else an identified one."""
+    candidates = [ANONYMOUS_PREFIX + previous_id, previous_id]
+    found = set(
+        session.exec(
+            select(Event.customer_id).where(col(Event.customer_id).in_(candidates)).limit(2)
+        )
+    )
+    return next((c for c in candidates if c in found), candidates[0])
+
+
+def _settle(database_url: str, delivered: list[str], failed: list[str]) -> None:
+    with session_scope(database_url) as session:
+        mark_delivered(session, message_ids=delivered)
+        forget_undelivered(session, message_ids=failed)

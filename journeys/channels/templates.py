@@ -1,0 +1,217 @@
+"""Message templates: one named message with content per channel, rendered by sandboxed Jinja2.
+
+    cart_recovery_email:
+      email: {subject: ..., text: ..., html: ...}
+      push: {title: ..., body: ...}          # used when the send step falls back to push
+
+A template may read only `traits`, `properties`, `products`, `customer_id` and `unsubscribe_url`
+(StrictUndefined: a missing one is an error). Templates are checked when loaded, and a journey
+naming an unknown template, or a channel the template has no content for, is refused at publish.
+`render_context` builds what a template reads, the same way for sends, popovers and previews.
+"""
+
+from fnmatch import fnmatchcase
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from jinja2 import StrictUndefined, TemplateSyntaxError, meta
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from journeys.channels.subscriptions import TOPICS_FILE, load_topics
+from journeys.config.settings import ConfigError
+from journeys.data import TEMPLATES
+from journeys.vocabulary.journey_spec import JourneySpec, Send
+
+VARIABLES = ("traits", "properties", "products", "customer_id", "unsubscribe_url")
+SHIPPED = TEMPLATES
+
+ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+
+
+class _Content(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Email(_Content):
+    subject: str = Field(min_length=1)
+    text: str = Field(min_length=1)
+    html: str | None = None
+
+
+class Sms(_Content):
+    text: str = Field(min_length=1, max_length=1600)
+
+
+class Push(_Content):
+    title: str = Field(min_length=1)
+    body: str = Field(min_length=1)
+    deep_link: str | None = None
+
+
+class Popover(_Content):
+    kind: Literal[
+        "welcome", "cart_recovery", "exit_intent", "product_recommendation",
+        "time_sensitive_offer", "retargeting", "email_my_basket", "data_capture", "survey",
+    ]  # fmt: skip
+    fields: dict[str, str] = Field(min_length=1)
+    # Display rule: page paths (globs, `*` spans `/`) where it may show; none: any page.
+    pages: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+
+    def shows_on(self, page: str | None) -> bool:
+        """Whether it may show on this page; one that names pages waits for a page it names."""
+        if self.pages is None:
+            return True
+        return page is not None and any(fnmatchcase(page, glob) for glob in self.pages)
+
+
+class Webhook(_Content):
+    body: str = Field(min_length=1)  # JSON, after rendering
+
+
+class Template(_Content):
+    topic: str | None = None  # the subscription topic (topics.yaml) a marketing message is about
+    transactional: bool = False  # receipts and the like: no consent groups, no frequency caps
+    email: Email | None = None
+    sms: Sms | None = None
+    push: Push | None = None
+    popover: Popover | None = None
+    webhook: Webhook | None = None
+
+    def channels(self) -> list[str]:
+        return [c for c in ("email", "sms", "push", "popover", "webhook") if getattr(self, c)]
+
+
+def _strings(content: BaseModel) -> list[tuple[str, str]]:
+    pairs: list[tuple[str, str]] = []
+    for name, value in content:
+        if isinstance(value, str):
+            pairs.append((name, value))
+        elif isinstance(value, dict):
+            pairs += [(f"{name}.{k}", v) for k, v in value.items()]
+    return pairs
+
+
+def template_problems(name: str, template: Template) -> list[str]:
+    """Syntax errors and variables outside VARIABLES, one line each, saying where."""
+    problems = []
+    if not template.channels():
+        problems.append(f"{name}: no content for any channel")
+    for channel in template.channels():
+        for field, text in _strings(getattr(template, channel)):
+            where = f"{name}.{channel}.{field}"
+            try:
+                names = meta.find_undeclared_variables(ENV.parse(text))
+            except TemplateSyntaxError as err:
+                problems.append(f"{where}: line {err.lineno}: {err.message}")
+                continue
+            problems += [
+                f"{where}: unknown variable {n!r}; templates may use {', '.join(VARIABLES)}"
+                for n in sorted(names - set(VARIABLES))
+            ]
+    return problems
+
+
+def load_templates(folder: Path | None = None) -> dict[str, Template]:
+    """Every template in the folder's YAML files; ConfigError lists every problem."""
+    folder = folder or SHIPPED
+    templates: dict[str, Template] = {}
+    problems: list[str] = []
+    topics = load_topics(folder)
+    for path in sorted(folder.glob("*.y*ml")):
+        if path.name == TOPICS_FILE:
+            continue
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (OSError, yaml.YAMLError) as err:
+            problems.append(f"{path}: {err}")
+            continue
+        for name, body in raw.items():
+            try:
+                template = Template.model_validate(body)
+            except ValidationError as err:
+                problems += [f"{path}: {name}.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                             for e in err.errors()]  # fmt: skip
+                continue
+            if name in templates:
+                problems.append(f"{path}: {name}: defined twice")
+            templates[name] = template
+            problems += [f"{path}: {p}" for p in template_problems(name, template)]
+            if template.topic and template.topic not in topics:
+                known = ", ".join(sorted(topics)) or f"none: add {TOPICS_FILE}"
+                problems.append(f"{path}: {name}.topic: unknown topic {template.topic!r} ({known})")
+    if problems:
+        raise ConfigError("invalid templates:\n" + "\n".join(problems))
+    return templates
+
+
+def spec_template_problems(spec: JourneySpec, templates: dict[str, Template]) -> list[str]:
+    """A journey's send steps must name a template with content for the channel and fallback."""
+    problems = []
+    for i, step in enumerate(spec.steps):
+        if not isinstance(step, Send):
+            continue
+        where = f"steps[{i}] (id {step.id!r}).template"
+        template = templates.get(step.template)
+        if template is None:
+            problems.append(f"{where}: unknown template {step.template!r}")
+            continue
+        for channel in [step.channel, *([step.fallback] if step.fallback else [])]:
+            if channel not in template.channels():
+                problems.append(f"{where}: template {step.template!r} has no {channel} content")
+    return problems
+
+
+class RenderError(Exception):
+    """Fields that do not render for a context, as (field, reason) pairs: a variable the context
+    lacks (StrictUndefined), an operation the sandbox refuses, an error inside an expression."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        super().__init__("; ".join(f"{field}: {reason}" for field, reason in problems))
+        self.problems = problems
+
+
+def render_context(
+    *,
+    customer_id: str,
+    traits: dict[str, Any],
+    properties: dict[str, Any] | None = None,
+    products: list[Any] | None = None,
+    unsubscribe_url: str = "",
+) -> dict[str, Any]:
+    """Everything a template may read (VARIABLES), for one customer and message."""
+    return {
+        "traits": traits,
+        "properties": properties or {},
+        "products": products or [],
+        "customer_id": customer_id,
+        "unsubscribe_url": unsubscribe_url,
+    }
+
+
+def render(template: Template, channel: str, context: dict[str, Any]) -> dict[str, Any]:
+    """The channel's content with every field rendered (HTML autoescaped); RenderError names
+    every field that fails, as `channel.field`."""
+    content = getattr(template, channel)
+    rendered: dict[str, Any] = {}
+    problems: list[tuple[str, str]] = []
+
+    def one(field: str, text: str, env: SandboxedEnvironment) -> str:
+        try:
+            return env.from_string(text).render(**context)
+        except Exception as err:  # the template's own error, whatever Jinja or Python raised
+            problems.append((f"{channel}.{field}", str(err) or type(err).__name__))
+            return ""
+
+    for name, value in content:
+        if isinstance(value, str):
+            rendered[name] = one(name, value, HTML_ENV if name == "html" else ENV)
+        elif isinstance(value, dict):
+            rendered[name] = {k: one(f"{name}.{k}", v, ENV) for k, v in value.items()}
+        else:
+            rendered[name] = value
+    if problems:
+        raise RenderError(problems)
+    return rendered

@@ -1,0 +1,162 @@
+"""`journeys inspect CUSTOMER`: why did this customer get this message? One page of everything
+the product knows of a customer — stage history, journeys (runs and entry decisions), messages
+sent, skipped or failed with the reason, next-best-action decisions, experiment assignments —
+from the store, plus the live state from the customer's workflow when Temporal answers.
+
+    journeys inspect u-42 [--address HOST:PORT] [--json]
+"""
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from journeys.config.settings import ConfigError, Settings
+from journeys.store.db import session_scope
+from journeys.store.journey_runs import customer_messages
+from journeys.store.models import Customer, Decision, JourneyEvent, StageEntry
+
+COMMAND = "inspect"
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    inspect = sub.add_parser(COMMAND, help="everything known of one customer, and why")
+    inspect.add_argument("customer", help="the customer id (without `customer-`)")
+    inspect.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
+    inspect.add_argument("--json", action="store_true", help="machine-readable output")
+    inspect.set_defaults(action="customer")
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    with session_scope(settings.database_url) as session:
+        report = gather(session, args.customer)
+    report["workflow"] = asyncio.run(_live_state(settings, args.customer, args.address))
+    if not report["profile"] and not report["runs"] and report["workflow"] is None:
+        raise ConfigError(f"no customer {args.customer!r} in the store or in Temporal")
+    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
+    return 0
+
+
+def gather(session: Session, customer_id: str) -> dict[str, Any]:
+    """What the store knows (the profile's traits are left out: personal data stays there)."""
+    customer = session.get(Customer, customer_id)
+    stages = session.exec(
+        select(StageEntry).where(StageEntry.customer_id == customer_id)
+        .order_by(col(StageEntry.at), col(StageEntry.id))
+    ).all()  # fmt: skip
+    records = session.exec(
+        select(JourneyEvent).where(JourneyEvent.customer_id == customer_id)
+        .order_by(col(JourneyEvent.at), col(JourneyEvent.seq))
+    ).all()  # fmt: skip
+    messages = customer_messages(session, customer_id=customer_id)
+    decisions = session.exec(
+        select(Decision).where(Decision.customer_id == customer_id).order_by(col(Decision.at))
+    ).all()
+    runs: dict[str, dict[str, Any]] = {}
+    for record in records:
+        fresh = {"journey": record.journey, "version": record.version, "steps": []}
+        run = runs.setdefault(record.workflow_id, fresh)
+        if record.kind == "step":
+            run["steps"].append({"step": record.step, "result": record.detail, "at": record.at})
+        else:
+            run[record.kind] = record.at
+    assignments = [
+        {"journey": r.journey, "step": r.step, "variant": r.detail.removeprefix("variant "),
+         "at": r.at}
+        for r in records if r.kind == "step" and r.detail.startswith("variant ")
+    ]  # fmt: skip
+    return {
+        "customer_id": customer_id,
+        "profile": {"stage": customer.stage, "trait_names": sorted(customer.traits)}
+        if customer
+        else None,
+        "stages": [
+            {"at": s.at, "from": s.previous, "to": s.stage, "cause": s.cause} for s in stages
+        ],  # fmt: skip
+        "runs": [{"workflow_id": wid, **run} for wid, run in runs.items()],
+        "messages": [
+            {
+                "at": m.created_at,
+                "journey": m.journey,
+                "step": m.step,
+                "channel": m.channel,
+                "template": m.template,
+                "status": m.status,
+                "reason": m.reason,
+            }
+            for m in messages
+        ],  # fmt: skip
+        "decisions": [
+            {
+                "at": d.at,
+                "journey": d.journey,
+                "step": d.step,
+                "chosen": d.chosen,
+                "expected": d.inputs.get("expected", {}),
+            }
+            for d in decisions
+        ],  # fmt: skip
+        "assignments": assignments,
+    }
+
+
+async def _live_state(settings: Settings, customer_id: str, address: str | None) -> Any:
+    """The customer's workflow state (entry decisions, active runs), or None if unreachable."""
+    from journeys.config.temporal import connect
+    from journeys.vocabulary.ids import customer_workflow_id
+    from journeys.workflows.customer import CustomerWorkflow
+
+    try:
+        client = await asyncio.wait_for(connect(settings, address=address), timeout=5)
+        handle = client.get_workflow_handle(customer_workflow_id(customer_id))
+        state = await asyncio.wait_for(handle.query(CustomerWorkflow.get_state), timeout=10)
+    except Exception:  # noqa: BLE001  (no server, no such workflow, no worker: the store speaks)
+        return None
+    return {
+        "stage": state.stage.value,
+        "at_risk": state.at_risk,
+        "segments": state.segments,
+        "active_journeys": sorted(state.journeys.active),
+        "entry_decisions": [d.model_dump(mode="json") for d in state.journeys.decisions],
+        "events_total": state.events_total,
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    lines = [f"customer {report['customer_id']}"]
+    live = report["workflow"]
+    if live:
+        lines.append(f"  now: {live['stage']}{' (at risk)' if live['at_risk'] else ''}, "
+                     f"{live['events_total']} events, segments: "
+                     f"{', '.join(live['segments']) or 'none'}, journeys: "
+                     f"{', '.join(live['active_journeys']) or 'none'}")  # fmt: skip
+    else:
+        lines.append("  (no live state: Temporal did not answer; the store's record follows)")
+    sections = [
+        ("stages", lambda s: f"{_t(s['at'])}  {s['from'] or '-'} -> {s['to']}  ({s['cause']})"),
+        ("messages", lambda m: f"{_t(m['at'])}  {m['journey']}.{m['step']}  {m['channel']} "
+                               f"{m['template']}: {m['status']}"
+                               + (f" ({m['reason']})" if m["reason"] else "")),
+        ("decisions", lambda d: f"{_t(d['at'])}  {d['journey']}.{d['step']}: {d['chosen']}  "
+                                + ", ".join(f"{k}={v:.2f}" for k, v in d["expected"].items())),
+        ("assignments", lambda a: f"{_t(a['at'])}  {a['journey']}.{a['step']}: {a['variant']}"),
+    ]  # fmt: skip
+    for title, line in sections:
+        lines.append(f"{title}:")
+        lines += [f"  {line(item)}" for item in report[title]] or ["  none"]
+    lines.append("journeys:")
+    for run in report["runs"]:
+        end = next((k for k in ("converted", "exited", "completed") if k in run), "running")
+        lines.append(f"  {run['workflow_id']} (v{run['version']}): {end}")
+        lines += [f"    {_t(s['at'])}  {s['step']}: {s['result'] or '-'}" for s in run["steps"]]
+    if live:
+        lines.append("entry decisions:")
+        lines += [f"  {d['at'][:19]}  {d['journey']}: {d['reason']}"
+                  for d in live["entry_decisions"]] or ["  none"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def _t(value: Any) -> str:
+    return str(value)[:19]

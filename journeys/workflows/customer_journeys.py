@@ -1,0 +1,158 @@
+"""The customer workflow's journey duties: know the catalog, start runs whose trigger matches,
+pass later events on to runs in flight, free a journey when its run ends.
+
+Runs are child workflows with parent-close policy ABANDON: a customer continues-as-new many
+times in its life and its journeys must outlive each run.
+"""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.workflow import ParentClosePolicy
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.activities.journeys import JourneyActivities
+    from journeys.vocabulary.customer_types import ActiveJourney, CustomerJourneys, EntryDecision
+    from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
+    from journeys.vocabulary.ids import journey_workflow_id
+    from journeys.vocabulary.journey_types import (
+        JourneyEnded,
+        JourneyInput,
+        JourneyTrigger,
+        Reassign,
+    )
+    from journeys.vocabulary.triggers import entry_refusal, trigger_matches
+    from journeys.workflows.journey import JourneyWorkflow
+
+PATCH = "journeys-v1"  # histories recorded before journeys existed replay without these commands
+DECISIONS_KEPT = 20
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+
+
+class JourneyRouter:
+    def __init__(self, customer_id: str, journeys: CustomerJourneys) -> None:
+        self.customer_id = customer_id
+        self.journeys = journeys
+        self.wanted_catalog = 0
+        self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
+
+    @property
+    def involved(self) -> bool:
+        """Whether this customer has ever dealt with journeys (decides journey commands)."""
+        return self.journeys.catalog_version > 0
+
+    async def refresh_catalog(self) -> None:
+        if self.wanted_catalog <= self.journeys.catalog_version or not workflow.patched(PATCH):
+            return
+        catalog = await workflow.execute_activity_method(
+            JourneyActivities.load_journey_catalog, start_to_close_timeout=ACTIVITY_TIMEOUT
+        )
+        self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
+        self.journeys.triggers = catalog.journeys
+        self.journeys.segments_defined = catalog.segments
+
+    async def on_event(self, event: CustomerEvent, stage: Stage, previous: Stage) -> bool:
+        """Queue the event for runs in flight, then start runs it triggers. True when the set
+        of active journeys changed."""
+        for run in self.journeys.active.values():
+            self.outbox.setdefault(run.workflow_id, []).append(event)
+        started = False
+        for trigger in self.journeys.triggers:
+            if not trigger_matches(trigger, event, stage, previous):
+                continue
+            now = workflow.now()
+            refusal = entry_refusal(trigger, self.journeys, now)
+            self._decide(trigger.name, refusal)
+            if refusal is None and await self._start(trigger, event, stage):
+                started = True
+        return started
+
+    async def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> bool:
+        name, version = trigger.name, trigger.version
+        run = self.journeys.entries.get(name, 0) + 1
+        workflow_id = journey_workflow_id(name, self.customer_id, run)
+        self.journeys.entries[name] = run
+        try:
+            await self._start_child(name, version, run, workflow_id, event, stage, trigger.paused)
+        except WorkflowAlreadyStartedError:  # a customer recreated from scratch reuses numbers
+            self._decide(name, f"run id {workflow_id} already in use")
+            return False
+        self.journeys.active[name] = ActiveJourney(
+            name=name, version=version, workflow_id=workflow_id, entered_at=workflow.now()
+        )
+        return True
+
+    async def _start_child(
+        self, name: str, version: int, run: int, workflow_id: str, event: CustomerEvent,
+        stage: Stage, paused: bool,
+    ) -> None:  # fmt: skip
+        await workflow.start_child_workflow(
+            JourneyWorkflow.run,
+            JourneyInput(
+                customer_id=self.customer_id,
+                name=name,
+                version=version,
+                run=run,
+                trigger_event=event,
+                stage=stage,
+                paused=paused,
+            ),
+            id=workflow_id,
+            parent_close_policy=ParentClosePolicy.ABANDON,
+            static_summary=f"{name} v{version} for customer {self.customer_id}",
+        )
+
+    def _decide(self, name: str, refusal: str | None) -> None:
+        decision = EntryDecision(
+            journey=name, at=workflow.now(), entered=refusal is None, reason=refusal or "entered"
+        )
+        self.journeys.decisions = [*self.journeys.decisions, decision][-DECISIONS_KEPT:]
+
+    async def flush(self) -> None:
+        """Pass queued events on, one signal per run and batch."""
+        outbox, self.outbox = self.outbox, {}
+        for workflow_id, events in outbox.items():
+            handle = workflow.get_external_workflow_handle(workflow_id)
+            try:
+                await handle.signal(JourneyWorkflow.receive, EventBatch(events=events))
+            except ApplicationError as err:  # ended: normally its `journey_ended` frees it, but
+                # a terminated run never says so; free it here so it cannot block re-entry
+                workflow.logger.info(
+                    "journey run gone", extra={"customer_id": self.customer_id, "error": str(err)}
+                )
+                for name, run in list(self.journeys.active.items()):
+                    if run.workflow_id == workflow_id:
+                        self.ended(JourneyEnded(name=name, workflow_id=workflow_id,
+                                                outcome="exited", at=workflow.now()))  # fmt: skip
+
+    def adopt(self, other: CustomerJourneys) -> list[str]:
+        """Take over a merged customer's journey history and runs in flight (one per journey:
+        where both have a run, ours stays active). Returns the adopted runs' workflow ids."""
+        adopted = []
+        for name, run in other.active.items():
+            if name not in self.journeys.active:
+                self.journeys.active[name] = run
+                adopted.append(run.workflow_id)
+        for name, count in other.entries.items():
+            self.journeys.entries[name] = self.journeys.entries.get(name, 0) + count
+        for name, ended in other.last_ended.items():
+            mine = self.journeys.last_ended.get(name)
+            self.journeys.last_ended[name] = max(ended, mine) if mine else ended
+        return adopted
+
+    async def reassign(self, workflow_ids: list[str]) -> None:
+        """Tell adopted runs who their customer is now, so their end frees the right one."""
+        for workflow_id in workflow_ids:
+            try:
+                await workflow.get_external_workflow_handle(workflow_id).signal(
+                    JourneyWorkflow.reassign, Reassign(customer_id=self.customer_id)
+                )
+            except ApplicationError:  # ended meanwhile
+                pass
+
+    def ended(self, end: JourneyEnded) -> None:
+        run = self.journeys.active.get(end.name)
+        if run is not None and run.workflow_id == end.workflow_id:
+            del self.journeys.active[end.name]
+        self.journeys.last_ended[end.name] = end.at

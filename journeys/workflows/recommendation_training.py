@@ -1,0 +1,28 @@
+"""RecommendationTrainingWorkflow: trains every recommender once (the `train_recommenders`
+activity), started by the Temporal Schedule `recommendation-training`
+(cli/schedules.py)."""
+
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.recommendation_types import (
+        TrainRecommendersInput,
+        TrainRecommendersResult,
+    )
+
+
+@workflow.defn
+class RecommendationTrainingWorkflow:
+    @workflow.run
+    async def run(self, input: TrainRecommendersInput) -> TrainRecommendersResult:
+        return await workflow.execute_activity(
+            "train_recommenders",
+            input,
+            result_type=TrainRecommendersResult,
+            start_to_close_timeout=timedelta(hours=1),
+            heartbeat_timeout=timedelta(minutes=5),
+            retry_policy=RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=30)),
+        )

@@ -1,14 +1,23 @@
-"""Hand events to a customer's workflow: signal-with-start, so the first event creates it."""
+"""Signal and query customers by name: what the API, the CLI and the segment refresh share.
+
+By name (`journeys.vocabulary.customer_types`), not through the workflow class, so activities may
+use it without importing workflow code.
+"""
 
 from datetime import timedelta
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
-from journeys.vocabulary.customer_types import CustomerInput
+from journeys.vocabulary.customer_types import (
+    CUSTOMER_WORKFLOW,
+    EVENTS_SIGNAL,
+    STATE_QUERY,
+    CustomerInput,
+    CustomerState,
+)
 from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import customer_workflow_id
-from journeys.workflows.customer import CustomerWorkflow
 
 RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
 
@@ -21,15 +30,23 @@ async def deliver(
     events: list[CustomerEvent],
     catalog_version: int = 0,
 ) -> None:
-    """Returns once Temporal has durably accepted the signal (raises otherwise)."""
+    """Signal-with-start, so the first event creates the customer. Returns once Temporal has
+    durably accepted the signal (raises otherwise)."""
     await client.start_workflow(
-        CustomerWorkflow.run,
+        CUSTOMER_WORKFLOW,
         CustomerInput(customer_id=customer_id),
         id=customer_workflow_id(customer_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-        start_signal="events",
+        start_signal=EVENTS_SIGNAL,
         start_signal_args=[EventBatch(events=events, catalog_version=catalog_version)],
         rpc_timeout=RPC_TIMEOUT,
         static_summary=f"Customer {customer_id}",  # shown in the UI's list; the id, no PII
     )
+
+
+async def customer_state(client: Client, customer_id: str) -> CustomerState:
+    """The customer's live state, as its workflow answers the `state` query."""
+    handle = client.get_workflow_handle(customer_workflow_id(customer_id))
+    state: CustomerState = await handle.query(STATE_QUERY, result_type=CustomerState)
+    return state

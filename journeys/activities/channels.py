@@ -30,6 +30,7 @@ from journeys.store.consent import subscriptions, suppression
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import recent_marketing_sends
 from journeys.store.models import Customer, Message
+from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY
 from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
 
 DONE = ("sent", "skipped", "failed")
@@ -41,7 +42,7 @@ class ChannelActivities:
         self.templates = templates
         self.topics = load_topics(settings.templates_dir or SHIPPED)
 
-    @activity.defn(name="delivery_policy")
+    @activity.defn(name=DELIVERY_POLICY.name)
     def delivery_policy(self) -> DeliveryPolicy:
         """Read once per journey run; the wait itself is a durable timer in the workflow."""
         window = self.settings.quiet_window
@@ -49,7 +50,7 @@ class ChannelActivities:
             return DeliveryPolicy()
         return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
 
-    @activity.defn(name="deliver_message")
+    @activity.defn(name=DELIVER_MESSAGE.name)
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
         with heartbeating():  # a dead worker is noticed in seconds, a slow provider is not
             return self._deliver(input)

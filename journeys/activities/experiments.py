@@ -16,6 +16,7 @@ from journeys.kpis.experiment_results import ExperimentResult, experiment_result
 from journeys.store.db import session_scope
 from journeys.store.experiments import evidence_since, experiment_exposures, promote_variant
 from journeys.store.journeys import CatalogError, active_specs
+from journeys.vocabulary.activity_refs import EVALUATE_EXPERIMENTS
 from journeys.vocabulary.experiment_types import (
     EvaluateExperimentsInput,
     EvaluateExperimentsResult,
@@ -89,7 +90,7 @@ class ExperimentActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
-    @activity.defn(name="evaluate_experiments")
+    @activity.defn(name=EVALUATE_EXPERIMENTS.name)
     def evaluate_experiments(self, input: EvaluateExperimentsInput) -> EvaluateExperimentsResult:
         """One transaction: a retry after a failure finds nothing promoted and starts over; a
         retry after success finds the promoted steps decided and does nothing."""

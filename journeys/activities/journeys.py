@@ -6,13 +6,27 @@ from typing import Any
 from temporalio import activity
 
 from journeys.config.metrics import JOURNEY_RUNS
+from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
 from journeys.store.journey_runs import queue_message, record_journey_event
-from journeys.store.journeys import active_specs, catalog_version, get_version, paused_journeys
+from journeys.store.journeys import active_specs, get_version, paused_journeys
 from journeys.store.models import Customer, Task
 from journeys.store.segments import active_segment_count, customer_memberships
 from journeys.store.tasks import create_task, escalate_task, expire_task
+from journeys.vocabulary.activity_refs import (
+    CREATE_TASK,
+    CUSTOMER_PROFILE,
+    CUSTOMER_TRAITS,
+    DECISION_STATS,
+    JOURNEY_PAUSED,
+    LOAD_JOURNEY_CATALOG,
+    LOAD_JOURNEY_SPEC,
+    QUEUE_MESSAGE,
+    RECORD_DECISION,
+    RECORD_JOURNEY_EVENT,
+    TASK_DEADLINE,
+)
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.vocabulary.journey_types import (
     ActionStats,
@@ -35,7 +49,7 @@ class JourneyActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
-    @activity.defn(name="load_journey_catalog")
+    @activity.defn(name=LOAD_JOURNEY_CATALOG.name)
     def load_journey_catalog(self) -> JourneyCatalog:
         """The triggers of the active journeys' newest versions (customers decide entry)."""
         with session_scope(self.database_url) as session:
@@ -51,7 +65,7 @@ class JourneyActivities:
             segments = active_segment_count(session)
         return JourneyCatalog(version=version, journeys=journeys, segments=segments)
 
-    @activity.defn(name="load_journey_spec")
+    @activity.defn(name=LOAD_JOURNEY_SPEC.name)
     def load_journey_spec(self, input: LoadSpecInput) -> JourneySpec:
         """A published version never changes, so the run's history pins it for replay."""
         with session_scope(self.database_url) as session:
@@ -60,18 +74,18 @@ class JourneyActivities:
             raise LookupError(f"journey {input.name} v{input.version} is not published")
         return spec
 
-    @activity.defn(name="journey_paused")
+    @activity.defn(name=JOURNEY_PAUSED.name)
     def journey_paused(self, input: LoadSpecInput) -> bool:
         with session_scope(self.database_url) as session:
             return input.name in paused_journeys(session)
 
-    @activity.defn(name="customer_traits")
+    @activity.defn(name=CUSTOMER_TRAITS.name)
     def customer_traits(self, input: ProfileInput) -> dict[str, Any]:
         with session_scope(self.database_url) as session:
             customer = session.get(Customer, input.customer_id)
             return dict(customer.traits) if customer else {}
 
-    @activity.defn(name="customer_profile")
+    @activity.defn(name=CUSTOMER_PROFILE.name)
     def customer_profile(self, input: ProfileInput) -> CustomerProfile:
         with session_scope(self.database_url) as session:
             customer = session.get(Customer, input.customer_id)
@@ -81,12 +95,12 @@ class JourneyActivities:
                 segments=sorted({stay.segment for stay in stays}),
             )
 
-    @activity.defn(name="decision_stats")
+    @activity.defn(name=DECISION_STATS.name)
     def decision_stats(self, input: DecisionStatsInput) -> dict[str, ActionStats]:
         with session_scope(self.database_url) as session:
             return decision_stats(session, journey=input.journey, step=input.step)
 
-    @activity.defn(name="record_decision")
+    @activity.defn(name=RECORD_DECISION.name)
     def record_decision(self, input: DecisionRecord) -> None:
         with session_scope(self.database_url) as session:
             record_decision(session, record=input)
@@ -95,14 +109,14 @@ class JourneyActivities:
                                "step": input.step, "chosen": input.chosen},
         )  # fmt: skip
 
-    @activity.defn(name="record_journey_event")
+    @activity.defn(name=RECORD_JOURNEY_EVENT.name)
     def record_journey_event(self, input: JourneyRecordInput) -> None:
         with session_scope(self.database_url) as session:
             written = record_journey_event(session, record=input)
         if written and input.kind != "step":
             JOURNEY_RUNS.labels(journey=input.journey, kind=input.kind).inc()
 
-    @activity.defn(name="create_task")
+    @activity.defn(name=CREATE_TASK.name)
     def create_task(self, input: TaskInput) -> None:
         with session_scope(self.database_url) as session:
             create_task(
@@ -110,7 +124,7 @@ class JourneyActivities:
                 task=Task(**input.model_dump(), status="open", created_at=datetime.now(UTC)),
             )
 
-    @activity.defn(name="task_deadline")
+    @activity.defn(name=TASK_DEADLINE.name)
     def task_deadline(self, input: TaskDeadlineInput) -> TaskState:
         """Escalate or expire an open task; returns its state, completed or not."""
         with session_scope(self.database_url) as session:
@@ -123,7 +137,7 @@ class JourneyActivities:
                 raise LookupError(f"no task {input.task_id}")
             return TaskState(status=task.status, outcome=task.outcome)
 
-    @activity.defn(name="queue_message")
+    @activity.defn(name=QUEUE_MESSAGE.name)
     def queue_message(self, input: QueueMessageInput) -> None:
         """Queue once per idempotency key; channel delivery picks it up from the outbox."""
         with session_scope(self.database_url) as session:

@@ -22,6 +22,7 @@ from journeys.kpis.clv import BgNbd, Customers, GammaGamma, fit_bgnbd, fit_gamma
 from journeys.store import clv as store
 from journeys.store.db import session_scope
 from journeys.store.models import ClvModel
+from journeys.vocabulary.activity_refs import FIT_CLV
 from journeys.vocabulary.kpi_types import ClvFitInput, ClvFitResult
 
 UNIT_DAYS = {"days": 1, "weeks": 7}
@@ -104,7 +105,7 @@ class KpiActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
-    @activity.defn(name="fit_clv")
+    @activity.defn(name=FIT_CLV.name)
     def fit_clv(self, input: ClvFitInput) -> ClvFitResult:
         """Fit, record the version, write the traits in batches (heartbeating the progress).
         Idempotent: a retry with the same input finds the version its first attempt stored,

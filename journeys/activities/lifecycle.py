@@ -7,6 +7,7 @@ from pydantic import ValidationError
 from temporalio import activity
 
 from journeys.config.settings import ConfigError
+from journeys.vocabulary.activity_refs import LOAD_LIFECYCLE_CONFIG
 from journeys.vocabulary.customer_types import LifecycleConfig
 from journeys.vocabulary.lifecycle import DEFAULT_RULES
 
@@ -33,7 +34,7 @@ class LifecycleActivities:
     def __init__(self, config: LifecycleConfig) -> None:
         self.config = config
 
-    @activity.defn(name="load_lifecycle_config")
+    @activity.defn(name=LOAD_LIFECYCLE_CONFIG.name)
     def load_lifecycle_config(self) -> LifecycleConfig:
         """Called at the start of each customer run, so new rules reach running customers at
         their next continue-as-new and replay keeps the rules each run was given."""

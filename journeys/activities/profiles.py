@@ -9,6 +9,7 @@ from journeys.store.customers import (
     upsert_traits,
 )
 from journeys.store.db import session_scope
+from journeys.vocabulary.activity_refs import MERGE_PROFILES, RECORD_STAGE_HISTORY, UPDATE_PROFILE
 from journeys.vocabulary.customer_types import (
     MergeProfilesInput,
     ProfileUpdateInput,
@@ -20,7 +21,7 @@ class ProfileActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
-    @activity.defn(name="update_profile")
+    @activity.defn(name=UPDATE_PROFILE.name)
     def update_profile(self, input: ProfileUpdateInput) -> None:
         with session_scope(self.database_url) as session:
             if input.traits:
@@ -36,7 +37,7 @@ class ProfileActivities:
                 )
         activity.logger.debug("profile updated", extra={"customer_id": input.customer_id})
 
-    @activity.defn(name="record_stage_history")
+    @activity.defn(name=RECORD_STAGE_HISTORY.name)
     def record_stage_history(self, input: StageHistoryInput) -> None:
         with session_scope(self.database_url) as session:
             record_stage_entries(
@@ -44,7 +45,7 @@ class ProfileActivities:
                 previous=input.previous.value if input.previous else None,
             )  # fmt: skip
 
-    @activity.defn(name="merge_profiles")
+    @activity.defn(name=MERGE_PROFILES.name)
     def merge_profiles(self, input: MergeProfilesInput) -> None:
         with session_scope(self.database_url) as session:
             merge_customers(

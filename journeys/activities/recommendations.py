@@ -21,6 +21,7 @@ from journeys.recommendations.serving import HISTORY_SEEDS, KINDS, recommend
 from journeys.recommendations.types import Customer, Model
 from journeys.store import recommendations as store
 from journeys.store.db import session_scope
+from journeys.vocabulary.activity_refs import RECOMMEND_PRODUCTS, TRAIN_RECOMMENDERS
 from journeys.vocabulary.recommendation_types import (
     ProductCard,
     Recommendations,
@@ -40,7 +41,7 @@ class RecommendationActivities:
         self._checked_at: float | None = None
         self._lock = threading.Lock()
 
-    @activity.defn(name="train_recommenders")
+    @activity.defn(name=TRAIN_RECOMMENDERS.name)
     def train_recommenders(self, input: TrainRecommendersInput) -> TrainRecommendersResult:
         """Fit every kind on the last `window_days` of orders and product events and store a
         new version of each. A retried attempt stores newer versions: harmless, serving takes
@@ -81,7 +82,7 @@ class RecommendationActivities:
             versions=versions, interactions=len(interactions), products=len(catalogue)
         )
 
-    @activity.defn(name="recommend_products")
+    @activity.defn(name=RECOMMEND_PRODUCTS.name)
     def recommend_products(self, input: RecommendInput) -> Recommendations:
         """Never fails for want of data: an unknown customer gets the cold-start answer. An
         unknown kind fails for good (publishing should have refused it)."""

@@ -13,9 +13,9 @@ from temporalio import activity
 
 from journeys.client import deliver
 from journeys.segments.evaluate import facts_since, is_member
+from journeys.store.catalog import catalog_version
 from journeys.store.customers import record_stage
 from journeys.store.db import session_scope
-from journeys.store.journeys import catalog_version
 from journeys.store.segments import (
     Change,
     active_definitions,
@@ -32,6 +32,7 @@ from journeys.store.segments import (
     save_rfm_thresholds,
     uses_rfm,
 )
+from journeys.vocabulary.activity_refs import EVALUATE_CUSTOMER_SEGMENTS, REFRESH_SEGMENTS
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.segment_types import (
     SegmentChange,
@@ -132,7 +133,7 @@ class SegmentActivities:
         self.database_url = database_url
         self.task_queue = task_queue
 
-    @activity.defn(name="evaluate_customer_segments")
+    @activity.defn(name=EVALUATE_CUSTOMER_SEGMENTS.name)
     def evaluate_customer_segments(self, input: SegmentEvaluationInput) -> SegmentEvaluation:
         with session_scope(self.database_url) as session:
             result = evaluate_customer(
@@ -145,7 +146,7 @@ class SegmentActivities:
             )
         return result
 
-    @activity.defn(name="refresh_segments")
+    @activity.defn(name=REFRESH_SEGMENTS.name)
     async def refresh_segments(self, input: SegmentRefreshInput) -> SegmentRefreshResult:
         """Evaluate every active segment by SQL, store the differences, then signal each
         customer whose membership changed (unless a later change superseded all of theirs). A

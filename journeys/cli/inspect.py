@@ -104,14 +104,12 @@ def gather(session: Session, customer_id: str) -> dict[str, Any]:
 
 async def _live_state(settings: Settings, customer_id: str, address: str | None) -> Any:
     """The customer's workflow state (entry decisions, active runs), or None if unreachable."""
+    from journeys.client import customer_state
     from journeys.config.temporal import connect
-    from journeys.vocabulary.ids import customer_workflow_id
-    from journeys.workflows.customer import CustomerWorkflow
 
     try:
         client = await asyncio.wait_for(connect(settings, address=address), timeout=5)
-        handle = client.get_workflow_handle(customer_workflow_id(customer_id))
-        state = await asyncio.wait_for(handle.query(CustomerWorkflow.get_state), timeout=10)
+        state = await asyncio.wait_for(customer_state(client, customer_id), timeout=10)
     except Exception:  # noqa: BLE001  (no server, no such workflow, no worker: the store speaks)
         return None
     return {

@@ -11,8 +11,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from journeys.kpis.experiments import Analysis, Arm, analyse
-from journeys.store.experiments import ExperimentExposures
 from journeys.vocabulary.journey_spec import Promote
+
+
+@dataclass(frozen=True)
+class VariantCount:
+    exposures: int = 0
+    conversions: int = 0
+
+
+@dataclass(frozen=True)
+class ExperimentExposures:
+    """One experiment step in one version: its weights (spec order) and what its runs did."""
+
+    step: str
+    version: int
+    weights: dict[str, float]
+    counts: dict[str, VariantCount]  # every variant of the version, 0 where nobody came
 
 
 @dataclass(frozen=True)

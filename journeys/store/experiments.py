@@ -9,7 +9,6 @@ however often the run visits the step); a conversion is an exposed run that also
 where new entries go.
 """
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,6 +16,7 @@ from sqlalchemy import distinct, func
 from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
+from journeys.kpis.experiment_results import ExperimentExposures, VariantCount
 from journeys.store.journeys import NotFound, get_version, publish_spec, spec_document
 from journeys.store.models import ExperimentPromotion, Journey, JourneyEvent, JourneyVersion
 from journeys.vocabulary.journey_spec import Experiment, JourneySpec
@@ -30,22 +30,6 @@ class ExperimentError(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class VariantCount:
-    exposures: int = 0
-    conversions: int = 0
-
-
-@dataclass(frozen=True)
-class ExperimentExposures:
-    """One experiment step in one version: its weights (spec order) and what its runs did."""
-
-    step: str
-    version: int
-    weights: dict[str, float]
-    counts: dict[str, VariantCount]  # every variant of the version, 0 where nobody came
 
 
 def experiment_exposures(

@@ -13,7 +13,10 @@ from typing import Any, Literal, get_args
 
 from sqlmodel import Session, col, select
 
-from journeys.store.models import Catalog, Journey, JourneyVersion
+# catalog_version: still imported from here by api/ingest.py (to move to store.catalog)
+from journeys.store.catalog import bump_catalog, catalog_version  # noqa: F401
+from journeys.store.models import Journey, JourneyVersion
+from journeys.store.segments import active_definitions
 from journeys.vocabulary.journey_spec import JourneySpec, unrunnable_steps
 
 JourneyStatus = Literal["active", "disabled", "archived"]
@@ -138,12 +141,6 @@ def paused_journeys(session: Session) -> set[str]:
     return set(session.exec(query))
 
 
-def catalog_version(session: Session) -> int:
-    """Goes up by one on every new version and every status change; 0 for an empty catalog."""
-    catalog = session.get(Catalog, 1)
-    return catalog.version if catalog is not None else 0
-
-
 def active_specs(session: Session) -> list[tuple[int, JourneySpec]]:
     """The latest version of every active journey, with its version number, by name."""
     rows = session.exec(
@@ -159,19 +156,9 @@ def active_specs(session: Session) -> list[tuple[int, JourneySpec]]:
     return [(row.version, JourneySpec.model_validate(row.spec)) for row in rows]
 
 
-def bump_catalog(session: Session) -> None:
-    """Customers reload the catalog (journeys' triggers, whether any segment is active) when
-    its version moves: every change of either calls this."""
-    catalog = session.get(Catalog, 1, with_for_update=True) or Catalog(id=1, version=0)
-    catalog.version += 1
-    session.add(catalog)
-
-
 def _check_segments(session: Session, spec: JourneySpec) -> None:
     """Refuse a spec naming a segment that does not exist (or is archived): its trigger would
     never fire, its condition never hold."""
-    from journeys.store.segments import active_definitions
-
     known = {definition.name for definition in active_definitions(session)}
     problems = [f"{where}: unknown segment {name!r}" for where, name in spec.segments_named()
                 if name not in known]  # fmt: skip

@@ -16,7 +16,7 @@ from journeys.segments.definition import SegmentDefinition
 from journeys.segments.evaluate import CustomerFacts
 from journeys.segments.rfm import RfmThresholds, compute_thresholds
 from journeys.segments.sql import members_query
-from journeys.store.journeys import bump_catalog
+from journeys.store.catalog import bump_catalog
 from journeys.store.models import (
     Customer,
     Event,

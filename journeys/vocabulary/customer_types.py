@@ -71,6 +71,12 @@ class CustomerState(BaseModel):
     journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
 
 
+# What callers outside the workflow name (the client, `temporal workflow signal/query`)
+CUSTOMER_WORKFLOW = "CustomerWorkflow"
+EVENTS_SIGNAL = "events"
+STATE_QUERY = "state"
+
+
 class CustomerInput(BaseModel):
     """Start or continue-as-new input of CustomerWorkflow."""
 

@@ -8,6 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.activity_refs import FIT_CLV
     from journeys.vocabulary.kpi_types import ClvFitInput, ClvFitResult
 
 FIT_TIMEOUT = timedelta(hours=2)
@@ -23,10 +24,8 @@ class ClvFitWorkflow:
         # the start time, fixed in history: every attempt fits the same orders, finds the same
         # stored version and writes the same traits
         as_of = input.as_of or workflow.now()
-        return await workflow.execute_activity(
-            "fit_clv",
+        return await FIT_CLV.run(
             input.model_copy(update={"as_of": as_of}),
-            result_type=ClvFitResult,
             start_to_close_timeout=FIT_TIMEOUT,
             heartbeat_timeout=FIT_HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=5)),

@@ -16,10 +16,17 @@ from temporalio.common import SearchAttributeUpdate
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from journeys.activities.lifecycle import LifecycleActivities
-    from journeys.activities.profiles import ProfileActivities
     from journeys.vocabulary import search_attributes as sa
+    from journeys.vocabulary.activity_refs import (
+        EVALUATE_CUSTOMER_SEGMENTS,
+        LOAD_LIFECYCLE_CONFIG,
+        MERGE_PROFILES,
+        RECORD_STAGE_HISTORY,
+        UPDATE_PROFILE,
+    )
     from journeys.vocabulary.customer_types import (
+        EVENTS_SIGNAL,
+        STATE_QUERY,
         CustomerInput,
         CustomerState,
         LifecycleConfig,
@@ -37,7 +44,6 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.segment_types import (
         SEGMENT_ENTERED,
         SEGMENT_EXITED,
-        SegmentEvaluation,
         SegmentEvaluationInput,
     )
     from journeys.workflows.customer_journeys import JourneyRouter
@@ -81,7 +87,7 @@ class CustomerWorkflow:
 
     # -- handlers: signals queue, the query reads ------------------------------------------
 
-    @workflow.signal(name="events")
+    @workflow.signal(name=EVENTS_SIGNAL)
     def events(self, batch: EventBatch) -> None:
         self.router.wanted_catalog = max(self.router.wanted_catalog, batch.catalog_version)
         self._queue(batch.events)
@@ -104,7 +110,7 @@ class CustomerWorkflow:
         """A nudge for a quiet customer (`temporal workflow signal --query`): the task it
         starts tells the run whether a newer build is current, and the run moves to it."""
 
-    @workflow.query(name="state")
+    @workflow.query(name=STATE_QUERY)
     def get_state(self) -> CustomerState:
         return self.state.model_copy(update={"recent_message_ids": []})
 
@@ -123,13 +129,10 @@ class CustomerWorkflow:
     @workflow.run
     async def run(self, input: CustomerInput) -> CustomerState:
         if workflow.patched(CONFIG_ACTIVITY_PATCH):
-            self.config = await workflow.execute_activity_method(
-                LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
-            )
+            self.config = await LOAD_LIFECYCLE_CONFIG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
         else:  # runs started before: a local activity
-            # an unbound sync method: the SDK runs it, its stubs want a plain callable
-            self.config = await workflow.execute_local_activity(  # type: ignore[call-overload]
-                LifecycleActivities.load_lifecycle_config, start_to_close_timeout=ACTIVITY_TIMEOUT
+            self.config = await LOAD_LIFECYCLE_CONFIG.run_local(
+                start_to_close_timeout=ACTIVITY_TIMEOUT
             )
         self._upsert_search_attributes()
         watcher = asyncio.create_task(self._watch_inactivity())
@@ -247,8 +250,7 @@ class CustomerWorkflow:
         history, done = self.state.stage_history, self.state.stages_recorded
         if done >= len(history) or not workflow.patched(STAGE_HISTORY_PATCH):
             return
-        await workflow.execute_activity_method(
-            ProfileActivities.record_stage_history,
+        await RECORD_STAGE_HISTORY.run(
             StageHistoryInput(
                 customer_id=self.state.customer_id,
                 entries=history[done:],
@@ -265,12 +267,10 @@ class CustomerWorkflow:
         self.segments_due = False
         if not self.state.journeys.segments_defined or not workflow.patched(SEGMENTS_PATCH):
             return
-        result = await workflow.execute_activity(
-            "evaluate_customer_segments",
+        result = await EVALUATE_CUSTOMER_SEGMENTS.run(
             SegmentEvaluationInput(
                 customer_id=self.state.customer_id, stage=self.state.stage, at=workflow.now()
             ),
-            result_type=SegmentEvaluation,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"segments at stage {self.state.stage}",
         )
@@ -293,8 +293,7 @@ class CustomerWorkflow:
         )
 
     async def _update_profile(self, event: CustomerEvent, order: dict[str, Any] | None) -> None:
-        await workflow.execute_activity(
-            ProfileActivities.update_profile,  # type: ignore[arg-type]  # unbound sync method
+        await UPDATE_PROFILE.run(
             ProfileUpdateInput(
                 customer_id=self.state.customer_id,
                 message_id=event.message_id,
@@ -362,8 +361,7 @@ class CustomerWorkflow:
         self.pending.extend(fresh)
         await self.router.reassign(adopted)
         self._upsert_search_attributes()
-        await workflow.execute_activity(
-            ProfileActivities.merge_profiles,  # type: ignore[arg-type]  # unbound sync method
+        await MERGE_PROFILES.run(
             MergeProfilesInput(
                 source_customer_id=merge.source_customer_id,
                 target_customer_id=self.state.customer_id,

@@ -12,7 +12,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from journeys.activities.journeys import JourneyActivities
+    from journeys.vocabulary.activity_refs import LOAD_JOURNEY_CATALOG
     from journeys.vocabulary.customer_types import ActiveJourney, CustomerJourneys, EntryDecision
     from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
     from journeys.vocabulary.ids import journey_workflow_id
@@ -45,9 +45,7 @@ class JourneyRouter:
     async def refresh_catalog(self) -> None:
         if self.wanted_catalog <= self.journeys.catalog_version or not workflow.patched(PATCH):
             return
-        catalog = await workflow.execute_activity_method(
-            JourneyActivities.load_journey_catalog, start_to_close_timeout=ACTIVITY_TIMEOUT
-        )
+        catalog = await LOAD_JOURNEY_CATALOG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
         self.journeys.triggers = catalog.journeys
         self.journeys.segments_defined = catalog.segments

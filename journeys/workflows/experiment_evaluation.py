@@ -8,6 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.activity_refs import EVALUATE_EXPERIMENTS
     from journeys.vocabulary.experiment_types import (
         EvaluateExperimentsInput,
         EvaluateExperimentsResult,
@@ -18,10 +19,8 @@ with workflow.unsafe.imports_passed_through():
 class ExperimentEvaluationWorkflow:
     @workflow.run
     async def run(self, input: EvaluateExperimentsInput) -> EvaluateExperimentsResult:
-        return await workflow.execute_activity(
-            "evaluate_experiments",
+        return await EVALUATE_EXPERIMENTS.run(
             input,
-            result_type=EvaluateExperimentsResult,
             start_to_close_timeout=timedelta(minutes=30),
             retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=5)),
         )

@@ -15,9 +15,19 @@ from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
-    from journeys.activities.journeys import JourneyActivities
-    from journeys.activities.profiles import ProfileActivities
     from journeys.vocabulary import search_attributes as sa
+    from journeys.vocabulary.activity_refs import (
+        CREATE_TASK,
+        CUSTOMER_PROFILE,
+        CUSTOMER_TRAITS,
+        DECISION_STATS,
+        JOURNEY_PAUSED,
+        LOAD_JOURNEY_SPEC,
+        RECORD_DECISION,
+        RECORD_JOURNEY_EVENT,
+        TASK_DEADLINE,
+        UPDATE_PROFILE,
+    )
     from journeys.vocabulary.customer_types import ProfileUpdateInput
     from journeys.vocabulary.events import CustomerEvent, EventBatch
     from journeys.vocabulary.expressions import evaluate
@@ -143,8 +153,7 @@ class JourneyWorkflow(SendSteps):
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyProgress:
         if self.spec is None:
-            self.spec = await workflow.execute_activity_method(
-                JourneyActivities.load_journey_spec,
+            self.spec = await LOAD_JOURNEY_SPEC.run(
                 LoadSpecInput(name=input.name, version=input.version),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
@@ -216,8 +225,7 @@ class JourneyWorkflow(SendSteps):
             result = f"outcome {answer}" if answer else "deadline"
             target = step.outcomes[answer] if answer else (step.on_deadline or after)
         elif isinstance(step, UpdateProfile):
-            await workflow.execute_activity_method(
-                ProfileActivities.update_profile,
+            await UPDATE_PROFILE.run(
                 ProfileUpdateInput(
                     customer_id=self.input.customer_id,
                     message_id=f"{workflow.info().workflow_id}:{step.id}",
@@ -287,8 +295,7 @@ class JourneyWorkflow(SendSteps):
                     lambda: self.paused is None or self.outcome is not None, timeout=PAUSE_CHECK
                 )
             except TimeoutError:
-                if self.paused.journey_wide and not await workflow.execute_activity_method(
-                    JourneyActivities.journey_paused,
+                if self.paused.journey_wide and not await JOURNEY_PAUSED.run(
                     LoadSpecInput(name=self.input.name, version=self.input.version),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 ):
@@ -302,8 +309,7 @@ class JourneyWorkflow(SendSteps):
         assert self.spec is not None
         context = await self._context()
         eligible = [a for a in step.actions if a.when is None or evaluate(a.when, context)]
-        stats = await workflow.execute_activity_method(
-            JourneyActivities.decision_stats,
+        stats = await DECISION_STATS.run(
             DecisionStatsInput(journey=self.spec.name, step=step.id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
@@ -315,8 +321,7 @@ class JourneyWorkflow(SendSteps):
             samples[action.name] = draw
             expected[action.name] = draw * (action.value + clv)
         chosen = max(eligible, key=lambda a: expected[a.name], default=None)
-        await workflow.execute_activity_method(
-            JourneyActivities.record_decision,
+        await RECORD_DECISION.run(
             DecisionRecord(
                 decision_id=f"{workflow.info().workflow_id}:{step.id}:{self.visits[step.id]}",
                 workflow_id=workflow.info().workflow_id,
@@ -342,8 +347,7 @@ class JourneyWorkflow(SendSteps):
         """Hand off to a team and wait for its outcome; past the deadline escalate once (when
         `escalate_to` names a team), then expire. The store decides a race with a completion."""
         task_id = f"{workflow.info().workflow_id}:{step.id}:{self.visits[step.id]}"
-        await workflow.execute_activity_method(
-            JourneyActivities.create_task,
+        await CREATE_TASK.run(
             TaskInput(
                 task_id=task_id,
                 workflow_id=workflow.info().workflow_id,
@@ -368,16 +372,14 @@ class JourneyWorkflow(SendSteps):
                 pass
             if task_id in self.task_outcomes or self.outcome is not None:
                 break
-            state = await workflow.execute_activity_method(
-                JourneyActivities.task_deadline,
+            state = await TASK_DEADLINE.run(
                 TaskDeadlineInput(task_id=task_id, escalate_to=escalate_to),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
             if state.status == "completed" and state.outcome:
                 return state.outcome  # completed just before the deadline; its signal is late
         if self.outcome is not None and task_id not in self.task_outcomes:
-            await workflow.execute_activity_method(  # the run ended: nobody should pick it up
-                JourneyActivities.task_deadline,
+            await TASK_DEADLINE.run(  # the run ended: nobody should pick it up
                 TaskDeadlineInput(task_id=task_id),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
@@ -416,8 +418,7 @@ class JourneyWorkflow(SendSteps):
         }
 
     async def _traits(self) -> dict[str, Any]:
-        return await workflow.execute_activity_method(
-            JourneyActivities.customer_traits,
+        return await CUSTOMER_TRAITS.run(
             ProfileInput(customer_id=self.input.customer_id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
@@ -426,8 +427,7 @@ class JourneyWorkflow(SendSteps):
         """What a branch condition reads; runs recorded before segments read no segments."""
         if not workflow.patched(SEGMENTS_IN_CONDITIONS_PATCH):
             return {**self._event_context(self.last_event), "traits": await self._traits()}
-        profile = await workflow.execute_activity_method(
-            JourneyActivities.customer_profile,
+        profile = await CUSTOMER_PROFILE.run(
             ProfileInput(customer_id=self.input.customer_id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
@@ -439,8 +439,7 @@ class JourneyWorkflow(SendSteps):
         return self.records
 
     async def _record(self, kind: RecordKind, step: str | None = None, detail: str = "") -> None:
-        await workflow.execute_activity_method(
-            JourneyActivities.record_journey_event,
+        await RECORD_JOURNEY_EVENT.run(
             JourneyRecordInput(
                 workflow_id=workflow.info().workflow_id,
                 seq=self._next_record(),

@@ -12,8 +12,12 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from journeys.activities.channels import ChannelActivities
-    from journeys.activities.journeys import JourneyActivities
+    from journeys.vocabulary.activity_refs import (
+        DELIVER_MESSAGE,
+        DELIVERY_POLICY,
+        QUEUE_MESSAGE,
+        RECOMMEND_PRODUCTS,
+    )
     from journeys.vocabulary.events import CustomerEvent
     from journeys.vocabulary.ids import channel_task_queue
     from journeys.vocabulary.journey_spec import Recommend, Send
@@ -26,7 +30,7 @@ with workflow.unsafe.imports_passed_through():
         QueueMessageInput,
     )
     from journeys.vocabulary.local_time import quiet_wait, zone_or
-    from journeys.vocabulary.recommendation_types import Recommendations, RecommendInput
+    from journeys.vocabulary.recommendation_types import RecommendInput
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 # `send` delivers through channel providers (with a ledger) instead of only queueing.
@@ -97,9 +101,7 @@ class SendSteps:
             if self.outcome is not None:
                 return f"{step.channel} not sent: {self.outcome} while paused"
         if not workflow.patched(DELIVERY_PATCH):
-            await workflow.execute_activity_method(
-                JourneyActivities.queue_message, message, start_to_close_timeout=ACTIVITY_TIMEOUT
-            )
+            await QUEUE_MESSAGE.run(message, start_to_close_timeout=ACTIVITY_TIMEOUT)
             return step.channel
         outcome = await self._deliver(message)
         if step.fallback and outcome.allows_fallback:
@@ -116,15 +118,13 @@ class SendSteps:
         """Products for the sends that follow, seeded by what the last event is about (the
         viewed product, the cart's products). The activity never fails for lack of data: a
         customer without history gets the fallback, and the result says so."""
-        found = await workflow.execute_activity(
-            "recommend_products",
+        found = await RECOMMEND_PRODUCTS.run(
             RecommendInput(
                 customer_id=self.input.customer_id,
                 kind=step.recommender,
                 count=step.count,
                 product_ids=seed_products(self.last_event.properties if self.last_event else {}),
             ),  # fmt: skip
-            result_type=Recommendations,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"recommend {step.count} {step.recommender} products",
         )
@@ -138,9 +138,7 @@ class SendSteps:
         if not workflow.patched(QUIET_HOURS_PATCH):
             return []
         if self.policy is None:
-            self.policy = await workflow.execute_activity_method(
-                ChannelActivities.delivery_policy, start_to_close_timeout=ACTIVITY_TIMEOUT
-            )
+            self.policy = await DELIVERY_POLICY.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
         return self.policy.quiet_channels if self.policy.quiet_start else []
 
     async def _hold_for_quiet_hours(self) -> bool:
@@ -161,8 +159,7 @@ class SendSteps:
     async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
         retry = RetryPolicy(maximum_interval=timedelta(minutes=10))
         if message.channel not in PROVIDER_CHANNELS or not workflow.patched(CHANNEL_QUEUES_PATCH):
-            return await workflow.execute_activity_method(  # and runs recorded before
-                ChannelActivities.deliver_message,
+            return await DELIVER_MESSAGE.run(  # and runs recorded before
                 message,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=retry,
@@ -171,8 +168,7 @@ class SendSteps:
         # On the channel's queue. Long enough for a slow provider (SMTP allows 20 s a step), so
         # no second attempt starts while the first still sends; heartbeats every 5 s tell a
         # dead worker apart within 20 s.
-        return await workflow.execute_activity_method(
-            ChannelActivities.deliver_message,
+        return await DELIVER_MESSAGE.run(
             message,
             task_queue=channel_task_queue(workflow.info().task_queue, message.channel),
             start_to_close_timeout=SEND_TIMEOUT,

@@ -8,6 +8,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.activity_refs import TRAIN_RECOMMENDERS
     from journeys.vocabulary.recommendation_types import (
         TrainRecommendersInput,
         TrainRecommendersResult,
@@ -18,10 +19,8 @@ with workflow.unsafe.imports_passed_through():
 class RecommendationTrainingWorkflow:
     @workflow.run
     async def run(self, input: TrainRecommendersInput) -> TrainRecommendersResult:
-        return await workflow.execute_activity(
-            "train_recommenders",
+        return await TRAIN_RECOMMENDERS.run(
             input,
-            result_type=TrainRecommendersResult,
             start_to_close_timeout=timedelta(hours=1),
             heartbeat_timeout=timedelta(minutes=5),
             retry_policy=RetryPolicy(maximum_attempts=3, initial_interval=timedelta(seconds=30)),

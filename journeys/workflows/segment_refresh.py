@@ -7,6 +7,7 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.activity_refs import REFRESH_SEGMENTS
     from journeys.vocabulary.segment_types import SegmentRefreshInput, SegmentRefreshResult
 
 REFRESH_TIMEOUT = timedelta(hours=2)
@@ -20,10 +21,8 @@ class SegmentRefreshWorkflow:
     @workflow.run
     async def run(self, input: SegmentRefreshInput) -> SegmentRefreshResult:
         as_of = input.as_of or workflow.now()
-        return await workflow.execute_activity(
-            "refresh_segments",
+        return await REFRESH_SEGMENTS.run(
             SegmentRefreshInput(as_of=as_of),
-            result_type=SegmentRefreshResult,
             start_to_close_timeout=REFRESH_TIMEOUT,
             heartbeat_timeout=REFRESH_HEARTBEAT,
             retry_policy=RetryPolicy(maximum_attempts=5, maximum_interval=timedelta(minutes=5)),

@@ -17,7 +17,7 @@ from journeys.workflows.recommendation_training import RecommendationTrainingWor
 from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 
 with workflow.unsafe.imports_passed_through():
-    from journeys.vocabulary.customer_types import CustomerInput, CustomerState
+    from journeys.vocabulary.customer_types import CUSTOMER_WORKFLOW, CustomerInput, CustomerState
     from journeys.vocabulary.experiment_types import (
         EvaluateExperimentsInput,
         EvaluateExperimentsResult,
@@ -33,7 +33,7 @@ with workflow.unsafe.imports_passed_through():
 PINNED, AUTO_UPGRADE = VersioningBehavior.PINNED, VersioningBehavior.AUTO_UPGRADE
 
 
-@workflow.defn(name="CustomerWorkflow", versioning_behavior=PINNED)
+@workflow.defn(name=CUSTOMER_WORKFLOW, versioning_behavior=PINNED)
 class PinnedCustomerWorkflow(CustomerWorkflow):
     """Lives for years: a run never changes build; continue-as-new starts the next run on the
     Current Version, so customers move to new code without patches."""

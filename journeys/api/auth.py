@@ -1,13 +1,13 @@
 """Who may call: write keys (`JOURNEYS_WRITE_KEYS`: tracking, popovers, recommendations for
-websites, as in Segment) and the admin key (`JOURNEYS_ADMIN_KEY`, sent as `Authorization:
-Bearer <key>`) that guards every management endpoint; the reports (api/reports.py) also take
-it as an HTTP Basic password, so a browser can open the report page."""
+websites, as in Segment), the admin key (`JOURNEYS_ADMIN_KEY`, sent as `Authorization: Bearer
+<key>`) that guards every management endpoint (the reports also take it as an HTTP Basic
+password, so a browser can open the report page), and the delivery providers' tokens.
+The checks raise ApiError; api/deps.py makes them dependencies."""
 
 import base64
 import binascii
 import hmac
 import time
-from collections.abc import Callable
 
 from fastapi import Request
 
@@ -41,24 +41,18 @@ def _is_admin(settings: Settings, token: str) -> bool:
     return stored_key_kind(settings, token) == "admin"
 
 
-def admin_guard(settings: Settings, basic_realm: str | None = None) -> Callable[[Request], None]:
-    """A dependency that refuses (401) a request without the admin key; with no key set,
-    every request is refused. With `basic_realm`, HTTP Basic with the admin key as password
-    (any user name) is accepted too, and a refusal asks for it, so a browser prompts: only
-    for read-only pages, since a browser sends remembered Basic credentials by itself."""
-
-    def admin(request: Request) -> None:
-        header = request.headers.get("authorization", "")
-        token = header[7:] if header.lower().startswith("bearer ") else ""
-        if basic_realm and header.lower().startswith("basic "):
-            token = _basic_password(header[6:])
-        if not _is_admin(settings, token):
-            challenge = f'Basic realm="{basic_realm}"' if basic_realm else "Bearer"
-            raise ApiError(
-                401, "missing or wrong admin key", headers={"WWW-Authenticate": challenge}
-            )
-
-    return admin
+def check_admin(settings: Settings, request: Request, basic_realm: str | None = None) -> None:
+    """401 unless the request carries the admin key as a Bearer token; with no key set, every
+    request is refused. With `basic_realm`, HTTP Basic with the admin key as password (any
+    user name) is accepted too, and a refusal asks for it, so a browser prompts: only for
+    read-only pages, since a browser sends remembered Basic credentials by itself."""
+    header = request.headers.get("authorization", "")
+    token = header[7:] if header.lower().startswith("bearer ") else ""
+    if basic_realm and header.lower().startswith("basic "):
+        token = _basic_password(header[6:])
+    if not _is_admin(settings, token):
+        challenge = f'Basic realm="{basic_realm}"' if basic_realm else "Bearer"
+        raise ApiError(401, "missing or wrong admin key", headers={"WWW-Authenticate": challenge})
 
 
 def _basic_password(credentials: str) -> str:
@@ -90,10 +84,16 @@ def check_write_key(settings: Settings, request: Request, candidate: object = No
         raise ApiError(401, "missing or unknown write key", headers={"WWW-Authenticate": "Basic"})
 
 
-def write_key_guard(settings: Settings) -> Callable[..., None]:
-    """A dependency for GET routes websites call: the write key by Basic auth or `?writeKey=`."""
-
-    def guard(request: Request, writeKey: str | None = None) -> None:  # noqa: N803  (Segment)
-        check_write_key(settings, request, writeKey)
-
-    return guard
+def check_provider_token(settings: Settings, request: Request, channel: str) -> None:
+    """Bearer token: the channel's provider token (SMS, push), or the provider webhook secret
+    (any channel; the only one for email and webhooks); 401 otherwise."""
+    header = request.headers.get("authorization", "")
+    given = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    own = {"sms": settings.sms_provider_token, "push": settings.push_provider_token}
+    accepted = [t for t in (settings.provider_webhook_secret, own.get(channel)) if t]
+    # every candidate is compared, so the time taken does not tell which one came close
+    matches = [hmac.compare_digest(given.encode(), t.encode()) for t in accepted]
+    if not given or not any(matches):
+        raise ApiError(
+            401, "missing or wrong provider token", headers={"WWW-Authenticate": "Bearer"}
+        )

@@ -3,6 +3,7 @@
 from typing import Any
 
 from fastapi import Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 
@@ -40,3 +41,15 @@ async def api_error_response(_: Request, exc: ApiError) -> JSONResponse:
     if exc.errors:
         body["errors"] = exc.errors
     return JSONResponse(body, status_code=exc.status, headers=exc.headers)
+
+
+async def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    """FastAPI's own checks (query, path, JSON bodies) answer in our shape, as 400."""
+    errors = [
+        {
+            "field": ".".join(str(p) for p in e["loc"][1:]) or str(e["loc"][0]),
+            "reason": e["msg"],
+        }
+        for e in exc.errors()
+    ]
+    return await api_error_response(request, ApiError(400, "invalid request", errors))

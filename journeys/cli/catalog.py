@@ -13,8 +13,9 @@ from typing import Any
 import yaml
 
 from journeys.channels.templates import load_templates
-from journeys.cli.specs import SpecError, load_spec_files, load_tracking_plan
+from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import Settings
+from journeys.config.tracking_plan import load_tracking_plan
 from journeys.store.db import session_scope
 from journeys.store.journeys import (
     CatalogError,

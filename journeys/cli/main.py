@@ -191,7 +191,8 @@ def _publish_shipped_segments(settings: Settings) -> None:
 def _publish_shipped_journeys(settings: Settings) -> None:
     """The journeys in `journeys/`, published (a version only where one changed)."""
     from journeys.channels.templates import load_templates
-    from journeys.cli.specs import SpecError, load_spec_files, load_tracking_plan
+    from journeys.cli.specs import SpecError, load_spec_files
+    from journeys.config.tracking_plan import load_tracking_plan
     from journeys.store.db import session_scope
     from journeys.store.journeys import CatalogError, publish_spec
 

@@ -1,0 +1,97 @@
+"""The API's dependencies as named types, so a route's signature says what it uses: the
+settings, the Temporal client, the store, what the app loaded at start (templates, tracking
+plan, topics, recommender), and who may call (`require_admin`, `require_write_key`).
+Everything comes from `app.state`, which the factory (api/app.py) fills."""
+
+import asyncio
+from collections.abc import Callable
+from typing import Annotated, TypeVar
+
+from fastapi import Depends, Request
+from sqlmodel import Session
+from temporalio.client import Client
+
+from journeys.activities.recommendations import RecommendationActivities
+from journeys.api.auth import check_admin, check_write_key
+from journeys.channels.subscriptions import Topic
+from journeys.channels.templates import Template
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope
+from journeys.vocabulary.tracking_plan import TrackingPlan
+
+T = TypeVar("T")
+
+
+class Store:
+    """The API's database: `run` does one unit of work in one session, in a thread, so the
+    event loop never waits on the database; it commits when the work returns."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    async def run(self, work: Callable[[Session], T]) -> T:
+        def in_session() -> T:
+            with session_scope(self.url) as session:
+                return work(session)
+
+        return await asyncio.to_thread(in_session)
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+SettingsDep = Annotated[Settings, Depends(_settings)]
+
+
+def _client(request: Request) -> Client:
+    # read per request: the lifespan connects after the app is made
+    client: Client = request.app.state.client
+    return client
+
+
+def _store(settings: SettingsDep) -> Store:
+    return Store(settings.database_url)
+
+
+def _templates(request: Request) -> dict[str, Template]:
+    templates: dict[str, Template] = request.app.state.templates
+    return templates
+
+
+def _plan(request: Request) -> TrackingPlan:
+    plan: TrackingPlan = request.app.state.plan
+    return plan
+
+
+def _topics(request: Request) -> dict[str, Topic]:
+    topics: dict[str, Topic] = request.app.state.topics
+    return topics
+
+
+def _recommender(request: Request) -> RecommendationActivities:
+    recommender: RecommendationActivities = request.app.state.recommender
+    return recommender
+
+
+ClientDep = Annotated[Client, Depends(_client)]
+StoreDep = Annotated[Store, Depends(_store)]
+TemplatesDep = Annotated[dict[str, Template], Depends(_templates)]
+TrackingPlanDep = Annotated[TrackingPlan, Depends(_plan)]
+TopicsDep = Annotated[dict[str, Topic], Depends(_topics)]
+RecommenderDep = Annotated[RecommendationActivities, Depends(_recommender)]
+
+
+def require_admin(request: Request, settings: SettingsDep) -> None:
+    """401 without the admin key (Bearer); for `dependencies=[Depends(require_admin)]`."""
+    check_admin(settings, request)
+
+
+def require_write_key(
+    request: Request,
+    settings: SettingsDep,
+    writeKey: str | None = None,  # noqa: N803  (Segment's spelling)
+) -> None:
+    """401 without a write key, by HTTP Basic or `?writeKey=`: GET routes websites call."""
+    check_write_key(settings, request, writeKey)

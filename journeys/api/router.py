@@ -1,0 +1,42 @@
+"""The API's routes: every resource router (api/routes/), included in one router that the
+app factory (api/app.py) includes."""
+
+from fastapi import APIRouter
+
+from journeys.api.routes import (
+    experiments,
+    feedback,
+    health,
+    journeys,
+    keys,
+    metrics,
+    popovers,
+    products,
+    recommendations,
+    reports,
+    segments,
+    subscriptions,
+    tasks,
+    templates,
+    tracking,
+)
+
+api_router = APIRouter()
+for module in (
+    tracking,
+    popovers,
+    feedback,
+    subscriptions,
+    journeys,
+    experiments,
+    tasks,
+    templates,
+    segments,
+    recommendations,
+    products,
+    reports,
+    keys,
+    metrics,
+    health,
+):
+    api_router.include_router(module.router)

@@ -1,0 +1,93 @@
+"""On-site popovers: `GET /v1/popovers`, what a website shows this visitor now (write key as
+for tracking), with the display rules applied."""
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+import structlog
+from fastapi import APIRouter, Query, Request
+from sqlmodel import Session
+
+from journeys.api.auth import check_write_key
+from journeys.api.deps import SettingsDep, StoreDep, TemplatesDep
+from journeys.api.errors import ApiError
+from journeys.api.ingest import ANONYMOUS_PREFIX
+from journeys.channels.templates import RenderError, render, render_context
+from journeys.store.customers import resolve_anonymous
+from journeys.store.models import Customer
+from journeys.store.popovers import due_popovers
+
+log = structlog.get_logger()
+
+router = APIRouter(prefix="/v1", tags=["popovers"])
+
+
+@router.get("/popovers", summary="popovers to show this visitor now (display rules applied)")
+async def popovers(
+    request: Request,
+    settings: SettingsDep,
+    store: StoreDep,
+    templates: TemplatesDep,
+    userId: str | None = None,  # noqa: N803  (Segment's spelling)
+    anonymousId: str | None = None,  # noqa: N803
+    writeKey: str | None = None,  # noqa: N803
+    sessionId: Annotated[str | None, Query(min_length=1, max_length=300)] = None,  # noqa: N803
+    page: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
+) -> list[dict[str, Any]]:
+    """The website asks on each page view (write key as for tracking) and reports what it
+    did with each popover as track events: `Popover Viewed`, `Popover Clicked`,
+    `Popover Dismissed`, `Popover Submitted` with the popover's `popover_id`. Display rules:
+    expiry, `JOURNEYS_POPOVERS_PER_DAY`, `JOURNEYS_POPOVERS_PER_SESSION` for the browsing
+    session `sessionId`, and a template's `pages` globs matched against `page` (the path)."""
+    # checked here, not as a dependency: a malformed query answers 400 before the key's 401
+    check_write_key(settings, request, writeKey)
+    if not userId and not anonymousId:
+        raise ApiError(
+            400,
+            "invalid request",
+            [{"field": "userId", "reason": "userId or anonymousId is required"}],
+        )
+    if page is not None and not page.startswith("/"):
+        raise ApiError(
+            400,
+            "invalid request",
+            [{"field": "page", "reason": "a path starting with / (location.pathname)"}],
+        )
+    shows_here = {name for name, t in templates.items() if t.popover and t.popover.shows_on(page)}
+
+    def serve(session: Session) -> list[dict[str, Any]]:
+        customer_id = userId or resolve_anonymous(session, anonymous_ids=[str(anonymousId)]).get(
+            str(anonymousId), ANONYMOUS_PREFIX + str(anonymousId)
+        )
+        customer = session.get(Customer, customer_id)
+        traits = dict(customer.traits) if customer else {}
+        shown = []
+        for message in due_popovers(
+            session, customer_id=customer_id, max_per_day=settings.popovers_per_day,
+            expiry=timedelta(days=settings.popover_expiry_days), session_id=sessionId,
+            max_per_session=settings.popovers_per_session, templates=shows_here,
+        ):  # fmt: skip
+            context = render_context(
+                customer_id=customer_id, traits=traits,
+                properties=message.context.get("properties"),
+                products=message.context.get("products"),
+            )  # fmt: skip
+            try:
+                content = render(templates[message.template], "popover", context)
+            except RenderError as err:  # failed for good: later page views go on
+                message.status, message.reason = "failed", str(err)
+                session.add(message)
+                log.warning("popover_not_rendered", customer_id=customer_id,
+                            template=message.template, error=str(err))  # fmt: skip
+                continue
+            shown.append(
+                {
+                    "popover_id": message.idempotency_key,
+                    "kind": content["kind"],
+                    "fields": content["fields"],
+                    "journey": message.journey,
+                }
+            )
+        return shown
+
+    return await store.run(serve)

@@ -1,0 +1,128 @@
+"""Segment-compatible tracking: `POST /v1/identify`, `/track`, `/page`, `/screen`, `/group`,
+`/alias` and `/v1/batch` (alias `/v1/import`), with a write key, Segment's size limits and
+gzip bodies; every call goes through `ingest` (api/ingest.py)."""
+
+import json
+import zlib
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from temporalio.client import Client
+
+from journeys.api.auth import check_write_key
+from journeys.api.deps import ClientDep, SettingsDep
+from journeys.api.errors import ApiError, field_errors
+from journeys.api.ingest import DeliveryFailed, ingest
+from journeys.api.schemas import SegmentBatch, SegmentCall
+from journeys.config.metrics import EVENTS_INGESTED
+from journeys.config.settings import Settings
+
+MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
+MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
+CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
+
+router = APIRouter(prefix="/v1", tags=["tracking"])
+
+
+async def read_body(request: Request) -> dict[str, Any]:
+    """The JSON object of the request, within Segment's limits, gzip inflated."""
+    limit = MAX_BATCH_BYTES if request.url.path.endswith(("/batch", "/import")) else MAX_CALL_BYTES
+    too_big = ApiError(413, f"request body over {limit // 1024} KB")
+    declared = request.headers.get("content-length")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise too_big
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > limit:  # compressed JSON is never larger than the JSON itself
+            raise too_big
+    if request.headers.get("content-encoding") == "gzip":
+        # inflate at most limit+1 bytes: a small "gzip bomb" cannot claim memory
+        inflater = zlib.decompressobj(wbits=31)
+        try:
+            raw = inflater.decompress(raw, limit + 1)
+        except zlib.error as err:
+            raise ApiError(400, "body is not valid gzip") from err
+    if len(raw) > limit:
+        raise ApiError(413, f"request body over {limit // 1024} KB")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ApiError(
+            400, "body is not valid JSON", [{"field": "body", "reason": str(err)}]
+        ) from err
+    if not isinstance(body, dict):
+        raise ApiError(
+            400, "body must be a JSON object", [{"field": "body", "reason": "not an object"}]
+        )
+    return body
+
+
+async def authorized_body(request: Request, settings: SettingsDep) -> dict[str, Any]:
+    """The body, once its write key (Basic auth or `writeKey` in the body) is accepted; the
+    key itself is taken out."""
+    body = await read_body(request)
+    check_write_key(settings, request, body.get("writeKey"))
+    body.pop("writeKey", None)
+    return body
+
+
+TrackingBody = Annotated[dict[str, Any], Depends(authorized_body)]
+
+
+async def accept(calls: list[SegmentCall], client: Client, settings: Settings) -> JSONResponse:
+    """`{"success": true}` once Temporal has every call; 503 (retry) if it does not."""
+    try:
+        new = await ingest(
+            calls,
+            client=client,
+            database_url=settings.database_url,
+            task_queue=settings.task_queue,
+        )
+    except DeliveryFailed as err:
+        raise ApiError(
+            503, f"Temporal unavailable, retry: {err}", headers={"Retry-After": "2"}
+        ) from err
+    EVENTS_INGESTED.inc(new)
+    return JSONResponse({"success": True})
+
+
+def _call_route(call_type: str) -> Callable[..., Awaitable[JSONResponse]]:
+    async def route(body: TrackingBody, client: ClientDep, settings: SettingsDep) -> JSONResponse:
+        try:
+            call = SegmentCall.model_validate({**body, "type": call_type})
+        except ValidationError as err:
+            raise ApiError(400, "invalid call", field_errors(err)) from err
+        return await accept([call], client, settings)
+
+    route.__name__ = call_type
+    return route
+
+
+for _type in CALL_TYPES:
+    router.post(f"/{_type}", summary=f"Segment {_type}")(_call_route(_type))
+
+
+@router.post("/batch", summary="Segment batch")
+@router.post("/import", include_in_schema=False)
+async def batch(body: TrackingBody, client: ClientDep, settings: SettingsDep) -> JSONResponse:
+    try:
+        envelope = SegmentBatch.model_validate(body)
+    except ValidationError as err:
+        raise ApiError(400, "invalid batch", field_errors(err)) from err
+    calls, errors = [], []
+    for i, item in enumerate(envelope.batch):
+        size = len(json.dumps(item))
+        if size > MAX_CALL_BYTES:
+            raise ApiError(413, f"batch[{i}] is over {MAX_CALL_BYTES // 1024} KB")
+        merged = {"context": envelope.context, "sentAt": envelope.sentAt, **item}
+        try:
+            calls.append(SegmentCall.model_validate(merged))
+        except ValidationError as err:
+            errors.extend(field_errors(err, prefix=f"batch[{i}]."))
+    if errors:
+        raise ApiError(400, "invalid batch", errors)
+    return await accept(calls, client, settings)

@@ -9,7 +9,7 @@ from journeys.config.metrics import JOURNEY_RUNS
 from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
-from journeys.store.journey_runs import queue_message, record_journey_event
+from journeys.store.journey_runs import record_journey_event
 from journeys.store.journeys import active_specs, get_version, paused_journeys
 from journeys.store.models import Customer, Task
 from journeys.store.segments import active_segment_count, customer_memberships
@@ -22,7 +22,6 @@ from journeys.vocabulary.activity_refs import (
     JOURNEY_PAUSED,
     LOAD_JOURNEY_CATALOG,
     LOAD_JOURNEY_SPEC,
-    QUEUE_MESSAGE,
     RECORD_DECISION,
     RECORD_JOURNEY_EVENT,
     TASK_DEADLINE,
@@ -38,7 +37,6 @@ from journeys.vocabulary.journey_types import (
     JourneyTrigger,
     LoadSpecInput,
     ProfileInput,
-    QueueMessageInput,
     TaskDeadlineInput,
     TaskInput,
     TaskState,
@@ -136,18 +134,3 @@ class JourneyActivities:
             if task is None:
                 raise LookupError(f"no task {input.task_id}")
             return TaskState(status=task.status, outcome=task.outcome)
-
-    @activity.defn(name=QUEUE_MESSAGE.name)
-    def queue_message(self, input: QueueMessageInput) -> None:
-        """Queue once per idempotency key; channel delivery picks it up from the outbox."""
-        with session_scope(self.database_url) as session:
-            queue_message(session, message=input)
-        activity.logger.info(
-            "message queued",
-            extra={
-                "customer_id": input.customer_id,
-                "channel": input.channel,
-                "journey": input.journey,
-                "step": input.step,
-            },
-        )

@@ -6,7 +6,7 @@ from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
 from journeys.store.models import JourneyEvent, Message
-from journeys.vocabulary.journey_types import JourneyRecordInput, QueueMessageInput
+from journeys.vocabulary.journey_types import JourneyRecordInput
 
 
 def record_journey_event(session: Session, *, record: JourneyRecordInput) -> bool:
@@ -28,14 +28,6 @@ def record_journey_event(session: Session, *, record: JourneyRecordInput) -> boo
             at=record.at,
         )
     )
-    return True
-
-
-def queue_message(session: Session, *, message: QueueMessageInput) -> bool:
-    """Queue a message once per idempotency key; True when this call queued it."""
-    if session.get(Message, message.idempotency_key) is not None:
-        return False
-    session.add(Message(**message.model_dump(), status="queued"))
     return True
 
 

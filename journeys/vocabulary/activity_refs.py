@@ -129,9 +129,6 @@ CREATE_TASK: ActivityRef[TaskInput, None] = ActivityRef("create_task", TaskInput
 TASK_DEADLINE: ActivityRef[TaskDeadlineInput, TaskState] = ActivityRef(
     "task_deadline", TaskDeadlineInput, TaskState
 )
-QUEUE_MESSAGE: ActivityRef[QueueMessageInput, None] = ActivityRef(
-    "queue_message", QueueMessageInput, type(None)
-)
 
 # sends
 DELIVERY_POLICY: ActivityRef[NoInput, DeliveryPolicy] = ActivityRef(

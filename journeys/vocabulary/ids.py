@@ -12,6 +12,9 @@ def journey_workflow_id(name: str, customer_id: str, run: int) -> str:
     return f"journey-{name}-{customer_id}-{run}"
 
 
+PROVIDER_CHANNELS = ("email", "sms", "push", "webhook")  # each with its own task queue
+
+
 def channel_task_queue(task_queue: str, channel: str) -> str:
     """Sends through a provider run on their channel's own task queue, so Temporal can hold
     each provider to its rate limit across every worker."""

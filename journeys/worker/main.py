@@ -21,13 +21,12 @@ from journeys.activities.segments import SegmentActivities
 from journeys.channels.templates import load_templates
 from journeys.config.settings import ConfigError, Settings
 from journeys.config.temporal import connect
-from journeys.vocabulary.ids import channel_task_queue
+from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
 from journeys.worker.deployment import become_current_if_first, deployment_config
 from journeys.workflows.clv_fit import ClvFitWorkflow
 from journeys.workflows.customer import CustomerWorkflow
 from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
 from journeys.workflows.journey import JourneyWorkflow
-from journeys.workflows.journey_sends import PROVIDER_CHANNELS
 from journeys.workflows.recommendation_training import RecommendationTrainingWorkflow
 from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 from journeys.workflows.versioned import VERSIONED_WORKFLOWS
@@ -101,7 +100,6 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             journeys.decision_stats,
             journeys.record_decision,
             journeys.record_journey_event,
-            journeys.queue_message,
             journeys.create_task,
             journeys.task_deadline,
             channels.deliver_message,  # runs recorded before channel task queues

@@ -52,21 +52,6 @@ RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 AT_RISK_EVENT = "Customer At Risk"
-# After applying events, the customer evaluates its segments (an activity) and applies each
-# entry or exit as an event of its own, so journeys can trigger on it.
-SEGMENTS_PATCH = "segments-v1"
-# The lifecycle rules come from a regular activity, not a local one. A local activity's result
-# can land in a later workflow task than the one its marker belongs to (the dev server splits
-# the first task); on replay the SDK then resolves it early, reaches the patches that follow
-# before it has been told of their markers, and fails with a nondeterminism error — a customer
-# stuck after a worker restart. tests/cli/test_replay.py replays such a customer.
-CONFIG_ACTIVITY_PATCH = "lifecycle-config-activity"
-# Stage entries are written to the store (`stageentry`) for the funnel report.
-STAGE_HISTORY_PATCH = "stage-history"
-# A segment entry or exit older than the last one applied for that segment is dropped: the
-# batch refresh and the customer's own evaluation signal independently, and an older change
-# arriving last would overrule the newer one (a journey started for someone who has left).
-SEGMENT_ORDER_PATCH = "segment-event-order"
 
 
 @workflow.defn
@@ -128,12 +113,9 @@ class CustomerWorkflow:
 
     @workflow.run
     async def run(self, input: CustomerInput) -> CustomerState:
-        if workflow.patched(CONFIG_ACTIVITY_PATCH):
-            self.config = await LOAD_LIFECYCLE_CONFIG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
-        else:  # runs started before: a local activity
-            self.config = await LOAD_LIFECYCLE_CONFIG.run_local(
-                start_to_close_timeout=ACTIVITY_TIMEOUT
-            )
+        # a regular activity, not a local one: a local activity's result can land in a later
+        # task than its marker, and replay then fails (docs/versioning.md, "a real case")
+        self.config = await LOAD_LIFECYCLE_CONFIG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
         self._upsert_search_attributes()
         watcher = asyncio.create_task(self._watch_inactivity())
         while True:
@@ -198,7 +180,7 @@ class CustomerWorkflow:
                 await self._forward()
             else:
                 event = self.pending.popleft()
-                if self._superseded(event) and workflow.patched(SEGMENT_ORDER_PATCH):
+                if self._superseded(event):
                     continue
                 await self._apply(event)
             if not self.pending and self.segments_due:
@@ -248,7 +230,7 @@ class CustomerWorkflow:
         """Tell the store of stage entries it has not seen (the funnel reads them); runs
         recorded before stage history skip it."""
         history, done = self.state.stage_history, self.state.stages_recorded
-        if done >= len(history) or not workflow.patched(STAGE_HISTORY_PATCH):
+        if done >= len(history):
             return
         await RECORD_STAGE_HISTORY.run(
             StageHistoryInput(
@@ -265,7 +247,7 @@ class CustomerWorkflow:
         """Ask the store which segments the customer is in now (only where segments exist,
         and not for runs recorded before segments); entries and exits become events."""
         self.segments_due = False
-        if not self.state.journeys.segments_defined or not workflow.patched(SEGMENTS_PATCH):
+        if not self.state.journeys.segments_defined:
             return
         result = await EVALUATE_CUSTOMER_SEGMENTS.run(
             SegmentEvaluationInput(

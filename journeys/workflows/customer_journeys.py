@@ -25,7 +25,6 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.triggers import entry_refusal, trigger_matches
     from journeys.workflows.journey import JourneyWorkflow
 
-PATCH = "journeys-v1"  # histories recorded before journeys existed replay without these commands
 DECISIONS_KEPT = 20
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
@@ -43,7 +42,7 @@ class JourneyRouter:
         return self.journeys.catalog_version > 0
 
     async def refresh_catalog(self) -> None:
-        if self.wanted_catalog <= self.journeys.catalog_version or not workflow.patched(PATCH):
+        if self.wanted_catalog <= self.journeys.catalog_version:
             return
         catalog = await LOAD_JOURNEY_CATALOG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)

@@ -184,4 +184,4 @@ def save(path: Path, history: WorkflowHistory) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "v2"))
+    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "baseline"))

@@ -1,7 +1,8 @@
 """Every recorded history replays against the current workflow code.
 
 A change that would alter the commands of a running customer fails here: put it behind
-`workflow.patched(...)`, then record new histories (tests/workflows/record_histories.py).
+`workflow.patched(...)` (docs/versioning.md), then record new histories
+(tests/workflows/record_histories.py).
 """
 
 from datetime import timedelta
@@ -51,7 +52,7 @@ class ChangedJourneyWorkflow:
 
 
 async def test_the_guard_catches_a_non_deterministic_change() -> None:
-    path = next(p for p in HISTORIES if p.stem.startswith("journey-v7-cart_recovery"))
+    path = next(p for p in HISTORIES if p.stem.startswith("journey-baseline-cart_recovery"))
     history = WorkflowHistory.from_json(path.stem, path.read_text())
     failures = await replay_histories([history], workflows=[ChangedJourneyWorkflow])
     [(workflow_id, error)] = failures.items()

@@ -1,0 +1,62 @@
+"""The `human_task` step: hand off to a team and wait for its outcome; past the deadline
+escalate once (when `escalate_to` names a team), then expire. The store decides a race between
+the deadline and a completion."""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.activity_refs import CREATE_TASK, TASK_DEADLINE
+    from journeys.vocabulary.journey_spec import HumanTask
+    from journeys.vocabulary.journey_types import TaskDeadlineInput, TaskInput, TaskOutcome
+    from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun
+
+
+class HumanTasks:
+    def __init__(self, run: JourneyRun) -> None:
+        self.run = run
+        self.outcomes: dict[str, str] = {}  # task id -> outcome, from `task_completed`
+
+    def completed(self, answer: TaskOutcome) -> None:
+        self.outcomes[answer.task_id] = answer.outcome
+
+    async def hand_off(self, step: HumanTask) -> str | None:
+        """The outcome the team chose, or None when the deadline passed."""
+        run = self.run
+        task_id = run.visit_id(step.id)
+        await CREATE_TASK.run(
+            TaskInput(
+                task_id=task_id,
+                workflow_id=workflow.info().workflow_id,
+                customer_id=run.input.customer_id,
+                journey=run.input.name,
+                step=step.id,
+                team=step.team,
+                title=step.title,
+                outcomes=list(step.outcomes),
+                deadline_at=workflow.now() + step.deadline,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"task for {step.team}: {step.title}",
+        )
+        for escalate_to in ([step.escalate_to] if step.escalate_to else []) + [None]:
+            try:
+                await workflow.wait_condition(
+                    lambda: task_id in self.outcomes or run.outcome is not None,
+                    timeout=step.deadline,
+                )
+            except TimeoutError:
+                pass
+            if task_id in self.outcomes or run.outcome is not None:
+                break
+            state = await TASK_DEADLINE.run(
+                TaskDeadlineInput(task_id=task_id, escalate_to=escalate_to),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+            if state.status == "completed" and state.outcome:
+                return state.outcome  # completed just before the deadline; its signal is late
+        if run.outcome is not None and task_id not in self.outcomes:
+            await TASK_DEADLINE.run(  # the run ended: nobody should pick it up
+                TaskDeadlineInput(task_id=task_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
+        return self.outcomes.get(task_id)

@@ -1,0 +1,161 @@
+"""One journey run's state and what every step family shares: the durable, interruptible sleep,
+the pause, the goal and exit checks, what conditions read, and the run's records.
+
+JourneyWorkflow's signals write here and its steps read here, so the contract between them is
+this class, not attributes a mixin hopes for.
+"""
+
+from datetime import timedelta
+from typing import Any
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.activity_refs import (
+        CUSTOMER_PROFILE,
+        CUSTOMER_TRAITS,
+        JOURNEY_PAUSED,
+        RECORD_JOURNEY_EVENT,
+    )
+    from journeys.vocabulary.events import CustomerEvent
+    from journeys.vocabulary.expressions import evaluate
+    from journeys.vocabulary.journey_spec import EventMatch, JourneySpec
+    from journeys.vocabulary.journey_types import (
+        JourneyInput,
+        JourneyProgress,
+        JourneyRecordInput,
+        LoadSpecInput,
+        OperatorCommand,
+        Outcome,
+        ProfileInput,
+        RecordKind,
+    )
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+PAUSE_CHECK = timedelta(minutes=10)  # a journey-wide pause: how often the run asks the store
+
+
+class JourneyRun:
+    def __init__(self, input: JourneyInput) -> None:
+        self.input = input
+        self.spec: JourneySpec | None = input.spec
+        self.entered_at = workflow.now()
+        self.events: list[CustomerEvent] = []  # received since entry, in order
+        self.used: set[int] = set()  # indexes of events a wait_for_event already matched
+        self.last_event = input.trigger_event
+        self.outcome: Outcome | None = None
+        self.exit_reason = ""
+        self.progress = JourneyProgress(
+            name=input.name, version=input.version, customer_id=input.customer_id, current_step=None
+        )
+        self.visits: dict[str, int] = {}
+        self.records = 0
+        self.paused: OperatorCommand | None = None
+
+    def visit_id(self, step_id: str) -> str:
+        """This visit of the step, unique in the run: the key of what the visit sends or asks."""
+        return f"{workflow.info().workflow_id}:{step_id}:{self.visits[step_id]}"
+
+    # -- waiting -----------------------------------------------------------------------------
+
+    async def sleep(self, duration: timedelta) -> None:
+        """A durable timer that a goal or an exit interrupts."""
+        try:
+            await workflow.wait_condition(lambda: self.outcome is not None, timeout=duration)
+        except TimeoutError:
+            pass
+
+    def pause(self, command: OperatorCommand) -> None:
+        self.paused = command
+        self.progress.paused = command.reason or "paused by an operator"
+
+    def resume(self) -> None:
+        self.paused = None
+        self.progress.paused = None
+
+    async def wait_while_paused(self) -> None:
+        """Wait in place until resumed or ended. A journey-wide pause is also lifted by the run
+        itself once the journey is no longer paused, checked every PAUSE_CHECK: a resume
+        broadcast can miss a run that started a moment before it."""
+        assert self.paused is not None
+        workflow.set_current_details(
+            f"{self.input.name} v{self.input.version}: paused ({self.progress.paused})"
+        )
+        while self.paused is not None and self.outcome is None:
+            try:
+                await workflow.wait_condition(
+                    lambda: self.paused is None or self.outcome is not None, timeout=PAUSE_CHECK
+                )
+            except TimeoutError:
+                if self.paused.journey_wide and not await JOURNEY_PAUSED.run(
+                    LoadSpecInput(name=self.input.name, version=self.input.version),
+                    start_to_close_timeout=ACTIVITY_TIMEOUT,
+                ):
+                    self.resume()
+
+    # -- goal, exits and what conditions read ------------------------------------------------
+
+    def matches(self, match: EventMatch, event: CustomerEvent) -> bool:
+        if event.key != match.event:
+            return False
+        if match.correlate:  # only specs published with `correlate` get here: replay-safe
+            trigger = self.input.trigger_event
+            wanted = trigger.properties.get(match.correlate) if trigger else None
+            if wanted is None or event.properties.get(match.correlate) != wanted:
+                return False
+        if match.where is None:
+            return True
+        return evaluate(match.where, self.event_context(event))
+
+    def check_goal_and_exits(self, event: CustomerEvent) -> None:
+        assert self.spec is not None
+        goal = self.spec.goal
+        if goal and self.matches(goal, event):
+            if goal.within is None or workflow.now() <= self.entered_at + goal.within:
+                self.outcome = "converted"
+                return
+        if any(self.matches(exit_rule, event) for exit_rule in self.spec.exits):
+            self.outcome = "exited"
+
+    def event_context(self, event: CustomerEvent | None) -> dict[str, Any]:
+        return {
+            "properties": event.properties if event else {},
+            "event": event.key if event else None,
+            "stage": self.input.stage.value,
+            "segments": [],
+        }
+
+    async def traits(self) -> dict[str, Any]:
+        return await CUSTOMER_TRAITS.run(
+            ProfileInput(customer_id=self.input.customer_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+
+    async def context(self) -> dict[str, Any]:
+        """What a branch condition reads: the event, the customer's traits and segments."""
+        profile = await CUSTOMER_PROFILE.run(
+            ProfileInput(customer_id=self.input.customer_id),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        context = self.event_context(self.last_event)
+        return {**context, "traits": profile.traits, "segments": profile.segments}
+
+    # -- records -----------------------------------------------------------------------------
+
+    async def record(self, kind: RecordKind, step: str | None = None, detail: str = "") -> None:
+        self.records += 1
+        await RECORD_JOURNEY_EVENT.run(
+            JourneyRecordInput(
+                workflow_id=workflow.info().workflow_id,
+                seq=self.records,
+                customer_id=self.input.customer_id,
+                journey=self.input.name,
+                version=self.input.version,
+                kind=kind,
+                step=step,
+                detail=detail,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            summary=f"record {kind}" + (f" at {step}" if step else ""),
+        )

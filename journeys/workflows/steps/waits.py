@@ -1,0 +1,47 @@
+"""Wait steps: `wait` (a duration), `wait_until` (a local time of day) and `wait_for_event`
+(an event that arrived since entry or arrives before the timeout; in the same workflow task as
+the timeout, the event wins)."""
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.journey_spec import EventMatch, Wait, WaitForEvent, WaitUntil
+    from journeys.vocabulary.local_time import until_local, zone_or
+    from journeys.workflows.steps.run import JourneyRun
+
+
+class Waits:
+    def __init__(self, run: JourneyRun) -> None:
+        self.run = run
+
+    async def wait(self, step: Wait) -> None:
+        await self.run.sleep(step.duration)
+
+    async def wait_until(self, step: WaitUntil) -> None:
+        traits = await self.run.traits()
+        zone = zone_or(traits.get("timezone"), step.default_tz)
+        await self.run.sleep(until_local(workflow.now(), step.time, zone))
+
+    async def wait_for_event(self, step: WaitForEvent) -> bool:
+        """True when the event came (it becomes the run's last event), False on timeout."""
+        run = self.run
+        match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
+        try:
+            await workflow.wait_condition(
+                lambda: self._find(match) is not None or run.outcome is not None,
+                timeout=step.timeout,
+            )
+        except TimeoutError:
+            pass
+        index = self._find(match)  # checked again: an event in the same task beats the timeout
+        if index is None:
+            return False
+        run.last_event = run.events[index]
+        run.used.add(index)
+        return True
+
+    def _find(self, match: EventMatch) -> int | None:
+        for index, event in enumerate(self.run.events):
+            if index not in self.run.used and self.run.matches(match, event):
+                return index
+        return None

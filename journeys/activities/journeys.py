@@ -7,6 +7,7 @@ from temporalio import activity
 
 from journeys.config.metrics import JOURNEY_RUNS
 from journeys.store.catalog import catalog_version
+from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
 from journeys.store.journey_runs import record_journey_event
@@ -80,8 +81,7 @@ class JourneyActivities:
     @activity.defn(name=CUSTOMER_TRAITS.name)
     def customer_traits(self, input: ProfileInput) -> dict[str, Any]:
         with session_scope(self.database_url) as session:
-            customer = session.get(Customer, input.customer_id)
-            return dict(customer.traits) if customer else {}
+            return customer_traits(session, customer_id=input.customer_id) or {}
 
     @activity.defn(name=CUSTOMER_PROFILE.name)
     def customer_profile(self, input: ProfileInput) -> CustomerProfile:

@@ -4,11 +4,8 @@
 
 from typing import Any, Literal
 
-from sqlmodel import Session
-
 from journeys.channels.consent import unsubscribe_url
 from journeys.channels.templates import RenderError, Template, render, render_context
-from journeys.store.models import Customer
 
 PreviewFailure = Literal["not_found", "invalid", "render"]
 
@@ -24,18 +21,19 @@ class PreviewError(Exception):
 
 
 def preview(
-    session: Session,
     *,
     templates: dict[str, Template],
     name: str,
     customer_id: str,
+    traits: dict[str, Any] | None,
     channel: str | None = None,
     properties: dict[str, Any] | None = None,
     products: list[Any] | None = None,
     public_url: str,
     signing_key: str | None,
 ) -> dict[str, dict[str, Any]]:
-    """The rendered content by channel (`channel`, or every channel the template has)."""
+    """The rendered content by channel (`channel`, or every channel the template has), for the
+    customer whose stored `traits` these are (None: no such customer)."""
     template = templates.get(name)
     if template is None:
         raise PreviewError(
@@ -49,8 +47,7 @@ def preview(
             f"template {name!r} has no {channel} content",
             [("channel", f"template {name!r} has content for {has}")],
         )
-    customer = session.get(Customer, customer_id)
-    if customer is None:
+    if traits is None:
         raise PreviewError(
             "not_found",
             f"no customer {customer_id!r}",
@@ -67,7 +64,7 @@ def preview(
         )
         context = render_context(
             customer_id=customer_id,
-            traits=dict(customer.traits),
+            traits=traits,
             properties=properties,
             products=products,
             unsubscribe_url=link,

@@ -18,8 +18,8 @@ import yaml
 from journeys.config.settings import ConfigError, Settings
 from journeys.data import SEGMENTS
 from journeys.segments.definition import DefinitionError, SegmentDefinition, parse_definition
-from journeys.segments.sql import compile_problems
 from journeys.store.db import session_scope
+from journeys.store.segment_sql import compile_problems
 from journeys.store.segments import (
     SegmentStatus,
     definition_of,

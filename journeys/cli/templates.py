@@ -13,6 +13,7 @@ from typing import Any
 from journeys.channels.previews import PreviewError, preview
 from journeys.channels.templates import SHIPPED, RenderError, load_templates, render, render_context
 from journeys.config.settings import ConfigError, Settings
+from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
 
 COMMAND = "templates"
@@ -85,7 +86,8 @@ def _preview(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with session_scope(settings.database_url) as session:
             channels = preview(
-                session, templates=templates, name=args.name, customer_id=args.customer,
+                templates=templates, name=args.name, customer_id=args.customer,
+                traits=customer_traits(session, customer_id=args.customer),
                 channel=args.channel, properties=properties, products=products,
                 public_url=settings.public_url, signing_key=settings.signing_key,
             )  # fmt: skip

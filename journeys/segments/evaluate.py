@@ -1,5 +1,5 @@
 """The incremental path: a segment definition evaluated in Python for one customer, from that
-customer's rows (profile, events, orders), with the meaning of the SQL in `segments/sql.py`."""
+customer's rows (profile, events, orders), with the meaning of the SQL in `store/segment_sql.py`."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass

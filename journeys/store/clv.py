@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import Float, case, func, literal
 from sqlmodel import Session, col, select
 
-from journeys.segments.sql import JsonIs
 from journeys.store.models import ClvModel, Customer, Order, UTCDateTime
+from journeys.store.segment_sql import JsonIs
 from journeys.vocabulary.kpi_types import PREDICTED_TRAITS
 
 _order = Order.__table__  # type: ignore[attr-defined]

@@ -29,6 +29,12 @@ def link_identity(session: Session, *, anonymous_id: str, customer_id: str) -> b
     return True
 
 
+def customer_traits(session: Session, *, customer_id: str) -> dict[str, Any] | None:
+    """The stored profile's traits; None when there is no such customer."""
+    customer = session.get(Customer, customer_id)
+    return dict(customer.traits) if customer is not None else None
+
+
 def upsert_traits(session: Session, *, customer_id: str, traits: dict[str, Any]) -> Customer:
     """Merge traits into the profile (later identify calls overwrite earlier values)."""
     now = datetime.now(UTC)

@@ -15,7 +15,6 @@ from sqlmodel import Session, col, select
 from journeys.segments.definition import SegmentDefinition
 from journeys.segments.evaluate import CustomerFacts
 from journeys.segments.rfm import RfmThresholds, compute_thresholds
-from journeys.segments.sql import members_query
 from journeys.store.catalog import bump_catalog
 from journeys.store.models import (
     Customer,
@@ -25,6 +24,7 @@ from journeys.store.models import (
     Segment,
     SegmentMembership,
 )
+from journeys.store.segment_sql import members_query
 
 SegmentStatus = Literal["active", "archived"]
 STATUSES: tuple[SegmentStatus, ...] = ("active", "archived")

@@ -7,7 +7,7 @@ import yaml
 
 from journeys.cli.segments import SHIPPED, load_definition_files
 from journeys.segments.definition import DefinitionError, parse_definition
-from journeys.segments.sql import compile_problems
+from journeys.store.segment_sql import compile_problems
 
 
 def problems(raw: object) -> dict[str, str]:

@@ -9,8 +9,8 @@ from sqlmodel import Session
 from journeys.api.deps import StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.segments.definition import DefinitionError, Problem, parse_definition
-from journeys.segments.sql import compile_problems
 from journeys.store.models import Customer, Segment, SegmentMembership
+from journeys.store.segment_sql import compile_problems
 from journeys.store.segments import (
     NotFound,
     customer_memberships,

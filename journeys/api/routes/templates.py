@@ -9,6 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from journeys.api.deps import SettingsDep, StoreDep, TemplatesDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.channels.previews import PreviewError, preview
+from journeys.store.customers import customer_traits
 
 STATUS = {"not_found": 404, "invalid": 400, "render": 422}
 
@@ -47,10 +48,10 @@ async def preview_route(
     try:
         channels = await store.run(
             lambda session: preview(
-                session,
                 templates=templates,
                 name=name,
                 customer_id=customerId,
+                traits=customer_traits(session, customer_id=customerId),
                 channel=channel,
                 properties=sample_properties,
                 products=sample_products,

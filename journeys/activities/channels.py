@@ -29,11 +29,9 @@ from journeys.config.settings import Settings
 from journeys.store.consent import subscriptions, suppression
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import recent_marketing_sends
-from journeys.store.models import Customer, Message
+from journeys.store.ledger import SETTLED, ledger_entry, mark, settle, traits_for_send
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY
 from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
-
-DONE = ("sent", "skipped", "failed")
 
 
 class ChannelActivities:
@@ -57,36 +55,28 @@ class ChannelActivities:
 
     def _deliver(self, input: QueueMessageInput) -> DeliveryResult:
         template = self.templates.get(input.template)
+        category = "transactional" if template and template.transactional else "marketing"
         with session_scope(self.settings.database_url) as session:
-            message = session.get(Message, input.idempotency_key)
-            if message is None:
-                category = "transactional" if template and template.transactional else "marketing"
-                message = Message(**input.model_dump(), category=category, status="queued")
-                session.add(message)
-            if message.status in DONE:  # delivered (or settled) before: exactly once
-                return DeliveryResult(status=message.status, reason=message.reason)
-            # On PostgreSQL this locks the customer's row: two journeys sending at once are
-            # counted one after the other against the frequency cap.
-            customer = session.get(Customer, input.customer_id, with_for_update=True)
-            traits: dict[str, Any] = dict(customer.traits) if customer else {}
+            entry = ledger_entry(session, message=input, category=category)
+            if entry.status in SETTLED:  # delivered (or settled) before: exactly once
+                return DeliveryResult(status=entry.status, reason=entry.reason)
+            traits = traits_for_send(session, customer_id=input.customer_id)
             problem = self._why_not(session, input, template, traits)
             if problem is not None:
-                message.status, message.reason = problem
-                session.add(message)
+                mark(session, entry, status=problem[0], reason=problem[1])
                 MESSAGES.labels(channel=input.channel, outcome=problem[0]).inc()
                 return DeliveryResult(status=problem[0], reason=problem[1])
             assert template is not None  # _why_not fails a message whose template is gone
-            if message.payload is None:  # composed once; a retry after a crash reuses it
+            payload = entry.payload
+            if payload is None:  # composed once; a retry after a crash reuses it
                 try:
-                    message.payload = self._compose(input, template, traits)
+                    payload = self._compose(input, template, traits)
                 except (email.PermanentFailure, RenderError) as err:
-                    message.status, message.reason = "failed", str(err)
-                    session.add(message)
+                    mark(session, entry, status="failed", reason=str(err))
                     MESSAGES.labels(channel=input.channel, outcome="failed").inc()
                     return DeliveryResult(status="failed", reason=str(err))
-            message.status = "sending"
-            session.add(message)
-            payload = dict(message.payload)
+            mark(session, entry, status="sending", payload=payload)
+            payload = dict(payload)
         try:
             self._transmit(input, payload)
         except email.PermanentFailure as err:  # a retry would fail the same way
@@ -206,13 +196,8 @@ class ChannelActivities:
 
     def _settle(self, key: str, status: str, reason: str) -> DeliveryResult:
         with session_scope(self.settings.database_url) as session:
-            message = session.get(Message, key)
-            assert message is not None
-            MESSAGES.labels(channel=message.channel, outcome=status).inc()
-            message.status, message.reason = status, reason
-            if status == "sent":
-                message.sent_at = datetime.now(UTC)
-            session.add(message)
+            entry = settle(session, key=key, status=status, reason=reason)
+            MESSAGES.labels(channel=entry.channel, outcome=status).inc()
         return DeliveryResult(status=status, reason=reason)
 
 

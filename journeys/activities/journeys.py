@@ -12,9 +12,9 @@ from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
 from journeys.store.journey_runs import record_journey_event
 from journeys.store.journeys import active_specs, get_version, paused_journeys
-from journeys.store.models import Customer, Task
+from journeys.store.models import Task
 from journeys.store.segments import active_segment_count, customer_memberships
-from journeys.store.tasks import create_task, escalate_task, expire_task
+from journeys.store.tasks import create_task, escalate_task, expire_task, get_task
 from journeys.vocabulary.activity_refs import (
     CREATE_TASK,
     CUSTOMER_PROFILE,
@@ -86,10 +86,10 @@ class JourneyActivities:
     @activity.defn(name=CUSTOMER_PROFILE.name)
     def customer_profile(self, input: ProfileInput) -> CustomerProfile:
         with session_scope(self.database_url) as session:
-            customer = session.get(Customer, input.customer_id)
+            traits = customer_traits(session, customer_id=input.customer_id) or {}
             stays = customer_memberships(session, customer_id=input.customer_id)
             return CustomerProfile(
-                traits=dict(customer.traits) if customer else {},
+                traits=traits,
                 segments=sorted({stay.segment for stay in stays}),
             )
 
@@ -130,7 +130,5 @@ class JourneyActivities:
                 escalate_task(session, task_id=input.task_id, team=input.escalate_to)
             else:
                 expire_task(session, task_id=input.task_id)
-            task = session.get(Task, input.task_id)
-            if task is None:
-                raise LookupError(f"no task {input.task_id}")
+            task = get_task(session, task_id=input.task_id)
             return TaskState(status=task.status, outcome=task.outcome)

@@ -196,11 +196,7 @@ class KpiActivities:
 
     def _skip(self, version: int, reason: str) -> ClvModel:
         with session_scope(self.database_url) as session:
-            row = session.get(ClvModel, version)
-            assert row is not None
-            row.status, row.reason = "skipped", reason
-            session.add(row)
-            return row
+            return store.skip_fit(session, version=version, reason=reason)
 
     def _write(self, values: dict[str, dict[str, Any]], version: int, batch: int) -> int:
         """Write the traits a batch at a time, one short transaction each (SQLite's one writer

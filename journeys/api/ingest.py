@@ -19,10 +19,10 @@ from temporalio.client import Client
 
 from journeys.api.schemas import SegmentCall
 from journeys.client import deliver
+from journeys.store.catalog import catalog_version
 from journeys.store.customers import link_identity, resolve_anonymous
 from journeys.store.db import session_scope
 from journeys.store.events import forget_undelivered, mark_delivered, record_events
-from journeys.store.journeys import catalog_version
 from journeys.store.models import Event
 from journeys.vocabulary.events import CustomerEvent
 

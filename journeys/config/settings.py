@@ -15,72 +15,177 @@ class Settings(BaseSettings):
 
     model_config = SettingsConfigDict(env_prefix="JOURNEYS_", extra="ignore")
 
-    temporal_address: str = "localhost:7233"
-    temporal_namespace: str = "default"
-    task_queue: str = "journeys"
-    database_url: str = "sqlite:///.journeys/journeys.db"
-    write_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
-    admin_key: str | None = None  # management endpoints (journeys, tasks); none: all refused
-    signing_key: str | None = None  # signs unsubscribe links
-    # how long an unsubscribe link works; CAN-SPAM wants opt-outs honoured 30 days after a send
-    unsubscribe_link_days: int = Field(default=365, ge=30)
-    public_url: str = "http://127.0.0.1:8000"  # where customers reach the API (links in emails)
-    smtp_host: str | None = None  # email is delivered only when set
-    smtp_port: int = 25
-    smtp_starttls: bool = False
-    smtp_tls: bool = False
-    smtp_username: str | None = None
-    smtp_password: str | None = None
-    email_from: str = "Journeys <journeys@localhost>"
-    sms_provider_url: str | None = None  # SMS, push and webhooks are delivered only when set
-    sms_provider_token: str | None = None
-    push_provider_url: str | None = None
-    push_provider_token: str | None = None
-    webhook_url: str | None = None
-    webhook_secret: str | None = None
-    provider_webhook_secret: str | None = None  # providers' delivery reports (bearer token)
-    quiet_hours: str | None = "21:00-08:00"  # customer's local time; "" turns quiet hours off
-    # marketing sends per customer and channel in a sliding window, e.g. "email:3/7d,sms:2/1d"
-    frequency_caps: str | None = None
-    # sends per second per provider, across every worker (Temporal rate-limits the channel's
-    # task queue), e.g. "email:20,sms:5"; a channel not named here is not limited
-    rate_limits: str | None = None
-    popovers_per_day: int = 2  # display rule: at most this many popovers per customer a day
-    popover_expiry_days: float = 7.0  # a popover not shown by then is dropped
-    # display rule: at most this many popovers per browsing session (GET /v1/popovers?sessionId)
-    popovers_per_session: int = Field(default=1, ge=1)
-    # AES-256-GCM keys for workflow payloads, base64, comma-separated: encrypt with the first,
-    # decrypt with any (rotation); unset: payloads are stored in the clear
-    payload_key: str | None = Field(default=None, repr=False)
+    temporal_address: str = Field(default="localhost:7233", description="Temporal frontend")
+    temporal_namespace: str = Field(default="default", description="Temporal namespace")
+    task_queue: str = Field(
+        default="journeys",
+        description="task queue of the workers (sends run on `{task queue}-email`, ...)",
+    )
+    database_url: str = Field(
+        default="sqlite:///.journeys/journeys.db",
+        description="the store; `postgresql://user:pass@host/db` for PostgreSQL",
+    )
+    write_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="bootstrap write keys; `journeys up` makes one if unset",
+    )
+    admin_key: str | None = Field(
+        default=None,
+        description="bootstrap bearer key of the management endpoints (journeys, tasks, keys);"
+        " unset: all refused; `journeys up` makes one",
+    )
+    signing_key: str | None = Field(
+        default=None,
+        description="signs unsubscribe and tracking links (unset: no open/click tracking);"
+        " `journeys up` makes one",
+    )
+    unsubscribe_link_days: int = Field(
+        default=365,
+        ge=30,
+        description="how long an unsubscribe link works; CAN-SPAM wants opt-outs honoured 30 days"
+        " after a send",
+    )
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="where customers reach the API (links in messages)",
+    )
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server; email is delivered only when set"
+    )
+    smtp_port: int = Field(default=25, description="SMTP port")
+    smtp_starttls: bool = Field(default=False, description="SMTP: upgrade with STARTTLS")
+    smtp_tls: bool = Field(default=False, description="SMTP: connect over TLS")
+    smtp_username: str | None = Field(default=None, description="SMTP login")
+    smtp_password: str | None = Field(default=None, description="SMTP password")
+    email_from: str = Field(
+        default="Journeys <journeys@localhost>",
+        description="sender; its domain names the Message-IDs",
+    )
+    sms_provider_url: str | None = Field(
+        default=None, description="HTTP provider for SMS; SMS is delivered only when set"
+    )
+    sms_provider_token: str | None = Field(
+        default=None, description="bearer token for the SMS provider"
+    )
+    push_provider_url: str | None = Field(
+        default=None, description="HTTP provider for push; push is delivered only when set"
+    )
+    push_provider_token: str | None = Field(
+        default=None, description="bearer token for the push provider"
+    )
+    webhook_url: str | None = Field(
+        default=None, description="where webhook messages go; delivered only when set"
+    )
+    webhook_secret: str | None = Field(
+        default=None,
+        description="the key that signs webhook messages (`X-Journeys-Signature`)",
+    )
+    provider_webhook_secret: str | None = Field(
+        default=None,
+        description="bearer token providers send with delivery reports (any channel)",
+    )
+    quiet_hours: str | None = Field(
+        default="21:00-08:00",
+        description="customers' local hours when email, SMS and push wait; empty: off",
+    )
+    frequency_caps: str | None = Field(
+        default=None,
+        description="marketing sends per customer and channel in a sliding window, e.g."
+        " `email:3/7d,sms:2/1d`",
+    )
+    rate_limits: str | None = Field(
+        default=None,
+        description="sends per second per provider, across every worker (Temporal rate-limits"
+        " the channel's task queue), e.g. `email:20,sms:5`; a channel not named is not limited",
+    )
+    popovers_per_day: int = Field(
+        default=2, description="display rule: at most this many popovers per customer a day"
+    )
+    popover_expiry_days: float = Field(
+        default=7.0, description="a popover not shown by then is dropped"
+    )
+    popovers_per_session: int = Field(
+        default=1,
+        ge=1,
+        description="display rule: at most this many popovers per browsing session"
+        " (`GET /v1/popovers?sessionId=`)",
+    )
+    payload_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="AES-256-GCM keys for workflow payloads, base64, comma-separated: encrypt"
+        " with the first, decrypt with any (rotation); unset: payloads are stored in the clear",
+    )
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
-        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"]
-    )  # the Temporal UI origins allowed to call the API's /codec endpoint
-    # Worker Versioning (docs/versioning.md): the Worker Deployment this worker belongs to and its
-    # build; unset, the worker is unversioned and running workflows rely on patches alone
-    worker_deployment: str | None = None
-    build_id: str | None = None  # e.g. the git sha; default: a hash of workflow + activity code
-    tracing: str = "off"  # off | otlp (OTEL_EXPORTER_OTLP_* variables) | console
-    worker_metrics_port: int | None = None  # Prometheus: our counters from the worker process
-    temporal_metrics_port: int | None = None  # Prometheus: the Temporal SDK's runtime metrics
-    api_host: str = "127.0.0.1"
-    api_port: int = 8000
-    lifecycle_rules_file: Path | None = None
-    tracking_plan_file: Path | None = None  # default: journeys/tracking_plan.yaml
-    templates_dir: Path | None = None  # default: the shipped templates/
-    inactivity_days: float = 30.0
-    # how often the `segment-refresh` schedule re-evaluates every segment in batch: 30m, 1h, 1d
-    segment_refresh_interval: timedelta = timedelta(hours=1)
-    # how often the Temporal Schedule `recommendation-training` retrains the recommenders:
-    # a number of minutes, hours or days (30m, 6h, 1d) or ISO 8601 (PT6H)
-    recommendation_training_interval: timedelta = Field(default=timedelta(hours=6), gt=timedelta(0))
-    # how often the Temporal Schedule `clv-fit` fits BG/NBD and Gamma-Gamma to the orders and
-    # writes each customer's p_alive, churn_risk, expected_purchases, predicted_clv traits
-    clv_fit_interval: timedelta = timedelta(hours=24)
-    # how often the Temporal Schedule `experiment-evaluation` promotes experiments' winners
-    # (steps with a `promote` block): 30m, 1h, 1d
-    experiment_evaluation_interval: timedelta = timedelta(hours=1)
-    log_format: str = "auto"  # auto | json | console
-    log_level: str = "INFO"
+        default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
+        description="the Temporal UI origins `journeys codec-server` answers",
+    )
+    worker_deployment: str | None = Field(
+        default=None,
+        description="Worker Versioning (docs/versioning.md): the Worker Deployment this worker"
+        " belongs to; unset, the worker is unversioned and running workflows rely on patches",
+    )
+    build_id: str | None = Field(
+        default=None,
+        description="the worker's build in its Worker Deployment, e.g. the git sha; unset: a"
+        " hash of the workflow and activity code",
+    )
+    tracing: str = Field(
+        default="off",
+        description="`off`, `otlp` (the `OTEL_EXPORTER_OTLP_*` variables say where) or"
+        " `console`: OpenTelemetry spans through Temporal's interceptor",
+    )
+    worker_metrics_port: int | None = Field(
+        default=None, description="Prometheus: our counters from the worker process"
+    )
+    temporal_metrics_port: int | None = Field(
+        default=None,
+        description="Prometheus: the Temporal SDK's runtime metrics (worker and API processes)",
+    )
+    api_host: str = Field(default="127.0.0.1", description="where `journeys api` listens")
+    api_port: int = Field(default=8000, description="the port `journeys api` listens on")
+    lifecycle_rules_file: Path | None = Field(
+        default=None, description="YAML file of lifecycle rules; unset: the built-in rules"
+    )
+    tracking_plan_file: Path | None = Field(
+        default=None,
+        description="the events and properties journeys may name; unset: the shipped"
+        " `journeys/data/journeys/tracking_plan.yaml`",
+    )
+    templates_dir: Path | None = Field(
+        default=None,
+        description="message templates journeys may name; unset: the shipped"
+        " `journeys/data/templates/`",
+    )
+    inactivity_days: float = Field(
+        default=30.0, description="quiet period before a customer is marked at risk"
+    )
+    segment_refresh_interval: timedelta = Field(
+        default=timedelta(hours=1),
+        description="how often the `segment-refresh` schedule re-evaluates every segment in"
+        " batch: 30m, 1h, 1d",
+    )
+    recommendation_training_interval: timedelta = Field(
+        default=timedelta(hours=6),
+        gt=timedelta(0),
+        description="how often the Temporal Schedule `recommendation-training` retrains the"
+        " recommenders: minutes, hours or days (30m, 6h, 1d) or ISO 8601 (PT6H)",
+    )
+    clv_fit_interval: timedelta = Field(
+        default=timedelta(hours=24),
+        description="how often the Temporal Schedule `clv-fit` fits BG/NBD and Gamma-Gamma to"
+        " the orders and writes each customer's p_alive, churn_risk, expected_purchases,"
+        " predicted_clv traits",
+    )
+    experiment_evaluation_interval: timedelta = Field(
+        default=timedelta(hours=1),
+        description="how often the Temporal Schedule `experiment-evaluation` promotes"
+        " experiments' winners (steps with a `promote` block): 30m, 1h, 1d",
+    )
+    log_format: str = Field(
+        default="auto", description="`auto` (console on a terminal), `json` or `console`"
+    )
+    log_level: str = Field(default="INFO", description="log level")
 
     @field_validator("payload_key")
     @classmethod

@@ -59,6 +59,14 @@ def latest_fit(session: Session, *, fitted_only: bool = True) -> ClvModel | None
     return session.exec(query.order_by(col(ClvModel.version).desc()).limit(1)).first()
 
 
+def skip_fit(session: Session, *, version: int, reason: str) -> ClvModel:
+    row = session.get(ClvModel, version)
+    assert row is not None, f"no CLV model {version}"
+    row.status, row.reason = "skipped", reason
+    session.add(row)
+    return row
+
+
 def set_traits_written(session: Session, *, version: int, count: int) -> None:
     row = session.get(ClvModel, version)
     if row is not None:

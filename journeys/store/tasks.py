@@ -62,6 +62,13 @@ def reopen_task(session: Session, *, task_id: str) -> None:
         session.add(task)
 
 
+def get_task(session: Session, *, task_id: str) -> Task:
+    task = session.get(Task, task_id)
+    if task is None:
+        raise LookupError(f"no task {task_id}")
+    return task
+
+
 def escalate_task(session: Session, *, task_id: str, team: str) -> None:
     task = session.get(Task, task_id)
     if task is not None and task.status == "open":

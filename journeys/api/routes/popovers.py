@@ -13,8 +13,8 @@ from journeys.api.deps import SettingsDep, StoreDep, TemplatesDep
 from journeys.api.errors import ApiError
 from journeys.api.ingest import ANONYMOUS_PREFIX
 from journeys.channels.templates import RenderError, render, render_context
-from journeys.store.customers import resolve_anonymous
-from journeys.store.models import Customer
+from journeys.store.customers import customer_traits, resolve_anonymous
+from journeys.store.ledger import mark
 from journeys.store.popovers import due_popovers
 
 log = structlog.get_logger()
@@ -59,8 +59,7 @@ async def popovers(
         customer_id = userId or resolve_anonymous(session, anonymous_ids=[str(anonymousId)]).get(
             str(anonymousId), ANONYMOUS_PREFIX + str(anonymousId)
         )
-        customer = session.get(Customer, customer_id)
-        traits = dict(customer.traits) if customer else {}
+        traits = customer_traits(session, customer_id=customer_id) or {}
         shown = []
         for message in due_popovers(
             session, customer_id=customer_id, max_per_day=settings.popovers_per_day,
@@ -75,8 +74,7 @@ async def popovers(
             try:
                 content = render(templates[message.template], "popover", context)
             except RenderError as err:  # failed for good: later page views go on
-                message.status, message.reason = "failed", str(err)
-                session.add(message)
+                mark(session, message, status="failed", reason=str(err))
                 log.warning("popover_not_rendered", customer_id=customer_id,
                             template=message.template, error=str(err))  # fmt: skip
                 continue

@@ -1,0 +1,53 @@
+"""The send ledger: one `message` row per idempotency key (run, step, visit) that says how far
+its delivery got — queued, sending, then sent, skipped or failed. A retried or replayed send
+finds its row and never goes out twice; a payload composed once is resent byte for byte."""
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from journeys.store.models import Customer, Message
+from journeys.vocabulary.journey_types import QueueMessageInput
+
+SETTLED = ("sent", "skipped", "failed")
+
+
+def ledger_entry(session: Session, *, message: QueueMessageInput, category: str) -> Message:
+    """The message's row, made (queued) on its first delivery attempt."""
+    entry = session.get(Message, message.idempotency_key)
+    if entry is None:
+        entry = Message(**message.model_dump(), category=category, status="queued")
+        session.add(entry)
+    return entry
+
+
+def traits_for_send(session: Session, *, customer_id: str) -> dict[str, Any]:
+    """The customer's traits. On PostgreSQL this locks the customer's row: two journeys
+    sending at once are counted one after the other against the frequency cap."""
+    customer = session.get(Customer, customer_id, with_for_update=True)
+    return dict(customer.traits) if customer else {}
+
+
+def mark(
+    session: Session,
+    entry: Message,
+    *,
+    status: str,
+    reason: str = "",
+    payload: dict[str, Any] | None = None,
+) -> None:
+    entry.status, entry.reason = status, reason
+    if payload is not None:
+        entry.payload = payload
+    if status == "sent":
+        entry.sent_at = datetime.now(UTC)
+    session.add(entry)
+
+
+def settle(session: Session, *, key: str, status: str, reason: str) -> Message:
+    """After the provider answered: the message's final status."""
+    entry = session.get(Message, key)
+    assert entry is not None, f"no ledger entry {key}"
+    mark(session, entry, status=status, reason=reason)
+    return entry

@@ -1,10 +1,11 @@
 # Two commands: `make up` runs the embedded stack with a demo, `make test` runs every test.
-# Both create the virtual environment in .venv on first use.
+# Both create the virtual environment in .venv on first use. `make test-fast` is the inner loop:
+# the tests that need no PostgreSQL, browser or product process and take under ~3 s each.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test lint bench clean
+.PHONY: up test test-fast lint bench clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -20,6 +21,9 @@ test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 	$(BIN)/python -m pytest
+
+test-fast: $(BIN)/.installed
+	$(BIN)/python -m pytest -m "not slow and not e2e and not postgres and not browser"
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

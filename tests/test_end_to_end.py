@@ -27,7 +27,10 @@ from journeys.config.settings import Settings
 from journeys.config.temporal import DATA_CONVERTER
 from journeys.vocabulary.events import CustomerEvent, Stage
 from journeys.worker.main import build_worker
-from tests.helpers import free_port, wait_for
+from tests.helpers.ports import free_port
+from tests.helpers.temporal import wait_for
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 KEY = "e2e-key"
 JOURNEYS = str(Path(sys.executable).parent / "journeys")

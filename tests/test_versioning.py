@@ -9,6 +9,7 @@ import subprocess
 import uuid
 from typing import Any
 
+import pytest
 from temporalio import workflow
 from temporalio.api.enums.v1 import RoutingConfigUpdateState
 from temporalio.api.workflowservice.v1 import DescribeWorkerDeploymentRequest
@@ -26,8 +27,8 @@ from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.deployment import become_current_if_first, deployment_config
 from journeys.worker.main import WORKFLOWS, build_worker
 from journeys.workflows.versioned import VERSIONED_WORKFLOWS
-from tests.helpers import wait_for
-from tests.workflows.test_customer import track
+from tests.helpers.events import track
+from tests.helpers.temporal import wait_for
 
 
 async def pinned_to(client: Client, customer_id: str) -> tuple[str, str, VersioningBehavior]:
@@ -71,6 +72,7 @@ async def eventually_on(client: Client, customer_id: str, build: str) -> tuple[s
     raise AssertionError(f"{customer_id} still on {found[1]}, not {build}")
 
 
+@pytest.mark.slow
 async def test_a_new_build_takes_over_customers_at_continue_as_new(
     dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
 ) -> None:

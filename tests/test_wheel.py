@@ -21,8 +21,9 @@ from temporalio.client import Client
 
 from journeys.config.temporal import DATA_CONVERTER
 from journeys.vocabulary.events import Stage
-from tests.channels.smtp import Inbox, serve
-from tests.helpers import free_port, wait_for
+from tests.helpers.ports import free_port
+from tests.helpers.smtp import Inbox, serve
+from tests.helpers.temporal import wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

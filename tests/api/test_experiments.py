@@ -11,7 +11,7 @@ import pytest_asyncio
 from journeys.api.app import create_app
 from journeys.api.experiments import experiments_router
 from journeys.config.settings import Settings
-from tests.store.test_experiments import experiment_spec, publish, record_runs, weights
+from tests.helpers.experiments import experiment_spec, publish, record_runs, weights
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 BASE = "/v1/journeys/offer_test/experiments"

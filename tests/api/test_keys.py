@@ -53,6 +53,7 @@ async def test_made_keys_work_are_never_stored_and_revoke(settings: Settings) ->
     assert made["key"] not in str(digests) and write_key not in str(digests)
 
 
+@pytest.mark.slow
 def test_the_cli_makes_lists_and_revokes_keys(settings: Settings) -> None:
     cli = Path(sys.executable).with_name("journeys")
     env = {**os.environ, "JOURNEYS_DATABASE_URL": settings.database_url}

@@ -15,8 +15,9 @@ from journeys.config.settings import Settings
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import JourneyWorkflow
-from tests.helpers import wait_for
-from tests.workflows.test_journey import event, progress, send
+from tests.helpers.events import event
+from tests.helpers.journeys import progress, send
+from tests.helpers.temporal import wait_for
 
 ADMIN = {"Authorization": "Bearer admin-secret"}
 HANDOFF = yaml.safe_load("""

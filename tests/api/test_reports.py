@@ -1,5 +1,5 @@
 """Reports over HTTP: the JSON endpoints and the report page, behind the admin key (Bearer, or
-HTTP Basic for browsers), on the store of tests/kpis/data.py; and the page in headless
+HTTP Basic for browsers), on the store of tests/helpers/report_data.py; and the page in headless
 Chromium against a real server."""
 
 import base64
@@ -26,7 +26,7 @@ from journeys.api.reports import page_data, reports_router
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.kpis import RunFilter
-from tests.kpis.data import ADMIN_KEY, seed
+from tests.helpers.report_data import ADMIN_KEY, seed
 
 BEARER = {"Authorization": f"Bearer {ADMIN_KEY}"}
 
@@ -264,6 +264,7 @@ class _Dom(HTMLParser):
             self.errors = (self.errors or "") + data
 
 
+@pytest.mark.browser
 def test_the_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
     done = run_chromium(server, tmp_path / "profile", "--dump-dom")
     assert done.returncode == 0, done.stderr[-2000:]
@@ -279,6 +280,7 @@ def test_the_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
     assert re.search(r'id="rendered">4 charts', done.stdout)  # the script ran
 
 
+@pytest.mark.browser
 def test_the_error_sink_catches_errors_and_console_errors(store: str, tmp_path: Path) -> None:
     """What the test above relies on: a failing script does show in #errors."""
     with session_scope(store) as session:

@@ -21,7 +21,8 @@ from journeys.store.db import session_scope
 from journeys.store.models import Event
 from journeys.vocabulary.events import Stage
 from journeys.worker.main import build_worker
-from tests.helpers import free_port, wait_for
+from tests.helpers.ports import free_port
+from tests.helpers.temporal import wait_for
 
 KEY = "test-write-key"
 

@@ -18,8 +18,8 @@ from journeys.store.customers import upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
 from journeys.vocabulary.journey_types import DeliveryResult, QueueMessageInput
-from tests.channels.http_server import Provider, provider
-from tests.channels.smtp import Inbox
+from tests.helpers.http import Provider, provider
+from tests.helpers.smtp import Inbox
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 

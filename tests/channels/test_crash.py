@@ -25,14 +25,15 @@ from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import JourneyProgress
-from tests.channels.dedup import DedupInbox, idempotent_provider
-from tests.channels.smtp import serve
-from tests.journeys.test_shipped import identify
-from tests.workflows.test_journey import event, publish, send
+from tests.helpers.dedup import DedupInbox, idempotent_provider
+from tests.helpers.events import event, identify
+from tests.helpers.journeys import publish, send
+from tests.helpers.smtp import serve
 
-# `journeys worker` through `python -m` from the project root: it imports the source tree as it
 # is, not only the packages the editable install listed when it was made
 WORKER = [sys.executable, "-m", "journeys.cli.main", "worker"]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # a real `journeys worker`, killed twice
+
 ROOT = Path(__file__).resolve().parents[2]
 RETRIED_WITHIN = 120.0  # the 30 s activity timeout, the retry, the sticky queue's timeout, start-up
 

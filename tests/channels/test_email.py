@@ -20,7 +20,7 @@ from journeys.store.customers import upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
 from journeys.vocabulary.journey_types import QueueMessageInput
-from tests.channels.smtp import Inbox, serve, settings_for
+from tests.helpers.smtp import Inbox, serve, settings_for
 
 
 def send_input(key: str = "journey-cart-c1-1:email:1", customer: str = "c1") -> QueueMessageInput:

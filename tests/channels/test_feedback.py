@@ -29,10 +29,10 @@ from journeys.store.models import Event, Suppression
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import JourneyProgress, QueueMessageInput
 from journeys.worker.main import build_worker
-from tests.channels.smtp import Inbox, settings_for
-from tests.helpers import wait_for
-from tests.journeys.test_shipped import identify
-from tests.workflows.test_journey import event, publish, send
+from tests.helpers.events import event, identify
+from tests.helpers.journeys import publish, send
+from tests.helpers.smtp import Inbox, settings_for
+from tests.helpers.temporal import wait_for
 
 PROVIDER_SECRET, SMS_TOKEN = "provider-secret", "sms-token"
 TEMPLATES = {

@@ -17,7 +17,7 @@ from journeys.store.customers import upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
 from journeys.vocabulary.journey_types import QueueMessageInput
-from tests.channels.http_server import Provider, provider
+from tests.helpers.http import Provider, provider
 
 
 @pytest.fixture

@@ -12,9 +12,9 @@ from journeys.store.recommendations import upsert_products
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.recommendation_types import TrainRecommendersInput
 from journeys.worker.main import build_worker
-from tests.channels.smtp import Inbox
-from tests.journeys.test_shipped import identify
-from tests.workflows.test_journey import event, finished, publish, send
+from tests.helpers.events import event, identify
+from tests.helpers.journeys import finished, publish, send
+from tests.helpers.smtp import Inbox
 
 
 async def test_cart_recovery_emails_a_known_customer_and_falls_back_to_push_otherwise(

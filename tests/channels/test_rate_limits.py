@@ -5,12 +5,14 @@ import asyncio
 import time
 import uuid
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
 from journeys.worker.main import build_worker
-from tests.channels.http_server import provider
-from tests.workflows.test_journey import event, publish, send
+from tests.helpers.events import event
+from tests.helpers.http import provider
+from tests.helpers.journeys import publish, send
 
 NUDGE = """
 name: nudge
@@ -20,6 +22,7 @@ steps:
 """
 
 
+@pytest.mark.slow
 async def test_push_sends_are_held_to_the_provider_rate(
     dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
 ) -> None:

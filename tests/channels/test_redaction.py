@@ -15,8 +15,9 @@ from journeys.config.logging import configure_logging
 from journeys.config.settings import Settings
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
-from tests.channels.smtp import Inbox
-from tests.workflows.test_journey import event, finished, send
+from tests.helpers.events import event
+from tests.helpers.journeys import finished, send
+from tests.helpers.smtp import Inbox
 
 EMAIL, PHONE, NAME = "ann.secret@example.test", "+15550199", "Annabelle"
 

@@ -8,7 +8,7 @@ import pytest
 from journeys.cli import experiments
 from journeys.cli.main import _parser
 from journeys.config.settings import Settings
-from tests.store.test_experiments import experiment_spec, publish, record_runs, weights
+from tests.helpers.experiments import experiment_spec, publish, record_runs, weights
 
 
 def journeys(settings: Settings, *argv: str) -> int:

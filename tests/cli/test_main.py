@@ -7,7 +7,9 @@ from pathlib import Path
 import pytest
 
 from journeys.devserver import port_is_free
-from tests.helpers import free_port
+from tests.helpers.ports import free_port
+
+pytestmark = pytest.mark.e2e  # each test starts `journeys worker`, `api` or `up`
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 

@@ -73,6 +73,7 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_publish_creates_a_version_only_when_the_spec_changed(
     journeys: Journeys, tmp_path: Path
 ) -> None:
@@ -102,6 +103,7 @@ def test_publish_creates_a_version_only_when_the_spec_changed(
     assert journeys("publish", shown).stdout == "cart_recovery v2 unchanged\n"
 
 
+@pytest.mark.slow
 def test_status_commands(journeys: Journeys, tmp_path: Path) -> None:
     cart = write(tmp_path / "cart.yaml", CART)
     journeys("publish", cart)
@@ -115,6 +117,7 @@ def test_status_commands(journeys: Journeys, tmp_path: Path) -> None:
     assert "archived" in refused.stderr and "nothing published" in refused.stderr
 
 
+@pytest.mark.slow
 def test_invalid_specs_print_every_error_and_publish_nothing(
     journeys: Journeys, tmp_path: Path
 ) -> None:
@@ -144,6 +147,7 @@ def test_a_dangling_step_reference_names_the_step(journeys: Journeys, tmp_path: 
     assert "cart.yaml: steps[1] (id 'nudge').on_event: no step 'nowhere'" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -162,6 +166,7 @@ def test_unknown_names_and_versions_are_refused(
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_schema_lists_the_step_kinds(journeys: Journeys, tmp_path: Path) -> None:
     result = journeys("schema")
     assert result.returncode == 0
@@ -180,6 +185,7 @@ def test_the_committed_schema_is_current() -> None:
     )
 
 
+@pytest.mark.slow
 def test_events_and_properties_outside_the_tracking_plan_are_refused(
     journeys: Journeys, tmp_path: Path
 ) -> None:

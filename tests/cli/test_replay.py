@@ -7,6 +7,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -14,9 +15,9 @@ from journeys.client import deliver
 from journeys.config.settings import Settings
 from journeys.vocabulary.journey_types import JourneyInput
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
-from tests.workflows.test_customer import track
-from tests.workflows.test_replay import ChangedJourneyWorkflow
+from tests.helpers.events import track
+from tests.helpers.replay import ChangedJourneyWorkflow
+from tests.helpers.temporal import wait_for
 
 
 def journeys(*args: str) -> subprocess.CompletedProcess[str]:
@@ -24,6 +25,7 @@ def journeys(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([str(cli), *args], capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.slow
 async def test_replay_passes_current_histories_and_names_a_mismatch(
     dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
 ) -> None:

@@ -1,5 +1,5 @@
 """`journeys report ...`, run as a user runs it (the installed command, in a subprocess) on the
-store of tests/kpis/data.py: the same figures as the API, as aligned tables or JSON."""
+store of tests/helpers/report_data.py: the same figures as the API, as aligned tables or JSON."""
 
 import json
 import os
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from journeys.cli.report import table
-from tests.kpis.data import seed
+from tests.helpers.report_data import seed
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 
@@ -27,6 +27,7 @@ def report(sqlite_url: str):  # type: ignore[no-untyped-def]
     return run
 
 
+@pytest.mark.slow
 def test_journeys_and_one_journey_as_tables(report) -> None:  # type: ignore[no-untyped-def]
     done = report("journeys")
     assert done.returncode == 0, done.stderr
@@ -49,6 +50,7 @@ def test_journeys_and_one_journey_as_tables(report) -> None:  # type: ignore[no-
     assert missing.returncode == 1 and "no journey 'nope'" in missing.stderr
 
 
+@pytest.mark.slow
 def test_funnel_nps_and_clv(report) -> None:  # type: ignore[no-untyped-def]
     funnel = report("funnel")
     assert funnel.returncode == 0, funnel.stderr

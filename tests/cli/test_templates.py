@@ -106,6 +106,7 @@ tipped:
     assert lines[-1] == f"journeys templates check: 3 problem(s) in {folder}"
 
 
+@pytest.mark.slow
 def test_check_passes_a_good_folder_and_warns_of_fields_needing_data(tmp_path: Path) -> None:
     folder = write(tmp_path / "good", GREETING)
     result = journeys("templates", "check", str(folder))
@@ -119,6 +120,7 @@ def test_check_passes_a_good_folder_and_warns_of_fields_needing_data(tmp_path: P
     assert journeys("templates", "check").returncode == 0  # the shipped templates
 
 
+@pytest.mark.slow
 def test_preview_prints_each_channel_for_a_stored_customer(tmp_path: Path) -> None:
     from journeys.store.customers import upsert_traits
     from journeys.store.db import session_scope

@@ -1,34 +1,23 @@
 """BG/NBD and Gamma-Gamma against the published CDNOW results, and `journeys clv fit`.
 
 The CDNOW sample (2,357 customers, Jan 1997 - Jun 1998) is read from the `lifetimes` wheel on
-the package registry (downloaded once into a cache, never imported or committed). Published
-values: Fader, Hardie & Lee (2005), r=0.243, alpha=4.414, a=0.793, b=2.426, LL=-9582.4, and a
-customer with x=2, t_x=30.43, T=38.86 expects 1.226 purchases in the next 39 weeks; Fader &
-Hardie (2013), p=6.25, q=3.74, gamma=15.44.
+the package registry (downloaded once into a cache, never imported or committed) by the `cdnow`
+fixture in conftest.py. Published values: Fader, Hardie & Lee (2005), r=0.243, alpha=4.414,
+a=0.793, b=2.426, LL=-9582.4, and a customer with x=2, t_x=30.43, T=38.86 expects 1.226
+purchases in the next 39 weeks; Fader & Hardie (2013), p=6.25, q=3.74, gamma=15.44.
 """
 
 import csv
 import json
 import subprocess
 import sys
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from bench.wheels import read
 from journeys.kpis.clv import fit_bgnbd, fit_gamma_gamma, summarise
-
-
-@pytest.fixture(scope="module")
-def cdnow() -> list[tuple[str, date, float]]:
-    text = read("lifetimes", "0.11.3", "lifetimes/datasets/CDNOW_sample.txt").decode()
-    rows = []
-    for line in text.splitlines():
-        customer, _, day, _, amount = line.split()
-        rows.append((customer, datetime.strptime(day, "%Y%m%d").date(), float(amount)))
-    return rows
 
 
 def test_bgnbd_and_gamma_gamma_reproduce_the_published_cdnow_fits(cdnow) -> None:  # type: ignore[no-untyped-def]
@@ -78,6 +67,7 @@ def test_the_cli_fits_a_transaction_file_and_writes_predictions(cdnow, tmp_path:
     assert all(0 <= float(r["p_alive"]) <= 1 and float(r["expected_value"]) >= 0 for r in rows)
 
 
+@pytest.mark.slow
 def test_bad_transaction_files_end_with_the_reason(tmp_path: Path) -> None:
     missing = journeys("clv", "fit", "--transactions", str(tmp_path / "none.csv"))
     assert missing.returncode == 1 and "No such file" in missing.stderr

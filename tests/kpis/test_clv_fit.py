@@ -25,9 +25,7 @@ from journeys.store.db import session_scope
 from journeys.store.models import ClvModel, Customer
 from journeys.vocabulary.kpi_types import ClvFitInput, ClvFitResult
 from journeys.workflows.clv_fit import ClvFitWorkflow
-from tests.kpis.bgnbd import TRUTH, insert_orders, simulate
-from tests.kpis.test_clv import cdnow  # noqa: F401  (the fixture)
-from tests.segments.conftest import database_url, postgres_url  # noqa: F401  (the fixtures)
+from tests.helpers.bgnbd import TRUTH, insert_orders, simulate
 
 CDNOW_END = datetime.combine(date(1997, 9, 30), time(23, 59, 59), tzinfo=UTC)
 END = datetime(2026, 1, 1, tzinfo=UTC)
@@ -43,9 +41,10 @@ def versions(url: str) -> list[ClvModel]:
         return list(session.exec(select(ClvModel).order_by(col(ClvModel.version))))
 
 
+@pytest.mark.slow
 def test_the_fit_on_the_store_reproduces_cdnow_writes_traits_and_retries_alike(
-    database_url: str,  # noqa: F811
-    cdnow: list[tuple[str, date, float]],  # noqa: F811
+    database_url: str,
+    cdnow: list[tuple[str, date, float]],
 ) -> None:
     rows = [(c, datetime.combine(d, time(12), tzinfo=UTC), a) for c, d, a in cdnow]
     known = cdnow[0][0]  # a customer with a profile already
@@ -126,6 +125,7 @@ def test_a_retry_resumes_after_the_last_batch_its_heartbeat_recorded(sqlite_url:
     assert after["g00299"]["p_alive"] != "tampered"  # in a batch after it
 
 
+@pytest.mark.slow
 def test_parameters_of_a_known_process_are_recovered(sqlite_url: str) -> None:
     with session_scope(sqlite_url) as session:
         insert_orders(session, simulate(customers=1000, end=END, seed=3))
@@ -138,6 +138,7 @@ def test_parameters_of_a_known_process_are_recovered(sqlite_url: str) -> None:
     assert population == pytest.approx(TRUTH["p"] * TRUTH["gamma"] / (TRUTH["q"] - 1), rel=0.2)
 
 
+@pytest.mark.slow
 def test_too_little_data_is_recorded_and_keeps_the_last_predictions(sqlite_url: str) -> None:
     activities = KpiActivities(sqlite_url)
     day = lambda n: END - timedelta(days=n)  # noqa: E731

@@ -1,5 +1,5 @@
-"""KPI reports on a store with known answers (tests/kpis/data.py), on SQLite and PostgreSQL
-(whose session time zone is New York: periods must still be UTC)."""
+"""KPI reports on a store with known answers (tests/helpers/report_data.py), on SQLite and
+PostgreSQL (whose session time zone is New York: periods must still be UTC)."""
 
 from datetime import UTC, datetime
 
@@ -16,12 +16,11 @@ from journeys.store.reports import (
     journeys_report,
     nps_report,
 )
-from tests.kpis.data import at, seed
-from tests.store.conftest import database_url, postgres_url  # noqa: F401  (the fixtures)
+from tests.helpers.report_data import at, seed
 
 
 @pytest.fixture
-def store(database_url: str) -> str:  # noqa: F811
+def store(database_url: str) -> str:
     seed(database_url)
     return database_url
 

@@ -2,6 +2,7 @@
 evaluation find the same members for every segment (these and the shipped ones), on SQLite and
 on PostgreSQL."""
 
+import pytest
 import yaml
 
 from journeys.cli.segments import SHIPPED, load_definition_files
@@ -14,7 +15,7 @@ from journeys.store.segments import (
     customer_facts,
     save_rfm_thresholds,
 )
-from tests.segments.data import AS_OF, generate
+from tests.helpers.segment_data import AS_OF, generate
 
 SEGMENTS = yaml.safe_load("""
 - name: adults
@@ -164,6 +165,7 @@ def _python_members(
     return found
 
 
+@pytest.mark.slow
 def test_batch_sql_and_python_agree(database_url: str) -> None:
     with session_scope(database_url) as session:
         ids = generate(session, customers=400)

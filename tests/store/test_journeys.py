@@ -1,4 +1,4 @@
-"""The journey catalog on SQLite and on a real PostgreSQL server (see conftest.py).
+"""The journey catalog on SQLite and on a real PostgreSQL server (see tests/conftest.py).
 
 Each step runs in its own `session_scope`, as the CLI and activities do, so what is checked is
 what the database holds.

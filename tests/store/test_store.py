@@ -1,4 +1,4 @@
-"""The store's data functions on SQLite and on a real PostgreSQL server (see conftest.py).
+"""The store's data functions on SQLite and on a real PostgreSQL server (see tests/conftest.py).
 
 Each step runs in its own `session_scope`, as the API and activities do, and reads back through a
 new session, so what is checked is what the database holds.

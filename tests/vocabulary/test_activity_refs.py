@@ -38,7 +38,9 @@ def test_every_reference_has_one_implementation_with_its_types():
         if defined[0].arg_types != wanted_args:
             problems.append(f"{ref.name}: takes {defined[0].arg_types}, ref says {wanted_args}")
         if defined[0].ret_type != ref.result_type:
-            problems.append(f"{ref.name}: returns {defined[0].ret_type}, ref says {ref.result_type}")
+            problems.append(
+                f"{ref.name}: returns {defined[0].ret_type}, ref says {ref.result_type}"
+            )
     assert not problems, "\n".join(problems)
 
 

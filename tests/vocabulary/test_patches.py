@@ -59,9 +59,7 @@ def test_the_versioning_page_lists_the_registry():
 
 
 def test_each_patch_came_with_recorded_histories():
-    tags = {
-        path.stem.split("-")[1] for path in (ROOT / "tests/workflows/histories").glob("*.json")
-    }
+    tags = {path.stem.split("-")[1] for path in (ROOT / "tests/workflows/histories").glob("*.json")}
     assert "baseline" in tags
     missing = [patch.name for patch in PATCHES if patch.since not in tags]
     assert not missing, f"record histories for: {missing}"

@@ -26,8 +26,8 @@ from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
 from journeys.workflows.customer import CustomerWorkflow
-from tests.helpers import start_skipping_env, wait_for
-from tests.workflows.test_customer import track
+from tests.helpers.events import track
+from tests.helpers.temporal import start_skipping_env, wait_for
 
 HERE = Path(__file__).parent / "histories"
 

@@ -2,7 +2,6 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 from sqlmodel import select
@@ -18,15 +17,10 @@ from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
 from journeys.workflows.customer import CustomerWorkflow
-from tests.helpers import state_of, wait_for
+from tests.helpers.events import track
+from tests.helpers.temporal import state_of, wait_for
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
-
-
-def track(name: str, **properties: Any) -> CustomerEvent:
-    return CustomerEvent(
-        message_id=str(uuid.uuid4()), type="track", event=name, timestamp=NOW, properties=properties
-    )
 
 
 @pytest.fixture
@@ -210,6 +204,7 @@ async def test_alias_merges_anonymous_history_into_the_identified_customer(
         assert profile is not None and profile.traits == {"plan": "pro"}
 
 
+@pytest.mark.slow
 async def test_continue_as_new_carries_state_dedup_and_unapplied_events(
     dev_env: WorkflowEnvironment, settings: Settings
 ) -> None:

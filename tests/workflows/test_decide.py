@@ -13,8 +13,9 @@ from journeys.store.decisions import decision_stats, decisions
 from journeys.store.models import Decision, JourneyEvent
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
-from tests.workflows.test_journey import event, finished, publish, send, settings  # noqa: F401
+from tests.helpers.events import event
+from tests.helpers.journeys import finished, publish, send
+from tests.helpers.temporal import wait_for
 
 OFFER = """
 name: offer
@@ -52,7 +53,7 @@ def seed_history(url: str) -> None:
 
 async def test_decide_follows_the_evidence_and_records_why(
     skipping_env: WorkflowEnvironment,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     client, catalog = skipping_env.client, publish(settings, OFFER)
     seed_history(settings.database_url)

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
+import pytest
 from sqlalchemy import func
 from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
@@ -25,7 +26,8 @@ from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
 from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
 from journeys.workflows.journey import assign_variant
-from tests.workflows.test_journey import event, publish, send, settings  # noqa: F401
+from tests.helpers.events import event
+from tests.helpers.journeys import publish, send
 
 SPEC = """
 name: offer_test
@@ -71,9 +73,10 @@ async def in_batches(calls: list[Callable[[], object]]) -> None:
         await asyncio.gather(*(call() for call in calls[start : start + BATCH]))  # type: ignore[misc]
 
 
+@pytest.mark.slow
 async def test_the_better_variant_is_found_and_promoted(
     skipping_env: WorkflowEnvironment,
-    settings: Settings,  # noqa: F811  (the journey tests' fixture)
+    settings: Settings,
 ) -> None:
     client, url = skipping_env.client, settings.database_url
     catalog = publish(settings, SPEC)

@@ -1,32 +1,29 @@
 """JourneyWorkflow on the time-skipping server, started by customers whose events match a trigger.
 
 Each test publishes a spec to the store, sends the customer's events as the API would (with the
-catalog version), and reads the run's progress and the store's records.
+catalog version), and reads the run's progress and the store's records (tests/helpers/journeys.py;
+the `settings` fixture is in conftest.py).
 """
 
 import uuid
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import yaml
-from temporalio.client import Client, WorkflowExecutionStatus
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.client import deliver
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
-from journeys.store.journeys import catalog_version, publish_spec
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
-from journeys.vocabulary.journey_types import JourneyProgress
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
-from journeys.workflows.journey import JourneyWorkflow, assign_variant
-from tests.helpers import wait_for
+from journeys.workflows.journey import assign_variant
+from tests.helpers.events import event
+from tests.helpers.journeys import finished, progress, publish, send
+from tests.helpers.temporal import wait_for
 
 CART = """
 name: cart_recovery
@@ -47,59 +44,6 @@ steps:
   - {id: done, kind: exit, reason: gave up}
   - {id: browsing, kind: update_profile, traits: {cart_recovery: browsing}}
 """
-
-
-def publish(settings: Settings, text: str) -> int:
-    with session_scope(settings.database_url) as session:
-        publish_spec(session, spec=JourneySpec.model_validate(yaml.safe_load(text)))
-    with session_scope(settings.database_url) as session:
-        return catalog_version(session)
-
-
-def event(name: str, **properties: Any) -> CustomerEvent:
-    return CustomerEvent(
-        message_id=str(uuid.uuid4()),
-        type="track",
-        event=name,
-        timestamp=datetime(2026, 11, 1, tzinfo=UTC),
-        properties=properties,
-    )
-
-
-async def send(
-    client: Client, settings: Settings, cid: str, *events: CustomerEvent, catalog: int
-) -> None:
-    await deliver(
-        client,
-        task_queue=settings.task_queue,
-        customer_id=cid,
-        events=list(events),
-        catalog_version=catalog,
-    )
-
-
-async def finished(env: WorkflowEnvironment, workflow_id: str) -> JourneyProgress:
-    """Skip ahead a day at a time until the run has ended (a handle fetched by id does not skip
-    time by itself), then read how it ended."""
-    handle = env.client.get_workflow_handle(workflow_id)
-    for _ in range(60):
-        try:
-            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
-                break
-        except RPCError:  # not started yet
-            pass
-        await env.sleep(timedelta(days=1))
-    return JourneyProgress.model_validate(await handle.result())
-
-
-async def progress(client: Client, workflow_id: str) -> JourneyProgress:
-    return await client.get_workflow_handle(workflow_id).query(JourneyWorkflow.get_progress)
-
-
-@pytest.fixture
-def settings(sqlite_url: str, task_queue: str) -> Settings:
-    # quiet hours off: the time-skipping server starts at the real time of day
-    return Settings(database_url=sqlite_url, task_queue=task_queue, quiet_hours="")
 
 
 async def test_timeouts_lead_through_every_step_to_the_exit(

@@ -15,8 +15,9 @@ from journeys.store.journeys import catalog_version, set_paused
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import OperatorCommand
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
-from tests.workflows.test_journey import event, finished, progress, publish, send, settings  # noqa: F401
+from tests.helpers.events import event
+from tests.helpers.journeys import finished, progress, publish, send
+from tests.helpers.temporal import wait_for
 
 NUDGE = """
 name: nudge
@@ -28,12 +29,12 @@ steps:
 """
 
 
-def sent(settings: Settings, cid: str) -> list[str]:  # noqa: F811
+def sent(settings: Settings, cid: str) -> list[str]:
     with session_scope(settings.database_url) as session:
         return [m.step for m in customer_messages(session, customer_id=cid)]
 
 
-async def enter(client: Client, settings: Settings, catalog: int) -> str:  # noqa: F811
+async def enter(client: Client, settings: Settings, catalog: int) -> str:
     cid = f"c-{uuid.uuid4()}"
     await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
     await wait_for(client, cid, lambda s: "nudge" in s.journeys.active)
@@ -42,7 +43,7 @@ async def enter(client: Client, settings: Settings, catalog: int) -> str:  # noq
 
 async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
     skipping_env: WorkflowEnvironment,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     client, catalog = skipping_env.client, publish(settings, NUDGE)
     async with build_worker(client, settings):
@@ -61,7 +62,7 @@ async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
 
 async def test_a_paused_journey_holds_new_entries_until_it_is_resumed(
     skipping_env: WorkflowEnvironment,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     client, _ = skipping_env.client, publish(settings, NUDGE)
     with session_scope(settings.database_url) as session:
@@ -81,7 +82,7 @@ async def test_a_paused_journey_holds_new_entries_until_it_is_resumed(
 
 async def test_an_operator_exits_a_customer_from_a_journey_with_a_reason(
     skipping_env: WorkflowEnvironment,
-    settings: Settings,  # noqa: F811
+    settings: Settings,
 ) -> None:
     client, catalog = skipping_env.client, publish(settings, NUDGE)
     async with build_worker(client, settings):

@@ -5,18 +5,16 @@ A change that would alter the commands of a running customer fails here: put it 
 (tests/workflows/record_histories.py).
 """
 
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from temporalio import workflow
 from temporalio.client import WorkflowHistory
 from temporalio.worker import Replayer
 
 from journeys.cli.replay import replay_histories
 from journeys.config.temporal import DATA_CONVERTER
-from journeys.vocabulary.journey_types import JourneyInput
 from journeys.worker.main import WORKFLOWS
+from tests.helpers.replay import ChangedJourneyWorkflow
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
@@ -40,15 +38,6 @@ async def test_history_replays_deterministically(path: Path) -> None:
     replayer = Replayer(workflows=list(WORKFLOWS), data_converter=DATA_CONVERTER)
     result = await replayer.replay_workflow(history, raise_on_replay_failure=False)
     assert result.replay_failure is None, f"{path.name} no longer replays: {result.replay_failure}"
-
-
-@workflow.defn(name="JourneyWorkflow", sandboxed=False)  # a test module: no sandbox
-class ChangedJourneyWorkflow:
-    """A deliberately non-deterministic edit: a timer first, where recorded runs did an activity."""
-
-    @workflow.run
-    async def run(self, input: JourneyInput) -> None:
-        await workflow.sleep(timedelta(seconds=1))
 
 
 async def test_the_guard_catches_a_non_deterministic_change() -> None:

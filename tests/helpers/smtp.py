@@ -10,7 +10,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import Envelope
 
 from journeys.config.settings import Settings
-from tests.helpers import free_port
+from tests.helpers.ports import free_port
 
 
 class Inbox:

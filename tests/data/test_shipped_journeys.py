@@ -1,4 +1,4 @@
-"""The journeys shipped in `journeys/`, along their main paths on the time-skipping server."""
+"""The journeys shipped in `journeys/data/`, along their main paths on the time-skipping server."""
 
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -9,26 +9,22 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from journeys.activities.kpis import KpiActivities
 from journeys.activities.segments import SegmentActivities
-from journeys.cli.segments import SHIPPED as SHIPPED_SEGMENTS
-from journeys.cli.segments import load_definition_files
 from journeys.cli.specs import load_spec_files
 from journeys.config.settings import Settings
-from journeys.data import JOURNEYS
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages
-from journeys.store.journeys import CatalogError, catalog_version, publish_spec
+from journeys.store.journeys import CatalogError, publish_spec
 from journeys.store.models import Customer
-from journeys.store.segments import customer_memberships, save_segment
+from journeys.store.segments import customer_memberships
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.kpi_types import ClvFitInput
 from journeys.vocabulary.segment_types import SegmentRefreshInput
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
-from tests.kpis.bgnbd import insert_orders, simulate
-from tests.workflows.test_journey import event, finished, send
-
-SHIPPED = JOURNEYS
+from tests.helpers.bgnbd import insert_orders, simulate
+from tests.helpers.events import event, identify
+from tests.helpers.journeys import SHIPPED, finished, publish_shipped, send
+from tests.helpers.temporal import wait_for
 
 
 @pytest.fixture
@@ -39,29 +35,9 @@ def settings(sqlite_url: str, task_queue: str) -> Settings:
     )
 
 
-def publish_shipped(database_url: str) -> int:
-    """The shipped segments, then the shipped journeys (which name them), as `journeys up`
-    publishes them; returns the catalog version."""
-    definitions, errors = load_definition_files([SHIPPED_SEGMENTS])
-    assert not errors
-    specs = load_spec_files([SHIPPED])
-    with session_scope(database_url) as session:
-        for definition in definitions:
-            save_segment(session, definition=definition)
-        for spec in specs:
-            publish_spec(session, spec=spec)
-        return catalog_version(session)
-
-
 @pytest.fixture
 def catalog(settings: Settings) -> int:
     return publish_shipped(settings.database_url)
-
-
-def identify(**traits: object) -> CustomerEvent:
-    return CustomerEvent(
-        message_id=str(uuid.uuid4()), type="identify", timestamp=datetime.now(UTC), traits=traits
-    )
 
 
 def sent(settings: Settings, cid: str, journey: str) -> list[str]:
@@ -166,6 +142,7 @@ def test_win_back_needs_the_churn_risk_segment_published_first(sqlite_url: str) 
     assert publish_shipped(sqlite_url) > 0  # segments first, as `journeys up` does
 
 
+@pytest.mark.slow
 async def test_win_back_starts_when_the_clv_fit_puts_a_customer_in_churn_risk(
     skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
 ) -> None:

@@ -22,7 +22,7 @@ from journeys.store.segments import save_segment
 from journeys.vocabulary.segment_types import SegmentRefreshInput
 from journeys.worker.main import build_worker
 from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
-from tests.helpers import wait_for
+from tests.helpers.temporal import wait_for
 
 T0 = datetime(2025, 5, 1, 8, 0, tzinfo=UTC)
 

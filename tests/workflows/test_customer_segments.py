@@ -14,8 +14,9 @@ from journeys.store.journeys import CatalogError
 from journeys.store.segments import customer_memberships, save_segment
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
-from tests.workflows.test_journey import event, finished, publish, send
+from tests.helpers.events import event
+from tests.helpers.journeys import finished, publish, send
+from tests.helpers.temporal import wait_for
 
 BIG_SPENDERS = {
     "name": "big_spenders",

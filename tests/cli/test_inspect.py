@@ -10,14 +10,25 @@ import sys
 import uuid
 from pathlib import Path
 
+import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
-from tests.channels.smtp import Inbox
-from tests.journeys.test_shipped import identify
-from tests.workflows.test_journey import event, finished, send
+from tests.helpers.events import event, identify
+from tests.helpers.journeys import finished, publish_shipped, send
+from tests.helpers.smtp import Inbox, settings_for
+
+
+@pytest.fixture
+def settings(inbox: tuple[Inbox, int], sqlite_url: str, task_queue: str) -> Settings:
+    return settings_for(sqlite_url, inbox[1]).model_copy(update={"task_queue": task_queue})
+
+
+@pytest.fixture
+def catalog(settings: Settings) -> int:
+    return publish_shipped(settings.database_url)
 
 
 async def journeys(settings: Settings, *args: str) -> subprocess.CompletedProcess[str]:
@@ -31,6 +42,7 @@ async def journeys(settings: Settings, *args: str) -> subprocess.CompletedProces
     return subprocess.CompletedProcess(args, process.returncode or 0, out.decode(), err.decode())
 
 
+@pytest.mark.slow
 async def test_inspect_tells_what_a_customer_got_and_why(
     skipping_env: WorkflowEnvironment, inbox: tuple[Inbox, int], settings: Settings, catalog: int
 ) -> None:

@@ -26,7 +26,7 @@ from typing import Any
 
 from aiosmtpd.smtp import Envelope
 
-from tests.channels.http_server import serve
+from tests.helpers.http import serve
 
 
 @dataclass

@@ -22,7 +22,7 @@ from journeys.config.temporal import data_converter
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
+from tests.helpers.temporal import wait_for
 
 EMAIL = "ann.private@example.test"
 

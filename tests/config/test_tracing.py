@@ -16,8 +16,8 @@ from journeys.config.settings import Settings
 from journeys.config.temporal import DATA_CONVERTER
 from journeys.config.tracing import tracing_interceptors
 from journeys.worker.main import build_worker
-from tests.helpers import wait_for
-from tests.workflows.test_customer import track
+from tests.helpers.events import track
+from tests.helpers.temporal import wait_for
 
 
 async def test_an_event_is_traced_from_signal_to_activity(

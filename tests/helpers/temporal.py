@@ -1,7 +1,7 @@
-"""Small helpers the tests share."""
+"""Temporal in tests: the time-skipping server with our search attributes, and a customer's
+state read from its workflow."""
 
 import asyncio
-import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -15,12 +15,6 @@ from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.customer_types import CustomerState
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.workflows.customer import CustomerWorkflow
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def state_of(client: Client, customer_id: str) -> CustomerState:

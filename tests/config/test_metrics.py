@@ -14,9 +14,10 @@ from journeys.api.app import create_app
 from journeys.client import deliver
 from journeys.config.settings import Settings
 from journeys.worker.main import run_worker
-from tests.helpers import free_port, wait_for
-from tests.workflows.test_customer import track
-from tests.workflows.test_journey import publish
+from tests.helpers.events import track
+from tests.helpers.journeys import publish
+from tests.helpers.ports import free_port
+from tests.helpers.temporal import wait_for
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 NUDGE = """

@@ -1,0 +1,77 @@
+"""Journeys in tests: publish specs (the shipped ones or a YAML text), send a customer's
+events as the API would, and follow a run on the time-skipping server until it ends."""
+
+from datetime import timedelta
+
+import yaml
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from journeys.cli.segments import SHIPPED as SHIPPED_SEGMENTS
+from journeys.cli.segments import load_definition_files
+from journeys.cli.specs import load_spec_files
+from journeys.client import deliver
+from journeys.config.settings import Settings
+from journeys.data import JOURNEYS
+from journeys.store.db import session_scope
+from journeys.store.journeys import catalog_version, publish_spec
+from journeys.store.segments import save_segment
+from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.vocabulary.journey_types import JourneyProgress
+from journeys.workflows.journey import JourneyWorkflow
+
+SHIPPED = JOURNEYS
+
+
+def publish(settings: Settings, text: str) -> int:
+    """Publish the journey spec in YAML `text`; returns the catalog version."""
+    with session_scope(settings.database_url) as session:
+        publish_spec(session, spec=JourneySpec.model_validate(yaml.safe_load(text)))
+    with session_scope(settings.database_url) as session:
+        return catalog_version(session)
+
+
+def publish_shipped(database_url: str) -> int:
+    """The shipped segments, then the shipped journeys (which name them), as `journeys up`
+    publishes them; returns the catalog version."""
+    definitions, errors = load_definition_files([SHIPPED_SEGMENTS])
+    assert not errors
+    specs = load_spec_files([SHIPPED])
+    with session_scope(database_url) as session:
+        for definition in definitions:
+            save_segment(session, definition=definition)
+        for spec in specs:
+            publish_spec(session, spec=spec)
+        return catalog_version(session)
+
+
+async def send(
+    client: Client, settings: Settings, cid: str, *events: CustomerEvent, catalog: int
+) -> None:
+    await deliver(
+        client,
+        task_queue=settings.task_queue,
+        customer_id=cid,
+        events=list(events),
+        catalog_version=catalog,
+    )
+
+
+async def finished(env: WorkflowEnvironment, workflow_id: str) -> JourneyProgress:
+    """Skip ahead a day at a time until the run has ended (a handle fetched by id does not skip
+    time by itself), then read how it ended."""
+    handle = env.client.get_workflow_handle(workflow_id)
+    for _ in range(60):
+        try:
+            if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+                break
+        except RPCError:  # not started yet
+            pass
+        await env.sleep(timedelta(days=1))
+    return JourneyProgress.model_validate(await handle.result())
+
+
+async def progress(client: Client, workflow_id: str) -> JourneyProgress:
+    return await client.get_workflow_handle(workflow_id).query(JourneyWorkflow.get_progress)

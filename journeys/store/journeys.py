@@ -13,8 +13,7 @@ from typing import Any, Literal, get_args
 
 from sqlmodel import Session, col, select
 
-# catalog_version: still imported from here by tests (to move to store.catalog)
-from journeys.store.catalog import bump_catalog, catalog_version  # noqa: F401
+from journeys.store.catalog import bump_catalog
 from journeys.store.models import Journey, JourneyVersion
 from journeys.store.segments import active_definitions
 from journeys.vocabulary.journey_spec import JourneySpec, unrunnable_steps

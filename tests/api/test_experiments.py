@@ -9,7 +9,6 @@ import pytest
 import pytest_asyncio
 
 from journeys.api.app import create_app
-from journeys.api.experiments import experiments_router
 from journeys.config.settings import Settings
 from tests.helpers.experiments import experiment_spec, publish, record_runs, weights
 
@@ -25,7 +24,6 @@ def settings(sqlite_url: str) -> Settings:
 @pytest_asyncio.fixture(loop_scope="session")
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    app.include_router(experiments_router(settings))  # as api/app.py does
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         yield client

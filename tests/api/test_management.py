@@ -130,8 +130,8 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     client = dev_env.client
     catalog_r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)
     assert catalog_r.status_code == 201
+    from journeys.store.catalog import catalog_version
     from journeys.store.db import session_scope
-    from journeys.store.journeys import catalog_version
 
     with session_scope(settings.database_url) as session:
         catalog = catalog_version(session)
@@ -225,8 +225,8 @@ async def test_a_step_kind_not_runnable_yet_is_400(
 async def test_pausing_a_journey_holds_its_runs_and_resuming_lets_them_go_on(
     http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
 ) -> None:
+    from journeys.store.catalog import catalog_version
     from journeys.store.db import session_scope
-    from journeys.store.journeys import catalog_version
 
     client = dev_env.client
     r = await http.post("/v1/journeys", json=HANDOFF, headers=ADMIN)

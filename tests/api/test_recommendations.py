@@ -8,7 +8,6 @@ import pytest_asyncio
 
 from journeys.activities.recommendations import RecommendationActivities
 from journeys.api.app import create_app
-from journeys.api.recommendations import recommendations_router
 from journeys.config.settings import Settings
 from journeys.vocabulary.recommendation_types import TrainRecommendersInput
 
@@ -24,7 +23,6 @@ async def http(shop: str, task_queue: str) -> AsyncIterator[httpx.AsyncClient]:
     )  # fmt: skip
     RecommendationActivities(shop).train_recommenders(TrainRecommendersInput())
     app = create_app(settings, client=None)  # type: ignore[arg-type]  (no Temporal needed)
-    app.include_router(recommendations_router(settings))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         yield client

@@ -10,7 +10,6 @@ import pytest_asyncio
 
 from journeys.activities.segments import evaluate_customer
 from journeys.api.app import create_app
-from journeys.api.segments import segments_router
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.models import Customer
@@ -27,7 +26,6 @@ def settings(sqlite_url: str) -> Settings:
 @pytest_asyncio.fixture(loop_scope="session")
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    app.include_router(segments_router(settings))  # as api/app.py does
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
         yield client

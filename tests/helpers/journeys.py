@@ -14,8 +14,9 @@ from journeys.cli.specs import load_spec_files
 from journeys.client import deliver
 from journeys.config.settings import Settings
 from journeys.data import JOURNEYS
+from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
-from journeys.store.journeys import catalog_version, publish_spec
+from journeys.store.journeys import publish_spec
 from journeys.store.segments import save_segment
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.journey_spec import JourneySpec

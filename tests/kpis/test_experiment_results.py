@@ -4,9 +4,13 @@ the sample ratio check with weight-0 variants, and when a winner is ready to pro
 import pytest
 from scipy import stats
 
-from journeys.kpis.experiment_results import experiment_results, winner_to_promote
+from journeys.kpis.experiment_results import (
+    ExperimentExposures,
+    VariantCount,
+    experiment_results,
+    winner_to_promote,
+)
 from journeys.kpis.experiments import Arm, analyse, sample_ratio_p_value
-from journeys.store.experiments import ExperimentExposures, VariantCount
 from journeys.vocabulary.journey_spec import Promote
 
 

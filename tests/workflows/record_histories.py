@@ -102,8 +102,9 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
     post-purchase (a stage trigger, with a local-time wait) and NPS to referral."""
     from journeys.cli.segments import SHIPPED, load_definition_files
     from journeys.cli.specs import load_spec_files
+    from journeys.store.catalog import catalog_version
     from journeys.store.db import session_scope
-    from journeys.store.journeys import catalog_version, publish_spec
+    from journeys.store.journeys import publish_spec
     from journeys.store.segments import save_segment
     from journeys.vocabulary.ids import journey_workflow_id
 

@@ -17,9 +17,9 @@ from temporalio.worker import Worker
 
 from journeys.activities.experiments import ExperimentActivities, journey_experiment_results
 from journeys.config.settings import Settings
+from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import journey_events
-from journeys.store.journeys import catalog_version
 from journeys.store.models import JourneyEvent
 from journeys.vocabulary.experiment_types import EvaluateExperimentsInput
 from journeys.vocabulary.ids import journey_workflow_id

@@ -9,9 +9,10 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
+from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
-from journeys.store.journeys import catalog_version, set_paused
+from journeys.store.journeys import set_paused
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import OperatorCommand
 from journeys.worker.main import build_worker

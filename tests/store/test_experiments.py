@@ -8,10 +8,10 @@ import pytest
 
 from journeys import store
 from journeys.activities.experiments import evaluate, journey_experiment_results
+from journeys.kpis.experiment_results import VariantCount
 from journeys.store.db import session_scope
 from journeys.store.experiments import (
     ExperimentError,
-    VariantCount,
     experiment_exposures,
     promote_variant,
     promotions,

@@ -1,32 +1,16 @@
 """Experiment endpoints: admin key, 404 for an unknown journey, version or step, 400 for an
 unknown variant, 409 when there is nothing to revert, and the promote/revert cycle."""
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
-from journeys.api.app import create_app
 from journeys.config.settings import Settings
+from tests.helpers.api import ADMIN
 from tests.helpers.experiments import experiment_spec, publish, record_runs, weights
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
 BASE = "/v1/journeys/offer_test/experiments"
-
-
-@pytest.fixture
-def settings(sqlite_url: str) -> Settings:
-    return Settings(database_url=sqlite_url, admin_key="admin-secret", write_keys=["w"])
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client
 
 
 @pytest.mark.parametrize(

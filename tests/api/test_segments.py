@@ -1,35 +1,18 @@
 """Segment endpoints: admin key, 400 with field and reason, 404, and the happy paths."""
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 
 from journeys.activities.segments import evaluate_customer
-from journeys.api.app import create_app
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.models import Customer
+from tests.helpers.api import ADMIN
 
-ADMIN = {"Authorization": "Bearer admin-secret"}
 UK = {"description": "in the UK", "condition": {"field": "traits.country", "eq": "GB"}}
-
-
-@pytest.fixture
-def settings(sqlite_url: str) -> Settings:
-    return Settings(database_url=sqlite_url, admin_key="admin-secret", write_keys=["w"])
-
-
-@pytest_asyncio.fixture(loop_scope="session")
-async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(settings)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
-        yield client
-
 
 ROUTES = [
     ("PUT", "/v1/segments/uk", UK),

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
+from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
 from journeys.store.journeys import (
     CatalogError,
     NotFound,
     PublishResult,
     active_specs,
-    catalog_version,
     get_version,
     list_journeys,
     publish_spec,

@@ -27,9 +27,10 @@ from journeys.channels.templates import SHIPPED, RenderError, Template, render, 
 from journeys.config.metrics import MESSAGES
 from journeys.config.settings import Settings
 from journeys.store.consent import subscriptions, suppression
+from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import recent_marketing_sends
-from journeys.store.ledger import SETTLED, ledger_entry, mark, settle, traits_for_send
+from journeys.store.ledger import SETTLED, ledger_entry, mark, settle
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY
 from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
 
@@ -60,7 +61,9 @@ class ChannelActivities:
             entry = ledger_entry(session, message=input, category=category)
             if entry.status in SETTLED:  # delivered (or settled) before: exactly once
                 return DeliveryResult(status=entry.status, reason=entry.reason)
-            traits = traits_for_send(session, customer_id=input.customer_id)
+            # locked: two journeys sending at once are counted one after the other against
+            # the frequency cap
+            traits = customer_traits(session, customer_id=input.customer_id, lock=True) or {}
             problem = self._why_not(session, input, template, traits)
             if problem is not None:
                 mark(session, entry, status=problem[0], reason=problem[1])

@@ -29,9 +29,12 @@ def link_identity(session: Session, *, anonymous_id: str, customer_id: str) -> b
     return True
 
 
-def customer_traits(session: Session, *, customer_id: str) -> dict[str, Any] | None:
-    """The stored profile's traits; None when there is no such customer."""
-    customer = session.get(Customer, customer_id)
+def customer_traits(
+    session: Session, *, customer_id: str, lock: bool = False
+) -> dict[str, Any] | None:
+    """The stored profile's traits; None when there is no such customer. `lock` holds the
+    customer's row (PostgreSQL) until the transaction ends."""
+    customer = session.get(Customer, customer_id, with_for_update=lock)
     return dict(customer.traits) if customer is not None else None
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from sqlmodel import Session
 
-from journeys.store.models import Customer, Message
+from journeys.store.models import Message
 from journeys.vocabulary.journey_types import QueueMessageInput
 
 SETTLED = ("sent", "skipped", "failed")
@@ -20,13 +20,6 @@ def ledger_entry(session: Session, *, message: QueueMessageInput, category: str)
         entry = Message(**message.model_dump(), category=category, status="queued")
         session.add(entry)
     return entry
-
-
-def traits_for_send(session: Session, *, customer_id: str) -> dict[str, Any]:
-    """The customer's traits. On PostgreSQL this locks the customer's row: two journeys
-    sending at once are counted one after the other against the frequency cap."""
-    customer = session.get(Customer, customer_id, with_for_update=True)
-    return dict(customer.traits) if customer else {}
 
 
 def mark(

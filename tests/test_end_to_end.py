@@ -200,7 +200,11 @@ async def _wait_healthy(url: str, process: subprocess.Popen[bytes], seconds: flo
     deadline = asyncio.get_running_loop().time() + seconds
     async with httpx.AsyncClient() as http:
         while asyncio.get_running_loop().time() < deadline:
-            assert process.poll() is None, "journeys up exited early"
+            if process.poll() is not None:
+                output = process.stdout.read().decode() if process.stdout else ""
+                raise AssertionError(
+                    f"journeys up exited early ({process.returncode}):\n{output[-3000:]}"
+                )
             try:
                 if (await http.get(f"{url}/healthz")).status_code == 200:
                     return

@@ -13,6 +13,7 @@ import contextlib
 import os
 import secrets
 import signal
+import socket
 import sys
 import traceback
 from collections.abc import Iterator
@@ -55,7 +56,9 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _serve_api(settings: Settings, stop: asyncio.Event) -> None:
+async def _serve_api(
+    settings: Settings, stop: asyncio.Event, sock: socket.socket | None = None
+) -> None:
     from journeys.api.app import create_app
 
     config = uvicorn.Config(
@@ -66,7 +69,7 @@ async def _serve_api(settings: Settings, stop: asyncio.Event) -> None:
         access_log=False,
     )
     server = _Server(config)
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock] if sock else None))
     await stop.wait()
     server.should_exit = True
     await task
@@ -97,7 +100,7 @@ def _dev_key(data_dir: Path, name: str) -> str:
 
 async def _up(args: argparse.Namespace, settings: Settings) -> None:
     from journeys.cli.demo import seed_catalogue, send_demo
-    from journeys.devserver import DevServer, port_is_free
+    from journeys.devserver import DevServer
     from journeys.worker.main import run_worker
 
     data_dir: Path = args.data_dir.resolve()
@@ -113,10 +116,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     if "database_url" not in settings.model_fields_set:
         overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"
     settings = settings.model_copy(update=overrides)
-    if not port_is_free(args.api_port, settings.api_host):
-        raise SystemExit(
-            f"journeys up: port {args.api_port} is in use; choose another with --api-port"
-        )
+    # Bound now, before the dev server starts: its own free ports and connections can't take it.
+    api_socket = _bind_api_socket(settings.api_host, args.api_port)
 
     _publish_shipped_segments(settings)  # first: journeys may name them
     _publish_shipped_journeys(settings)
@@ -141,11 +142,10 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     try:
         parts = [
             asyncio.create_task(run_worker(settings, stop)),
-            asyncio.create_task(_serve_api(settings, stop)),
+            asyncio.create_task(_serve_api(settings, stop, api_socket)),
         ]
         marker = data_dir / "demo-loaded"
         if not args.no_demo and not marker.exists():
-            await asyncio.sleep(1.0)  # let uvicorn bind
             seed_catalogue(settings.database_url)
             sent = await send_demo(api_url, settings.write_keys[0])
             marker.write_text(str(sent))
@@ -160,6 +160,23 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
 
 
 SHIPPED_JOURNEYS = JOURNEYS
+
+
+def _bind_api_socket(host: str, port: int) -> socket.socket:
+    """The API's listening socket (uvicorn serves it), or a clear exit when the port is taken."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as err:
+        sock.close()
+        raise SystemExit(
+            f"journeys up: port {port} is in use ({err.strerror}); choose another with --api-port"
+        ) from err
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
 
 
 async def _ensure_schedules(settings: Settings) -> list[ScheduleHandle]:

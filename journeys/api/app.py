@@ -2,6 +2,7 @@
 plan and topics loaded at start), the lifespan that connects to Temporal, the error
 handlers, and the routers (api/router.py; the codec endpoint from api/codec.py)."""
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -20,6 +21,7 @@ from journeys.channels.templates import SHIPPED, load_templates
 from journeys.config.settings import Settings
 from journeys.config.temporal import connect
 from journeys.config.tracking_plan import load_tracking_plan
+from journeys.store.db import upgrade_schema
 
 log = structlog.get_logger()
 
@@ -27,6 +29,7 @@ log = structlog.get_logger()
 @asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    await asyncio.to_thread(upgrade_schema, settings.database_url)  # replicas: under a lock
     if not settings.write_keys:
         log.warning("no_write_keys", hint="set JOURNEYS_WRITE_KEYS; every call gets 401")
     if app.state.client is None:

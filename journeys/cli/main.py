@@ -4,7 +4,8 @@ check and preview message templates (`templates check`, `templates preview`); pu
 inspect segments (`segments publish|list|show|members|archive|activate|refresh-schedule`);
 evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
 (`clv fit`, `clv schedule`); A/B test results and promotions
-(`experiments show|promote|revert|evaluate|schedule`)."""
+(`experiments show|promote|revert|evaluate|schedule`); the store's schema
+(`db upgrade`, `db current`)."""
 
 import argparse
 import asyncio
@@ -27,6 +28,7 @@ from temporalio.client import ScheduleHandle
 from journeys.cli import catalog
 from journeys.cli import clv as clv_cli
 from journeys.cli import codec_server as codec_cli
+from journeys.cli import db as db_cli
 from journeys.cli import experiments as experiments_cli
 from journeys.cli import inspect as inspect_cli
 from journeys.cli import keys as keys_cli
@@ -101,6 +103,7 @@ def _dev_key(data_dir: Path, name: str) -> str:
 async def _up(args: argparse.Namespace, settings: Settings) -> None:
     from journeys.cli.demo import seed_catalogue, send_demo
     from journeys.devserver import DevServer
+    from journeys.store.db import upgrade_schema
     from journeys.worker.main import run_worker
 
     data_dir: Path = args.data_dir.resolve()
@@ -119,6 +122,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     # Bound now, before the dev server starts: its own free ports and connections can't take it.
     api_socket = _bind_api_socket(settings.api_host, args.api_port)
 
+    upgrade_schema(settings.database_url)
     _publish_shipped_segments(settings)  # first: journeys may name them
     _publish_shipped_journeys(settings)
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
@@ -247,6 +251,7 @@ COMMAND_GROUPS = (
     report_cli,
     codec_cli,
     keys_cli,
+    db_cli,
 )
 
 

@@ -45,5 +45,6 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     # Temporal's loggers put their context in `extra` (rendered as fields), not in the message.
     workflow.logger.workflow_info_on_message = False
     activity.logger.activity_info_on_message = False
-    for noisy in ("uvicorn.access", "httpx"):
+    # alembic announces its dialect on every check; our own store_schema_upgraded says what changed
+    for noisy in ("uvicorn.access", "httpx", "alembic"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -5,16 +5,41 @@ from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
-from sqlalchemy import event, inspect, text
+import structlog
+from alembic.util import CommandError
+from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.exc import OperationalError
+from sqlmodel import Session, create_engine
 
-from journeys.store import models  # noqa: F401  (registers the tables on SQLModel.metadata)
+from journeys.config.settings import ConfigError
+from journeys.store import schema
+
+log = structlog.get_logger()
 
 
 @lru_cache
 def get_engine(url: str) -> Engine:
-    """One engine per URL and process; creates the tables if they are missing."""
+    """One engine per URL and process; the first brings the schema to head (store.schema)."""
+    engine = create_store_engine(url)
+    before, after = schema.upgrade(engine)
+    if before != after:
+        log.info("store_schema_upgraded", previous=before.current, revision=after.current)
+    return engine
+
+
+def upgrade_schema(url: str) -> None:
+    """At a process's start: the store's schema at head before it serves, so a migration that
+    cannot run stops the start (ConfigError) rather than a request."""
+    try:
+        get_engine(url)
+    except (OperationalError, CommandError) as err:
+        shown = make_url(url).render_as_string(hide_password=True)
+        raise ConfigError(f"cannot bring the store at {shown} up to date: {err}") from err
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`, its schema left as it is (`journeys db current` reads it)."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         if parsed.database and parsed.database != ":memory:":
@@ -25,26 +50,7 @@ def get_engine(url: str) -> Engine:
         if parsed.drivername == "postgresql":
             url = parsed.set(drivername="postgresql+psycopg").render_as_string(hide_password=False)
         engine = create_engine(url, pool_pre_ping=True, pool_size=10)
-    SQLModel.metadata.create_all(engine)
-    _add_new_columns(engine)
     return engine
-
-
-def _add_new_columns(engine: Engine) -> None:
-    """create_all makes missing tables, not missing columns: add the nullable columns a newer
-    version defines (customer.stage) to a store an older version created."""
-    existing = inspect(engine)
-    with engine.begin() as connection:
-        for table in SQLModel.metadata.sorted_tables:
-            if not existing.has_table(table.name):
-                continue
-            have = {column["name"] for column in existing.get_columns(table.name)}
-            for column in table.columns:
-                if column.name not in have and column.nullable:
-                    kind = column.type.compile(dialect=engine.dialect)
-                    connection.execute(
-                        text(f'ALTER TABLE "{table.name}" ADD COLUMN "{column.name}" {kind}')
-                    )
 
 
 def _sqlite_pragmas(dbapi_connection, _record) -> None:  # type: ignore[no-untyped-def]

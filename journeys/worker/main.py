@@ -21,6 +21,7 @@ from journeys.activities.segments import SegmentActivities
 from journeys.channels.templates import load_templates
 from journeys.config.settings import ConfigError, Settings
 from journeys.config.temporal import connect
+from journeys.store.db import upgrade_schema
 from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
 from journeys.worker.deployment import become_current_if_first, deployment_config
 from journeys.workflows.clv_fit import ClvFitWorkflow
@@ -134,6 +135,7 @@ async def run_worker(settings: Settings, stop: asyncio.Event | None = None) -> N
     """Poll until `stop` is set (or forever), then shut down gracefully."""
     read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)  # fail early
     load_templates(settings.templates_dir)
+    await asyncio.to_thread(upgrade_schema, settings.database_url)
     try:
         client = await connect(settings)
     except RuntimeError as err:

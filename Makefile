@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test test-fast lint bench clean
+.PHONY: up test test-fast lint bench bench-journeys clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -30,6 +30,9 @@ lint: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python -m bench.ingest
+
+bench-journeys: $(BIN)/.installed
+	$(BIN)/python -m bench.journeys
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache

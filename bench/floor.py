@@ -1,7 +1,10 @@
-"""The floor of bench/ingest.py: the cheapest thing Temporal can do per event.
+"""The floors: the cheapest thing Temporal can do for each benchmark's job.
 
-A trivial workflow that only counts `tick` signals (one signal per event, started by
-signal-with-start) and answers a `count` query, and a worker for it. The worker runs as its own
+For bench/ingest.py, a trivial workflow that only counts `tick` signals (one signal per event,
+started by signal-with-start) and answers a `count` query. For bench/journeys.py, a bare
+workflow per customer that does the sends the journeys owe and nothing else: started by one
+signal-with-start, one activity per send (an email over SMTP to the same receiver). One worker
+serves both. The worker runs as its own
 process (`python -m bench.floor --address HOST:PORT --task-queue Q`) so that it does not share
 the benchmark client's interpreter, exactly like `journeys worker` does not.
 
@@ -14,9 +17,11 @@ import asyncio
 import os
 import signal
 import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
-from temporalio import workflow
+from temporalio import activity, workflow
 
 if __package__ in (None, ""):  # `python bench/floor.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -43,11 +48,62 @@ class FloorWorkflow:
         await workflow.wait_condition(lambda: False)
 
 
+SEND_SIGNAL = "go"
+
+
+@dataclass
+class Send:
+    to: str
+    subject: str
+
+
+@dataclass
+class SendFloorInput:
+    sends: list[Send]
+
+
+@activity.defn(name="BenchFloorSend")
+def send_email(send: Send) -> None:
+    """One email to the benchmark's SMTP receiver: what a journey's send activity ends with."""
+    import smtplib
+    from email.message import EmailMessage
+
+    message = EmailMessage()
+    message["From"], message["To"], message["Subject"] = "floor@bench.test", send.to, send.subject
+    message.set_content("floor")
+    with smtplib.SMTP(os.environ["BENCH_SMTP_HOST"], int(os.environ["BENCH_SMTP_PORT"])) as smtp:
+        smtp.send_message(message)
+
+
+@workflow.defn(name="BenchSendFloor")
+class SendFloorWorkflow:
+    """Signal-with-start, then the customer's sends one after another, then done."""
+
+    def __init__(self) -> None:
+        self.started = False
+
+    @workflow.signal(name=SEND_SIGNAL)
+    def go(self) -> None:
+        self.started = True
+
+    @workflow.run
+    async def run(self, input: SendFloorInput) -> None:
+        await workflow.wait_condition(lambda: self.started)
+        for send in input.sends:
+            await workflow.execute_activity(
+                send_email, send, start_to_close_timeout=timedelta(seconds=30)
+            )
+
+
 async def _serve(address: str, task_queue: str) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
     from temporalio.client import Client
     from temporalio.worker import Worker
 
     from bench.floor import FloorWorkflow as Floor  # by module name, not __main__, for the sandbox
+    from bench.floor import SendFloorWorkflow as SendFloor
+    from bench.floor import send_email as send
     from journeys.config.temporal import DATA_CONVERTER
 
     client = await Client.connect(address, data_converter=DATA_CONVERTER)
@@ -55,7 +111,13 @@ async def _serve(address: str, task_queue: str) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    async with Worker(client, task_queue=task_queue, workflows=[Floor]):
+    async with Worker(
+        client,
+        task_queue=task_queue,
+        workflows=[Floor, SendFloor],
+        activities=[send],
+        activity_executor=ThreadPoolExecutor(max_workers=20),
+    ):
         await stop.wait()
         # graceful shutdown retries forever if the server is already gone: bound it
         loop.call_later(5.0, os._exit, 0)

@@ -32,14 +32,12 @@ import argparse
 import asyncio
 import base64
 import contextlib
-import ctypes
 import json
 import os
 import platform
 import random
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -53,20 +51,27 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
 if __package__ in (None, ""):  # `python bench/ingest.py`
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
-from temporalio.api.enums.v1 import EventType, TaskQueueType  # noqa: E402
-from temporalio.api.taskqueue.v1 import TaskQueue  # noqa: E402
-from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest  # noqa: E402
+from temporalio.api.enums.v1 import EventType  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.service import RPCError  # noqa: E402
 
 from bench.floor import QUERY as FLOOR_QUERY  # noqa: E402
 from bench.floor import SIGNAL as FLOOR_SIGNAL  # noqa: E402
+from bench.stack import (  # noqa: E402
+    ROOT,
+    MemoryDevServer,
+    Stack,
+    cpu_snapshot,
+    free_port,
+    log,
+    wait_healthy,
+    wait_pollers,
+)
 from journeys.config.temporal import DATA_CONVERTER  # noqa: E402
 from journeys.devserver import DevServer, find_binary  # noqa: E402
 from journeys.workflows.customer import CustomerWorkflow  # noqa: E402
@@ -76,198 +81,12 @@ try:
 except ImportError:  # before workflows/ids.py existed
     from journeys.workflows.customer import workflow_id  # type: ignore[attr-defined,no-redef]
 
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 WRITE_KEY = "bench-write-key"
 JOURNEYS_QUEUE = "journeys-bench"
 FLOOR_QUEUE = "bench-floor"
 RPC_TIMEOUT_S = 10.0  # as journeys/client.py
 MODES = ("floor", "track", "batch", "batch-grouped")
 DEFAULT_MODES = ("floor", "track", "batch")
-
-# --------------------------------------------------------------------------------------------
-# processes
-
-
-def log(message: str) -> None:
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _own_group_dies_with_parent() -> None:  # runs in the child between fork and exec
-    os.setpgrp()
-    if sys.platform.startswith("linux"):  # PR_SET_PDEATHSIG: SIGKILL, a worker may hang retrying
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # a vanished server
-
-
-def group_alive(pgid: int) -> bool:
-    try:
-        os.killpg(pgid, 0)
-        return True
-    except ProcessLookupError:
-        return False
-
-
-def stop_group(pgid: int, first: int = signal.SIGTERM, timeout: float = 10.0) -> None:
-    """`first` to the whole group, SIGKILL to whatever is left after `timeout`."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, first)
-    deadline = time.monotonic() + timeout
-    while group_alive(pgid) and time.monotonic() < deadline:
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(-pgid, os.WNOHANG)  # reap, or a zombie leader keeps the group "alive"
-        time.sleep(0.05)
-    if group_alive(pgid):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(pgid, signal.SIGKILL)
-    with contextlib.suppress(ChildProcessError):
-        while os.waitpid(-pgid, os.WNOHANG)[0] > 0:
-            pass
-
-
-@dataclass
-class Child:
-    name: str
-    popen: subprocess.Popen[bytes]
-    stop_signal: int = signal.SIGTERM
-
-    @property
-    def pgid(self) -> int:
-        return self.popen.pid
-
-
-class Stack:
-    """Everything this run started, stopped in reverse order whatever happens."""
-
-    def __init__(self) -> None:
-        self.children: list[Child] = []
-        self.server: DevServer | None = None
-
-    def spawn(
-        self,
-        name: str,
-        argv: Sequence[str],
-        *,
-        env: dict[str, str],
-        log_file: Path,
-        cwd: Path,
-        stop_signal: int = signal.SIGTERM,
-    ) -> Child:
-        out = log_file.open("ab")
-        popen = subprocess.Popen(
-            list(argv),
-            env=env,
-            cwd=cwd,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_own_group_dies_with_parent,
-        )
-        out.close()
-        child = Child(name, popen, stop_signal)
-        self.children.append(child)
-        return child
-
-    def groups(self) -> dict[str, int]:
-        found = {c.name: c.pgid for c in self.children if not c.name.startswith("py-spy")}
-        if self.server and self.server.process:
-            found["temporal"] = self.server.process.pid
-        return found
-
-    def stop_all(self) -> None:
-        for child in reversed(self.children):  # py-spy first (started last), servers last
-            if group_alive(child.pgid):
-                stop_group(
-                    child.pgid,
-                    child.stop_signal,
-                    timeout=30 if child.name.startswith("py-spy") else 10,
-                )
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                child.popen.wait(1)
-        if self.server and self.server.process:
-            self.server.stop()
-            if group_alive(self.server.process.pid):
-                stop_group(self.server.process.pid, signal.SIGKILL)
-        left = [name for name, pgid in self.groups().items() if group_alive(pgid)]
-        if left:
-            log(f"WARNING: still running after stop: {left}")
-
-
-class MemoryDevServer(DevServer):
-    """The same dev server without `--db-filename`: in-memory SQLite."""
-
-    def command(self) -> list[str]:
-        args = super().command()
-        i = args.index("--db-filename")
-        del args[i : i + 2]
-        return args
-
-
-def group_cpu(pgid: int) -> float:
-    """user+system CPU seconds of the live processes of a process group (all threads)."""
-    total = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        rest = stat.rsplit(b")", 1)[1].split()
-        if int(rest[2]) == pgid:
-            total += int(rest[11]) + int(rest[12])
-    return total / CLK_TCK
-
-
-def thread_cpu(pid: int) -> dict[str, float]:
-    """A Python process's CPU seconds by thread kind: `main` (the asyncio loop), `threads`
-    (other Python threads: to_thread pool, workflow and activity executors), `core` (the Rust
-    threads of the Temporal SDK core, named tokio-*)."""
-    split = {"main": 0.0, "threads": 0.0, "core": 0.0}
-    with contextlib.suppress(OSError):
-        for task in os.scandir(f"/proc/{pid}/task"):
-            try:
-                with open(f"{task.path}/stat", "rb") as f:
-                    stat = f.read()
-            except OSError:
-                continue
-            head, rest = stat.rsplit(b")", 1)
-            comm = head.split(b"(", 1)[1]
-            ticks = int(rest.split()[11]) + int(rest.split()[12])
-            kind = (
-                "main"
-                if int(task.name) == pid
-                else "core"
-                if comm.startswith(b"tokio")
-                else "threads"
-            )
-            split[kind] += ticks / CLK_TCK
-    return split
-
-
-def system_busy() -> float:
-    """CPU seconds the whole machine spent not idle (all processes, ours or not)."""
-    with open("/proc/stat") as f:
-        ticks = [int(v) for v in f.readline().split()[1:]]
-    idle = ticks[3] + ticks[4]  # idle + iowait
-    return (sum(ticks[:8]) - idle) / CLK_TCK  # user..steal; guest is already in user
-
-
-def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
-    snap = {name: group_cpu(pgid) for name, pgid in groups.items()}
-    for name in ("api", "worker", "floor-worker"):
-        if name in groups:
-            for kind, seconds in thread_cpu(groups[name]).items():
-                snap[f"{name}:{kind}"] = seconds
-    snap["client"] = time.process_time()
-    snap["machine"] = system_busy()
-    return snap
-
 
 # --------------------------------------------------------------------------------------------
 # workload
@@ -508,37 +327,6 @@ def start_profilers(stack: Stack, out_dir: Path, tmp: Path, gil: bool) -> None:
             stop_signal=signal.SIGINT,
         )
     time.sleep(1.0)  # attach before the first mode
-
-
-async def wait_healthy(url: str, child: Child, timeout: float = 60.0) -> None:
-    deadline = time.monotonic() + timeout
-    async with httpx.AsyncClient() as http:
-        while True:
-            if child.popen.poll() is not None:
-                raise RuntimeError(f"{child.name} exited with {child.popen.returncode}")
-            with contextlib.suppress(httpx.TransportError):
-                if (await http.get(url, timeout=2)).status_code == 200:
-                    return
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{url} not healthy after {timeout:.0f}s")
-            await asyncio.sleep(0.2)
-
-
-async def wait_pollers(client: Client, queue: str, child: Child, timeout: float = 60.0) -> None:
-    request = DescribeTaskQueueRequest(
-        namespace="default",
-        task_queue=TaskQueue(name=queue),
-        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
-    )
-    deadline = time.monotonic() + timeout
-    while True:
-        if child.popen.poll() is not None:
-            raise RuntimeError(f"{child.name} exited with {child.popen.returncode}")
-        if (await client.workflow_service.describe_task_queue(request)).pollers:
-            return
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"no {child.name} polling {queue} after {timeout:.0f}s")
-        await asyncio.sleep(0.2)
 
 
 def store_micro(tmp: Path, n: int, batch_size: int, event_name: str) -> dict[str, float]:

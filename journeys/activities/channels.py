@@ -19,6 +19,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from journeys.activities.journeys import count_run_changes
 from journeys.channels import email, http_providers, tracking
 from journeys.channels.consent import unsubscribe_url
 from journeys.channels.http_providers import HttpProvider
@@ -29,10 +30,17 @@ from journeys.config.settings import Settings
 from journeys.store.consent import subscriptions, suppression
 from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
-from journeys.store.journey_runs import recent_marketing_sends
+from journeys.store.journey_runs import recent_marketing_sends, record_journey_events
 from journeys.store.ledger import SETTLED, ledger_entry, mark, settle
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY
 from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
+
+
+def delivery_policy(settings: Settings) -> DeliveryPolicy:
+    window = settings.quiet_window
+    if window is None:
+        return DeliveryPolicy()
+    return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
 
 
 class ChannelActivities:
@@ -43,11 +51,9 @@ class ChannelActivities:
 
     @activity.defn(name=DELIVERY_POLICY.name)
     def delivery_policy(self) -> DeliveryPolicy:
-        """Read once per journey run; the wait itself is a durable timer in the workflow."""
-        window = self.settings.quiet_window
-        if window is None:
-            return DeliveryPolicy()
-        return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
+        """For a run started without the policy (customers pass theirs to the runs they start);
+        the wait itself is a durable timer in the workflow."""
+        return delivery_policy(self.settings)
 
     @activity.defn(name=DELIVER_MESSAGE.name)
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
@@ -58,6 +64,7 @@ class ChannelActivities:
         template = self.templates.get(input.template)
         category = "transactional" if template and template.transactional else "marketing"
         with session_scope(self.settings.database_url) as session:
+            count_run_changes(record_journey_events(session, records=input.records))
             entry = ledger_entry(session, message=input, category=category)
             if entry.status in SETTLED:  # delivered (or settled) before: exactly once
                 return DeliveryResult(status=entry.status, reason=entry.reason)

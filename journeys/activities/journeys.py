@@ -10,7 +10,7 @@ from journeys.store.catalog import catalog_version
 from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
-from journeys.store.journey_runs import record_journey_event
+from journeys.store.journey_runs import record_journey_events
 from journeys.store.journeys import active_specs, get_version, paused_journeys
 from journeys.store.models import Task
 from journeys.store.segments import active_segment_count, customer_memberships
@@ -24,7 +24,7 @@ from journeys.vocabulary.activity_refs import (
     LOAD_JOURNEY_CATALOG,
     LOAD_JOURNEY_SPEC,
     RECORD_DECISION,
-    RECORD_JOURNEY_EVENT,
+    RECORD_JOURNEY_EVENTS,
     TASK_DEADLINE,
 )
 from journeys.vocabulary.journey_spec import JourneySpec
@@ -35,6 +35,7 @@ from journeys.vocabulary.journey_types import (
     DecisionStatsInput,
     JourneyCatalog,
     JourneyRecordInput,
+    JourneyRecordsInput,
     JourneyTrigger,
     LoadSpecInput,
     ProfileInput,
@@ -42,6 +43,13 @@ from journeys.vocabulary.journey_types import (
     TaskInput,
     TaskState,
 )
+
+
+def count_run_changes(written: list[JourneyRecordInput]) -> None:
+    """The journey_runs metric: entries and endings newly recorded (steps are not counted)."""
+    for record in written:
+        if record.kind != "step":
+            JOURNEY_RUNS.labels(journey=record.journey, kind=record.kind).inc()
 
 
 class JourneyActivities:
@@ -107,12 +115,11 @@ class JourneyActivities:
                                "step": input.step, "chosen": input.chosen},
         )  # fmt: skip
 
-    @activity.defn(name=RECORD_JOURNEY_EVENT.name)
-    def record_journey_event(self, input: JourneyRecordInput) -> None:
+    @activity.defn(name=RECORD_JOURNEY_EVENTS.name)
+    def record_journey_events(self, input: JourneyRecordsInput) -> None:
         with session_scope(self.database_url) as session:
-            written = record_journey_event(session, record=input)
-        if written and input.kind != "step":
-            JOURNEY_RUNS.labels(journey=input.journey, kind=input.kind).inc()
+            written = record_journey_events(session, records=input.records)
+        count_run_changes(written)
 
     @activity.defn(name=CREATE_TASK.name)
     def create_task(self, input: TaskInput) -> None:

@@ -31,6 +31,14 @@ def record_journey_event(session: Session, *, record: JourneyRecordInput) -> boo
     return True
 
 
+def record_journey_events(
+    session: Session, *, records: list[JourneyRecordInput]
+) -> list[JourneyRecordInput]:
+    """Several records of runs at once (what a run noted since it last wrote); the ones that
+    were new."""
+    return [record for record in records if record_journey_event(session, record=record)]
+
+
 def journey_events(session: Session, *, workflow_id: str) -> list[JourneyEvent]:
     query = select(JourneyEvent).where(JourneyEvent.workflow_id == workflow_id)
     return list(session.exec(query.order_by(col(JourneyEvent.seq))))

@@ -27,7 +27,7 @@ from journeys.vocabulary.journey_types import (
     DeliveryPolicy,
     DeliveryResult,
     JourneyCatalog,
-    JourneyRecordInput,
+    JourneyRecordsInput,
     LoadSpecInput,
     ProfileInput,
     QueueMessageInput,
@@ -122,8 +122,8 @@ DECISION_STATS: ActivityRef[DecisionStatsInput, dict[str, ActionStats]] = Activi
 RECORD_DECISION: ActivityRef[DecisionRecord, None] = ActivityRef(
     "record_decision", DecisionRecord, type(None)
 )
-RECORD_JOURNEY_EVENT: ActivityRef[JourneyRecordInput, None] = ActivityRef(
-    "record_journey_event", JourneyRecordInput, type(None)
+RECORD_JOURNEY_EVENTS: ActivityRef[JourneyRecordsInput, None] = ActivityRef(
+    "record_journey_events", JourneyRecordsInput, type(None)
 )
 CREATE_TASK: ActivityRef[TaskInput, None] = ActivityRef("create_task", TaskInput, type(None))
 TASK_DEADLINE: ActivityRef[TaskDeadlineInput, TaskState] = ActivityRef(

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from journeys.vocabulary.events import CustomerEvent, Stage
-from journeys.vocabulary.journey_types import JourneyTrigger
+from journeys.vocabulary.journey_types import DeliveryPolicy, JourneyTrigger
 
 
 class StageChange(BaseModel):
@@ -123,10 +123,13 @@ class LifecycleRule(BaseModel):
 
 
 class LifecycleConfig(BaseModel):
-    """Event-to-stage mapping and the inactivity period, loaded by the worker from settings."""
+    """What a customer run is given at its start from the worker's settings: the event-to-stage
+    mapping, the inactivity period, and the sending rules it hands to the journey runs it
+    starts (so a run needs no activity of its own to learn them)."""
 
     rules: list[LifecycleRule]
     inactivity_days: float = 30.0
+    delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
 
 
 class ProfileUpdateInput(BaseModel):

@@ -35,6 +35,15 @@ class LoadSpecInput(BaseModel):
     version: int
 
 
+class DeliveryPolicy(BaseModel):
+    """Worker-wide sending rules a run asks for once: the quiet window of the customer's local
+    time (None: none) and the channels it holds back."""
+
+    quiet_start: time | None = None
+    quiet_end: time | None = None
+    quiet_channels: list[str] = Field(default_factory=lambda: ["email", "sms", "push"])
+
+
 class JourneyInput(BaseModel):
     customer_id: str
     name: str
@@ -44,6 +53,7 @@ class JourneyInput(BaseModel):
     stage: Stage = Stage.AWARENESS
     spec: JourneySpec | None = None  # loaded by the run itself when absent (pinned to `version`)
     paused: bool = False  # entered while the journey was paused: wait before the first step
+    delivery: DeliveryPolicy | None = None  # the customer's; asked by the run when absent
 
 
 class StepRecord(BaseModel):
@@ -86,7 +96,7 @@ class JourneyEnded(BaseModel):
 
 
 class JourneyRecordInput(BaseModel):
-    """Activity input: one durable record of a run's progress (entry, step, goal, exit)."""
+    """One durable record of a run's progress (entry, step, goal, exit)."""
 
     workflow_id: str
     seq: int  # the record's position in its run: a retried activity writes it once
@@ -97,6 +107,12 @@ class JourneyRecordInput(BaseModel):
     step: str | None = None
     detail: str = ""
     at: datetime
+
+
+class JourneyRecordsInput(BaseModel):
+    """Activity input: the records a run noted since it last wrote some, written together."""
+
+    records: list[JourneyRecordInput]
 
 
 class ProfileInput(BaseModel):
@@ -154,6 +170,8 @@ class QueueMessageInput(BaseModel):
     template: str
     fallback: str | None = None
     context: dict[str, Any] = Field(default_factory=dict)
+    # the run's records not written yet: they go with the send instead of costing an activity
+    records: list[JourneyRecordInput] = Field(default_factory=list)
 
 
 class TaskInput(BaseModel):
@@ -208,12 +226,3 @@ class DeliveryResult(BaseModel):
         its fallback; the customer's consent or a frequency cap says "not now, anywhere"."""
         held = self.reason.startswith(("unsubscribed", "not opted in", "frequency cap"))
         return self.status in ("failed", "skipped") and not held
-
-
-class DeliveryPolicy(BaseModel):
-    """Worker-wide sending rules a run asks for once: the quiet window of the customer's local
-    time (None: none) and the channels it holds back."""
-
-    quiet_start: time | None = None
-    quiet_end: time | None = None
-    quiet_channels: list[str] = Field(default_factory=lambda: ["email", "sms", "push"])

@@ -10,7 +10,7 @@ from prometheus_client import start_http_server
 from temporalio.client import Client
 from temporalio.worker import Worker
 
-from journeys.activities.channels import ChannelActivities
+from journeys.activities.channels import ChannelActivities, delivery_policy
 from journeys.activities.experiments import ExperimentActivities
 from journeys.activities.journeys import JourneyActivities
 from journeys.activities.kpis import KpiActivities
@@ -72,9 +72,9 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     """Every workflow and activity this product runs. Sends through a provider run on their
     channel's task queue, which Temporal rate-limits across all workers when
     `JOURNEYS_RATE_LIMITS` names the channel."""
-    lifecycle = LifecycleActivities(
-        read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
-    )
+    config = read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
+    config.delivery = delivery_policy(settings)  # handed by customers to their journey runs
+    lifecycle = LifecycleActivities(config)
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
     channels = ChannelActivities(settings, load_templates(settings.templates_dir))
@@ -100,7 +100,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             journeys.customer_profile,
             journeys.decision_stats,
             journeys.record_decision,
-            journeys.record_journey_event,
+            journeys.record_journey_events,
             journeys.create_task,
             journeys.task_deadline,
             channels.deliver_message,  # runs recorded before channel task queues

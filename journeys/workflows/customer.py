@@ -68,6 +68,9 @@ class CustomerWorkflow:
         self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
         self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
         self.segments_due = False  # events were applied since the last segment evaluation
+        # stage, journeys or risk changed: search attributes are upserted once, as the loop's
+        # work ends (one history event, not one per change)
+        self.attributes_due = False
         self._queue(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
@@ -80,7 +83,7 @@ class CustomerWorkflow:
     @workflow.signal(name="journey_ended")
     def journey_ended(self, end: JourneyEnded) -> None:
         self.router.ended(end)
-        self._upsert_search_attributes()
+        self.attributes_due = True
 
     @workflow.signal(name="merge_into")
     def merge_into(self, request: MergeIntoInput) -> None:
@@ -116,6 +119,7 @@ class CustomerWorkflow:
         # a regular activity, not a local one: a local activity's result can land in a later
         # task than its marker, and replay then fails (docs/versioning.md, "a real case")
         self.config = await LOAD_LIFECYCLE_CONFIG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
+        self.router.delivery = self.config.delivery
         self._upsert_search_attributes()
         watcher = asyncio.create_task(self._watch_inactivity())
         while True:
@@ -157,7 +161,13 @@ class CustomerWorkflow:
         return last is not None and event.timestamp < last
 
     def _has_work(self) -> bool:
-        return bool(self.pending or self.merges or self.merge_requests or self.at_risk_news)
+        return bool(
+            self.pending
+            or self.merges
+            or self.merge_requests
+            or self.at_risk_news
+            or self.attributes_due
+        )
 
     def _history_is_long(self, input: CustomerInput) -> bool:
         info = workflow.info()
@@ -188,6 +198,7 @@ class CustomerWorkflow:
         if self.router.outbox:
             await self.router.flush()
         await self._record_stages()
+        self._upsert_search_attributes()
         self._show_details()
 
     async def _apply(self, event: CustomerEvent) -> None:
@@ -213,10 +224,10 @@ class CustomerWorkflow:
         if stage is not None:
             self._move(stage, event.timestamp, event.key)
         if self.router.involved and await self.router.on_event(event, state.stage, previous):
-            self._upsert_search_attributes()
+            self.attributes_due = True
         if state.at_risk and not passive:
             state.at_risk = False
-            self._upsert_search_attributes()
+            self.attributes_due = True
         if event.type == "identify" and event.traits:
             await self._update_profile(event, order=None)
         elif event.key == "Order Completed":
@@ -263,7 +274,7 @@ class CustomerWorkflow:
         previous = self.state.stage
         self.state.stage = stage
         self.state.stage_history.append(StageChange(stage=stage, at=at, cause=cause))
-        self._upsert_search_attributes()
+        self.attributes_due = True
         workflow.logger.debug(
             "stage changed",
             extra={
@@ -322,7 +333,7 @@ class CustomerWorkflow:
             return
         self.pending = deque()
         self.state.merged_into = target
-        self._upsert_search_attributes()
+        self.attributes_due = True
         workflow.logger.info(
             "customer merged", extra={"customer_id": self.state.customer_id, "into": target}
         )
@@ -342,7 +353,7 @@ class CustomerWorkflow:
         self.state.recent_message_ids = []
         self.pending.extend(fresh)
         await self.router.reassign(adopted)
-        self._upsert_search_attributes()
+        self.attributes_due = True
         await MERGE_PROFILES.run(
             MergeProfilesInput(
                 source_customer_id=merge.source_customer_id,
@@ -381,7 +392,7 @@ class CustomerWorkflow:
             timestamp=workflow.now(),
         )
         if await self.router.on_event(event, self.state.stage, self.state.stage):
-            self._upsert_search_attributes()
+            self.attributes_due = True
 
     # -- inactivity, search attributes, UI details ------------------------------------------
 
@@ -406,13 +417,14 @@ class CustomerWorkflow:
                 continue
             self.state.at_risk = True
             self.at_risk_news = True
-            self._upsert_search_attributes()
+            self.attributes_due = True
             self._show_details()
             workflow.logger.info("customer at risk", extra={"customer_id": self.state.customer_id})
 
     def _upsert_search_attributes(self) -> None:
         """Keep CustomerId/LifecycleStage/AtRisk current; a merged customer drops its stage so
         `LifecycleStage="..."` counts each person once."""
+        self.attributes_due = False
         current = workflow.info().typed_search_attributes
         wanted: list[SearchAttributeUpdate[Any]] = [
             sa.CUSTOMER_ID.value_set(self.state.customer_id)

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
     from journeys.vocabulary.ids import journey_workflow_id
     from journeys.vocabulary.journey_types import (
+        DeliveryPolicy,
         JourneyEnded,
         JourneyInput,
         JourneyTrigger,
@@ -35,6 +36,7 @@ class JourneyRouter:
         self.journeys = journeys
         self.wanted_catalog = 0
         self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
+        self.delivery: DeliveryPolicy | None = None  # handed to the runs it starts
 
     @property
     def involved(self) -> bool:
@@ -94,6 +96,7 @@ class JourneyRouter:
                 trigger_event=event,
                 stage=stage,
                 paused=paused,
+                delivery=self.delivery,
             ),
             id=workflow_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

@@ -131,7 +131,7 @@ class JourneyWorkflow:
                 sa.JOURNEY_VERSION.value_set(input.version),
             ]
         )
-        await journey.record("entered", detail=f"v{input.version}")
+        journey.record("entered", detail=f"v{input.version}")
         step_id: str | None = journey.spec.steps[0].id
         while step_id is not None and journey.outcome is None:
             journey.progress.current_step = step_id
@@ -159,7 +159,7 @@ class JourneyWorkflow:
         journey.progress.steps.append(
             StepRecord(step=step.id, kind=step.kind, at=workflow.now(), result=result)
         )
-        await journey.record("step", step=step.id, detail=result)
+        journey.record("step", step=step.id, detail=result)
         return target
 
     async def _step(self, step: Step, after: str | None) -> tuple[str, str | None]:
@@ -228,7 +228,8 @@ class JourneyWorkflow:
         )
         workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(journey.outcome)])
         last_step = journey.progress.steps[-1].step if journey.progress.steps else ""
-        await journey.record(journey.outcome, detail=journey.exit_reason or last_step)
+        journey.record(journey.outcome, detail=journey.exit_reason or last_step)
+        await journey.write_records()
         customer = workflow.get_external_workflow_handle(
             customer_workflow_id(journey.input.customer_id)
         )

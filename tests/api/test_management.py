@@ -149,6 +149,9 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     [task] = [t for t in tasks if t["customer_id"] == cid]
     assert task["outcomes"] == ["qualified", "not_now"] and task["status"] == "open"
     assert (await http.get("/v1/tasks?team=support", headers=ADMIN)).json() == []
+    # who is where, while the run waits for the team
+    runs = await eventually(http, "/v1/journeys/sales_handoff/runs?step=call", cid)
+    assert runs["step"] == "call" and runs["version"] == 1 and runs["status"] == "running"
     url = f"/v1/tasks/{task['task_id']}/complete"
     r = await http.post(url, json={"outcome": "maybe"}, headers=ADMIN)
     assert r.status_code == 400 and "unknown outcome" in r.json()["error"]
@@ -159,8 +162,6 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     assert (
         await http.post("/v1/tasks/nope/complete", json={"outcome": "x"}, headers=ADMIN)
     ).status_code == 404
-    runs = await eventually(http, "/v1/journeys/sales_handoff/runs?step=call", cid)
-    assert runs["step"] == "call" and runs["version"] == 1 and runs["status"] == "running"
     handle = client.get_workflow_handle(journey_workflow_id("sales_handoff", cid, 1))
     await handle.result()
     run = await handle.query(JourneyWorkflow.get_progress)

@@ -45,6 +45,21 @@ async def wait_for(
     )
 
 
+async def wait_for_attribute(
+    client: Client, workflow_id: str, key: Any, wanted: Any, seconds: float = 30
+) -> None:
+    """Describe until a search attribute has `wanted`: a workflow upserts them once its task's
+    work is done, a moment after a query already shows the change."""
+    found: Any = None
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        found = (await client.get_workflow_handle(workflow_id).describe()).typed_search_attributes
+        if found.get(key) == wanted:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id}: {key.name} never became {wanted!r}; last: {found}")
+
+
 async def start_skipping_env() -> WorkflowEnvironment:
     """The time-skipping test server, with our search attributes registered."""
     env = await WorkflowEnvironment.start_time_skipping(

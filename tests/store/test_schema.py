@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -36,6 +37,7 @@ from journeys.store import schema
 from journeys.store.db import create_store_engine, get_engine
 from journeys.store.models import Customer
 from tests.helpers.ports import free_port
+from tests.helpers.postgres import create_database, drop_database
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")
 
@@ -169,12 +171,17 @@ def test_processes_upgrading_one_new_database_together_do_not_race(database_url:
 
 
 @pytest.mark.e2e
-@pytest.mark.postgres
-def test_two_api_replicas_start_together_on_a_new_postgresql_database(
-    database_url: str,
-) -> None:
-    if not database_url.startswith("postgresql"):
-        pytest.skip("the replicas' race is PostgreSQL's (SQLite serves one machine)")
+def test_two_api_replicas_start_together_on_a_new_postgresql_database(postgres_url: str) -> None:
+    name = f"replicas_{uuid.uuid4().hex[:12]}"
+    database_url = create_database(postgres_url, name)
+    try:
+        _start_two_replicas(database_url)
+    finally:
+        get_engine(database_url).dispose()
+        drop_database(postgres_url, name)
+
+
+def _start_two_replicas(database_url: str) -> None:
     ports = [free_port(), free_port()]
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")},

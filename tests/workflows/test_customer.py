@@ -18,7 +18,7 @@ from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
 from journeys.workflows.customer import CustomerWorkflow
 from tests.helpers.events import track
-from tests.helpers.temporal import state_of, wait_for
+from tests.helpers.temporal import state_of, wait_for, wait_for_attribute
 
 NOW = datetime(2026, 11, 1, tzinfo=UTC)
 
@@ -63,8 +63,8 @@ async def test_stages_follow_the_buy_own_advocate_path_and_back(
             Stage.LOYALTY,
         ]
         assert state.event_counts["Order Completed"] == 2
+        await wait_for_attribute(client, customer_workflow_id(cid), sa.LIFECYCLE_STAGE, "loyalty")
         desc = await client.get_workflow_handle(customer_workflow_id(cid)).describe()
-        assert desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) == "loyalty"
         assert desc.typed_search_attributes.get(sa.CUSTOMER_ID) == cid
     with session_scope(settings.database_url) as session:
         orders = sorted(
@@ -91,8 +91,7 @@ async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back
         await skipping_env.sleep(timedelta(days=2))
         state = await state_of(client, cid)
         assert state.at_risk
-        desc = await client.get_workflow_handle(customer_workflow_id(cid)).describe()
-        assert desc.typed_search_attributes.get(sa.AT_RISK) is True
+        await wait_for_attribute(client, customer_workflow_id(cid), sa.AT_RISK, True)
         # a lapsed customer who returns to browsing moves back to consideration
         await deliver(
             client,
@@ -177,10 +176,8 @@ async def test_alias_merges_anonymous_history_into_the_identified_customer(
         assert state.event_counts["Checkout Started"] == 1
         source = await wait_for(client, anon, lambda s: s.merged_into == user)
         assert source.merged_into == user
-        desc = await client.get_workflow_handle(customer_workflow_id(anon)).describe()
-        assert (
-            desc.typed_search_attributes.get(sa.LIFECYCLE_STAGE) is None
-        )  # counted once, as `user`
+        # counted once, as `user`
+        await wait_for_attribute(client, customer_workflow_id(anon), sa.LIFECYCLE_STAGE, None)
         assert [c.cause for c in state.stage_history].count("first_seen") == 1
         # a straggler sent to the anonymous customer reaches the identified one
         await deliver(

@@ -38,6 +38,7 @@ class HumanTasks:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"task for {step.team}: {step.title}",
         )
+        await run.write_records()  # the team may take days: the store should know the run waits
         for escalate_to in ([step.escalate_to] if step.escalate_to else []) + [None]:
             try:
                 await workflow.wait_condition(

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
         CUSTOMER_PROFILE,
         CUSTOMER_TRAITS,
         JOURNEY_PAUSED,
-        RECORD_JOURNEY_EVENT,
+        RECORD_JOURNEY_EVENTS,
     )
     from journeys.vocabulary.events import CustomerEvent
     from journeys.vocabulary.expressions import evaluate
@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
         JourneyInput,
         JourneyProgress,
         JourneyRecordInput,
+        JourneyRecordsInput,
         LoadSpecInput,
         OperatorCommand,
         Outcome,
@@ -50,6 +51,7 @@ class JourneyRun:
         )
         self.visits: dict[str, int] = {}
         self.records = 0
+        self.unwritten: list[JourneyRecordInput] = []  # noted, not yet in the store
         self.paused: OperatorCommand | None = None
 
     def visit_id(self, step_id: str) -> str:
@@ -60,6 +62,7 @@ class JourneyRun:
 
     async def sleep(self, duration: timedelta) -> None:
         """A durable timer that a goal or an exit interrupts."""
+        await self.write_records()
         try:
             await workflow.wait_condition(lambda: self.outcome is not None, timeout=duration)
         except TimeoutError:
@@ -78,6 +81,7 @@ class JourneyRun:
         itself once the journey is no longer paused, checked every PAUSE_CHECK: a resume
         broadcast can miss a run that started a moment before it."""
         assert self.paused is not None
+        await self.write_records()
         workflow.set_current_details(
             f"{self.input.name} v{self.input.version}: paused ({self.progress.paused})"
         )
@@ -142,9 +146,12 @@ class JourneyRun:
 
     # -- records -----------------------------------------------------------------------------
 
-    async def record(self, kind: RecordKind, step: str | None = None, detail: str = "") -> None:
+    def record(self, kind: RecordKind, step: str | None = None, detail: str = "") -> None:
+        """Note a record of the run's progress. Records are written together — with the run's
+        next send, or before it waits or ends — not each by an activity of its own (which made
+        a third of a run's history); so the store lags a running step by moments, never a wait."""
         self.records += 1
-        await RECORD_JOURNEY_EVENT.run(
+        self.unwritten.append(
             JourneyRecordInput(
                 workflow_id=workflow.info().workflow_id,
                 seq=self.records,
@@ -155,7 +162,21 @@ class JourneyRun:
                 step=step,
                 detail=detail,
                 at=workflow.now(),
-            ),
+            )
+        )
+
+    def take_records(self) -> list[JourneyRecordInput]:
+        """The records not yet written, for an activity that writes them with its own work."""
+        taken, self.unwritten = self.unwritten, []
+        return taken
+
+    async def write_records(self) -> None:
+        if not self.unwritten:
+            return
+        records = self.take_records()
+        await RECORD_JOURNEY_EVENTS.run(
+            JourneyRecordsInput(records=records),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary=f"record {kind}" + (f" at {step}" if step else ""),
+            summary="record "
+            + ", ".join(r.kind + (f" {r.step}" if r.step else "") for r in records),
         )

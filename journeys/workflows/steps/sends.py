@@ -40,7 +40,8 @@ def seed_products(properties: dict[str, Any]) -> list[str]:
 class Sends:
     def __init__(self, run: JourneyRun) -> None:
         self.run = run
-        self.policy: DeliveryPolicy | None = None  # asked once per run, at the first send
+        # the customer's, given at entry; asked once per run, at the first send, without it
+        self.policy: DeliveryPolicy | None = None
         self.products: dict[str, list[dict[str, Any]]] = {}  # recommend steps' `save_as`
 
     async def send(self, step: Send) -> str:
@@ -103,7 +104,9 @@ class Sends:
     async def _quiet_channels(self) -> list[str]:
         """The channels quiet hours hold back."""
         if self.policy is None:
-            self.policy = await DELIVERY_POLICY.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
+            self.policy = self.run.input.delivery or await DELIVERY_POLICY.run(
+                start_to_close_timeout=ACTIVITY_TIMEOUT
+            )
         return self.policy.quiet_channels if self.policy.quiet_start else []
 
     async def _hold_for_quiet_hours(self) -> bool:
@@ -123,6 +126,7 @@ class Sends:
         return True
 
     async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
+        message.records = self.run.take_records()  # written by the send, in its transaction
         retry = RetryPolicy(maximum_interval=timedelta(minutes=10))
         summary = _send_summary(message)
         if message.channel not in PROVIDER_CHANNELS:  # on-site popovers: stored, not sent

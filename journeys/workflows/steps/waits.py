@@ -26,6 +26,8 @@ class Waits:
         """True when the event came (it becomes the run's last event), False on timeout."""
         run = self.run
         match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
+        if self._find(match) is None:  # about to wait: the store should know where the run is
+            await run.write_records()
         try:
             await workflow.wait_condition(
                 lambda: self._find(match) is not None or run.outcome is not None,

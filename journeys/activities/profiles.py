@@ -1,7 +1,9 @@
 """Profile activities: traits, orders and identity merges in the store, idempotent on replay."""
 
+from sqlmodel import Session
 from temporalio import activity
 
+from journeys.activities.segments import evaluate_customer
 from journeys.store.customers import (
     merge_customers,
     record_order,
@@ -9,41 +11,72 @@ from journeys.store.customers import (
     upsert_traits,
 )
 from journeys.store.db import session_scope
-from journeys.vocabulary.activity_refs import MERGE_PROFILES, RECORD_STAGE_HISTORY, UPDATE_PROFILE
+from journeys.vocabulary.activity_refs import (
+    APPLY_CUSTOMER_CHANGES,
+    MERGE_PROFILES,
+    UPDATE_PROFILE,
+)
 from journeys.vocabulary.customer_types import (
+    CustomerChangesInput,
+    CustomerChangesResult,
     MergeProfilesInput,
     ProfileUpdateInput,
     StageHistoryInput,
 )
 
 
+def _update_profile(session: Session, update: ProfileUpdateInput) -> None:
+    if update.traits:
+        upsert_traits(session, customer_id=update.customer_id, traits=update.traits)
+    if update.order is not None:
+        record_order(
+            session,
+            order_id=str(update.order.get("order_id") or update.message_id),
+            customer_id=update.customer_id,
+            properties=update.order,
+            at=update.at,
+        )
+
+
+def _record_stages(session: Session, stages: StageHistoryInput) -> None:
+    record_stage_entries(
+        session, customer_id=stages.customer_id, entries=stages.entries,
+        previous=stages.previous.value if stages.previous else None,
+    )  # fmt: skip
+
+
 class ProfileActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
 
+    @activity.defn(name=APPLY_CUSTOMER_CHANGES.name)
+    def apply_customer_changes(self, input: CustomerChangesInput) -> CustomerChangesResult:
+        """A customer run's store work after a batch of events, in one activity and one
+        transaction: the segment evaluation sees the traits and orders written before it."""
+        result = CustomerChangesResult()
+        with session_scope(self.database_url) as session:
+            for update in input.profile:
+                _update_profile(session, update)
+            if input.stages is not None:
+                _record_stages(session, input.stages)
+            if (asked := input.segments) is not None:
+                session.flush()
+                result.segments = evaluate_customer(
+                    session, customer_id=asked.customer_id, stage=asked.stage.value, at=asked.at
+                )
+        if result.segments and result.segments.changes:
+            activity.logger.info(
+                "segments changed",
+                extra={"customer_id": input.customer_id, "changes": len(result.segments.changes)},
+            )
+        return result
+
     @activity.defn(name=UPDATE_PROFILE.name)
     def update_profile(self, input: ProfileUpdateInput) -> None:
+        """A journey's `update_profile` step."""
         with session_scope(self.database_url) as session:
-            if input.traits:
-                upsert_traits(session, customer_id=input.customer_id, traits=input.traits)
-            if input.order is not None:
-                order_id = str(input.order.get("order_id") or input.message_id)
-                record_order(
-                    session,
-                    order_id=order_id,
-                    customer_id=input.customer_id,
-                    properties=input.order,
-                    at=input.at,
-                )
+            _update_profile(session, input)
         activity.logger.debug("profile updated", extra={"customer_id": input.customer_id})
-
-    @activity.defn(name=RECORD_STAGE_HISTORY.name)
-    def record_stage_history(self, input: StageHistoryInput) -> None:
-        with session_scope(self.database_url) as session:
-            record_stage_entries(
-                session, customer_id=input.customer_id, entries=input.entries,
-                previous=input.previous.value if input.previous else None,
-            )  # fmt: skip
 
     @activity.defn(name=MERGE_PROFILES.name)
     def merge_profiles(self, input: MergeProfilesInput) -> None:

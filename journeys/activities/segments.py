@@ -32,12 +32,11 @@ from journeys.store.segments import (
     save_rfm_thresholds,
     uses_rfm,
 )
-from journeys.vocabulary.activity_refs import EVALUATE_CUSTOMER_SEGMENTS, REFRESH_SEGMENTS
+from journeys.vocabulary.activity_refs import REFRESH_SEGMENTS
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.segment_types import (
     SegmentChange,
     SegmentEvaluation,
-    SegmentEvaluationInput,
     SegmentRefreshInput,
     SegmentRefreshResult,
 )
@@ -132,19 +131,6 @@ class SegmentActivities:
         """`task_queue`: where the customer workflows run (a refresh signal-with-starts them)."""
         self.database_url = database_url
         self.task_queue = task_queue
-
-    @activity.defn(name=EVALUATE_CUSTOMER_SEGMENTS.name)
-    def evaluate_customer_segments(self, input: SegmentEvaluationInput) -> SegmentEvaluation:
-        with session_scope(self.database_url) as session:
-            result = evaluate_customer(
-                session, customer_id=input.customer_id, stage=input.stage.value, at=input.at
-            )
-        if result.changes:
-            activity.logger.info(
-                "segments changed",
-                extra={"customer_id": input.customer_id, "changes": len(result.changes)},
-            )
-        return result
 
     @activity.defn(name=REFRESH_SEGMENTS.name)
     async def refresh_segments(self, input: SegmentRefreshInput) -> SegmentRefreshResult:

@@ -12,10 +12,11 @@ from typing import Any, Generic, TypeVar
 from temporalio import workflow
 
 from journeys.vocabulary.customer_types import (
+    CustomerChangesInput,
+    CustomerChangesResult,
     LifecycleConfig,
     MergeProfilesInput,
     ProfileUpdateInput,
-    StageHistoryInput,
 )
 from journeys.vocabulary.experiment_types import EvaluateExperimentsInput, EvaluateExperimentsResult
 from journeys.vocabulary.journey_spec import JourneySpec
@@ -43,8 +44,6 @@ from journeys.vocabulary.recommendation_types import (
     TrainRecommendersResult,
 )
 from journeys.vocabulary.segment_types import (
-    SegmentEvaluation,
-    SegmentEvaluationInput,
     SegmentRefreshInput,
     SegmentRefreshResult,
 )
@@ -87,17 +86,14 @@ class ActivityRef(Generic[InputT, ResultT]):
 LOAD_LIFECYCLE_CONFIG: ActivityRef[NoInput, LifecycleConfig] = ActivityRef(
     "load_lifecycle_config", NoInput, LifecycleConfig
 )
+APPLY_CUSTOMER_CHANGES: ActivityRef[CustomerChangesInput, CustomerChangesResult] = ActivityRef(
+    "apply_customer_changes", CustomerChangesInput, CustomerChangesResult
+)
 UPDATE_PROFILE: ActivityRef[ProfileUpdateInput, None] = ActivityRef(
     "update_profile", ProfileUpdateInput, type(None)
 )
-RECORD_STAGE_HISTORY: ActivityRef[StageHistoryInput, None] = ActivityRef(
-    "record_stage_history", StageHistoryInput, type(None)
-)
 MERGE_PROFILES: ActivityRef[MergeProfilesInput, None] = ActivityRef(
     "merge_profiles", MergeProfilesInput, type(None)
-)
-EVALUATE_CUSTOMER_SEGMENTS: ActivityRef[SegmentEvaluationInput, SegmentEvaluation] = ActivityRef(
-    "evaluate_customer_segments", SegmentEvaluationInput, SegmentEvaluation
 )
 
 # journeys

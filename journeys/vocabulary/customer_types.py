@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 
 from journeys.vocabulary.events import CustomerEvent, Stage
 from journeys.vocabulary.journey_types import DeliveryPolicy, JourneyTrigger
+from journeys.vocabulary.segment_types import SegmentEvaluation, SegmentEvaluationInput
 
 
 class StageChange(BaseModel):
@@ -148,6 +149,21 @@ class StageHistoryInput(BaseModel):
     customer_id: str
     entries: list[StageChange]
     previous: Stage | None = None  # the stage before the first entry
+
+
+class CustomerChangesInput(BaseModel):
+    """Activity input: what a customer's run has to tell the store after applying a batch of
+    events, in one activity (one transaction): profile changes (traits, orders), stage entries,
+    then — if asked — the segment evaluation that reads them."""
+
+    customer_id: str
+    profile: list[ProfileUpdateInput] = Field(default_factory=list)
+    stages: StageHistoryInput | None = None
+    segments: SegmentEvaluationInput | None = None
+
+
+class CustomerChangesResult(BaseModel):
+    segments: SegmentEvaluation | None = None  # when the evaluation was asked for
 
 
 class MergeProfilesInput(BaseModel):

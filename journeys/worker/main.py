@@ -90,9 +90,9 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         workflows=list(VERSIONED_WORKFLOWS if deployment else WORKFLOWS),
         activities=[
             lifecycle.load_lifecycle_config,
+            profiles.apply_customer_changes,
             profiles.update_profile,
             profiles.merge_profiles,
-            profiles.record_stage_history,
             journeys.load_journey_catalog,
             journeys.load_journey_spec,
             journeys.customer_traits,
@@ -107,7 +107,6 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             channels.delivery_policy,
             recommendations.recommend_products,
             recommendations.train_recommenders,
-            segments.evaluate_customer_segments,
             segments.refresh_segments,
             experiments.evaluate_experiments,
             kpis.fit_clv,

@@ -18,15 +18,14 @@ from temporalio.exceptions import ApplicationError
 with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary import search_attributes as sa
     from journeys.vocabulary.activity_refs import (
-        EVALUATE_CUSTOMER_SEGMENTS,
+        APPLY_CUSTOMER_CHANGES,
         LOAD_LIFECYCLE_CONFIG,
         MERGE_PROFILES,
-        RECORD_STAGE_HISTORY,
-        UPDATE_PROFILE,
     )
     from journeys.vocabulary.customer_types import (
         EVENTS_SIGNAL,
         STATE_QUERY,
+        CustomerChangesInput,
         CustomerInput,
         CustomerState,
         LifecycleConfig,
@@ -68,6 +67,9 @@ class CustomerWorkflow:
         self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
         self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
         self.segments_due = False  # events were applied since the last segment evaluation
+        # traits and orders applied but not yet in the store: written with the stage entries
+        # and the segment evaluation in one activity (store_changes)
+        self.profile_changes: list[ProfileUpdateInput] = []
         # stage, journeys or risk changed: search attributes are upserted once, as the loop's
         # work ends (one history event, not one per change)
         self.attributes_due = False
@@ -194,10 +196,10 @@ class CustomerWorkflow:
                     continue
                 await self._apply(event)
             if not self.pending and self.segments_due:
-                await self._evaluate_segments()  # may queue segment events: the loop goes on
+                await self._store_changes(evaluate=True)  # may queue segment events
         if self.router.outbox:
             await self.router.flush()
-        await self._record_stages()
+        await self._store_changes()
         self._upsert_search_attributes()
         self._show_details()
 
@@ -223,52 +225,60 @@ class CustomerWorkflow:
         stage = next_stage(self.config.rules, state, event)
         if stage is not None:
             self._move(stage, event.timestamp, event.key)
-        if self.router.involved and await self.router.on_event(event, state.stage, previous):
+        if self.router.involved and await self.router.on_event(
+            event, state.stage, previous, before_start=self._store_changes
+        ):
             self.attributes_due = True
         if state.at_risk and not passive:
             state.at_risk = False
             self.attributes_due = True
         if event.type == "identify" and event.traits:
-            await self._update_profile(event, order=None)
+            self._update_profile(event, order=None)
         elif event.key == "Order Completed":
-            await self._update_profile(event, order=event.properties)
+            self._update_profile(event, order=event.properties)
         source = event.merge_from
         if source and source != state.customer_id and source not in state.merge_requested:
             state.merge_requested.append(source)  # web clients repeat anonymousId on every call
             await self._request_merge(source)
 
-    async def _record_stages(self) -> None:
-        """Tell the store of stage entries it has not seen (the funnel reads them); runs
-        recorded before stage history skip it."""
+    async def _store_changes(self, evaluate: bool = False) -> None:
+        """Tell the store, in one activity, what it has not seen: traits and orders, stage
+        entries (the funnel reads them) and, with `evaluate` where segments exist, which
+        segments the customer is in now (entries and exits become events). Runs before a
+        journey starts, so the run reads this customer's latest traits."""
+        self.segments_due = self.segments_due and not evaluate
         history, done = self.state.stage_history, self.state.stages_recorded
-        if done >= len(history):
-            return
-        await RECORD_STAGE_HISTORY.run(
-            StageHistoryInput(
+        stages = None
+        if done < len(history):
+            stages = StageHistoryInput(
                 customer_id=self.state.customer_id,
                 entries=history[done:],
                 previous=history[done - 1].stage if done else None,
-            ),  # fmt: skip
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary=f"stage history: {', '.join(e.stage for e in history[done:])}",
-        )
-        self.state.stages_recorded = len(history)
-
-    async def _evaluate_segments(self) -> None:
-        """Ask the store which segments the customer is in now (only where segments exist,
-        and not for runs recorded before segments); entries and exits become events."""
-        self.segments_due = False
-        if not self.state.journeys.segments_defined:
-            return
-        result = await EVALUATE_CUSTOMER_SEGMENTS.run(
-            SegmentEvaluationInput(
+            )
+        segments = None
+        if evaluate and self.state.journeys.segments_defined:
+            segments = SegmentEvaluationInput(
                 customer_id=self.state.customer_id, stage=self.state.stage, at=workflow.now()
+            )
+        if not (self.profile_changes or stages or segments):
+            return
+        profile, self.profile_changes = self.profile_changes, []
+        result = await APPLY_CUSTOMER_CHANGES.run(
+            CustomerChangesInput(
+                customer_id=self.state.customer_id,
+                profile=profile,
+                stages=stages,
+                segments=segments,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary=f"segments at stage {self.state.stage}",
+            summary=_changes_summary(profile, stages, segments),
         )
-        self.state.segments = result.segments
-        self._queue([change.event(self.state.customer_id) for change in result.changes])
+        self.state.stages_recorded = len(history)
+        if result.segments is not None:
+            self.state.segments = result.segments.segments
+            self._queue(
+                [change.event(self.state.customer_id) for change in result.segments.changes]
+            )
 
     def _move(self, stage: Stage, at: datetime, cause: str) -> None:
         previous = self.state.stage
@@ -285,17 +295,15 @@ class CustomerWorkflow:
             },
         )
 
-    async def _update_profile(self, event: CustomerEvent, order: dict[str, Any] | None) -> None:
-        await UPDATE_PROFILE.run(
+    def _update_profile(self, event: CustomerEvent, order: dict[str, Any] | None) -> None:
+        self.profile_changes.append(
             ProfileUpdateInput(
                 customer_id=self.state.customer_id,
                 message_id=event.message_id,
                 at=event.timestamp,
                 traits=event.traits,
                 order=order,
-            ),
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary=f"profile from {event.type} {event.event or ''}".rstrip(),
+            )
         )
 
     # -- identity resolution: alias merges the previous customer into this one --------------
@@ -317,6 +325,7 @@ class CustomerWorkflow:
         target = request.target_customer_id
         if self.state.merged_into or target == self.state.customer_id:
             return
+        await self._store_changes()  # this profile's own changes go in before it is merged
         self.state.recent_message_ids = list(self.recent)
         pending = list(self.pending)
         try:
@@ -464,3 +473,17 @@ def _upgrade_at_continue_as_new() -> workflow.ContinueAsNewVersioningBehavior | 
 def _new_build_is_current() -> bool:
     """Worker Versioning: a newer build than this run's became Current (or Ramping)."""
     return workflow.info().is_target_worker_deployment_version_changed()
+
+
+def _changes_summary(
+    profile: list[ProfileUpdateInput],
+    stages: StageHistoryInput | None,
+    segments: SegmentEvaluationInput | None,
+) -> str:
+    """What the Temporal UI shows on the activity (no personal data)."""
+    parts = [f"{len(profile)} profile change{'s' * (len(profile) != 1)}"] if profile else []
+    if stages:
+        parts.append("stages: " + ", ".join(e.stage for e in stages.entries))
+    if segments:
+        parts.append(f"segments at stage {segments.stage}")
+    return "; ".join(parts)

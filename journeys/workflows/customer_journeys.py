@@ -5,6 +5,7 @@ Runs are child workflows with parent-close policy ABANDON: a customer continues-
 times in its life and its journeys must outlive each run.
 """
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
@@ -51,9 +52,15 @@ class JourneyRouter:
         self.journeys.triggers = catalog.journeys
         self.journeys.segments_defined = catalog.segments
 
-    async def on_event(self, event: CustomerEvent, stage: Stage, previous: Stage) -> bool:
-        """Queue the event for runs in flight, then start runs it triggers. True when the set
-        of active journeys changed."""
+    async def on_event(
+        self,
+        event: CustomerEvent,
+        stage: Stage,
+        previous: Stage,
+        before_start: Callable[[], Awaitable[None]] | None = None,
+    ) -> bool:
+        """Queue the event for runs in flight, then start runs it triggers (`before_start`
+        first, once). True when the set of active journeys changed."""
         for run in self.journeys.active.values():
             self.outbox.setdefault(run.workflow_id, []).append(event)
         started = False
@@ -63,6 +70,9 @@ class JourneyRouter:
             now = workflow.now()
             refusal = entry_refusal(trigger, self.journeys, now)
             self._decide(trigger.name, refusal)
+            if refusal is None and before_start is not None:
+                await before_start()
+                before_start = None
             if refusal is None and await self._start(trigger, event, stage):
                 started = True
         return started

@@ -38,8 +38,8 @@ async def test_an_event_is_traced_from_signal_to_activity(
         await wait_for(client, cid, lambda s: s.events_total == 1)
     names = {span.name for span in spans.get_finished_spans()}
     assert "SignalWithStartWorkflow:CustomerWorkflow" in names, names
-    assert "RunWorkflow:CustomerWorkflow" in names and "RunActivity:update_profile" in names
-    ends = ("SignalWithStartWorkflow:CustomerWorkflow", "RunActivity:update_profile")
+    assert "RunWorkflow:CustomerWorkflow" in names and "RunActivity:apply_customer_changes" in names
+    ends = ("SignalWithStartWorkflow:CustomerWorkflow", "RunActivity:apply_customer_changes")
     traces = {s.context.trace_id for s in spans.get_finished_spans() if s.name in ends}
     assert len(traces) == 1  # one trace from the API's call to the activity
 

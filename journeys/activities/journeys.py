@@ -65,7 +65,7 @@ class JourneyActivities:
             journeys = [
                 JourneyTrigger(
                     name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry,
-                    paused=spec.name in paused,
+                    paused=spec.name in paused, listens=spec.events_awaited(),
                 )
                 for number, spec in active_specs(session)
             ]  # fmt: skip

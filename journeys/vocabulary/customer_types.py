@@ -26,6 +26,7 @@ class ActiveJourney(BaseModel):
     version: int
     workflow_id: str
     entered_at: datetime
+    listens: list[str] | None = None  # the event keys passed on to the run; None: every event
 
 
 class EntryDecision(BaseModel):

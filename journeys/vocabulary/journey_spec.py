@@ -373,6 +373,16 @@ class JourneySpec(_Model):
                     if isinstance(s, WaitForEvent)]  # fmt: skip
         return [(where, match) for where, match in matches if match.correlate]
 
+    def events_awaited(self) -> list[str]:
+        """The event keys a run in flight reacts to: its goal, its exits and its
+        `wait_for_event` steps. The customer passes a run only these."""
+        keys = {rule.event for rule in self.exits} | {
+            step.event for step in self.steps if isinstance(step, WaitForEvent)
+        }
+        if self.goal:
+            keys.add(self.goal.event)
+        return sorted(keys)
+
     def segments_named(self) -> list[tuple[str, str]]:
         """(where, segment) for every segment the spec names: its trigger, and string literals
         tested against `segments` in conditions (`"vip" in segments`)."""

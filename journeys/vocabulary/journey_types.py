@@ -20,6 +20,8 @@ class JourneyTrigger(BaseModel):
     trigger: Trigger
     re_entry: ReEntry
     paused: bool = False  # the whole journey is paused: new runs start paused
+    # the event keys its runs react to once in flight (JourneySpec.events_awaited); None: all
+    listens: list[str] | None = None
 
 
 class JourneyCatalog(BaseModel):

@@ -226,7 +226,7 @@ class CustomerWorkflow:
         if stage is not None:
             self._move(stage, event.timestamp, event.key)
         if self.router.involved and await self.router.on_event(
-            event, state.stage, previous, before_start=self._store_changes
+            event, state.stage, previous, before_start=self._store_profile_changes
         ):
             self.attributes_due = True
         if state.at_risk and not passive:
@@ -241,11 +241,15 @@ class CustomerWorkflow:
             state.merge_requested.append(source)  # web clients repeat anonymousId on every call
             await self._request_merge(source)
 
+    async def _store_profile_changes(self) -> None:
+        """Before a journey run starts: the run reads this customer's latest traits."""
+        if self.profile_changes:
+            await self._store_changes()
+
     async def _store_changes(self, evaluate: bool = False) -> None:
         """Tell the store, in one activity, what it has not seen: traits and orders, stage
         entries (the funnel reads them) and, with `evaluate` where segments exist, which
-        segments the customer is in now (entries and exits become events). Runs before a
-        journey starts, so the run reads this customer's latest traits."""
+        segments the customer is in now (entries and exits become events)."""
         self.segments_due = self.segments_due and not evaluate
         history, done = self.state.stage_history, self.state.stages_recorded
         stages = None

@@ -1,5 +1,5 @@
 """The customer workflow's journey duties: know the catalog, start runs whose trigger matches,
-pass later events on to runs in flight, free a journey when its run ends.
+pass runs in flight the later events they react to, free a journey when its run ends.
 
 Runs are child workflows with parent-close policy ABANDON: a customer continues-as-new many
 times in its life and its journeys must outlive each run.
@@ -61,8 +61,9 @@ class JourneyRouter:
     ) -> bool:
         """Queue the event for runs in flight, then start runs it triggers (`before_start`
         first, once). True when the set of active journeys changed."""
-        for run in self.journeys.active.values():
-            self.outbox.setdefault(run.workflow_id, []).append(event)
+        for run in self.journeys.active.values():  # only what the run can react to
+            if run.listens is None or event.key in run.listens:
+                self.outbox.setdefault(run.workflow_id, []).append(event)
         started = False
         for trigger in self.journeys.triggers:
             if not trigger_matches(trigger, event, stage, previous):
@@ -88,7 +89,11 @@ class JourneyRouter:
             self._decide(name, f"run id {workflow_id} already in use")
             return False
         self.journeys.active[name] = ActiveJourney(
-            name=name, version=version, workflow_id=workflow_id, entered_at=workflow.now()
+            name=name,
+            version=version,
+            workflow_id=workflow_id,
+            entered_at=workflow.now(),
+            listens=trigger.listens,
         )
         return True
 

@@ -13,9 +13,10 @@ import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
-from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
@@ -90,6 +91,37 @@ async def test_the_goal_reached_mid_wait_converts_at_once(
     assert [(s.step, s.result) for s in result.steps] == [("pause", "interrupted: converted")]
     with session_scope(settings.database_url) as session:
         assert customer_messages(session, customer_id=cid) == []
+
+
+async def test_a_run_is_sent_only_the_events_it_reacts_to(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    assert JourneySpec.model_validate(yaml.safe_load(CART)).events_awaited() == [
+        "Order Completed", "Product Viewed",
+    ]  # fmt: skip
+    client, catalog = skipping_env.client, publish(settings, CART)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        for name in ("Cart Viewed", "Product Added", "Product Viewed"):  # one of them awaited
+            await send(client, settings, cid, event(name), catalog=catalog)
+        await wait_for(client, cid, lambda s: s.events_total == 4)
+        await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
+        result = await finished(skipping_env, run_id)
+        history = await client.get_workflow_handle(run_id).fetch_history()
+    passed = [
+        e.key
+        for item in history.events
+        if item.HasField("workflow_execution_signaled_event_attributes")
+        for batch in DATA_CONVERTER.payload_converter.from_payloads(
+            item.workflow_execution_signaled_event_attributes.input.payloads, [EventBatch]
+        )
+        for e in batch.events
+    ]
+    assert passed == ["Product Viewed", "Order Completed"]  # nothing the run cannot use
+    assert result.outcome == "converted"
 
 
 async def test_an_event_that_arrived_during_the_delay_satisfies_the_later_wait(

@@ -58,19 +58,26 @@ class JourneyActivities:
 
     @activity.defn(name=LOAD_JOURNEY_CATALOG.name)
     def load_journey_catalog(self) -> JourneyCatalog:
-        """The triggers of the active journeys' newest versions (customers decide entry)."""
+        """The triggers of the active journeys' newest versions (customers decide entry), and
+        their specs (customers hand them to the runs they start)."""
         with session_scope(self.database_url) as session:
             version = catalog_version(session)
             paused = paused_journeys(session)
+            active = active_specs(session)
             journeys = [
                 JourneyTrigger(
                     name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry,
                     paused=spec.name in paused, listens=spec.events_awaited(),
                 )
-                for number, spec in active_specs(session)
+                for number, spec in active
             ]  # fmt: skip
             segments = active_segment_count(session)
-        return JourneyCatalog(version=version, journeys=journeys, segments=segments)
+        return JourneyCatalog(
+            version=version,
+            journeys=journeys,
+            segments=segments,
+            specs={spec.name: spec for _, spec in active},
+        )
 
     @activity.defn(name=LOAD_JOURNEY_SPEC.name)
     def load_journey_spec(self, input: LoadSpecInput) -> JourneySpec:

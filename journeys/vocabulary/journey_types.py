@@ -30,6 +30,9 @@ class JourneyCatalog(BaseModel):
     version: int
     journeys: list[JourneyTrigger]
     segments: int = 0  # how many segments are active (customers evaluate theirs if any)
+    # each trigger's spec, by journey name: a customer hands it to the runs it starts (kept in
+    # memory, not in its state), so a run needs no activity to load it
+    specs: dict[str, JourneySpec] = Field(default_factory=dict)
 
 
 class LoadSpecInput(BaseModel):

@@ -17,6 +17,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.customer_types import ActiveJourney, CustomerJourneys, EntryDecision
     from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
     from journeys.vocabulary.ids import journey_workflow_id
+    from journeys.vocabulary.journey_spec import JourneySpec
     from journeys.vocabulary.journey_types import (
         DeliveryPolicy,
         JourneyEnded,
@@ -38,6 +39,9 @@ class JourneyRouter:
         self.wanted_catalog = 0
         self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
         self.delivery: DeliveryPolicy | None = None  # handed to the runs it starts
+        # the specs of the catalog this run loaded (not kept in state: after continue-as-new a
+        # run started before the next catalog load loads its spec itself)
+        self.specs: dict[str, JourneySpec] = {}
 
     @property
     def involved(self) -> bool:
@@ -51,6 +55,7 @@ class JourneyRouter:
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
         self.journeys.triggers = catalog.journeys
         self.journeys.segments_defined = catalog.segments
+        self.specs = catalog.specs
 
     async def on_event(
         self,
@@ -112,6 +117,7 @@ class JourneyRouter:
                 stage=stage,
                 paused=paused,
                 delivery=self.delivery,
+                spec=self.specs.get(name),  # the catalog's, of this very version
             ),
             id=workflow_id,
             parent_close_policy=ParentClosePolicy.ABANDON,

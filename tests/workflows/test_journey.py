@@ -124,6 +124,27 @@ async def test_a_run_is_sent_only_the_events_it_reacts_to(
     assert result.outcome == "converted"
 
 
+async def test_a_run_started_by_its_customer_is_handed_its_spec(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, CART)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
+        result = await finished(skipping_env, run_id)
+        history = await client.get_workflow_handle(run_id).fetch_history()
+    activities = [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]
+    assert "load_journey_spec" not in activities, activities
+    assert result.outcome == "converted" and result.version == 1
+
+
 async def test_an_event_that_arrived_during_the_delay_satisfies_the_later_wait(
     skipping_env: WorkflowEnvironment, settings: Settings
 ) -> None:

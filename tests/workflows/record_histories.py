@@ -146,6 +146,31 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         kind, rest = workflow_id.split("-", 1)
         save(HERE / f"{kind}-{tag}-{rest}.json", history)
+    await record_run_without_spec(env, settings, tag)
+
+
+async def record_run_without_spec(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
+    """A run started with no spec in its input (as after its customer continued as new, before
+    the next catalog load): it loads the spec itself, then converts."""
+    from journeys.vocabulary.ids import journey_workflow_id
+    from journeys.vocabulary.journey_types import JourneyInput
+    from journeys.workflows.journey import JourneyWorkflow
+
+    workflow_id = journey_workflow_id("cart_recovery", "direct", 1)
+    handle = await env.client.start_workflow(
+        JourneyWorkflow.run,
+        JourneyInput(customer_id="direct", name="cart_recovery", version=1, run=1,
+                     trigger_event=track("Checkout Started")),
+        id=workflow_id,
+        task_queue=settings.task_queue,
+    )  # fmt: skip
+    await env.sleep(timedelta(minutes=10))
+    await handle.signal(
+        JourneyWorkflow.receive, EventBatch(events=[track("Order Completed", order_id="d-o1")])
+    )
+    await handle.result()
+    kind, rest = workflow_id.split("-", 1)
+    save(HERE / f"{kind}-{tag}-{rest}.json", await handle.fetch_history())
 
 
 async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:

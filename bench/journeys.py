@@ -64,6 +64,7 @@ from bench.stack import (  # noqa: E402
     Stack,
     cpu_snapshot,
     free_port,
+    group_peak_rss_mb,
     log,
     wait_healthy,
     wait_pollers,
@@ -175,24 +176,6 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
     return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
-
-
-def peak_rss_mb(pgid: int) -> float:
-    """Peak resident memory (VmHWM) summed over the live processes of a process group."""
-    total_kb = 0
-    for entry in os.scandir("/proc"):
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{entry.name}/stat").read_bytes()
-            if int(stat.rsplit(b")", 1)[1].split()[2]) != pgid:
-                continue
-            for line in Path(f"/proc/{entry.name}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    total_kb += int(line.split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-    return total_kb / 1024
 
 
 @dataclass
@@ -340,10 +323,10 @@ class Bench:
             limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
             timeout=httpx.Timeout(30.0),
         )
-        log(f"stack up in {self.tmp}: " + ", ".join(f"{k} {v}" for k, v in self.groups().items()))
-
-    def groups(self) -> dict[str, int]:
-        return self.stack.groups()
+        log(
+            f"stack up in {self.tmp}: "
+            + ", ".join(f"{k} {v}" for k, v in self.stack.groups().items())
+        )
 
     # ---- sending
 
@@ -361,7 +344,7 @@ class Bench:
             await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
         raise RuntimeError(f"{path}: no 200 after 8 attempts")
 
-    async def _customer(self, phase: str, user: str, accepted: dict[str, dict[str, float]]) -> None:
+    async def _customer(self, user: str, accepted: dict[str, dict[str, float]]) -> None:
         times: dict[str, float] = {}
         for seq, (name, path, body) in enumerate(customer_calls(user)):
             call = {"userId": user, "messageId": f"{user}-{seq}", **body}
@@ -465,10 +448,10 @@ class Bench:
             if floor:
                 await self._floor_customer(user, accepted)
             else:
-                await self._customer(name, user, accepted)
+                await self._customer(user, accepted)
 
         log(f"{name}: {customers} customers" + (f" at {rate:.2f}/s" if rate else ", flat out"))
-        before = cpu_snapshot(self.groups())
+        before = cpu_snapshot(self.stack.groups())
         phase.started = time.time()
         stop = asyncio.Event()
         sampler = (
@@ -480,7 +463,7 @@ class Bench:
         stop.set()
         if sampler:
             await sampler
-        after = cpu_snapshot(self.groups())
+        after = cpu_snapshot(self.stack.groups())
         phase.cpu = {
             group: after[group] - before[group]
             for group in ("temporal", "worker", "api", "floor-worker")
@@ -684,7 +667,7 @@ async def _main(args: argparse.Namespace, stack: Stack, tmp: Path) -> dict[str, 
                 raise SystemExit(f"unknown phase {name!r}: floor, capacity, steady")
         groups = stack.groups()
         memory: dict[str, float] = {
-            g: peak_rss_mb(groups[g]) for g in ("temporal", "worker", "api") if g in groups
+            g: group_peak_rss_mb(groups[g]) for g in ("temporal", "worker", "api") if g in groups
         }
         await bench.http.aclose()
         return report(phases, memory, args)

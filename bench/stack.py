@@ -11,7 +11,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -146,9 +146,9 @@ class MemoryDevServer(DevServer):
         return args
 
 
-def group_cpu(pgid: int) -> float:
-    """user+system CPU seconds of the live processes of a process group (all threads)."""
-    total = 0
+def _group_stats(pgid: int) -> Iterator[tuple[str, list[bytes]]]:
+    """(pid, the fields of /proc/pid/stat after the command name) of each live process of a
+    process group."""
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -159,8 +159,23 @@ def group_cpu(pgid: int) -> float:
             continue
         rest = stat.rsplit(b")", 1)[1].split()
         if int(rest[2]) == pgid:
-            total += int(rest[11]) + int(rest[12])
-    return total / CLK_TCK
+            yield entry.name, rest
+
+
+def group_cpu(pgid: int) -> float:
+    """user+system CPU seconds of the live processes of a process group (all threads)."""
+    return sum(int(rest[11]) + int(rest[12]) for _, rest in _group_stats(pgid)) / CLK_TCK
+
+
+def group_peak_rss_mb(pgid: int) -> float:
+    """Peak resident memory (VmHWM) summed over the live processes of a process group."""
+    total_kb = 0
+    for pid, _ in _group_stats(pgid):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total_kb += int(line.split()[1])
+    return total_kb / 1024
 
 
 def thread_cpu(pid: int) -> dict[str, float]:

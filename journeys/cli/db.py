@@ -5,12 +5,13 @@ who upgrade as a deploy step, or want to see where a database stands."""
 
 import argparse
 
-from sqlalchemy.engine import make_url
+from alembic.util import CommandError
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import OperationalError
 
 from journeys.config.settings import ConfigError, Settings
 from journeys.store import schema
-from journeys.store.db import create_store_engine, get_engine, upgrade_schema
+from journeys.store.db import create_store_engine
 
 COMMAND = "db"
 
@@ -31,23 +32,25 @@ def _name(revision: str | None) -> str:
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     where = make_url(settings.database_url).render_as_string(hide_password=True)
+    engine = create_store_engine(settings.database_url)
     try:
-        return _run(args, settings, where)
-    except OperationalError as err:
-        raise ConfigError(f"cannot read the store at {where}: {err.orig or err}") from err
+        return _run(args, engine, where)
+    except (OperationalError, CommandError) as err:
+        reason = getattr(err, "orig", None) or err  # the driver's words, without the SQL
+        raise ConfigError(f"cannot read the store at {where}: {reason}") from err
+    finally:
+        engine.dispose()
 
 
-def _run(args: argparse.Namespace, settings: Settings, where: str) -> int:
+def _run(args: argparse.Namespace, engine: Engine, where: str) -> int:
     if args.action == "upgrade":
-        before = schema.state(create_store_engine(settings.database_url))
-        upgrade_schema(settings.database_url)
-        after = schema.state(get_engine(settings.database_url))
+        before, after = schema.upgrade(engine)
         if before.up_to_date:
             print(f"{where}: already at {after.current}")
         else:
             print(f"{where}: upgraded from {_name(before.current)} to {after.current}")
         return 0
-    state = schema.state(create_store_engine(settings.database_url))
+    state = schema.state(engine)
     if state.up_to_date:
         print(f"{where}: {state.current} (newest)")
         return 0

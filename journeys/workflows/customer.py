@@ -250,7 +250,8 @@ class CustomerWorkflow:
         """Tell the store, in one activity, what it has not seen: traits and orders, stage
         entries (the funnel reads them) and, with `evaluate` where segments exist, which
         segments the customer is in now (entries and exits become events)."""
-        self.segments_due = self.segments_due and not evaluate
+        if evaluate:
+            self.segments_due = False
         history, done = self.state.stage_history, self.state.stages_recorded
         stages = None
         if done < len(history):

@@ -1,10 +1,12 @@
 """Journey activities: the published catalog, customer traits, run records and queued messages."""
 
+import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
 from temporalio import activity
 
+from journeys.activities.runs import tell_customer
 from journeys.config.metrics import JOURNEY_RUNS
 from journeys.store.catalog import catalog_version
 from journeys.store.customers import customer_traits
@@ -123,7 +125,14 @@ class JourneyActivities:
         )  # fmt: skip
 
     @activity.defn(name=RECORD_JOURNEY_EVENTS.name)
-    def record_journey_events(self, input: JourneyRecordsInput) -> None:
+    async def record_journey_events(self, input: JourneyRecordsInput) -> None:
+        """Write a run's records; with `ended`, then tell its customer (once they are in)."""
+        if input.records:
+            await asyncio.to_thread(self._write_records, input)
+        if input.ended is not None and input.customer_id is not None:
+            await tell_customer(input.customer_id, input.ended)
+
+    def _write_records(self, input: JourneyRecordsInput) -> None:
         with session_scope(self.database_url) as session:
             written = record_journey_events(session, records=input.records)
         count_run_changes(written)

@@ -1,8 +1,11 @@
 """Profile activities: traits, orders and identity merges in the store, idempotent on replay."""
 
+import asyncio
+
 from sqlmodel import Session
 from temporalio import activity
 
+from journeys.activities.runs import pass_events, start_runs
 from journeys.activities.segments import evaluate_customer
 from journeys.store.customers import (
     merge_customers,
@@ -50,9 +53,16 @@ class ProfileActivities:
         self.database_url = database_url
 
     @activity.defn(name=APPLY_CUSTOMER_CHANGES.name)
-    def apply_customer_changes(self, input: CustomerChangesInput) -> CustomerChangesResult:
-        """A customer run's store work after a batch of events, in one activity and one
-        transaction: the segment evaluation sees the traits and orders written before it."""
+    async def apply_customer_changes(self, input: CustomerChangesInput) -> CustomerChangesResult:
+        """A customer run's work outside after a batch of events, in one (local) activity: the
+        store first, in one transaction, so runs started next read the traits just written."""
+        result = await asyncio.to_thread(self._store_changes, input)
+        result.refused = await start_runs(input.starts)
+        result.gone = await pass_events(input.passes, skip=result.refused)
+        return result
+
+    def _store_changes(self, input: CustomerChangesInput) -> CustomerChangesResult:
+        """The segment evaluation sees the traits and orders written before it."""
         result = CustomerChangesResult()
         with session_scope(self.database_url) as session:
             for update in input.profile:

@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from journeys.vocabulary.events import CustomerEvent, Stage
-from journeys.vocabulary.journey_types import DeliveryPolicy, JourneyTrigger
+from journeys.vocabulary.journey_types import DeliveryPolicy, JourneyTrigger, RunEvents, RunStart
 from journeys.vocabulary.segment_types import SegmentEvaluation, SegmentEvaluationInput
 
 
@@ -153,18 +153,23 @@ class StageHistoryInput(BaseModel):
 
 
 class CustomerChangesInput(BaseModel):
-    """Activity input: what a customer's run has to tell the store after applying a batch of
-    events, in one activity (one transaction): profile changes (traits, orders), stage entries,
-    then — if asked — the segment evaluation that reads them."""
+    """Local activity input: what a customer's run has to do outside after applying a batch of
+    events, in one activity: in one transaction profile changes (traits, orders), stage
+    entries, then — if asked — the segment evaluation that reads them; then the journey runs it
+    decided to start, then the events runs in flight await."""
 
     customer_id: str
     profile: list[ProfileUpdateInput] = Field(default_factory=list)
     stages: StageHistoryInput | None = None
     segments: SegmentEvaluationInput | None = None
+    starts: list[RunStart] = Field(default_factory=list)
+    passes: list[RunEvents] = Field(default_factory=list)
 
 
 class CustomerChangesResult(BaseModel):
     segments: SegmentEvaluation | None = None  # when the evaluation was asked for
+    refused: list[str] = Field(default_factory=list)  # starts whose id another run holds
+    gone: list[str] = Field(default_factory=list)  # runs that ended before their events came
 
 
 class MergeProfilesInput(BaseModel):

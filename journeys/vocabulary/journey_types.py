@@ -61,6 +61,31 @@ class JourneyInput(BaseModel):
     delivery: DeliveryPolicy | None = None  # the customer's; asked by the run when absent
 
 
+# What callers outside the workflow name (the customer's store activity, `temporal workflow`)
+JOURNEY_WORKFLOW = "JourneyWorkflow"
+JOURNEY_EVENTS_SIGNAL = "events"
+JOURNEY_ENDED_SIGNAL = "journey_ended"
+
+
+class RunStart(BaseModel):
+    """A run a customer decided to start; its store activity starts it, after the store writes
+    the run may read. `lineage` (the customer's first run id) tells a retried start apart from
+    a run of a predecessor customer that holds the same workflow id."""
+
+    workflow_id: str
+    input: JourneyInput
+    task_queue: str
+    lineage: str
+    summary: str = ""
+
+
+class RunEvents(BaseModel):
+    """Events a run in flight awaits, passed on by the customer's store activity."""
+
+    workflow_id: str
+    events: list[CustomerEvent]
+
+
 class StepRecord(BaseModel):
     step: str
     kind: str
@@ -115,9 +140,12 @@ class JourneyRecordInput(BaseModel):
 
 
 class JourneyRecordsInput(BaseModel):
-    """Activity input: the records a run noted since it last wrote some, written together."""
+    """Activity input: the records a run noted since it last wrote some, written together;
+    with `ended`, the run's last ones, and its customer is told the run ended."""
 
     records: list[JourneyRecordInput]
+    ended: JourneyEnded | None = None
+    customer_id: str | None = None  # whom `ended` goes to
 
 
 class ProfileInput(BaseModel):

@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.vocabulary.events import PASSIVE_EVENTS, CustomerEvent, EventBatch, Stage
     from journeys.vocabulary.ids import customer_workflow_id
-    from journeys.vocabulary.journey_types import JourneyEnded
+    from journeys.vocabulary.journey_types import JOURNEY_ENDED_SIGNAL, JourneyEnded, RunStart
     from journeys.vocabulary.lifecycle import merge_states, next_stage
     from journeys.vocabulary.segment_types import (
         SEGMENT_ENTERED,
@@ -82,7 +82,7 @@ class CustomerWorkflow:
         self.router.wanted_catalog = max(self.router.wanted_catalog, batch.catalog_version)
         self._queue(batch.events)
 
-    @workflow.signal(name="journey_ended")
+    @workflow.signal(name=JOURNEY_ENDED_SIGNAL)
     def journey_ended(self, end: JourneyEnded) -> None:
         self.router.ended(end)
         self.attributes_due = True
@@ -197,8 +197,6 @@ class CustomerWorkflow:
                 await self._apply(event)
             if not self.pending and self.segments_due:
                 await self._store_changes(evaluate=True)  # may queue segment events
-        if self.router.outbox:
-            await self.router.flush()
         await self._store_changes()
         self._upsert_search_attributes()
         self._show_details()
@@ -225,9 +223,7 @@ class CustomerWorkflow:
         stage = next_stage(self.config.rules, state, event)
         if stage is not None:
             self._move(stage, event.timestamp, event.key)
-        if self.router.involved and await self.router.on_event(
-            event, state.stage, previous, before_start=self._store_profile_changes
-        ):
+        if self.router.involved and self.router.on_event(event, state.stage, previous):
             self.attributes_due = True
         if state.at_risk and not passive:
             state.at_risk = False
@@ -241,15 +237,12 @@ class CustomerWorkflow:
             state.merge_requested.append(source)  # web clients repeat anonymousId on every call
             await self._request_merge(source)
 
-    async def _store_profile_changes(self) -> None:
-        """Before a journey run starts: the run reads this customer's latest traits."""
-        if self.profile_changes:
-            await self._store_changes()
-
     async def _store_changes(self, evaluate: bool = False) -> None:
-        """Tell the store, in one activity, what it has not seen: traits and orders, stage
-        entries (the funnel reads them) and, with `evaluate` where segments exist, which
-        segments the customer is in now (entries and exits become events)."""
+        """Do, in one local activity, what the drain decided outside: tell the store what it
+        has not seen — traits and orders, stage entries (the funnel reads them) and, with
+        `evaluate` where segments exist, which segments the customer is in now (entries and
+        exits become events) — then start the journey runs decided (they read those traits)
+        and pass runs in flight their events."""
         if evaluate:
             self.segments_due = False
         history, done = self.state.stage_history, self.state.stages_recorded
@@ -265,20 +258,25 @@ class CustomerWorkflow:
             segments = SegmentEvaluationInput(
                 customer_id=self.state.customer_id, stage=self.state.stage, at=workflow.now()
             )
-        if not (self.profile_changes or stages or segments):
+        if not (self.profile_changes or stages or segments or self.router.has_orders):
             return
         profile, self.profile_changes = self.profile_changes, []
-        result = await APPLY_CUSTOMER_CHANGES.run(
+        starts, passes = self.router.take_orders()
+        result = await APPLY_CUSTOMER_CHANGES.run_local(
             CustomerChangesInput(
                 customer_id=self.state.customer_id,
                 profile=profile,
                 stages=stages,
                 segments=segments,
+                starts=starts,
+                passes=passes,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary=_changes_summary(profile, stages, segments),
+            summary=_changes_summary(profile, stages, segments, starts),
         )
         self.state.stages_recorded = len(history)
+        if self.router.settle(result.refused, result.gone):
+            self.attributes_due = True
         if result.segments is not None:
             self.state.segments = result.segments.segments
             self._queue(
@@ -405,7 +403,7 @@ class CustomerWorkflow:
             event=AT_RISK_EVENT,
             timestamp=workflow.now(),
         )
-        if await self.router.on_event(event, self.state.stage, self.state.stage):
+        if self.router.on_event(event, self.state.stage, self.state.stage):
             self.attributes_due = True
 
     # -- inactivity, search attributes, UI details ------------------------------------------
@@ -484,6 +482,7 @@ def _changes_summary(
     profile: list[ProfileUpdateInput],
     stages: StageHistoryInput | None,
     segments: SegmentEvaluationInput | None,
+    starts: list[RunStart],
 ) -> str:
     """What the Temporal UI shows on the activity (no personal data)."""
     parts = [f"{len(profile)} profile change{'s' * (len(profile) != 1)}"] if profile else []
@@ -491,4 +490,6 @@ def _changes_summary(
         parts.append("stages: " + ", ".join(e.stage for e in stages.entries))
     if segments:
         parts.append(f"segments at stage {segments.stage}")
+    if starts:
+        parts.append("start " + ", ".join(s.input.name for s in starts))
     return "; ".join(parts)

@@ -1,21 +1,23 @@
-"""The customer workflow's journey duties: know the catalog, start runs whose trigger matches,
-pass runs in flight the later events they react to, free a journey when its run ends.
+"""The customer workflow's journey duties: know the catalog, decide which runs to start when a
+trigger matches, queue for runs in flight the later events they react to, free a journey when
+its run ends.
 
-Runs are child workflows with parent-close policy ABANDON: a customer continues-as-new many
-times in its life and its journeys must outlive each run.
+Runs are workflows of their own (not children: a customer continues-as-new many times in its
+life and its journeys must outlive each run). What the router decides in a drain — starts and
+events to pass — the customer's store activity carries out after the store writes
+(`activities/runs.py`): a start as a workflow command cost the customer about nine history
+events and two workflow tasks, the activity costs it none of its own.
 """
 
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
-from temporalio.workflow import ParentClosePolicy
+from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.activity_refs import LOAD_JOURNEY_CATALOG
     from journeys.vocabulary.customer_types import ActiveJourney, CustomerJourneys, EntryDecision
-    from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
+    from journeys.vocabulary.events import CustomerEvent, Stage
     from journeys.vocabulary.ids import journey_workflow_id
     from journeys.vocabulary.journey_spec import JourneySpec
     from journeys.vocabulary.journey_types import (
@@ -24,6 +26,8 @@ with workflow.unsafe.imports_passed_through():
         JourneyInput,
         JourneyTrigger,
         Reassign,
+        RunEvents,
+        RunStart,
     )
     from journeys.vocabulary.triggers import entry_refusal, trigger_matches
     from journeys.workflows.journey import JourneyWorkflow
@@ -37,6 +41,7 @@ class JourneyRouter:
         self.customer_id = customer_id
         self.journeys = journeys
         self.wanted_catalog = 0
+        self.starts: list[RunStart] = []  # decided, not yet started
         self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
         self.delivery: DeliveryPolicy | None = None  # handed to the runs it starts
         # the specs of the catalog this run loaded (not kept in state: after continue-as-new a
@@ -51,21 +56,21 @@ class JourneyRouter:
     async def refresh_catalog(self) -> None:
         if self.wanted_catalog <= self.journeys.catalog_version:
             return
-        catalog = await LOAD_JOURNEY_CATALOG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
+        # local: never in a customer's first task (docs/versioning.md), and one marker, not six
+        catalog = await LOAD_JOURNEY_CATALOG.run_local(start_to_close_timeout=ACTIVITY_TIMEOUT)
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
         self.journeys.triggers = catalog.journeys
         self.journeys.segments_defined = catalog.segments
         self.specs = catalog.specs
 
-    async def on_event(
-        self,
-        event: CustomerEvent,
-        stage: Stage,
-        previous: Stage,
-        before_start: Callable[[], Awaitable[None]] | None = None,
-    ) -> bool:
-        """Queue the event for runs in flight, then start runs it triggers (`before_start`
-        first, once). True when the set of active journeys changed."""
+    @property
+    def has_orders(self) -> bool:
+        """Starts or events waiting for the customer's store activity."""
+        return bool(self.starts or self.outbox)
+
+    def on_event(self, event: CustomerEvent, stage: Stage, previous: Stage) -> bool:
+        """Queue the event for runs in flight, then decide the runs it triggers (started by the
+        next store activity). True when the set of active journeys changed."""
         for run in self.journeys.active.values():  # only what the run can react to
             if run.listens is None or event.key in run.listens:
                 self.outbox.setdefault(run.workflow_id, []).append(event)
@@ -73,26 +78,38 @@ class JourneyRouter:
         for trigger in self.journeys.triggers:
             if not trigger_matches(trigger, event, stage, previous):
                 continue
-            now = workflow.now()
-            refusal = entry_refusal(trigger, self.journeys, now)
+            refusal = entry_refusal(trigger, self.journeys, workflow.now())
             self._decide(trigger.name, refusal)
-            if refusal is None and before_start is not None:
-                await before_start()
-                before_start = None
-            if refusal is None and await self._start(trigger, event, stage):
+            if refusal is None:
+                self._start(trigger, event, stage)
                 started = True
         return started
 
-    async def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> bool:
+    def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> None:
         name, version = trigger.name, trigger.version
         run = self.journeys.entries.get(name, 0) + 1
         workflow_id = journey_workflow_id(name, self.customer_id, run)
         self.journeys.entries[name] = run
-        try:
-            await self._start_child(name, version, run, workflow_id, event, stage, trigger.paused)
-        except WorkflowAlreadyStartedError:  # a customer recreated from scratch reuses numbers
-            self._decide(name, f"run id {workflow_id} already in use")
-            return False
+        info = workflow.info()
+        self.starts.append(
+            RunStart(
+                workflow_id=workflow_id,
+                input=JourneyInput(
+                    customer_id=self.customer_id,
+                    name=name,
+                    version=version,
+                    run=run,
+                    trigger_event=event,
+                    stage=stage,
+                    paused=trigger.paused,
+                    delivery=self.delivery,
+                    spec=self.specs.get(name),  # the catalog's, of this very version
+                ),
+                task_queue=info.task_queue,
+                lineage=info.first_execution_run_id,
+                summary=f"{name} v{version} for customer {self.customer_id}",
+            )
+        )
         self.journeys.active[name] = ActiveJourney(
             name=name,
             version=version,
@@ -100,52 +117,33 @@ class JourneyRouter:
             entered_at=workflow.now(),
             listens=trigger.listens,
         )
-        return True
 
-    async def _start_child(
-        self, name: str, version: int, run: int, workflow_id: str, event: CustomerEvent,
-        stage: Stage, paused: bool,
-    ) -> None:  # fmt: skip
-        await workflow.start_child_workflow(
-            JourneyWorkflow.run,
-            JourneyInput(
-                customer_id=self.customer_id,
-                name=name,
-                version=version,
-                run=run,
-                trigger_event=event,
-                stage=stage,
-                paused=paused,
-                delivery=self.delivery,
-                spec=self.specs.get(name),  # the catalog's, of this very version
-            ),
-            id=workflow_id,
-            parent_close_policy=ParentClosePolicy.ABANDON,
-            static_summary=f"{name} v{version} for customer {self.customer_id}",
-        )
+    def take_orders(self) -> tuple[list[RunStart], list[RunEvents]]:
+        """What the store activity is to do: starts first, then the events to pass."""
+        starts, self.starts = self.starts, []
+        outbox, self.outbox = self.outbox, {}
+        passes = [RunEvents(workflow_id=w, events=events) for w, events in outbox.items()]
+        return starts, passes
+
+    def settle(self, refused: list[str], gone: list[str]) -> bool:
+        """Take in what the store activity found: runs whose id another run held (not started),
+        runs that ended before their events came (normally their `journey_ended` frees them, but
+        a terminated run never says so). True when the set of active journeys changed."""
+        for name, run in list(self.journeys.active.items()):
+            if run.workflow_id in refused:
+                del self.journeys.active[name]  # a customer recreated from scratch reuses numbers
+                self._decide(name, f"run id {run.workflow_id} already in use")
+            elif run.workflow_id in gone:
+                workflow.logger.info("journey run gone", extra={"customer_id": self.customer_id})
+                self.ended(JourneyEnded(name=name, workflow_id=run.workflow_id,
+                                        outcome="exited", at=workflow.now()))  # fmt: skip
+        return bool(refused or gone)
 
     def _decide(self, name: str, refusal: str | None) -> None:
         decision = EntryDecision(
             journey=name, at=workflow.now(), entered=refusal is None, reason=refusal or "entered"
         )
         self.journeys.decisions = [*self.journeys.decisions, decision][-DECISIONS_KEPT:]
-
-    async def flush(self) -> None:
-        """Pass queued events on, one signal per run and batch."""
-        outbox, self.outbox = self.outbox, {}
-        for workflow_id, events in outbox.items():
-            handle = workflow.get_external_workflow_handle(workflow_id)
-            try:
-                await handle.signal(JourneyWorkflow.receive, EventBatch(events=events))
-            except ApplicationError as err:  # ended: normally its `journey_ended` frees it, but
-                # a terminated run never says so; free it here so it cannot block re-entry
-                workflow.logger.info(
-                    "journey run gone", extra={"customer_id": self.customer_id, "error": str(err)}
-                )
-                for name, run in list(self.journeys.active.items()):
-                    if run.workflow_id == workflow_id:
-                        self.ended(JourneyEnded(name=name, workflow_id=workflow_id,
-                                                outcome="exited", at=workflow.now()))  # fmt: skip
 
     def adopt(self, other: CustomerJourneys) -> list[str]:
         """Take over a merged customer's journey history and runs in flight (one per journey:

@@ -18,7 +18,6 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.customer_types import ProfileUpdateInput
     from journeys.vocabulary.events import EventBatch
     from journeys.vocabulary.expressions import evaluate
-    from journeys.vocabulary.ids import customer_workflow_id
     from journeys.vocabulary.journey_spec import (
         Branch,
         Decide,
@@ -34,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         WaitUntil,
     )
     from journeys.vocabulary.journey_types import (
+        JOURNEY_EVENTS_SIGNAL,
         JourneyEnded,
         JourneyInput,
         JourneyProgress,
@@ -45,7 +45,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.workflows.steps.decide import Decisions
     from journeys.workflows.steps.human_tasks import HumanTasks
-    from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun
+    from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun, upsert_changed
     from journeys.workflows.steps.sends import Sends
     from journeys.workflows.steps.waits import Waits
 
@@ -75,10 +75,13 @@ class JourneyWorkflow:
 
     # -- handlers: signals change the run, the query reads it ----------------------------------
 
-    @workflow.signal(name="events")
+    @workflow.signal(name=JOURNEY_EVENTS_SIGNAL)
     def receive(self, batch: EventBatch) -> None:
         journey = self.journey
         for event in batch.events:
+            if event.message_id in journey.received:
+                continue  # passed again by a retried activity
+            journey.received.add(event.message_id)
             journey.events.append(event)
             if journey.outcome is None and journey.spec is not None:
                 journey.check_goal_and_exits(event)
@@ -124,19 +127,16 @@ class JourneyWorkflow:
             for event in journey.events:  # events that arrived before the spec was known
                 if journey.outcome is None:
                     journey.check_goal_and_exits(event)
-        workflow.upsert_search_attributes(
-            [
-                sa.CUSTOMER_ID.value_set(input.customer_id),
-                sa.JOURNEY_NAME.value_set(input.name),
-                sa.JOURNEY_VERSION.value_set(input.version),
-            ]
+        upsert_changed(  # the customer's start sets them; a run started otherwise sets them here
+            sa.CUSTOMER_ID.value_set(input.customer_id),
+            sa.JOURNEY_NAME.value_set(input.name),
+            sa.JOURNEY_VERSION.value_set(input.version),
         )
         journey.record("entered", detail=f"v{input.version}")
         step_id: str | None = journey.spec.steps[0].id
         while step_id is not None and journey.outcome is None:
             journey.progress.current_step = step_id
             workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
-            workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(step_id)])
             if journey.paused is not None:
                 await journey.wait_while_paused()
                 if journey.outcome is not None:
@@ -202,7 +202,7 @@ class JourneyWorkflow:
                 return "deadline", step.on_deadline or after
             return f"outcome {answer}", step.outcomes[answer]
         elif isinstance(step, UpdateProfile):
-            await UPDATE_PROFILE.run(
+            await UPDATE_PROFILE.run_local(
                 ProfileUpdateInput(
                     customer_id=journey.input.customer_id,
                     message_id=f"{workflow.info().workflow_id}:{step.id}",
@@ -229,20 +229,12 @@ class JourneyWorkflow:
         workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(journey.outcome)])
         last_step = journey.progress.steps[-1].step if journey.progress.steps else ""
         journey.record(journey.outcome, detail=journey.exit_reason or last_step)
-        await journey.write_records()
-        customer = workflow.get_external_workflow_handle(
-            customer_workflow_id(journey.input.customer_id)
-        )
-        try:
-            await customer.signal(
-                "journey_ended",
-                JourneyEnded(
-                    name=journey.input.name,
-                    workflow_id=workflow.info().workflow_id,
-                    outcome=journey.outcome,
-                    at=workflow.now(),
-                ),
+        await journey.write_records(  # and the customer is told, to free the journey
+            ended=JourneyEnded(
+                name=journey.input.name,
+                workflow_id=workflow.info().workflow_id,
+                outcome=journey.outcome,
+                at=workflow.now(),
             )
-        except Exception as err:  # noqa: BLE001  (a merged or deleted customer: nothing to free)
-            workflow.logger.warning("customer not told of journey end", extra={"error": str(err)})
+        )
         await workflow.wait_condition(workflow.all_handlers_finished)

@@ -71,7 +71,8 @@ async def runs(
     status: Annotated[str, Query(pattern="^(running|closed|all)$")] = "running",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
-    """From Temporal's visibility (search attributes), not from histories."""
+    """From Temporal's visibility (search attributes), not from histories: `step` is where a
+    run waits (docs/journeys.md, Runs)."""
     clauses = [f"JourneyName = {quoted(name)}"]
     if step is not None:
         clauses.append(f"JourneyStep = {quoted(step)}")

@@ -24,7 +24,7 @@ class Decisions:
         assert run.spec is not None
         context = await run.context()
         eligible = [a for a in step.actions if a.when is None or evaluate(a.when, context)]
-        stats = await DECISION_STATS.run(
+        stats = await DECISION_STATS.run_local(
             DecisionStatsInput(journey=run.spec.name, step=step.id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
@@ -36,7 +36,7 @@ class Decisions:
             samples[action.name] = draw
             expected[action.name] = draw * (action.value + clv)
         chosen = max(eligible, key=lambda a: expected[a.name], default=None)
-        await RECORD_DECISION.run(
+        await RECORD_DECISION.run_local(
             DecisionRecord(
                 decision_id=run.visit_id(step.id),
                 workflow_id=workflow.info().workflow_id,

@@ -23,7 +23,7 @@ class HumanTasks:
         """The outcome the team chose, or None when the deadline passed."""
         run = self.run
         task_id = run.visit_id(step.id)
-        await CREATE_TASK.run(
+        await CREATE_TASK.run_local(
             TaskInput(
                 task_id=task_id,
                 workflow_id=workflow.info().workflow_id,
@@ -38,7 +38,7 @@ class HumanTasks:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"task for {step.team}: {step.title}",
         )
-        await run.write_records()  # the team may take days: the store should know the run waits
+        await run.park()  # the team may take days: the store should know the run waits
         for escalate_to in ([step.escalate_to] if step.escalate_to else []) + [None]:
             try:
                 await workflow.wait_condition(
@@ -49,14 +49,14 @@ class HumanTasks:
                 pass
             if task_id in self.outcomes or run.outcome is not None:
                 break
-            state = await TASK_DEADLINE.run(
+            state = await TASK_DEADLINE.run_local(
                 TaskDeadlineInput(task_id=task_id, escalate_to=escalate_to),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
             if state.status == "completed" and state.outcome:
                 return state.outcome  # completed just before the deadline; its signal is late
         if run.outcome is not None and task_id not in self.outcomes:
-            await TASK_DEADLINE.run(  # the run ended: nobody should pick it up
+            await TASK_DEADLINE.run_local(  # the run ended: nobody should pick it up
                 TaskDeadlineInput(task_id=task_id),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )

@@ -9,8 +9,10 @@ from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
+from temporalio.common import SearchAttributeUpdate
 
 with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary import search_attributes as sa
     from journeys.vocabulary.activity_refs import (
         CUSTOMER_PROFILE,
         CUSTOMER_TRAITS,
@@ -21,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.expressions import evaluate
     from journeys.vocabulary.journey_spec import EventMatch, JourneySpec
     from journeys.vocabulary.journey_types import (
+        JourneyEnded,
         JourneyInput,
         JourneyProgress,
         JourneyRecordInput,
@@ -42,6 +45,7 @@ class JourneyRun:
         self.spec: JourneySpec | None = input.spec
         self.entered_at = workflow.now()
         self.events: list[CustomerEvent] = []  # received since entry, in order
+        self.received: set[str] = set()  # their message ids: an event passed twice counts once
         self.used: set[int] = set()  # indexes of events a wait_for_event already matched
         self.last_event = input.trigger_event
         self.outcome: Outcome | None = None
@@ -60,9 +64,17 @@ class JourneyRun:
 
     # -- waiting -----------------------------------------------------------------------------
 
+    async def park(self) -> None:
+        """Before the run waits for time, an event, a person or an operator: the store gets the
+        records noted, and the JourneyStep search attribute the step the run waits at (only
+        here: an upsert is a history event, and a step that passes in moments needs none)."""
+        if self.progress.current_step:
+            upsert_changed(sa.JOURNEY_STEP.value_set(self.progress.current_step))
+        await self.write_records()
+
     async def sleep(self, duration: timedelta) -> None:
         """A durable timer that a goal or an exit interrupts."""
-        await self.write_records()
+        await self.park()
         try:
             await workflow.wait_condition(lambda: self.outcome is not None, timeout=duration)
         except TimeoutError:
@@ -81,7 +93,7 @@ class JourneyRun:
         itself once the journey is no longer paused, checked every PAUSE_CHECK: a resume
         broadcast can miss a run that started a moment before it."""
         assert self.paused is not None
-        await self.write_records()
+        await self.park()
         workflow.set_current_details(
             f"{self.input.name} v{self.input.version}: paused ({self.progress.paused})"
         )
@@ -91,7 +103,7 @@ class JourneyRun:
                     lambda: self.paused is None or self.outcome is not None, timeout=PAUSE_CHECK
                 )
             except TimeoutError:
-                if self.paused.journey_wide and not await JOURNEY_PAUSED.run(
+                if self.paused.journey_wide and not await JOURNEY_PAUSED.run_local(
                     LoadSpecInput(name=self.input.name, version=self.input.version),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 ):
@@ -130,14 +142,14 @@ class JourneyRun:
         }
 
     async def traits(self) -> dict[str, Any]:
-        return await CUSTOMER_TRAITS.run(
+        return await CUSTOMER_TRAITS.run_local(
             ProfileInput(customer_id=self.input.customer_id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
 
     async def context(self) -> dict[str, Any]:
         """What a branch condition reads: the event, the customer's traits and segments."""
-        profile = await CUSTOMER_PROFILE.run(
+        profile = await CUSTOMER_PROFILE.run_local(
             ProfileInput(customer_id=self.input.customer_id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
@@ -170,13 +182,28 @@ class JourneyRun:
         taken, self.unwritten = self.unwritten, []
         return taken
 
-    async def write_records(self) -> None:
-        if not self.unwritten:
+    async def write_records(self, ended: JourneyEnded | None = None) -> None:
+        """Write the records noted (a local activity); with `ended`, the run's last, and its
+        customer is told the run ended, by the same activity."""
+        if not self.unwritten and ended is None:
             return
         records = self.take_records()
-        await RECORD_JOURNEY_EVENTS.run(
-            JourneyRecordsInput(records=records),
+        summary = ", ".join(r.kind + (f" {r.step}" if r.step else "") for r in records)
+        await RECORD_JOURNEY_EVENTS.run_local(
+            JourneyRecordsInput(
+                records=records,
+                ended=ended,
+                customer_id=self.input.customer_id if ended else None,
+            ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary="record "
-            + ", ".join(r.kind + (f" {r.step}" if r.step else "") for r in records),
+            summary=f"record {summary}" + ("; tell the customer" if ended else ""),
         )
+
+
+def upsert_changed(*updates: SearchAttributeUpdate[Any]) -> None:
+    """Upsert only what differs from the run's search attributes (each upsert is a history
+    event)."""
+    current = workflow.info().typed_search_attributes
+    changed = [u for u in updates if current.get(u.key) != u.value]
+    if changed:
+        workflow.upsert_search_attributes(changed)

@@ -129,8 +129,8 @@ class Sends:
         message.records = self.run.take_records()  # written by the send, in its transaction
         retry = RetryPolicy(maximum_interval=timedelta(minutes=10))
         summary = _send_summary(message)
-        if message.channel not in PROVIDER_CHANNELS:  # on-site popovers: stored, not sent
-            return await DELIVER_MESSAGE.run(
+        if message.channel not in PROVIDER_CHANNELS:  # on-site popovers: stored, not sent (local)
+            return await DELIVER_MESSAGE.run_local(
                 message,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=retry,

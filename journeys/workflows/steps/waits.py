@@ -27,7 +27,7 @@ class Waits:
         run = self.run
         match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
         if self._find(match) is None:  # about to wait: the store should know where the run is
-            await run.write_records()
+            await run.park()
         try:
             await workflow.wait_condition(
                 lambda: self._find(match) is not None or run.outcome is not None,

@@ -66,6 +66,7 @@ from bench.stack import (  # noqa: E402
     ROOT,
     MemoryDevServer,
     Stack,
+    child_env,
     cpu_snapshot,
     free_port,
     log,
@@ -378,10 +379,8 @@ async def run(args: argparse.Namespace, stack: Stack, tmp: Path) -> dict[str, An
     await stack.server.start(log_file=tmp / "temporal.log")
     address = stack.server.address
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
-    env.update(
+    env = child_env(
         {
-            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
             "JOURNEYS_TEMPORAL_ADDRESS": address,
             "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp / 'journeys.db'}",
             "JOURNEYS_WRITE_KEYS": WRITE_KEY,

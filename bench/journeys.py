@@ -60,8 +60,8 @@ from temporalio.client import Client  # noqa: E402
 
 from bench.floor import SEND_SIGNAL, Send, SendFloorInput  # noqa: E402
 from bench.stack import (  # noqa: E402
-    ROOT,
     Stack,
+    child_env,
     cpu_snapshot,
     free_port,
     group_peak_rss_mb,
@@ -262,10 +262,8 @@ class Bench:
         await self.stack.server.start(log_file=self.tmp / "temporal.log")
         address = self.stack.server.address
         database = self.args.database_url or f"sqlite:///{self.tmp / 'journeys.db'}"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
-        env.update(
+        env = child_env(
             {
-                "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")])),
                 "JOURNEYS_TEMPORAL_ADDRESS": address,
                 "JOURNEYS_DATABASE_URL": database,
                 "JOURNEYS_WRITE_KEYS": WRITE_KEY,

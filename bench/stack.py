@@ -24,6 +24,19 @@ from temporalio.client import Client
 from journeys.devserver import DevServer
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def child_env(settings: dict[str, str]) -> dict[str, str]:
+    """The environment of the processes measured: this checkout first on the path, no
+    JOURNEYS_ settings but `settings`, and bytecode caching on whatever the caller's shell says
+    (an installed product has its .pyc files; without them the workflow sandbox compiles the
+    workflow modules again for every workflow it starts)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    return {**env, **settings}
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

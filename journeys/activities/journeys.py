@@ -57,13 +57,18 @@ def count_run_changes(written: list[JourneyRecordInput]) -> None:
 class JourneyActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
+        self._catalog: JourneyCatalog | None = None  # the newest read, for its version
 
     @activity.defn(name=LOAD_JOURNEY_CATALOG.name)
     def load_journey_catalog(self) -> JourneyCatalog:
         """The triggers of the active journeys' newest versions (customers decide entry), and
-        their specs (customers hand them to the runs they start)."""
+        their specs (customers hand them to the runs they start). Every new customer asks, so
+        the catalog is kept per version (every change of a journey or segment bumps it)."""
         with session_scope(self.database_url) as session:
             version = catalog_version(session)
+            kept = self._catalog
+            if kept is not None and kept.version == version:
+                return kept
             paused = paused_journeys(session)
             active = active_specs(session)
             journeys = [
@@ -74,12 +79,13 @@ class JourneyActivities:
                 for number, spec in active
             ]  # fmt: skip
             segments = active_segment_count(session)
-        return JourneyCatalog(
+        self._catalog = JourneyCatalog(
             version=version,
             journeys=journeys,
             segments=segments,
             specs={spec.name: spec for _, spec in active},
         )
+        return self._catalog
 
     @activity.defn(name=LOAD_JOURNEY_SPEC.name)
     def load_journey_spec(self, input: LoadSpecInput) -> JourneySpec:

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test test-fast lint bench bench-journeys clean
+.PHONY: up test test-fast lint bench bench-journeys bench-scale clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -33,6 +33,9 @@ bench: $(BIN)/.installed
 
 bench-journeys: $(BIN)/.installed
 	$(BIN)/python -m bench.journeys
+
+bench-scale: $(BIN)/.installed
+	$(BIN)/python -m bench.scale
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache

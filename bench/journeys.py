@@ -66,6 +66,7 @@ from bench.stack import (  # noqa: E402
     free_port,
     group_peak_rss_mb,
     log,
+    percentiles,
     wait_healthy,
     wait_pollers,
 )
@@ -165,17 +166,6 @@ class HttpReceiver:
 
 # --------------------------------------------------------------------------------------------
 # measurement
-
-
-def percentiles(values: list[float]) -> dict[str, float | None]:
-    if not values:
-        return {"p50": None, "p95": None, "p99": None, "max": None}
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
 
 
 @dataclass

@@ -40,6 +40,17 @@ def child_env(settings: dict[str, str]) -> dict[str, str]:
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    return {"p50": at(0.50), "p95": at(0.95), "p99": at(0.99), "max": ordered[-1]}
+
+
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
@@ -180,13 +191,14 @@ def group_cpu(pgid: int) -> float:
     return sum(int(rest[11]) + int(rest[12]) for _, rest in _group_stats(pgid)) / CLK_TCK
 
 
-def group_peak_rss_mb(pgid: int) -> float:
-    """Peak resident memory (VmHWM) summed over the live processes of a process group."""
+def group_peak_rss_mb(pgid: int, field: str = "VmHWM") -> float:
+    """Peak resident memory (VmHWM; `field="VmRSS"` for now) summed over the live processes
+    of a process group."""
     total_kb = 0
     for pid, _ in _group_stats(pgid):
         with contextlib.suppress(OSError, ValueError, IndexError):
             for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+                if line.startswith(f"{field}:"):
                     total_kb += int(line.split()[1])
     return total_kb / 1024
 

@@ -122,7 +122,7 @@ class CustomerWorkflow:
         # task than its marker, and replay then fails (docs/versioning.md, "a real case")
         self.config = await LOAD_LIFECYCLE_CONFIG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
         self.router.delivery = self.config.delivery
-        self._upsert_search_attributes()
+        self.attributes_due = True  # upserted as the first drain ends, with what it changed
         watcher = asyncio.create_task(self._watch_inactivity())
         while True:
             if self.state.merged_into:

@@ -19,7 +19,7 @@ CATEGORIES = [
     ("api: _settle (SQLAlchemy + sqlite3, 2nd transaction)", r"^_settle \(api/ingest"),
     ("api: deliver -> client.start_workflow", r"^deliver \(.*client"),
     ("api: /v1/batch body (size check, validation)", r"^create_app.<locals>.batch "),
-    ("api: ingest() glue (to_thread hops, grouping)", r"^ingest \(api/ingest"),
+    ("api: ingest() glue (to_thread hops, grouping)", r"^_ingest \(api/ingest|^Ingestor"),
     ("api: route (auth, SegmentCall validation, response)", r"make_route.<locals>.route "),
     ("api: read_body", r"read_body"),
     ("fastapi/starlette framework", r"fastapi/|starlette/"),

@@ -15,6 +15,7 @@ from journeys.activities.recommendations import RecommendationActivities
 from journeys.api.codec import codec_router
 from journeys.api.deps import require_admin
 from journeys.api.errors import ApiError, api_error_response, validation_error_response
+from journeys.api.ingest import Ingestor
 from journeys.api.router import api_router
 from journeys.channels.subscriptions import load_topics
 from journeys.channels.templates import SHIPPED, load_templates
@@ -47,6 +48,9 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     app.state.plan = load_tracking_plan(settings.tracking_plan_file)
     app.state.topics = load_topics(settings.templates_dir or SHIPPED)
     app.state.recommender = RecommendationActivities(settings.database_url)
+    app.state.ingestor = Ingestor(
+        database_url=settings.database_url, task_queue=settings.task_queue
+    )
 
     app.exception_handler(RequestValidationError)(validation_error_response)
     app.exception_handler(ApiError)(api_error_response)

@@ -1,6 +1,7 @@
 """The API's dependencies as named types, so a route's signature says what it uses: the
 settings, the Temporal client, the store, what the app loaded at start (templates, tracking
-plan, topics, recommender), and who may call (`require_admin`, `require_write_key`).
+plan, topics, recommender), the ingestor (tracking calls' group commit), and who may call
+(`require_admin`, `require_write_key`).
 Everything comes from `app.state`, which the factory (api/app.py) fills."""
 
 import asyncio
@@ -13,6 +14,7 @@ from temporalio.client import Client
 
 from journeys.activities.recommendations import RecommendationActivities
 from journeys.api.auth import check_admin, check_write_key
+from journeys.api.ingest import Ingestor
 from journeys.channels.subscriptions import Topic
 from journeys.channels.templates import Template
 from journeys.config.settings import Settings
@@ -70,6 +72,11 @@ def _topics(request: Request) -> dict[str, Topic]:
     return topics
 
 
+def _ingestor(request: Request) -> Ingestor:
+    ingestor: Ingestor = request.app.state.ingestor
+    return ingestor
+
+
 def _recommender(request: Request) -> RecommendationActivities:
     recommender: RecommendationActivities = request.app.state.recommender
     return recommender
@@ -81,6 +88,7 @@ TemplatesDep = Annotated[dict[str, Template], Depends(_templates)]
 TrackingPlanDep = Annotated[TrackingPlan, Depends(_plan)]
 TopicsDep = Annotated[dict[str, Topic], Depends(_topics)]
 RecommenderDep = Annotated[RecommendationActivities, Depends(_recommender)]
+IngestorDep = Annotated[Ingestor, Depends(_ingestor)]
 
 
 def require_admin(request: Request, settings: SettingsDep) -> None:

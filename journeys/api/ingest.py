@@ -1,4 +1,5 @@
-"""Ingestion: Segment calls → stored events → one signal per customer → marked delivered.
+"""Ingestion: Segment calls → stored events → one signal per customer → marked delivered,
+for the calls of concurrent requests together (`Ingestor`, a group commit).
 
 The order gives "2xx only when Temporal has it" and "a retry is harmless": events are stored
 (idempotent on messageId), signalled, then marked delivered; a retry skips delivered events,
@@ -56,10 +57,69 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def ingest(
-    calls: list[SegmentCall], *, client: Client, database_url: str, task_queue: str
-) -> int:
-    """Store and deliver `calls`; returns how many were new to the customers' workflows."""
+class Ingestor:
+    """Group commit for tracking calls. The calls of requests that arrive while a flush is
+    under way wait for the next: it stores them all in one transaction, signals each customer
+    once with its events from every request, and marks them delivered in one more. Alone, a
+    request goes at once; under load it shares both writes (and a customer's signal) with its
+    neighbours. At most `flushes` run at a time, each at most `max_calls` calls."""
+
+    def __init__(
+        self, *, database_url: str, task_queue: str, flushes: int = 2, max_calls: int = 2000
+    ) -> None:
+        self.database_url, self.task_queue = database_url, task_queue
+        self.flushes, self.max_calls = flushes, max_calls
+        self._waiting: list[tuple[list[SegmentCall], asyncio.Future[int]]] = []
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def ingest(self, calls: list[SegmentCall], client: Client) -> int:
+        """Store and deliver `calls`; returns how many were new to the customers' workflows.
+        Raises DeliveryFailed when Temporal did not take one of them (nothing of it is kept)."""
+        done: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._waiting.append((calls, done))
+        if len(self._running) < self.flushes:
+            task = asyncio.create_task(self._flush_waiting(client))
+            self._running.add(task)
+            task.add_done_callback(self._running.discard)
+        return await done
+
+    async def _flush_waiting(self, client: Client) -> None:
+        while self._waiting:
+            taken = [self._waiting.pop(0)]
+            size = len(taken[0][0])
+            while self._waiting and size + len(self._waiting[0][0]) <= self.max_calls:
+                taken.append(self._waiting.pop(0))
+                size += len(taken[-1][0])
+            try:
+                counts = await _ingest(
+                    [call for calls, _ in taken for call in calls],
+                    client=client, database_url=self.database_url, task_queue=self.task_queue,
+                    parts=[calls for calls, _ in taken],
+                )  # fmt: skip
+            except BaseException as err:  # each request gets it; the flusher goes on
+                for _, done in taken:
+                    if not done.done():
+                        done.set_exception(err)
+                if isinstance(err, asyncio.CancelledError):
+                    raise
+                continue
+            for (_, done), count in zip(taken, counts, strict=True):
+                if done.done():
+                    continue  # the request went away (client gone)
+                if isinstance(count, DeliveryFailed):
+                    done.set_exception(count)
+                else:
+                    done.set_result(count)
+
+
+async def _ingest(
+    calls: list[SegmentCall], *, client: Client, database_url: str, task_queue: str,
+    parts: list[list[SegmentCall]] | None = None,
+) -> list[int | DeliveryFailed]:  # fmt: skip
+    """Store and deliver `calls`, made of `parts` (the requests; one by default). For each
+    part: how many of its events were new to the customers' workflows, or DeliveryFailed if a
+    customer it names did not take its signal (its events are not kept)."""
+    parts = parts if parts is not None else [calls]
     received_at = datetime.now(UTC)
     for attempt in range(3):
         try:
@@ -86,19 +146,27 @@ async def ingest(
         ),
         return_exceptions=True,
     )
-    delivered: list[str] = []
-    failed: list[str] = []
+    delivered: set[str] = set()
     for (cid, batch), result in zip(by_customer.items(), results, strict=True):
-        ids = [e.message_id for e in batch]
         if isinstance(result, BaseException):
             log.warning("signal_failed", customer_id=cid, error=str(result))
-            failed.extend(i for i in ids if i in inserted)
         else:
-            delivered.extend(ids)
-    await asyncio.to_thread(_settle, database_url, delivered, failed)
-    if failed or len(delivered) < sum(len(b) for b in by_customer.values()):
-        raise DeliveryFailed(f"{len(by_customer) - len(delivered)} customer(s) not reachable")
-    return len(delivered)
+            delivered.update(e.message_id for e in batch)
+    # a part fails whole when one of its customers was not reached: its events still to
+    # deliver are forgotten (inserted now) or stay undelivered, and the client retries
+    outcome: list[int | DeliveryFailed] = []
+    failed: set[str] = set()
+    waiting = {e.message_id for e in undelivered}
+    for part in parts:
+        ids = {message_id_of(call) for call in part}
+        missed = {events[i][0] for i in (ids & waiting) - delivered}  # customers not reached
+        if missed:
+            failed.update(ids & inserted - delivered)
+            outcome.append(DeliveryFailed(f"{len(missed)} customer(s) not reachable"))
+        else:
+            outcome.append(len(ids & delivered))
+    await asyncio.to_thread(_settle, database_url, sorted(delivered), sorted(failed))
+    return outcome
 
 
 def _store(calls: list[SegmentCall], database_url: str, received_at: datetime):  # type: ignore[no-untyped-def]

@@ -1,5 +1,6 @@
 """The Segment-compatible tracking endpoints against the local dev server and a real worker."""
 
+import asyncio
 import base64
 import gzip
 import json
@@ -229,6 +230,28 @@ async def test_segment_size_limits_are_413(http: httpx.AsyncClient, settings: Se
         await http.post("/v1/batch", headers=basic(KEY), json={"batch": [small] * 26})
     ).status_code == 413
     assert stored(settings) == []
+
+
+async def test_concurrent_calls_of_a_customer_are_applied_in_fewer_signals(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """The API's group commit: calls that arrive while a flush is under way go together."""
+    user = f"u-{uuid.uuid4()}"
+    calls = [
+        {"userId": user, "event": "Product Viewed", "messageId": f"v{n}-{user}"} for n in range(30)
+    ]
+    answers = await asyncio.gather(
+        *(http.post("/v1/track", headers=basic(KEY), json=call) for call in calls)
+    )
+    assert [r.status_code for r in answers] == [200] * 30
+    state = await wait_for(dev_env.client, user, lambda s: s.events_total == 30)
+    assert state.event_counts == {"Product Viewed": 30}
+    assert all(row.delivered_at is not None for row in stored(settings, customer_id=user))
+    history = await dev_env.client.get_workflow_handle(f"customer-{user}").fetch_history()
+    signals = [
+        e for e in history.events if e.HasField("workflow_execution_signaled_event_attributes")
+    ]
+    assert len(signals) < 10, f"{len(signals)} signals for 30 concurrent calls"
 
 
 async def test_temporal_down_is_503_and_nothing_is_kept_until_the_retry(

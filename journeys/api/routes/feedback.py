@@ -24,9 +24,9 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from journeys.api.auth import check_provider_token
-from journeys.api.deps import ClientDep, SettingsDep, StoreDep
+from journeys.api.deps import ClientDep, IngestorDep, SettingsDep, StoreDep
 from journeys.api.errors import ApiError, field_errors
-from journeys.api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, ingest
+from journeys.api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, Ingestor
 from journeys.api.schemas import SegmentCall
 from journeys.channels import tracking
 from journeys.config.settings import Settings
@@ -144,13 +144,8 @@ def suppresses(report: ProviderReport) -> str | None:
 router = APIRouter(prefix="/v1", tags=["feedback"])
 
 
-async def record(calls: list[SegmentCall], client: Client, settings: Settings) -> None:
-    await ingest(calls, client=client, database_url=settings.database_url,
-                 task_queue=settings.task_queue)  # fmt: skip
-
-
 async def record_tracked(
-    token: str, kind: tracking.Kind, client: Client, settings: Settings
+    token: str, kind: tracking.Kind, client: Client, settings: Settings, ingestor: Ingestor
 ) -> tracking.Tracked:
     """Read a pixel or click token and record its event; tracking never breaks the mail."""
     if not settings.signing_key:
@@ -161,7 +156,7 @@ async def record_tracked(
     call = feedback_call(customer_id=send.customer_id, event=event, send=send,
                          channel="email", url=tracked.url)  # fmt: skip
     try:
-        await record([call], client, settings)
+        await ingestor.ingest([call], client)
     except Exception as err:  # noqa: BLE001  (the person still gets the pixel or the page)
         log.warning("feedback_not_recorded", event=event, customer_id=send.customer_id,
                     message=send.idempotency_key, error=str(err))  # fmt: skip
@@ -169,21 +164,25 @@ async def record_tracked(
 
 
 @router.get("/t/o/{token}.gif", summary="email open pixel", response_class=Response)
-async def opened(token: str, client: ClientDep, settings: SettingsDep) -> Response:
+async def opened(
+    token: str, client: ClientDep, settings: SettingsDep, ingestor: IngestorDep
+) -> Response:
     """Always the 1x1 GIF, even for a bad or expired token: a broken image in an email
     would be worse than an open not counted."""
     try:
-        await record_tracked(token, tracking.OPEN, client, settings)
+        await record_tracked(token, tracking.OPEN, client, settings, ingestor)
     except (tracking.InvalidToken, tracking.ExpiredToken) as err:
         log.info("open_not_recorded", reason=str(err))
     return Response(PIXEL, media_type="image/gif", headers=NO_CACHE)
 
 
 @router.get("/t/c/{token}", summary="email click redirect", response_class=RedirectResponse)
-async def clicked(token: str, client: ClientDep, settings: SettingsDep) -> RedirectResponse:
+async def clicked(
+    token: str, client: ClientDep, settings: SettingsDep, ingestor: IngestorDep
+) -> RedirectResponse:
     """Redirects only to the URL the token signs: never an open redirect."""
     try:
-        tracked = await record_tracked(token, tracking.CLICK, client, settings)
+        tracked = await record_tracked(token, tracking.CLICK, client, settings, ingestor)
     except tracking.InvalidToken as err:
         raise ApiError(403, "this link is not valid", [token_error(err)]) from err
     except tracking.ExpiredToken as err:
@@ -226,8 +225,9 @@ async def read_reports(request: Request, channel: str) -> list[ProviderReport]:
 
 @router.post("/providers/{channel}/events", summary="a provider's delivery reports")
 async def provider_events(
-    request: Request, channel: Channel, client: ClientDep, settings: SettingsDep, store: StoreDep
-) -> JSONResponse:
+    request: Request, channel: Channel, client: ClientDep, settings: SettingsDep, store: StoreDep,
+    ingestor: IngestorDep,
+) -> JSONResponse:  # fmt: skip
     """Reports name our message by the key we sent (Idempotency-Key, Message-ID). All or
     nothing: one unknown key refuses the request (404) before anything is applied."""
     check_provider_token(settings, request, channel)
@@ -263,7 +263,7 @@ async def provider_events(
     # the suppression is written first: it protects the sender even while Temporal is down
     calls = await store.run(look_up_and_suppress)
     try:
-        await record(calls, client, settings)
+        await ingestor.ingest(calls, client)
     except DeliveryFailed as err:
         raise ApiError(503, f"Temporal unavailable, retry: {err}",
                        headers={"Retry-After": "2"}) from err  # fmt: skip

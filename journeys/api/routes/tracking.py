@@ -13,12 +13,11 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from journeys.api.auth import check_write_key
-from journeys.api.deps import ClientDep, SettingsDep
+from journeys.api.deps import ClientDep, IngestorDep, SettingsDep
 from journeys.api.errors import ApiError, field_errors
-from journeys.api.ingest import DeliveryFailed, ingest
+from journeys.api.ingest import DeliveryFailed, Ingestor
 from journeys.api.schemas import SegmentBatch, SegmentCall
 from journeys.config.metrics import EVENTS_INGESTED
-from journeys.config.settings import Settings
 
 MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
@@ -73,15 +72,10 @@ async def authorized_body(request: Request, settings: SettingsDep) -> dict[str, 
 TrackingBody = Annotated[dict[str, Any], Depends(authorized_body)]
 
 
-async def accept(calls: list[SegmentCall], client: Client, settings: Settings) -> JSONResponse:
+async def accept(calls: list[SegmentCall], client: Client, ingestor: Ingestor) -> JSONResponse:
     """`{"success": true}` once Temporal has every call; 503 (retry) if it does not."""
     try:
-        new = await ingest(
-            calls,
-            client=client,
-            database_url=settings.database_url,
-            task_queue=settings.task_queue,
-        )
+        new = await ingestor.ingest(calls, client)
     except DeliveryFailed as err:
         raise ApiError(
             503, f"Temporal unavailable, retry: {err}", headers={"Retry-After": "2"}
@@ -91,12 +85,12 @@ async def accept(calls: list[SegmentCall], client: Client, settings: Settings) -
 
 
 def _call_route(call_type: str) -> Callable[..., Awaitable[JSONResponse]]:
-    async def route(body: TrackingBody, client: ClientDep, settings: SettingsDep) -> JSONResponse:
+    async def route(body: TrackingBody, client: ClientDep, ingestor: IngestorDep) -> JSONResponse:
         try:
             call = SegmentCall.model_validate({**body, "type": call_type})
         except ValidationError as err:
             raise ApiError(400, "invalid call", field_errors(err)) from err
-        return await accept([call], client, settings)
+        return await accept([call], client, ingestor)
 
     route.__name__ = call_type
     return route
@@ -108,7 +102,7 @@ for _type in CALL_TYPES:
 
 @router.post("/batch", summary="Segment batch")
 @router.post("/import", include_in_schema=False)
-async def batch(body: TrackingBody, client: ClientDep, settings: SettingsDep) -> JSONResponse:
+async def batch(body: TrackingBody, client: ClientDep, ingestor: IngestorDep) -> JSONResponse:
     try:
         envelope = SegmentBatch.model_validate(body)
     except ValidationError as err:
@@ -125,4 +119,4 @@ async def batch(body: TrackingBody, client: ClientDep, settings: SettingsDep) ->
             errors.extend(field_errors(err, prefix=f"batch[{i}]."))
     if errors:
         raise ApiError(400, "invalid batch", errors)
-    return await accept(calls, client, settings)
+    return await accept(calls, client, ingestor)

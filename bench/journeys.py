@@ -270,6 +270,7 @@ class Bench:
                 "JOURNEYS_SIGNING_KEY": "bench-signing-key",
                 "BENCH_SMTP_HOST": "127.0.0.1",
                 "BENCH_SMTP_PORT": str(self.smtp.port),
+                **dict(item.split("=", 1) for item in self.args.setting),
             }
         )
         journeys = find_binary("journeys")
@@ -629,6 +630,10 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--rate", type=float, help="steady phase: customers per second")
     parser.add_argument("--steady-seconds", type=float, default=60.0)
     parser.add_argument("--database-url", help="the store (default: SQLite in the temp dir)")
+    parser.add_argument(
+        "--setting", action="append", default=[], metavar="JOURNEYS_X=VALUE",
+        help="a setting for the worker and API, e.g. JOURNEYS_WORKFLOW_TASK_POLLERS=5 (repeat)",
+    )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=900.0, help="per phase, for the emails")
     parser.add_argument("--history-sample", type=int, default=150, help="histories read in full")
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")

@@ -135,6 +135,19 @@ class Settings(BaseSettings):
         description="`off`, `otlp` (the `OTEL_EXPORTER_OTLP_*` variables say where) or"
         " `console`: OpenTelemetry spans through Temporal's interceptor",
     )
+    workflow_task_pollers: int = Field(
+        default=0,
+        ge=0,
+        description="workflow-task polls a worker keeps open; 0: as many as the server has"
+        " tasks for (autoscaling, 2-100). The SDK's fixed 5 (one for new workflows) dispatched"
+        " about 16 first tasks a second, whatever the backlog",
+    )
+    max_cached_workflows: int = Field(
+        default=2000,
+        ge=0,
+        description="workflows a worker keeps in memory between their tasks; one evicted is"
+        " replayed from its history at its next task",
+    )
     worker_metrics_port: int | None = Field(
         default=None, description="Prometheus: our counters from the worker process"
     )

@@ -8,7 +8,12 @@ from typing import Any
 import structlog
 from prometheus_client import start_http_server
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import (
+    PollerBehavior,
+    PollerBehaviorAutoscaling,
+    PollerBehaviorSimpleMaximum,
+    Worker,
+)
 
 from journeys.activities.channels import ChannelActivities, delivery_policy
 from journeys.activities.experiments import ExperimentActivities
@@ -68,6 +73,15 @@ class WorkerGroup:
         await asyncio.gather(*(w.__aexit__(*exc) for w in self.workers))
 
 
+def workflow_pollers(settings: Settings) -> PollerBehavior:
+    """Autoscaling unless a fixed number is set: with the SDK's fixed five, one of which polls
+    for new workflows, a backlog of new customers' first tasks drained at about 16 a second
+    (bench/scale.py) while server and worker idled."""
+    if settings.workflow_task_pollers:
+        return PollerBehaviorSimpleMaximum(maximum=settings.workflow_task_pollers)
+    return PollerBehaviorAutoscaling(minimum=2, maximum=100, initial=5)
+
+
 def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     """Every workflow and activity this product runs. Sends through a provider run on their
     channel's task queue, which Temporal rate-limits across all workers when
@@ -114,6 +128,8 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
         deployment_config=deployment,
+        workflow_task_poller_behavior=workflow_pollers(settings),
+        max_cached_workflows=settings.max_cached_workflows,
     )
     senders = [
         Worker(

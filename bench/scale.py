@@ -7,7 +7,8 @@ Starts, on free loopback ports in a temporary directory, each in its own process
 shop has in the hundreds of thousands. Then:
 
   load    --customers N customers, each an identify and a Product Viewed, through /v1/batch
-          (--batch-size events a call, --concurrency calls at once): N live CustomerWorkflows;
+          (--batch-size events a call, --concurrency calls at once, pausing while more than
+          --max-backlog workflow tasks wait): N live CustomerWorkflows;
   settle  until every customer has applied its events (a sample of customers, in the order they
           were sent, answers its `state` query with both) and the worker has gone quiet;
   probe   --probes customers chosen at random among the first half loaded, one after the other:
@@ -41,6 +42,9 @@ if __package__ in (None, ""):  # `python bench/scale.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx  # noqa: E402
+from temporalio.api.enums.v1 import TaskQueueType  # noqa: E402
+from temporalio.api.taskqueue.v1 import TaskQueue  # noqa: E402
+from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest  # noqa: E402
 from temporalio.client import Client  # noqa: E402
 
 from bench.stack import (  # noqa: E402
@@ -146,6 +150,7 @@ class Scale:
                      "event": "Product Viewed", "properties": {"product_id": "p-1"}}
                 )  # fmt: skip
             async with gate:
+                await self._under_backlog()
                 await self._post("/v1/batch", {"batch": batch})
             before, done = done, done + len(chunk)
             every = max(1, len(self.users) // 20)
@@ -155,6 +160,22 @@ class Scale:
 
         await asyncio.gather(*(send(chunk) for chunk in chunks))
         return time.monotonic() - began
+
+    async def _under_backlog(self) -> None:
+        """Wait while the workflow-task backlog is over --max-backlog: customers arrive at the
+        pace the stack applies them (a shop gains customers over months, not in one burst; a
+        burst's backlog drained at 3-16 first tasks a second on the dev server)."""
+        request = DescribeTaskQueueRequest(
+            namespace="default",
+            task_queue=TaskQueue(name=QUEUE),
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW,
+            report_stats=True,
+        )
+        while True:
+            described = await self.client.workflow_service.describe_task_queue(request)
+            if described.stats.approximate_backlog_count <= self.args.max_backlog:
+                return
+            await asyncio.sleep(0.5)
 
     async def state(self, user: str) -> CustomerState | None:
         handle = self.client.get_workflow_handle(customer_workflow_id(user))
@@ -285,6 +306,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--probes", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=500, help="events per /v1/batch call")
     parser.add_argument("--concurrency", type=int, default=4, help="batch calls at once")
+    parser.add_argument(
+        "--max-backlog", type=int, default=1000, help="workflow tasks waiting before a pause"
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, databases)")
     return parser

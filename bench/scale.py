@@ -156,7 +156,11 @@ class Scale:
             every = max(1, len(self.users) // 20)
             if done // every > before // every:  # about every 5%
                 rate = done / (time.monotonic() - began)
-                log(f"load: {done}/{len(self.users)} customers accepted ({rate:.0f}/s)")
+                worker = group_peak_rss_mb(self.stack.groups()["worker"], "VmRSS")
+                log(
+                    f"load: {done}/{len(self.users)} customers accepted ({rate:.0f}/s);"
+                    f" worker RSS {worker:.0f} MB"
+                )
 
         await asyncio.gather(*(send(chunk) for chunk in chunks))
         return time.monotonic() - began

@@ -139,8 +139,9 @@ class Settings(BaseSettings):
         default=0,
         ge=0,
         description="workflow-task polls a worker keeps open; 0: as many as the server has"
-        " tasks for (autoscaling, 2-100). The SDK's fixed 5 (one for new workflows) dispatched"
-        " about 16 first tasks a second, whatever the backlog",
+        " tasks for (autoscaling, 2-100). A fixed 5 (the SDK's default) gives a little more"
+        " throughput flat out, but new customers' first tasks wait half a minute"
+        " (bench/README.md)",
     )
     max_cached_workflows: int = Field(
         default=2000,

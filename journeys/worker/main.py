@@ -75,8 +75,8 @@ class WorkerGroup:
 
 def workflow_pollers(settings: Settings) -> PollerBehavior:
     """Autoscaling unless a fixed number is set: with the SDK's fixed five, one of which polls
-    for new workflows, a backlog of new customers' first tasks drained at about 16 a second
-    (bench/scale.py) while server and worker idled."""
+    for new workflows, new customers' first tasks waited half a minute at full load
+    (bench/README.md, "Workflow-task pollers")."""
     if settings.workflow_task_pollers:
         return PollerBehaviorSimpleMaximum(maximum=settings.workflow_task_pollers)
     return PollerBehaviorAutoscaling(minimum=2, maximum=100, initial=5)

@@ -136,12 +136,11 @@ class Settings(BaseSettings):
         " `console`: OpenTelemetry spans through Temporal's interceptor",
     )
     workflow_task_pollers: int = Field(
-        default=0,
+        default=5,
         ge=0,
-        description="workflow-task polls a worker keeps open; 0: as many as the server has"
-        " tasks for (autoscaling, 2-100). A fixed 5 (the SDK's default) gives a little more"
-        " throughput flat out, but new customers' first tasks wait half a minute"
-        " (bench/README.md)",
+        description="workflow-task polls a worker keeps open (the SDK's 5; one of them for new"
+        " workflows); 0: autoscaling, 2-100, which cuts latency when the worker is behind but"
+        " costs a workflow task per event instead of batching them (bench/README.md)",
     )
     max_cached_workflows: int = Field(
         default=2000,

@@ -74,9 +74,8 @@ class WorkerGroup:
 
 
 def workflow_pollers(settings: Settings) -> PollerBehavior:
-    """Autoscaling unless a fixed number is set: with the SDK's fixed five, one of which polls
-    for new workflows, new customers' first tasks waited half a minute at full load
-    (bench/README.md, "Workflow-task pollers")."""
+    """A fixed number (the SDK's five by default), or autoscaling with 0: measured both ways in
+    bench/README.md ("Workflow-task pollers")."""
     if settings.workflow_task_pollers:
         return PollerBehaviorSimpleMaximum(maximum=settings.workflow_task_pollers)
     return PollerBehaviorAutoscaling(minimum=2, maximum=100, initial=5)

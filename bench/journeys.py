@@ -67,6 +67,7 @@ from bench.stack import (  # noqa: E402
     group_peak_rss_mb,
     log,
     percentiles,
+    post_until_ok,
     wait_healthy,
     wait_pollers,
 )
@@ -319,25 +320,11 @@ class Bench:
 
     # ---- sending
 
-    async def _post(self, path: str, body: dict[str, Any]) -> float:
-        """POST until 200 (retrying 5xx and connection errors, same messageId); the 200's time."""
-        for attempt in range(8):
-            try:
-                response = await self.http.post(path, json=body)
-                if response.status_code == 200:
-                    return time.time()
-                if response.status_code < 500:
-                    raise RuntimeError(f"{path}: HTTP {response.status_code} {response.text}")
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(min(0.1 * 2**attempt, 2.0))
-        raise RuntimeError(f"{path}: no 200 after 8 attempts")
-
     async def _customer(self, user: str, accepted: dict[str, dict[str, float]]) -> None:
         times: dict[str, float] = {}
         for seq, (name, path, body) in enumerate(customer_calls(user)):
             call = {"userId": user, "messageId": f"{user}-{seq}", **body}
-            times[name] = await self._post(path, call)
+            times[name] = await post_until_ok(self.http, path, call)
         accepted[user] = times
 
     async def _floor_customer(self, user: str, accepted: dict[str, dict[str, float]]) -> None:

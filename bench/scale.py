@@ -55,6 +55,7 @@ from bench.stack import (  # noqa: E402
     group_peak_rss_mb,
     log,
     percentiles,
+    post_until_ok,
     wait_healthy,
     wait_pollers,
 )
@@ -115,20 +116,6 @@ class Scale:
             + ", ".join(f"{k} {v}" for k, v in self.stack.groups().items())
         )
 
-    async def _post(self, path: str, body: dict[str, Any]) -> None:
-        """POST until 200, retrying 5xx and connection errors (the same messageIds)."""
-        for attempt in range(10):
-            try:
-                response = await self.http.post(path, json=body)
-                if response.status_code == 200:
-                    return
-                if response.status_code < 500:
-                    raise RuntimeError(f"{path}: HTTP {response.status_code} {response.text}")
-            except httpx.TransportError:
-                pass
-            await asyncio.sleep(min(0.2 * 2**attempt, 5.0))
-        raise RuntimeError(f"{path}: no 200 after 10 attempts")
-
     async def load(self) -> float:
         """Every customer's identify and Product Viewed; returns the seconds until all 200s."""
         per_call = max(1, self.args.batch_size // 2)
@@ -151,7 +138,7 @@ class Scale:
                 )  # fmt: skip
             async with gate:
                 await self._under_backlog()
-                await self._post("/v1/batch", {"batch": batch})
+                await post_until_ok(self.http, "/v1/batch", {"batch": batch}, attempts=10, cap=5.0)
             before, done = done, done + len(chunk)
             every = max(1, len(self.users) // 20)
             if done // every > before // every:  # about every 5%
@@ -216,7 +203,8 @@ class Scale:
         took = []
         for user in chosen:
             began = time.monotonic()
-            await self._post(
+            await post_until_ok(
+                self.http,
                 "/v1/track",
                 {"userId": user, "event": "Product Viewed", "messageId": f"{user}-probe",
                  "properties": {"product_id": "p-2"}},

@@ -14,6 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 from temporalio.api.enums.v1 import TaskQueueType
@@ -246,6 +247,24 @@ def cpu_snapshot(groups: dict[str, int]) -> dict[str, float]:
     snap["client"] = time.process_time()
     snap["machine"] = system_busy()
     return snap
+
+
+async def post_until_ok(
+    http: httpx.AsyncClient, path: str, body: dict[str, Any], attempts: int = 8, cap: float = 2.0
+) -> float:
+    """POST until 200, retrying 5xx and connection errors with the same body (the same
+    messageIds); the 200's time. A 4xx is the benchmark's own mistake: raised at once."""
+    for attempt in range(attempts):
+        try:
+            response = await http.post(path, json=body)
+            if response.status_code == 200:
+                return time.time()
+            if response.status_code < 500:
+                raise RuntimeError(f"{path}: HTTP {response.status_code} {response.text}")
+        except httpx.TransportError:
+            pass
+        await asyncio.sleep(min(0.1 * 2**attempt, cap))
+    raise RuntimeError(f"{path}: no 200 after {attempts} attempts")
 
 
 async def wait_healthy(url: str, child: Child, timeout: float = 60.0) -> None:

@@ -162,12 +162,13 @@ class Stack:
 
 
 class MemoryDevServer(DevServer):
-    """The same dev server without `--db-filename`: in-memory SQLite."""
+    """The same dev server without `--db-filename` (and its journal mode): in-memory SQLite."""
 
     def command(self) -> list[str]:
         args = super().command()
-        i = args.index("--db-filename")
-        del args[i : i + 2]
+        for flag in ("--db-filename", "--sqlite-pragma"):
+            i = args.index(flag)
+            del args[i : i + 2]
         return args
 
 

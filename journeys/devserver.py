@@ -77,6 +77,10 @@ class DevServer:
             "start-dev",
             "--db-filename",
             str(self.db_file),
+            # a write-ahead log: one fsync per commit, not a journal file created and deleted
+            # (durable all the same). The floor of bench/journeys.py serves ~45% more per second
+            "--sqlite-pragma",
+            "journal_mode=wal",
             "--ip",
             self.ip,
             "--port",

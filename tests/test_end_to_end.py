@@ -7,10 +7,12 @@ stopped with Ctrl-C (leaving no process behind) and started again.
 import asyncio
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import closing
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -241,6 +243,8 @@ async def test_journeys_up_stops_cleanly_on_ctrl_c_and_resumes_customers(tmp_pat
         assert process.returncode == 0, output.decode()[-2000:]
         assert f"Write key    {key}" in output.decode()
         assert _running(str(data / "temporal.db")) == [], "temporal server left running"
+        with closing(sqlite3.connect(data / "temporal.db")) as db:  # the write-ahead log
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     await run_once("Product Viewed")
     await run_once("Checkout Started")

@@ -5,6 +5,7 @@ import asyncio
 from sqlmodel import Session
 from temporalio import activity
 
+from journeys.activities.journeys import count_run_changes
 from journeys.activities.runs import pass_events, start_runs
 from journeys.activities.segments import evaluate_customer
 from journeys.store.customers import (
@@ -14,6 +15,8 @@ from journeys.store.customers import (
     upsert_traits,
 )
 from journeys.store.db import session_scope
+from journeys.store.journey_runs import record_journey_events
+from journeys.store.journeys import paused_journeys
 from journeys.vocabulary.activity_refs import (
     APPLY_CUSTOMER_CHANGES,
     MERGE_PROFILES,
@@ -69,11 +72,17 @@ class ProfileActivities:
                 _update_profile(session, update)
             if input.stages is not None:
                 _record_stages(session, input.stages)
+            written = record_journey_events(session, records=input.records)
+            if input.starts:  # fresher than the customer's catalog: a held run starts late
+                paused = paused_journeys(session)
+                for start in input.starts:
+                    start.input.paused = start.input.paused or start.input.name in paused
             if (asked := input.segments) is not None:
                 session.flush()
                 result.segments = evaluate_customer(
                     session, customer_id=asked.customer_id, stage=asked.stage.value, at=asked.at
                 )
+        count_run_changes(written)
         if result.segments and result.segments.changes:
             activity.logger.info(
                 "segments changed",

@@ -117,6 +117,9 @@ async def _live_state(settings: Settings, customer_id: str, address: str | None)
         "at_risk": state.at_risk,
         "segments": state.segments,
         "active_journeys": sorted(state.journeys.active),
+        "held_journeys": {  # runs the customer holds in their first wait: start time
+            name: held.until.isoformat() for name, held in state.journeys.held.items()
+        },
         "entry_decisions": [d.model_dump(mode="json") for d in state.journeys.decisions],
         "events_total": state.events_total,
     }
@@ -126,10 +129,13 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"customer {report['customer_id']}"]
     live = report["workflow"]
     if live:
+        held = live.get("held_journeys", {})
+        journeys = [f"{name} (held: starts {_t(held[name])})" if name in held else name
+                    for name in live["active_journeys"]]  # fmt: skip
         lines.append(f"  now: {live['stage']}{' (at risk)' if live['at_risk'] else ''}, "
                      f"{live['events_total']} events, segments: "
                      f"{', '.join(live['segments']) or 'none'}, journeys: "
-                     f"{', '.join(live['active_journeys']) or 'none'}")  # fmt: skip
+                     f"{', '.join(journeys) or 'none'}")  # fmt: skip
     else:
         lines.append("  (no live state: Temporal did not answer; the store's record follows)")
     sections = [

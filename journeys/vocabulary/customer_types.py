@@ -11,7 +11,13 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from journeys.vocabulary.events import CustomerEvent, Stage
-from journeys.vocabulary.journey_types import DeliveryPolicy, JourneyTrigger, RunEvents, RunStart
+from journeys.vocabulary.journey_types import (
+    DeliveryPolicy,
+    JourneyRecordInput,
+    JourneyTrigger,
+    RunEvents,
+    RunStart,
+)
 from journeys.vocabulary.segment_types import SegmentEvaluation, SegmentEvaluationInput
 
 
@@ -29,6 +35,16 @@ class ActiveJourney(BaseModel):
     listens: list[str] | None = None  # the event keys passed on to the run; None: every event
 
 
+class HeldRun(BaseModel):
+    """A run entered whose first step is a wait: the customer holds the wait (one timer of its
+    own, not a workflow) and starts the run when it ends, unless the goal or an exit ended the
+    run first, as it does for most checkouts that end in an order."""
+
+    start: RunStart  # with `input.entered_at` set, and the spec
+    until: datetime  # the wait's end: the run starts then, at its second step
+    events: list[CustomerEvent] = Field(default_factory=list)  # for the run, passed at start
+
+
 class EntryDecision(BaseModel):
     """Why a customer did or did not enter a journey whose trigger matched."""
 
@@ -44,6 +60,7 @@ class CustomerJourneys(BaseModel):
     catalog_version: int = 0
     triggers: list[JourneyTrigger] = Field(default_factory=list)
     active: dict[str, ActiveJourney] = Field(default_factory=dict)
+    held: dict[str, HeldRun] = Field(default_factory=dict)  # active runs not yet started
     entries: dict[str, int] = Field(default_factory=dict)  # runs started, per journey
     last_ended: dict[str, datetime] = Field(default_factory=dict)
     decisions: list[EntryDecision] = Field(default_factory=list)  # the latest few
@@ -164,6 +181,7 @@ class CustomerChangesInput(BaseModel):
     segments: SegmentEvaluationInput | None = None
     starts: list[RunStart] = Field(default_factory=list)
     passes: list[RunEvents] = Field(default_factory=list)
+    records: list[JourneyRecordInput] = Field(default_factory=list)  # of held runs
 
 
 class CustomerChangesResult(BaseModel):

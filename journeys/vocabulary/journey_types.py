@@ -59,6 +59,9 @@ class JourneyInput(BaseModel):
     spec: JourneySpec | None = None  # loaded by the run itself when absent (pinned to `version`)
     paused: bool = False  # entered while the journey was paused: wait before the first step
     delivery: DeliveryPolicy | None = None  # the customer's; asked by the run when absent
+    # set when the customer held the run's first step, a wait, itself (customer_journeys.py):
+    # the run was entered then, its `entered` record is written, it goes on at the second step
+    entered_at: datetime | None = None
 
 
 # What callers outside the workflow name (the customer's store activity, `temporal workflow`)
@@ -114,6 +117,14 @@ class OperatorCommand(BaseModel):
 
     reason: str = ""
     journey_wide: bool = False
+
+
+class JourneyExit(BaseModel):
+    """Signal `exit_journey` to a customer: end its run of `journey` as `exit` would, also a run
+    held in its first wait (which has no workflow to signal yet)."""
+
+    journey: str
+    reason: str = ""
 
 
 class JourneyEnded(BaseModel):

@@ -38,7 +38,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.vocabulary.events import PASSIVE_EVENTS, CustomerEvent, EventBatch, Stage
     from journeys.vocabulary.ids import customer_workflow_id
-    from journeys.vocabulary.journey_types import JOURNEY_ENDED_SIGNAL, JourneyEnded, RunStart
+    from journeys.vocabulary.journey_types import (
+        JOURNEY_ENDED_SIGNAL,
+        JourneyEnded,
+        JourneyExit,
+        JourneyRecordInput,
+        RunStart,
+    )
     from journeys.vocabulary.lifecycle import merge_states, next_stage
     from journeys.vocabulary.segment_types import (
         SEGMENT_ENTERED,
@@ -66,6 +72,8 @@ class CustomerWorkflow:
         self.config: LifecycleConfig | None = None
         self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
         self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
+        self.held_due = False  # a held run's first wait is over: the next drain starts it
+        self.exits: deque[JourneyExit] = deque()  # operators' `exit_journey`, for the drain
         self.segments_due = False  # events were applied since the last segment evaluation
         # traits and orders applied but not yet in the store: written with the stage entries
         # and the segment evaluation in one activity (store_changes)
@@ -86,6 +94,10 @@ class CustomerWorkflow:
     def journey_ended(self, end: JourneyEnded) -> None:
         self.router.ended(end)
         self.attributes_due = True
+
+    @workflow.signal(name="exit_journey")
+    def exit_journey(self, command: JourneyExit) -> None:
+        self.exits.append(command)
 
     @workflow.signal(name="merge_into")
     def merge_into(self, request: MergeIntoInput) -> None:
@@ -124,6 +136,7 @@ class CustomerWorkflow:
         self.router.delivery = self.config.delivery
         self.attributes_due = True  # upserted as the first drain ends, with what it changed
         watcher = asyncio.create_task(self._watch_inactivity())
+        holder = asyncio.create_task(self._watch_held_runs())
         while True:
             if self.state.merged_into:
                 try:
@@ -132,6 +145,7 @@ class CustomerWorkflow:
                     await workflow.wait_condition(workflow.all_handlers_finished)
                     if not self._has_work():
                         watcher.cancel()
+                        holder.cancel()
                         return self.state
             else:
                 await workflow.wait_condition(lambda: self._has_work() or _new_build_is_current())
@@ -146,6 +160,7 @@ class CustomerWorkflow:
                     "customer continues as new", extra={"customer_id": self.state.customer_id}
                 )
                 watcher.cancel()
+                holder.cancel()
                 workflow.continue_as_new(
                     CustomerInput(
                         customer_id=self.state.customer_id,
@@ -168,6 +183,8 @@ class CustomerWorkflow:
             or self.merges
             or self.merge_requests
             or self.at_risk_news
+            or self.held_due
+            or self.exits
             or self.attributes_due
         )
 
@@ -183,6 +200,13 @@ class CustomerWorkflow:
         if self.at_risk_news:
             self.at_risk_news = False
             await self._announce_at_risk()
+        while self.exits:
+            if await self.router.exit(self.exits.popleft()):
+                self.attributes_due = True
+        if self.held_due:
+            self.held_due = False
+            if not self.state.merged_into:  # its target adopted them
+                self.router.release_due()
         while self.pending or self.merges or self.merge_requests:
             if self.merge_requests:
                 await self._hand_over(self.merge_requests.popleft())
@@ -261,7 +285,7 @@ class CustomerWorkflow:
         if not (self.profile_changes or stages or segments or self.router.has_orders):
             return
         profile, self.profile_changes = self.profile_changes, []
-        starts, passes = self.router.take_orders()
+        starts, passes, records = self.router.take_orders()
         result = await APPLY_CUSTOMER_CHANGES.run_local(
             CustomerChangesInput(
                 customer_id=self.state.customer_id,
@@ -270,9 +294,10 @@ class CustomerWorkflow:
                 segments=segments,
                 starts=starts,
                 passes=passes,
+                records=records,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
-            summary=_changes_summary(profile, stages, segments, starts),
+            summary=_changes_summary(profile, stages, segments, starts, records),
         )
         self.state.stages_recorded = len(history)
         if self.router.settle(result.refused, result.gone):
@@ -433,6 +458,29 @@ class CustomerWorkflow:
             self._show_details()
             workflow.logger.info("customer at risk", extra={"customer_id": self.state.customer_id})
 
+    async def _watch_held_runs(self) -> None:
+        """One durable timer, for the earliest held run's start; re-armed when that changes."""
+        while True:
+            until = self.router.next_release()
+            if until is None or self.state.merged_into:
+                await workflow.wait_condition(
+                    lambda: self.router.next_release() is not None and not self.state.merged_into
+                )
+                continue
+            now = workflow.now()
+            if now < until:
+
+                def moved(at: datetime = until) -> bool:  # an earlier hold, or this one ended
+                    return self.router.next_release() != at
+
+                try:
+                    await workflow.wait_condition(moved, timeout=until - now)
+                except TimeoutError:
+                    pass
+                continue
+            self.held_due = True
+            await workflow.wait_condition(lambda: not self.held_due)
+
     def _upsert_search_attributes(self) -> None:
         """Keep CustomerId/LifecycleStage/AtRisk current; a merged customer drops its stage so
         `LifecycleStage="..."` counts each person once."""
@@ -483,6 +531,7 @@ def _changes_summary(
     stages: StageHistoryInput | None,
     segments: SegmentEvaluationInput | None,
     starts: list[RunStart],
+    records: list[JourneyRecordInput],
 ) -> str:
     """What the Temporal UI shows on the activity (no personal data)."""
     parts = [f"{len(profile)} profile change{'s' * (len(profile) != 1)}"] if profile else []
@@ -492,4 +541,6 @@ def _changes_summary(
         parts.append(f"segments at stage {segments.stage}")
     if starts:
         parts.append("start " + ", ".join(s.input.name for s in starts))
+    if records:
+        parts.append("held runs: " + ", ".join(f"{r.journey} {r.kind}" for r in records))
     return "; ".join(parts)

@@ -1,31 +1,48 @@
 """The customer workflow's journey duties: know the catalog, decide which runs to start when a
 trigger matches, queue for runs in flight the later events they react to, free a journey when
-its run ends.
+its run ends; and hold the first step of a run when it is a wait.
 
 Runs are workflows of their own (not children: a customer continues-as-new many times in its
 life and its journeys must outlive each run). What the router decides in a drain — starts and
 events to pass — the customer's store activity carries out after the store writes
 (`activities/runs.py`): a start as a workflow command cost the customer about nine history
 events and two workflow tasks, the activity costs it none of its own.
+
+A run whose first step is a wait (cart recovery's hour of grace) is held: the customer keeps
+the wait on one timer of its own and starts the run when it ends, at its second step. The goal
+or an exit met meanwhile ends the run unstarted, with the records it would have written — most
+checkouts end in an order, and a run started only to be stopped cost some twenty history
+events across two workflows.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
 with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.activity_refs import LOAD_JOURNEY_CATALOG
-    from journeys.vocabulary.customer_types import ActiveJourney, CustomerJourneys, EntryDecision
+    from journeys.vocabulary.customer_types import (
+        ActiveJourney,
+        CustomerJourneys,
+        EntryDecision,
+        HeldRun,
+    )
     from journeys.vocabulary.events import CustomerEvent, Stage
+    from journeys.vocabulary.goals import goal_or_exit
     from journeys.vocabulary.ids import journey_workflow_id
-    from journeys.vocabulary.journey_spec import JourneySpec
+    from journeys.vocabulary.journey_spec import JourneySpec, Wait
     from journeys.vocabulary.journey_types import (
         DeliveryPolicy,
         JourneyEnded,
+        JourneyExit,
         JourneyInput,
+        JourneyRecordInput,
         JourneyTrigger,
+        OperatorCommand,
+        Outcome,
         Reassign,
+        RecordKind,
         RunEvents,
         RunStart,
     )
@@ -33,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.workflows.journey import JourneyWorkflow
 
 DECISIONS_KEPT = 20
+HELD_EVENTS = 100  # events a held run keeps for its later steps (its state stays bounded)
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 
 
@@ -43,6 +61,7 @@ class JourneyRouter:
         self.wanted_catalog = 0
         self.starts: list[RunStart] = []  # decided, not yet started
         self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
+        self.records: list[JourneyRecordInput] = []  # of held runs, for the store activity
         self.delivery: DeliveryPolicy | None = None  # handed to the runs it starts
         # the specs of the catalog this run loaded (not kept in state: after continue-as-new a
         # run started before the next catalog load loads its spec itself)
@@ -65,16 +84,21 @@ class JourneyRouter:
 
     @property
     def has_orders(self) -> bool:
-        """Starts or events waiting for the customer's store activity."""
-        return bool(self.starts or self.outbox)
+        """Starts, events or records waiting for the customer's store activity."""
+        return bool(self.starts or self.outbox or self.records)
 
     def on_event(self, event: CustomerEvent, stage: Stage, previous: Stage) -> bool:
-        """Queue the event for runs in flight, then decide the runs it triggers (started by the
-        next store activity). True when the set of active journeys changed."""
-        for run in self.journeys.active.values():  # only what the run can react to
-            if run.listens is None or event.key in run.listens:
+        """Queue the event for runs in flight (or end a held run by it), then decide the runs
+        it triggers (started by the next store activity). True when the set of active journeys
+        changed."""
+        changed = False
+        for name, run in list(self.journeys.active.items()):  # only what the run can react to
+            if run.listens is not None and event.key not in run.listens:
+                continue
+            if name in self.journeys.held:
+                changed |= self._hold_event(name, event)
+            else:
                 self.outbox.setdefault(run.workflow_id, []).append(event)
-        started = False
         for trigger in self.journeys.triggers:
             if not trigger_matches(trigger, event, stage, previous):
                 continue
@@ -82,8 +106,8 @@ class JourneyRouter:
             self._decide(trigger.name, refusal)
             if refusal is None:
                 self._start(trigger, event, stage)
-                started = True
-        return started
+                changed = True
+        return changed
 
     def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> None:
         name, version = trigger.name, trigger.version
@@ -91,24 +115,22 @@ class JourneyRouter:
         workflow_id = journey_workflow_id(name, self.customer_id, run)
         self.journeys.entries[name] = run
         info = workflow.info()
-        self.starts.append(
-            RunStart(
-                workflow_id=workflow_id,
-                input=JourneyInput(
-                    customer_id=self.customer_id,
-                    name=name,
-                    version=version,
-                    run=run,
-                    trigger_event=event,
-                    stage=stage,
-                    paused=trigger.paused,
-                    delivery=self.delivery,
-                    spec=self.specs.get(name),  # the catalog's, of this very version
-                ),
-                task_queue=info.task_queue,
-                lineage=info.first_execution_run_id,
-                summary=f"{name} v{version} for customer {self.customer_id}",
-            )
+        start = RunStart(
+            workflow_id=workflow_id,
+            input=JourneyInput(
+                customer_id=self.customer_id,
+                name=name,
+                version=version,
+                run=run,
+                trigger_event=event,
+                stage=stage,
+                paused=trigger.paused,
+                delivery=self.delivery,
+                spec=self.specs.get(name),  # the catalog's, of this very version
+            ),
+            task_queue=info.task_queue,
+            lineage=info.first_execution_run_id,
+            summary=f"{name} v{version} for customer {self.customer_id}",
         )
         self.journeys.active[name] = ActiveJourney(
             name=name,
@@ -117,13 +139,116 @@ class JourneyRouter:
             entered_at=workflow.now(),
             listens=trigger.listens,
         )
+        spec = start.input.spec
+        first = spec.steps[0] if spec else None
+        if not isinstance(first, Wait) or trigger.paused:  # a paused entry waits before it
+            self.starts.append(start)
+            return
+        start.input.entered_at = workflow.now()
+        self.journeys.held[name] = HeldRun(start=start, until=workflow.now() + first.duration)
+        self._note(start.input, workflow_id, "entered", detail=f"v{version}")
 
-    def take_orders(self) -> tuple[list[RunStart], list[RunEvents]]:
-        """What the store activity is to do: starts first, then the events to pass."""
+    # -- held runs: the customer keeps a run's first wait ------------------------------------
+
+    def _hold_event(self, name: str, event: CustomerEvent) -> bool:
+        """What the run would do with the event during its first wait: end by its goal or an
+        exit (True), or keep the event for a later `wait_for_event`."""
+        held = self.journeys.held[name]
+        run = held.start.input
+        assert run.spec is not None and run.entered_at is not None
+        outcome = goal_or_exit(
+            run.spec,
+            event,
+            trigger=run.trigger_event,
+            stage=run.stage,
+            entered_at=run.entered_at,
+            now=workflow.now(),
+        )
+        if outcome is None:
+            held.events = [*held.events, event][-HELD_EVENTS:]
+            return False
+        self._end_held(name, outcome)
+        return True
+
+    def _end_held(self, name: str, outcome: Outcome, reason: str = "") -> None:
+        """End a held run as a run interrupted in its first step would, and free its journey."""
+        held = self.journeys.held.pop(name)
+        self._note_end(held, outcome, reason)
+        self.ended(JourneyEnded(name=name, workflow_id=held.start.workflow_id, outcome=outcome,
+                                at=workflow.now()))  # fmt: skip
+
+    def _note_end(self, held: HeldRun, outcome: Outcome, reason: str = "") -> None:
+        """The records a run interrupted in its first step writes."""
+        run, workflow_id = held.start.input, held.start.workflow_id
+        assert run.spec is not None
+        first = run.spec.steps[0].id
+        self._note(run, workflow_id, "step", step=first, detail=f"interrupted: {outcome}")
+        self._note(run, workflow_id, outcome, detail=reason or first)
+
+    def _note(
+        self,
+        run: JourneyInput,
+        workflow_id: str,
+        kind: RecordKind,
+        step: str | None = None,
+        detail: str = "",
+    ) -> None:
+        """A record of a held run, numbered as the run numbers its own: `entered` is 1, the
+        run goes on from 2; ended unstarted, its step and outcome are 2 and 3."""
+        seq = {"entered": 1, "step": 2}.get(kind, 3)
+        self.records.append(
+            JourneyRecordInput(
+                workflow_id=workflow_id,
+                seq=seq,
+                customer_id=self.customer_id,
+                journey=run.name,
+                version=run.version,
+                kind=kind,
+                step=step,
+                detail=detail,
+                at=workflow.now(),
+            )
+        )
+
+    async def exit(self, command: JourneyExit) -> bool:
+        """An operator's exit: a held run ends here, a started one is told (`exit`). True when
+        the set of active journeys changed."""
+        reason = f"exited by an operator: {command.reason or 'no reason given'}"
+        if command.journey in self.journeys.held:
+            self._end_held(command.journey, "exited", reason)
+            return True
+        run = self.journeys.active.get(command.journey)
+        if run is not None:
+            try:
+                await workflow.get_external_workflow_handle(run.workflow_id).signal(
+                    JourneyWorkflow.operator_exit, OperatorCommand(reason=command.reason)
+                )
+            except ApplicationError:  # ended meanwhile
+                pass
+        return False
+
+    def release_due(self) -> None:
+        """Start the held runs whose wait is over, and pass them the events they kept."""
+        now = workflow.now()
+        for name, held in list(self.journeys.held.items()):
+            if held.until <= now:
+                del self.journeys.held[name]
+                self.starts.append(held.start)
+                if held.events:
+                    workflow_id = held.start.workflow_id
+                    self.outbox[workflow_id] = [*held.events, *self.outbox.get(workflow_id, [])]
+
+    def next_release(self) -> datetime | None:
+        """When the earliest held run starts."""
+        return min((held.until for held in self.journeys.held.values()), default=None)
+
+    def take_orders(self) -> tuple[list[RunStart], list[RunEvents], list[JourneyRecordInput]]:
+        """What the store activity is to do: held runs' records, starts, then events to pass."""
         starts, self.starts = self.starts, []
         outbox, self.outbox = self.outbox, {}
+        records, self.records = self.records, []
         passes = [RunEvents(workflow_id=w, events=events) for w, events in outbox.items()]
-        return starts, passes
+        return starts, passes, records
 
     def settle(self, refused: list[str], gone: list[str]) -> bool:
         """Take in what the store activity found: runs whose id another run held (not started),
@@ -150,8 +275,17 @@ class JourneyRouter:
         where both have a run, ours stays active). Returns the adopted runs' workflow ids."""
         adopted = []
         for name, run in other.active.items():
-            if name not in self.journeys.active:
-                self.journeys.active[name] = run
+            held = other.held.get(name)
+            if name in self.journeys.active:
+                if held is not None:  # ours stays; theirs never starts
+                    self._note_end(held, "exited", "merged: already in this journey")
+                continue
+            self.journeys.active[name] = run
+            if held is not None:  # not started yet: it starts as ours
+                held.start.input.customer_id = self.customer_id
+                held.start.lineage = workflow.info().first_execution_run_id
+                self.journeys.held[name] = held
+            else:
                 adopted.append(run.workflow_id)
         for name, count in other.entries.items():
             self.journeys.entries[name] = self.journeys.entries.get(name, 0) + count

@@ -132,8 +132,17 @@ class JourneyWorkflow:
             sa.JOURNEY_NAME.value_set(input.name),
             sa.JOURNEY_VERSION.value_set(input.version),
         )
-        journey.record("entered", detail=f"v{input.version}")
         step_id: str | None = journey.spec.steps[0].id
+        if input.entered_at is None:
+            journey.record("entered", detail=f"v{input.version}")
+        else:  # held by the customer through its first step, a wait, which is over now
+            first = journey.spec.steps[0]
+            journey.visits[first.id] = 1
+            journey.progress.steps.append(
+                StepRecord(step=first.id, kind=first.kind, at=workflow.now(), result="")
+            )
+            journey.record("step", step=first.id)
+            step_id = journey.spec.after(first.id)
         while step_id is not None and journey.outcome is None:
             journey.progress.current_step = step_id
             workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")

@@ -19,6 +19,7 @@ from journeys.worker.main import build_worker
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import finished, publish_shipped, send
 from tests.helpers.smtp import Inbox, settings_for
+from tests.helpers.temporal import wait_for
 
 
 @pytest.fixture
@@ -76,3 +77,23 @@ async def test_inspect_tells_what_a_customer_got_and_why(
     assert "sms cart_recovery_sms: skipped (not opted in to offers on sms)" in text.stdout
     missing = await journeys(settings, "inspect", "nobody", "--address", address)
     assert missing.returncode == 1 and "no customer 'nobody'" in missing.stderr
+
+
+@pytest.mark.slow
+async def test_inspect_shows_a_run_held_in_its_first_wait(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """Cart recovery's first step is an hour's wait, held by the customer: no run workflow
+    yet, but the customer is in the journey, and inspect says until when it is held."""
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        state = await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.held)
+        address = client.service_client.config.target_host
+        done = await journeys(settings, "inspect", cid, "--address", address, "--json")
+        text = await journeys(settings, "inspect", cid, "--address", address)
+    until = state.journeys.held["cart_recovery"].until
+    assert json.loads(done.stdout)["workflow"]["held_journeys"] == {
+        "cart_recovery": until.isoformat()
+    }
+    assert f"cart_recovery (held: starts {until.isoformat()[:19]})" in text.stdout

@@ -12,7 +12,7 @@ from journeys.activities.segments import SegmentActivities
 from journeys.cli.specs import load_spec_files
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
-from journeys.store.journey_runs import customer_messages
+from journeys.store.journey_runs import customer_messages, journey_events
 from journeys.store.journeys import CatalogError, publish_spec
 from journeys.store.models import Customer
 from journeys.store.segments import customer_memberships
@@ -45,6 +45,13 @@ def sent(settings: Settings, cid: str, journey: str) -> list[str]:
     with session_scope(settings.database_url) as session:
         messages = customer_messages(session, customer_id=cid)
     return [m.template for m in messages if m.journey == journey]
+
+
+def last_record(settings: Settings, workflow_id: str) -> tuple[str, str]:
+    """How a run ended, and for whom, as the store recorded it."""
+    with session_scope(settings.database_url) as session:
+        last = journey_events(session, workflow_id=workflow_id)[-1]
+    return last.kind, last.customer_id
 
 
 def test_every_shipped_journey_validates() -> None:
@@ -88,8 +95,10 @@ async def test_cart_recovery_exits_when_the_cart_is_emptied(
         await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
         await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
         await send(client, settings, cid, event("Cart Emptied"), catalog=catalog)
-        run = await finished(skipping_env, journey_workflow_id("cart_recovery", cid, 1))
-    assert run.outcome == "exited" and sent(settings, cid, "cart_recovery") == []
+        await wait_for(client, cid, lambda s: "cart_recovery" not in s.journeys.active)
+    # in its first wait, held by the customer: it ends there, never started
+    assert last_record(settings, journey_workflow_id("cart_recovery", cid, 1)) == ("exited", cid)
+    assert sent(settings, cid, "cart_recovery") == []
 
 
 @pytest.mark.parametrize("used", [False, True])
@@ -261,9 +270,30 @@ async def test_an_anonymous_customers_run_follows_them_when_they_identify(
         state = await wait_for(client, user, lambda s: len(s.journeys.decisions) >= 1)
         assert "already in cart_recovery" in state.journeys.decisions[-1].reason
         await send(client, settings, user, event("Order Completed", order_id="o1"), catalog=catalog)
-        run = await finished(skipping_env, run_id)
-        state = await wait_for(client, user, lambda s: "cart_recovery" not in s.journeys.active)
-    assert run.outcome == "converted" and run.customer_id == user
+        await wait_for(client, user, lambda s: "cart_recovery" not in s.journeys.active)
+    # still in its first wait, held by the anonymous customer and adopted by the user
+    assert last_record(settings, run_id) == ("converted", user)
+
+
+async def test_a_merge_into_a_customer_already_in_the_journey_ends_the_other_held_run(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """Both held in cart recovery's first wait: the user's run stays, the anonymous one ends."""
+    client, anon, user = skipping_env.client, f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    identify_user = CustomerEvent(
+        message_id=str(uuid.uuid4()), type="identify", timestamp=datetime.now(UTC),
+        merge_from=anon,
+    )  # fmt: skip
+    async with build_worker(client, settings):
+        for cid in (anon, user):
+            await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+            await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.held)
+        await send(client, settings, user, identify_user, catalog=catalog)
+        await wait_for(client, user, lambda s: anon in s.merged_from)
+        await wait_for(client, anon, lambda s: s.merged_into == user)
+    ours, theirs = (journey_workflow_id("cart_recovery", c, 1) for c in (user, anon))
+    assert last_record(settings, theirs) == ("exited", user)
+    assert last_record(settings, ours) == ("entered", user)  # still held, for the user
 
 
 def _zone_at_local_hour(hour: int) -> str:

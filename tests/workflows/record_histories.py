@@ -98,8 +98,9 @@ async def record(tag: str) -> None:
 
 
 async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
-    """A customer through the shipped journeys: welcome, cart recovery converted by the order,
-    post-purchase (a stage trigger, with a local-time wait) and NPS to referral."""
+    """A customer through the shipped journeys: welcome, cart recovery (held through its first
+    wait, then converted by the order), post-purchase (a stage trigger, with a local-time wait)
+    and NPS to referral; and a customer whose order ends cart recovery while it is held."""
     from journeys.cli.segments import SHIPPED, load_definition_files
     from journeys.cli.specs import load_spec_files
     from journeys.store.catalog import catalog_version
@@ -146,6 +147,17 @@ async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str
         history = await client.get_workflow_handle(workflow_id).fetch_history()
         kind, rest = workflow_id.split("-", 1)
         save(HERE / f"{kind}-{tag}-{rest}.json", history)
+    # a checkout that ends in an order within cart recovery's first wait: the run its customer
+    # held ends there, never started
+    held = "j2"
+    await deliver(client, task_queue=q, customer_id=held, catalog_version=catalog,
+                  events=[track("Checkout Started")])  # fmt: skip
+    await wait_for(client, held, lambda s: "cart_recovery" in s.journeys.held)
+    await deliver(client, task_queue=q, customer_id=held, catalog_version=catalog,
+                  events=[track("Order Completed", order_id="j2-o1", total=25)])  # fmt: skip
+    await wait_for(client, held, lambda s: "cart_recovery" in s.journeys.last_ended)
+    history = await client.get_workflow_handle(customer_workflow_id(held)).fetch_history()
+    save(HERE / f"customer-{tag}-{held}.json", history)
     await record_run_without_spec(env, settings, tag)
 
 

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
@@ -83,14 +84,23 @@ async def test_the_goal_reached_mid_wait_converts_at_once(
     run_id = journey_workflow_id("cart_recovery", cid, 1)
     async with build_worker(client, settings):
         await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
-        await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        state = await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.held)
+        assert "cart_recovery" in state.journeys.active  # entered: its first wait is held
         await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
-        result = await finished(skipping_env, run_id)
-    assert result.outcome == "converted"
-    # converted during the first delay: the delay was cut short and nothing was sent
-    assert [(s.step, s.result) for s in result.steps] == [("pause", "interrupted: converted")]
+        state = await wait_for(client, cid, lambda s: not s.journeys.active)
+        await skipping_env.sleep(timedelta(days=2))  # past the wait: nothing starts
+        with pytest.raises(RPCError):  # converted during its first wait: never started
+            await client.get_workflow_handle(run_id).describe()
+    assert not state.journeys.held and "cart_recovery" in state.journeys.last_ended
     with session_scope(settings.database_url) as session:
-        assert customer_messages(session, customer_id=cid) == []
+        records = journey_events(session, workflow_id=run_id)
+        assert customer_messages(session, customer_id=cid) == []  # nothing was sent
+    # the records a run cut short in its first step writes
+    assert [(r.seq, r.kind, r.step, r.detail) for r in records] == [
+        (1, "entered", None, "v1"),
+        (2, "step", "pause", "interrupted: converted"),
+        (3, "converted", None, "pause"),
+    ]
 
 
 async def test_a_run_is_sent_only_the_events_it_reacts_to(
@@ -108,7 +118,7 @@ async def test_a_run_is_sent_only_the_events_it_reacts_to(
         for name in ("Cart Viewed", "Product Added", "Product Viewed"):  # one of them awaited
             await send(client, settings, cid, event(name), catalog=catalog)
         await wait_for(client, cid, lambda s: s.events_total == 4)
-        await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
+        await skipping_env.sleep(timedelta(hours=2))  # the first wait over: the run starts
         result = await finished(skipping_env, run_id)
         history = await client.get_workflow_handle(run_id).fetch_history()
     passed = [
@@ -120,8 +130,11 @@ async def test_a_run_is_sent_only_the_events_it_reacts_to(
         )
         for e in batch.events
     ]
-    assert passed == ["Product Viewed", "Order Completed"]  # nothing the run cannot use
-    assert result.outcome == "converted"
+    # held through its first wait, the run was passed the awaited event it kept: it satisfied
+    # the later `wait_for_event` at once
+    assert passed == ["Product Viewed"]  # nothing the run cannot use
+    assert [s.step for s in result.steps][-2:] == ["watch", "browsing"]
+    assert result.outcome == "completed"
 
 
 async def test_a_run_started_by_its_customer_is_handed_its_spec(
@@ -133,6 +146,8 @@ async def test_a_run_started_by_its_customer_is_handed_its_spec(
     async with build_worker(client, settings):
         await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
         await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        await skipping_env.sleep(timedelta(hours=2))  # the first wait over: the run starts
+        await wait_for(client, cid, lambda s: not s.journeys.held)
         await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
         result = await finished(skipping_env, run_id)
         history = await client.get_workflow_handle(run_id).fetch_history()
@@ -200,15 +215,18 @@ async def test_runs_in_flight_keep_their_version_and_new_entries_take_the_newest
         second = publish(settings, CART.replace("duration: 1h", "duration: 5h"))
         assert second > first
         await send(client, settings, new, event("Checkout Started"), catalog=second)
-        await wait_for(client, new, lambda s: "cart_recovery" in s.journeys.active)
-        old_run = await progress(client, journey_workflow_id("cart_recovery", old, 1))
-        new_run = await progress(client, journey_workflow_id("cart_recovery", new, 1))
-        assert (old_run.version, new_run.version) == (1, 2)
+        held = await wait_for(client, new, lambda s: "cart_recovery" in s.journeys.active)
+        assert held.journeys.held["cart_recovery"].start.input.version == 2
         await skipping_env.sleep(timedelta(hours=2))
         old_run = await progress(client, journey_workflow_id("cart_recovery", old, 1))
+        held = await wait_for(client, new, lambda s: "cart_recovery" in s.journeys.held)
+        await skipping_env.sleep(timedelta(hours=4))
+        await wait_for(client, new, lambda s: not s.journeys.held)
         new_run = await progress(client, journey_workflow_id("cart_recovery", new, 1))
-    assert [s.step for s in old_run.steps][:2] == ["pause", "email"]  # 1h pause: past it
-    assert [s.step for s in new_run.steps] == []  # 5h pause: still waiting
+    assert old_run.version == 1  # started after its 1h pause, on the version it entered
+    assert [s.step for s in old_run.steps][:2] == ["pause", "email"]
+    assert new_run.version == 2  # its 5h pause held for 2h, then longer: still held
+    assert [s.step for s in new_run.steps][:1] == ["pause"]
 
 
 BRANCHY = """

@@ -72,7 +72,8 @@ async def runs(
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """From Temporal's visibility (search attributes), not from histories: `step` is where a
-    run waits (docs/journeys.md, Runs)."""
+    run waits (docs/journeys.md, Runs). A run its customer holds in a first wait is listed once
+    it starts."""
     clauses = [f"JourneyName = {quoted(name)}"]
     if step is not None:
         clauses.append(f"JourneyStep = {quoted(step)}")

@@ -20,7 +20,7 @@ with workflow.unsafe.imports_passed_through():
         RECORD_JOURNEY_EVENTS,
     )
     from journeys.vocabulary.events import CustomerEvent
-    from journeys.vocabulary.expressions import evaluate
+    from journeys.vocabulary.goals import event_context, event_matches, goal_or_exit
     from journeys.vocabulary.journey_spec import EventMatch, JourneySpec
     from journeys.vocabulary.journey_types import (
         JourneyEnded,
@@ -43,7 +43,7 @@ class JourneyRun:
     def __init__(self, input: JourneyInput) -> None:
         self.input = input
         self.spec: JourneySpec | None = input.spec
-        self.entered_at = workflow.now()
+        self.entered_at = input.entered_at or workflow.now()
         self.events: list[CustomerEvent] = []  # received since entry, in order
         self.received: set[str] = set()  # their message ids: an event passed twice counts once
         self.used: set[int] = set()  # indexes of events a wait_for_event already matched
@@ -54,7 +54,7 @@ class JourneyRun:
             name=input.name, version=input.version, customer_id=input.customer_id, current_step=None
         )
         self.visits: dict[str, int] = {}
-        self.records = 0
+        self.records = 1 if input.entered_at else 0  # a held run's customer wrote `entered`
         self.unwritten: list[JourneyRecordInput] = []  # noted, not yet in the store
         self.paused: OperatorCommand | None = None
 
@@ -112,34 +112,23 @@ class JourneyRun:
     # -- goal, exits and what conditions read ------------------------------------------------
 
     def matches(self, match: EventMatch, event: CustomerEvent) -> bool:
-        if event.key != match.event:
-            return False
-        if match.correlate:  # only specs published with `correlate` get here: replay-safe
-            trigger = self.input.trigger_event
-            wanted = trigger.properties.get(match.correlate) if trigger else None
-            if wanted is None or event.properties.get(match.correlate) != wanted:
-                return False
-        if match.where is None:
-            return True
-        return evaluate(match.where, self.event_context(event))
+        return event_matches(match, event, trigger=self.input.trigger_event, stage=self.input.stage)
 
     def check_goal_and_exits(self, event: CustomerEvent) -> None:
         assert self.spec is not None
-        goal = self.spec.goal
-        if goal and self.matches(goal, event):
-            if goal.within is None or workflow.now() <= self.entered_at + goal.within:
-                self.outcome = "converted"
-                return
-        if any(self.matches(exit_rule, event) for exit_rule in self.spec.exits):
-            self.outcome = "exited"
+        outcome = goal_or_exit(
+            self.spec,
+            event,
+            trigger=self.input.trigger_event,
+            stage=self.input.stage,
+            entered_at=self.entered_at,
+            now=workflow.now(),
+        )
+        if outcome is not None:
+            self.outcome = outcome
 
     def event_context(self, event: CustomerEvent | None) -> dict[str, Any]:
-        return {
-            "properties": event.properties if event else {},
-            "event": event.key if event else None,
-            "stage": self.input.stage.value,
-            "segments": [],
-        }
+        return event_context(event, self.input.stage)
 
     async def traits(self) -> dict[str, Any]:
         return await CUSTOMER_TRAITS.run_local(

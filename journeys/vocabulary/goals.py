@@ -1,0 +1,53 @@
+"""Does an event end a run, by its goal or an exit? Pure functions: a run in flight and a
+customer holding a run's first wait (`customer_journeys`) must answer alike."""
+
+from datetime import datetime
+from typing import Any
+
+from journeys.vocabulary.events import CustomerEvent, Stage
+from journeys.vocabulary.expressions import evaluate
+from journeys.vocabulary.journey_spec import EventMatch, JourneySpec
+from journeys.vocabulary.journey_types import Outcome
+
+
+def event_context(event: CustomerEvent | None, stage: Stage) -> dict[str, Any]:
+    """What a condition on an event reads (a branch adds traits and segments)."""
+    return {
+        "properties": event.properties if event else {},
+        "event": event.key if event else None,
+        "stage": stage.value,
+        "segments": [],
+    }
+
+
+def event_matches(
+    match: EventMatch, event: CustomerEvent, *, trigger: CustomerEvent | None, stage: Stage
+) -> bool:
+    if event.key != match.event:
+        return False
+    if match.correlate:  # only specs published with `correlate` get here: replay-safe
+        wanted = trigger.properties.get(match.correlate) if trigger else None
+        if wanted is None or event.properties.get(match.correlate) != wanted:
+            return False
+    if match.where is None:
+        return True
+    return evaluate(match.where, event_context(event, stage))
+
+
+def goal_or_exit(
+    spec: JourneySpec,
+    event: CustomerEvent,
+    *,
+    trigger: CustomerEvent | None,
+    stage: Stage,
+    entered_at: datetime,
+    now: datetime,
+) -> Outcome | None:
+    """`converted` (the goal, within its time), `exited` (an exit rule) or None."""
+    goal = spec.goal
+    if goal and event_matches(goal, event, trigger=trigger, stage=stage):
+        if goal.within is None or now <= entered_at + goal.within:
+            return "converted"
+    if any(event_matches(rule, event, trigger=trigger, stage=stage) for rule in spec.exits):
+        return "exited"
+    return None

@@ -205,8 +205,8 @@ class CustomerWorkflow:
                 self.attributes_due = True
         if self.held_due:
             self.held_due = False
-            if not self.state.merged_into:  # its target adopted them
-                self.router.release_due()
+            if not self.state.merged_into and self.router.release_due():  # else adopted
+                self.attributes_due = True  # HeldJourneys
         while self.pending or self.merges or self.merge_requests:
             if self.merge_requests:
                 await self._hand_over(self.merge_requests.popleft())
@@ -499,6 +499,10 @@ class CustomerWorkflow:
             if self.router.involved:
                 active = sorted(self.state.journeys.active)
                 wanted.append(sa.ACTIVE_JOURNEYS.value_set(active))
+                if held := sorted(self.state.journeys.held):
+                    wanted.append(sa.HELD_JOURNEYS.value_set(held))
+                elif current.get(sa.HELD_JOURNEYS) is not None:
+                    wanted.append(sa.HELD_JOURNEYS.value_unset())
         changed = [u for u in wanted if current.get(u.key) != u.value]
         if changed:
             workflow.upsert_search_attributes(changed)

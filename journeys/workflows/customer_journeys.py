@@ -227,16 +227,19 @@ class JourneyRouter:
                 pass
         return False
 
-    def release_due(self) -> None:
-        """Start the held runs whose wait is over, and pass them the events they kept."""
-        now = workflow.now()
+    def release_due(self) -> bool:
+        """Start the held runs whose wait is over, and pass them the events they kept. True
+        when one was released."""
+        now, released = workflow.now(), False
         for name, held in list(self.journeys.held.items()):
             if held.until <= now:
+                released = True
                 del self.journeys.held[name]
                 self.starts.append(held.start)
                 if held.events:
                     workflow_id = held.start.workflow_id
                     self.outbox[workflow_id] = [*held.events, *self.outbox.get(workflow_id, [])]
+        return released
 
     def next_release(self) -> datetime | None:
         """When the earliest held run starts."""

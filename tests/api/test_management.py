@@ -172,6 +172,29 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     assert ended["step"] == "exited" and ended["status"] == "completed"
 
 
+async def test_runs_lists_a_run_held_in_its_first_wait(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """A run whose first step is a wait has no workflow while its customer holds that wait:
+    "who is where" still finds the customer there."""
+    cool_off = {"id": "cool_off", "kind": "wait", "duration": "1d"}
+    later = {**HANDOFF, "name": "follow_up", "steps": [cool_off, *HANDOFF["steps"]]}
+    assert (await http.post("/v1/journeys", json=later, headers=ADMIN)).status_code == 201
+    from journeys.store.catalog import catalog_version
+    from journeys.store.db import session_scope
+
+    with session_scope(settings.database_url) as session:
+        catalog = catalog_version(session)
+    cid = f"c-{uuid.uuid4()}"
+    await send(dev_env.client, settings, cid, event("Demo Requested"), catalog=catalog)
+    held = await eventually(http, "/v1/journeys/follow_up/runs?step=cool_off", cid)
+    assert held == {"workflow_id": None, "customer_id": cid, "version": None,
+                    "step": "cool_off", "status": "held", "started_at": None}  # fmt: skip
+    for elsewhere in ("?step=call", "?status=closed"):
+        r = await http.get(f"/v1/journeys/follow_up/runs{elsewhere}", headers=ADMIN)
+        assert cid not in [run["customer_id"] for run in r.json()], elsewhere
+
+
 async def eventually(http: httpx.AsyncClient, path: str, customer_id: str) -> dict[str, Any]:
     """The customer's run in a listing (visibility is eventually consistent)."""
     import asyncio

@@ -67,13 +67,15 @@ async def journey(
 async def runs(
     name: str,
     client: ClientDep,
+    store: StoreDep,
     step: str | None = None,
     status: Annotated[str, Query(pattern="^(running|closed|all)$")] = "running",
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[dict[str, Any]]:
     """From Temporal's visibility (search attributes), not from histories: `step` is where a
-    run waits (docs/journeys.md, Runs). A run its customer holds in a first wait is listed once
-    it starts."""
+    run waits (docs/journeys.md, Runs). Runs their customers hold in the journey's first
+    step, a wait, have no workflow yet: listed with status `held`, from the customers'
+    `HeldJourneys`."""
     clauses = [f"JourneyName = {quoted(name)}"]
     if step is not None:
         clauses.append(f"JourneyStep = {quoted(step)}")
@@ -93,6 +95,21 @@ async def runs(
                 "started_at": run.start_time.isoformat(),
             }
         )
+    spec = await store.run(lambda s: get_version(s, name=name))
+    first = spec.steps[0].id if spec is not None else None
+    if status != "closed" and step in (None, first) and len(found) < limit:
+        query = f"HeldJourneys = {quoted(name)} AND ExecutionStatus = 'Running'"
+        async for customer in client.list_workflows(query, limit=limit - len(found)):
+            found.append(
+                {
+                    "workflow_id": None,  # numbered, but not started
+                    "customer_id": customer.typed_search_attributes.get(sa.CUSTOMER_ID),
+                    "version": None,
+                    "step": first,
+                    "status": "held",
+                    "started_at": None,
+                }
+            )
     return found
 
 

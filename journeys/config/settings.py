@@ -148,6 +148,12 @@ class Settings(BaseSettings):
         description="workflows a worker keeps in memory between their tasks; one evicted is"
         " replayed from its history at its next task",
     )
+    max_concurrent_workflow_tasks: int = Field(
+        default=100,
+        ge=2,
+        description="workflow tasks a worker runs at once (the SDK's 100); past it tasks wait"
+        " at the server, not open in the worker while their local activities queue",
+    )
     worker_metrics_port: int | None = Field(
         default=None, description="Prometheus: our counters from the worker process"
     )

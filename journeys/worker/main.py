@@ -129,6 +129,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         deployment_config=deployment,
         workflow_task_poller_behavior=workflow_pollers(settings),
         max_cached_workflows=settings.max_cached_workflows,
+        max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
     )
     senders = [
         Worker(

@@ -10,10 +10,12 @@ naming an unknown template, or a channel the template has no content for, is ref
 `render_context` builds what a template reads, the same way for sends, popovers and previews.
 """
 
+import functools
 from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import jinja2
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
@@ -29,6 +31,13 @@ SHIPPED = TEMPLATES
 
 ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 HTML_ENV = SandboxedEnvironment(undefined=StrictUndefined, autoescape=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str, html: bool) -> jinja2.Template:
+    """A template field compiled once per process, not at every send (a compiled template
+    renders in any thread)."""
+    return (HTML_ENV if html else ENV).from_string(text)
 
 
 class _Content(BaseModel):
@@ -198,18 +207,18 @@ def render(template: Template, channel: str, context: dict[str, Any]) -> dict[st
     rendered: dict[str, Any] = {}
     problems: list[tuple[str, str]] = []
 
-    def one(field: str, text: str, env: SandboxedEnvironment) -> str:
+    def one(field: str, text: str, html: bool) -> str:
         try:
-            return env.from_string(text).render(**context)
+            return _compiled(text, html).render(**context)
         except Exception as err:  # the template's own error, whatever Jinja or Python raised
             problems.append((f"{channel}.{field}", str(err) or type(err).__name__))
             return ""
 
     for name, value in content:
         if isinstance(value, str):
-            rendered[name] = one(name, value, HTML_ENV if name == "html" else ENV)
+            rendered[name] = one(name, value, html=name == "html")
         elif isinstance(value, dict):
-            rendered[name] = {k: one(f"{name}.{k}", v, ENV) for k, v in value.items()}
+            rendered[name] = {k: one(f"{name}.{k}", v, html=False) for k, v in value.items()}
         else:
             rendered[name] = value
     if problems:

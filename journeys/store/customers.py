@@ -89,18 +89,25 @@ def record_stage_entries(
 ) -> None:
     """Keep the stage history the customer's workflow reports (`previous`: the stage before
     the first entry) and its current stage; a retried call adds nothing."""
+    if not entries:
+        return
+    since = min(entry.at for entry in entries)
+    known = {  # one read for the batch, not one per entry
+        (at, stage)
+        for at, stage in session.exec(
+            select(StageEntry.at, StageEntry.stage).where(
+                StageEntry.customer_id == customer_id, col(StageEntry.at) >= since
+            )
+        )
+    }
     for entry in entries:
-        known = select(StageEntry.id).where(
-            StageEntry.customer_id == customer_id, StageEntry.at == entry.at,
-            StageEntry.stage == entry.stage.value,
-        )  # fmt: skip
-        if session.exec(known).first() is None:
+        if (entry.at, entry.stage.value) not in known:
+            known.add((entry.at, entry.stage.value))
             session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,
                                    previous=None if entry.cause == "first_seen" else previous,
                                    cause=entry.cause))  # fmt: skip
         previous = entry.stage.value
-    if entries:
-        record_stage(session, customer_id=customer_id, stage=entries[-1].stage.value)
+    record_stage(session, customer_id=customer_id, stage=entries[-1].stage.value)
 
 
 def record_stage(session: Session, *, customer_id: str, stage: str) -> Customer:

@@ -14,12 +14,15 @@ from journeys.store.customers import (
     link_identity,
     merge_customers,
     record_order,
+    record_stage_entries,
     resolve_anonymous,
     upsert_traits,
 )
 from journeys.store.db import session_scope
 from journeys.store.events import customer_events, forget_undelivered, mark_delivered, record_events
-from journeys.store.models import Customer, Event, Identity, Order
+from journeys.store.models import Customer, Event, Identity, Order, StageEntry
+from journeys.vocabulary.customer_types import StageChange
+from journeys.vocabulary.events import Stage
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -358,3 +361,27 @@ def test_merge_of_a_source_without_profile_still_moves_its_events(database_url: 
     with session_scope(database_url) as session:
         assert [e.message_id for e in customer_events(session, customer_id="user-1")] == ["s1"]
         assert session.get(Customer, "anonymous:a") is None
+
+
+def test_stage_entries_are_kept_once_across_retries_and_offsets(database_url: str) -> None:
+    """The customer's store activity is retried whole: its stage entries land once, also when
+    the same instant comes back in another UTC offset."""
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    entries = [
+        StageChange(stage=Stage.AWARENESS, at=at, cause="first_seen"),
+        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=1), cause="page"),
+        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=1), cause="page"),
+    ]
+    plus_two = timezone(timedelta(hours=2))
+    again = [e.model_copy(update={"at": e.at.astimezone(plus_two)}) for e in entries]
+    for attempt in (entries, again):
+        with session_scope(database_url) as session:
+            record_stage_entries(session, customer_id="c1", entries=attempt, previous=None)
+    with session_scope(database_url) as session:
+        rows = session.exec(select(StageEntry).order_by(StageEntry.at)).all()
+        customer = session.get(Customer, "c1")
+        stage = customer.stage if customer else None
+    assert [(r.stage, r.previous) for r in rows] == [
+        ("awareness", None), ("consideration", "awareness"),
+    ]  # fmt: skip
+    assert stage == "consideration"

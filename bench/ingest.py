@@ -73,6 +73,7 @@ from bench.stack import (  # noqa: E402
     wait_healthy,
     wait_pollers,
 )
+from journeys.config.logging import configure_logging  # noqa: E402
 from journeys.config.temporal import DATA_CONVERTER  # noqa: E402
 from journeys.devserver import DevServer, find_binary  # noqa: E402
 from journeys.workflows.customer import CustomerWorkflow  # noqa: E402
@@ -883,6 +884,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    configure_logging("WARNING")  # in-process store work logs to stderr: --json owns stdout
     args.modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     unknown = set(args.modes) - set(MODES)
     if unknown or not args.modes:

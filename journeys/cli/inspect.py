@@ -129,7 +129,7 @@ def render(report: dict[str, Any]) -> str:
     lines = [f"customer {report['customer_id']}"]
     live = report["workflow"]
     if live:
-        held = live.get("held_journeys", {})
+        held = live["held_journeys"]
         journeys = [f"{name} (held: starts {_t(held[name])})" if name in held else name
                     for name in live["active_journeys"]]  # fmt: skip
         lines.append(f"  now: {live['stage']}{' (at risk)' if live['at_risk'] else ''}, "

@@ -63,6 +63,24 @@ class JourneyInput(BaseModel):
     # the run was entered then, its `entered` record is written, it goes on at the second step
     entered_at: datetime | None = None
 
+    def record(
+        self,
+        kind: "RecordKind",
+        *,
+        workflow_id: str,
+        seq: int,
+        at: datetime,
+        step: str | None = None,
+        detail: str = "",
+        customer_id: str | None = None,
+    ) -> "JourneyRecordInput":
+        """A record of this run: written by the run, or by its customer while it holds the
+        run's first wait."""
+        return JourneyRecordInput(
+            workflow_id=workflow_id, seq=seq, customer_id=customer_id or self.customer_id,
+            journey=self.name, version=self.version, kind=kind, step=step, detail=detail, at=at,
+        )  # fmt: skip
+
 
 # What callers outside the workflow name (the customer's store activity, `temporal workflow`)
 JOURNEY_WORKFLOW = "JourneyWorkflow"

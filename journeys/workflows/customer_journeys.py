@@ -197,16 +197,14 @@ class JourneyRouter:
         run goes on from 2; ended unstarted, its step and outcome are 2 and 3."""
         seq = {"entered": 1, "step": 2}.get(kind, 3)
         self.records.append(
-            JourneyRecordInput(
+            run.record(
+                kind,
                 workflow_id=workflow_id,
                 seq=seq,
-                customer_id=self.customer_id,
-                journey=run.name,
-                version=run.version,
-                kind=kind,
+                at=workflow.now(),
                 step=step,
                 detail=detail,
-                at=workflow.now(),
+                customer_id=self.customer_id,  # also for a merged customer's run it ends
             )
         )
 

@@ -153,16 +153,13 @@ class JourneyRun:
         a third of a run's history); so the store lags a running step by moments, never a wait."""
         self.records += 1
         self.unwritten.append(
-            JourneyRecordInput(
+            self.input.record(
+                kind,
                 workflow_id=workflow.info().workflow_id,
                 seq=self.records,
-                customer_id=self.input.customer_id,
-                journey=self.input.name,
-                version=self.input.version,
-                kind=kind,
+                at=workflow.now(),
                 step=step,
                 detail=detail,
-                at=workflow.now(),
             )
         )
 

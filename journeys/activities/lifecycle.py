@@ -1,14 +1,18 @@
-"""The lifecycle rules a worker serves, read once at worker start so a bad file fails early."""
+"""The start of a customer run: the lifecycle rules a worker serves (read once at worker start
+so a bad file fails early) and the number of the customer's life."""
 
 from pathlib import Path
 
 import yaml
 from pydantic import ValidationError
+from sqlalchemy.exc import IntegrityError
 from temporalio import activity
 
 from journeys.config.settings import ConfigError
-from journeys.vocabulary.activity_refs import LOAD_LIFECYCLE_CONFIG
-from journeys.vocabulary.customer_types import LifecycleConfig
+from journeys.store.customers import customer_epoch
+from journeys.store.db import session_scope
+from journeys.vocabulary.activity_refs import BEGIN_CUSTOMER_RUN
+from journeys.vocabulary.customer_types import CustomerRunInput, CustomerRunSetup, LifecycleConfig
 from journeys.vocabulary.lifecycle import DEFAULT_RULES
 
 
@@ -31,11 +35,24 @@ def read_lifecycle_config(path: Path | None, inactivity_days: float) -> Lifecycl
 
 
 class LifecycleActivities:
-    def __init__(self, config: LifecycleConfig) -> None:
-        self.config = config
+    def __init__(self, config: LifecycleConfig, database_url: str) -> None:
+        self.config, self.database_url = config, database_url
 
-    @activity.defn(name=LOAD_LIFECYCLE_CONFIG.name)
-    def load_lifecycle_config(self) -> LifecycleConfig:
+    @activity.defn(name=BEGIN_CUSTOMER_RUN.name)
+    def begin_customer_run(self, input: CustomerRunInput) -> CustomerRunSetup:
         """Called at the start of each customer run, so new rules reach running customers at
-        their next continue-as-new and replay keeps the rules each run was given."""
-        return self.config
+        their next continue-as-new and replay keeps the rules each run was given; a new life
+        is numbered here (store/customers.py, `customer_epoch`)."""
+        epoch = input.epoch
+        for attempt in range(3):
+            if epoch:
+                break
+            try:
+                with session_scope(self.database_url) as session:
+                    epoch = customer_epoch(
+                        session, customer_id=input.customer_id, lineage=input.lineage
+                    )
+            except IntegrityError:  # another life numbered at the same moment: count again
+                if attempt == 2:
+                    raise
+        return CustomerRunSetup(config=self.config, epoch=epoch)

@@ -3,10 +3,10 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from journeys.store.models import Customer, Event, Identity, Order, StageEntry
+from journeys.store.models import Customer, CustomerLife, Event, Identity, Order, StageEntry
 from journeys.vocabulary.customer_types import StageChange
 
 
@@ -122,3 +122,22 @@ def record_stage(session: Session, *, customer_id: str, stage: str) -> Customer:
     session.add(customer)
     session.flush()
     return customer
+
+
+def customer_epoch(session: Session, *, customer_id: str, lineage: str) -> int:
+    """The number of the customer's life that `lineage` (its workflow's first run id) names:
+    the one already given it (a retried activity, a later run of the same life), or the next."""
+    known = session.exec(select(CustomerLife).where(CustomerLife.lineage == lineage)).first()
+    if known is not None:
+        return known.epoch
+    last = session.exec(
+        select(func.max(CustomerLife.epoch)).where(CustomerLife.customer_id == customer_id)
+    ).one()
+    epoch = (last or 0) + 1
+    session.add(
+        CustomerLife(
+            customer_id=customer_id, epoch=epoch, lineage=lineage, started_at=datetime.now(UTC)
+        )
+    )
+    session.flush()
+    return epoch

@@ -54,6 +54,18 @@ class Customer(SQLModel, table=True):
     stage: str | None = Field(default=None, max_length=16)
 
 
+class CustomerLife(SQLModel, table=True):
+    """One life of a customer's workflow, named by its first run id (`lineage`) and numbered
+    from 1. A customer recreated after its workflow ended (terminated, say) starts a new life,
+    and the ids of its journey runs carry the number, so nothing the runs of an earlier life
+    recorded or sent is mistaken for theirs."""
+
+    customer_id: str = Field(primary_key=True, max_length=300)
+    epoch: int = Field(primary_key=True)
+    lineage: str = Field(unique=True, max_length=64)
+    started_at: datetime = _time()
+
+
 class Identity(SQLModel, table=True):
     """An anonymousId known to belong to an identified customer (alias / identify with both)."""
 

@@ -14,7 +14,8 @@ from temporalio import workflow
 from journeys.vocabulary.customer_types import (
     CustomerChangesInput,
     CustomerChangesResult,
-    LifecycleConfig,
+    CustomerRunInput,
+    CustomerRunSetup,
     MergeProfilesInput,
     ProfileUpdateInput,
 )
@@ -84,8 +85,8 @@ class ActivityRef(Generic[InputT, ResultT]):
 
 
 # customer lifecycle and profiles
-LOAD_LIFECYCLE_CONFIG: ActivityRef[NoInput, LifecycleConfig] = ActivityRef(
-    "load_lifecycle_config", NoInput, LifecycleConfig
+BEGIN_CUSTOMER_RUN: ActivityRef[CustomerRunInput, CustomerRunSetup] = ActivityRef(
+    "begin_customer_run", CustomerRunInput, CustomerRunSetup
 )
 APPLY_CUSTOMER_CHANGES: ActivityRef[CustomerChangesInput, CustomerChangesResult] = ActivityRef(
     "apply_customer_changes", CustomerChangesInput, CustomerChangesResult

@@ -83,6 +83,7 @@ class CustomerState(BaseModel):
     merge_requested: list[str] = Field(default_factory=list)  # asked once each, found or not
     recent_message_ids: list[str] = Field(default_factory=list)
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
+    epoch: int = 0  # the customer's life (store: CustomerLife); its journey run ids carry it
     segments: list[str] = Field(default_factory=list)  # the segments the customer is in now
     # when each segment's last entry or exit applied was stamped (older ones are dropped)
     segment_changed_at: dict[str, datetime] = Field(default_factory=dict)
@@ -149,6 +150,23 @@ class LifecycleConfig(BaseModel):
     rules: list[LifecycleRule]
     inactivity_days: float = 30.0
     delivery: DeliveryPolicy = Field(default_factory=DeliveryPolicy)
+
+
+class CustomerRunInput(BaseModel):
+    """Activity input at the start of each customer run. `epoch` is the customer's life when
+    its state already knows it; 0 asks the store to number this life (`lineage`, the
+    workflow's first run id, names it)."""
+
+    customer_id: str
+    lineage: str
+    epoch: int = 0
+
+
+class CustomerRunSetup(BaseModel):
+    """What a customer run starts with: the worker's lifecycle rules and the customer's life."""
+
+    config: LifecycleConfig
+    epoch: int
 
 
 class ProfileUpdateInput(BaseModel):

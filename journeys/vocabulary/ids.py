@@ -6,10 +6,13 @@ def customer_workflow_id(customer_id: str) -> str:
     return f"customer-{customer_id}"
 
 
-def journey_workflow_id(name: str, customer_id: str, run: int) -> str:
+def journey_workflow_id(name: str, customer_id: str, run: int, epoch: int = 1) -> str:
     """`run` counts the customer's entries into the journey, carried across continue-as-new,
-    so ids stay unique for the customer's whole life."""
-    return f"journey-{name}-{customer_id}-{run}"
+    so ids stay unique for the customer's whole life; `epoch` numbers that life, so a customer
+    recreated after its workflow ended (a later epoch) never takes an earlier life's ids, nor
+    the send ledger's keys made of them. The first life's ids carry no epoch:
+    `journey-welcome-u-42-1`, then `journey-welcome-u-42-2.1` in the second."""
+    return f"journey-{name}-{customer_id}-{run if epoch <= 1 else f'{epoch}.{run}'}"
 
 
 PROVIDER_CHANNELS = ("email", "sms", "push", "webhook")  # each with its own task queue

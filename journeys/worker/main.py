@@ -87,7 +87,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
     `JOURNEYS_RATE_LIMITS` names the channel."""
     config = read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     config.delivery = delivery_policy(settings)  # handed by customers to their journey runs
-    lifecycle = LifecycleActivities(config)
+    lifecycle = LifecycleActivities(config, settings.database_url)
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
     channels = ChannelActivities(settings, load_templates(settings.templates_dir))
@@ -102,7 +102,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         task_queue=settings.task_queue,
         workflows=list(VERSIONED_WORKFLOWS if deployment else WORKFLOWS),
         activities=[
-            lifecycle.load_lifecycle_config,
+            lifecycle.begin_customer_run,
             profiles.apply_customer_changes,
             profiles.update_profile,
             profiles.merge_profiles,

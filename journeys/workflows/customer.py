@@ -19,7 +19,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary import search_attributes as sa
     from journeys.vocabulary.activity_refs import (
         APPLY_CUSTOMER_CHANGES,
-        LOAD_LIFECYCLE_CONFIG,
+        BEGIN_CUSTOMER_RUN,
         MERGE_PROFILES,
     )
     from journeys.vocabulary.customer_types import (
@@ -27,6 +27,7 @@ with workflow.unsafe.imports_passed_through():
         STATE_QUERY,
         CustomerChangesInput,
         CustomerInput,
+        CustomerRunInput,
         CustomerState,
         LifecycleConfig,
         MergeInput,
@@ -53,6 +54,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.workflows.customer_journeys import JourneyRouter
 
+CARRIED_EVENTS = 500  # at most this many unapplied events travel in a continue-as-new input
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -81,7 +83,7 @@ class CustomerWorkflow:
         # stage, journeys or risk changed: search attributes are upserted once, as the loop's
         # work ends (one history event, not one per change)
         self.attributes_due = False
-        self._queue(input.pending)
+        self._carry_over(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
 
@@ -116,15 +118,27 @@ class CustomerWorkflow:
     def get_state(self) -> CustomerState:
         return self.state.model_copy(update={"recent_message_ids": []})
 
+    def _carry_over(self, events: list[CustomerEvent]) -> None:
+        """The previous run's unapplied events: its dedup window (carried in the state)
+        already holds their ids, so they are queued as they are, not checked against it."""
+        for event in events:
+            if event.message_id not in self.seen:
+                self._remember(event.message_id)  # the window had moved on past it
+            self.pending.append(event)
+
     def _queue(self, events: list[CustomerEvent]) -> None:
         for event in events:
             if event.message_id in self.seen:
                 continue  # duplicate messageId: already applied or queued
-            if len(self.recent) == self.recent.maxlen:
-                self.seen.discard(self.recent[0])
-            self.recent.append(event.message_id)
-            self.seen.add(event.message_id)
+            self._remember(event.message_id)
             self.pending.append(event)
+
+    def _remember(self, message_id: str) -> None:
+        """Into the dedup window of the latest RECENT_IDS messageIds."""
+        if len(self.recent) == self.recent.maxlen:
+            self.seen.discard(self.recent[0])
+        self.recent.append(message_id)
+        self.seen.add(message_id)
 
     # -- the run loop ----------------------------------------------------------------------
 
@@ -132,7 +146,16 @@ class CustomerWorkflow:
     async def run(self, input: CustomerInput) -> CustomerState:
         # a regular activity, not a local one: a local activity's result can land in a later
         # task than its marker, and replay then fails (docs/versioning.md, "a real case")
-        self.config = await LOAD_LIFECYCLE_CONFIG.run(start_to_close_timeout=ACTIVITY_TIMEOUT)
+        setup = await BEGIN_CUSTOMER_RUN.run(
+            CustomerRunInput(
+                customer_id=self.state.customer_id,
+                lineage=workflow.info().first_execution_run_id,
+                epoch=self.state.epoch,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        self.config = setup.config
+        self.state.epoch = self.router.epoch = setup.epoch
         self.router.delivery = self.config.delivery
         self.attributes_due = True  # upserted as the first drain ends, with what it changed
         watcher = asyncio.create_task(self._watch_inactivity())
@@ -149,15 +172,18 @@ class CustomerWorkflow:
                         return self.state
             else:
                 await workflow.wait_condition(lambda: self._has_work() or _new_build_is_current())
-            await self._drain()
+            await self._drain(input)
             if self._history_is_long(input) or _new_build_is_current():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if self._has_work():
-                    continue  # apply what the handlers just queued before handing over
+                if self._has_work(besides_events=True):
+                    continue  # merges, exits, releases: few, applied before handing over
+                # events keep coming under load: those not applied yet travel in the input
+                carried, self.pending = list(self.pending), deque()
                 self.state.recent_message_ids = list(self.recent)
                 self.state.generation += 1
                 workflow.logger.info(
-                    "customer continues as new", extra={"customer_id": self.state.customer_id}
+                    "customer continues as new",
+                    extra={"customer_id": self.state.customer_id, "carried": len(carried)},
                 )
                 watcher.cancel()
                 holder.cancel()
@@ -165,6 +191,7 @@ class CustomerWorkflow:
                     CustomerInput(
                         customer_id=self.state.customer_id,
                         state=self.state,
+                        pending=carried,
                         continue_as_new_after=input.continue_as_new_after,
                     ),
                     initial_versioning_behavior=_upgrade_at_continue_as_new(),
@@ -177,7 +204,14 @@ class CustomerWorkflow:
         last = self.state.segment_changed_at.get(str(event.properties.get("segment")))
         return last is not None and event.timestamp < last
 
-    def _has_work(self) -> bool:
+    def _has_work(self, besides_events: bool = False) -> bool:
+        """Anything queued for the drain; with `besides_events`, anything but new events (the
+        search attributes included: a new run upserts them anyway)."""
+        if besides_events:
+            return bool(
+                self.merges or self.merge_requests or self.at_risk_news or self.held_due
+                or self.exits
+            )  # fmt: skip
         return bool(
             self.pending
             or self.merges
@@ -195,7 +229,10 @@ class CustomerWorkflow:
             or info.get_current_history_length() >= input.continue_as_new_after
         )
 
-    async def _drain(self) -> None:
+    async def _drain(self, input: CustomerInput) -> None:
+        """Apply what is queued. Under a flood new events arrive while the store activity
+        runs, so the queue may never empty: the drain stops once the history is long (and at
+        most CARRIED_EVENTS wait), and the loop hands the rest over."""
         await self.router.refresh_catalog()
         if self.at_risk_news:
             self.at_risk_news = False
@@ -208,6 +245,12 @@ class CustomerWorkflow:
             if not self.state.merged_into and self.router.release_due():  # else adopted
                 self.attributes_due = True  # HeldJourneys
         while self.pending or self.merges or self.merge_requests:
+            if (
+                not (self.merges or self.merge_requests)
+                and len(self.pending) <= CARRIED_EVENTS
+                and self._history_is_long(input)
+            ):
+                break
             if self.merge_requests:
                 await self._hand_over(self.merge_requests.popleft())
             elif self.merges:
@@ -383,10 +426,7 @@ class CustomerWorkflow:
         adopted = self.router.adopt(merge.state.journeys)
         for message_id in merge.state.recent_message_ids:
             if message_id not in self.seen:
-                if len(self.recent) == self.recent.maxlen:
-                    self.seen.discard(self.recent[0])
-                self.recent.append(message_id)
-                self.seen.add(message_id)
+                self._remember(message_id)
         self.state.recent_message_ids = []
         self.pending.extend(fresh)
         await self.router.reassign(adopted)

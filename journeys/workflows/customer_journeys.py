@@ -58,6 +58,7 @@ class JourneyRouter:
     def __init__(self, customer_id: str, journeys: CustomerJourneys) -> None:
         self.customer_id = customer_id
         self.journeys = journeys
+        self.epoch = 1  # the customer's life: its run sets it before the first drain
         self.wanted_catalog = 0
         self.starts: list[RunStart] = []  # decided, not yet started
         self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
@@ -112,7 +113,7 @@ class JourneyRouter:
     def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> None:
         name, version = trigger.name, trigger.version
         run = self.journeys.entries.get(name, 0) + 1
-        workflow_id = journey_workflow_id(name, self.customer_id, run)
+        workflow_id = journey_workflow_id(name, self.customer_id, run, self.epoch)
         self.journeys.entries[name] = run
         info = workflow.info()
         start = RunStart(

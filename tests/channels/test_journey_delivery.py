@@ -1,6 +1,7 @@
 """A journey's send steps deliver through SMTP, with the step's fallback when email cannot go."""
 
 import uuid
+from datetime import timedelta
 
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
@@ -9,12 +10,13 @@ from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages
 from journeys.store.recommendations import upsert_products
-from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.ids import customer_workflow_id, journey_workflow_id
 from journeys.vocabulary.recommendation_types import TrainRecommendersInput
 from journeys.worker.main import build_worker
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import finished, publish, send
 from tests.helpers.smtp import Inbox
+from tests.helpers.temporal import state_of, until, wait_for
 
 
 async def test_cart_recovery_emails_a_known_customer_and_falls_back_to_push_otherwise(
@@ -78,3 +80,38 @@ async def test_a_recommend_step_puts_similar_products_into_the_next_email(
     listed = body.split("Unsubscribe")[0]
     assert "- Summit boot" in listed  # the most similar product comes first
     assert listed.index("Summit boot") < listed.index("Coffee mug")
+
+
+HELLO = """
+name: hello
+trigger: {event: Trial Started}
+steps:
+  - {id: email, kind: send, channel: email, template: welcome_email}
+  - {id: rest, kind: wait, duration: 7d}
+"""
+
+
+async def test_a_customer_recreated_mid_journey_gets_its_new_run_s_email_once(
+    skipping_env: WorkflowEnvironment, inbox: tuple[Inbox, int], settings: Settings
+) -> None:
+    """Terminated while its run waits, the customer's next event starts a new life: the new
+    run's ids are its own, so the send ledger does not mistake its email for the first's."""
+    box, _ = inbox
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    catalog = publish(settings, HELLO)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(email="ann@example.test"),
+                   event("Trial Started"), catalog=catalog)  # fmt: skip
+        await until(lambda: len(box.messages) == 1)
+        first = await state_of(client, cid)
+        await client.get_workflow_handle(customer_workflow_id(cid)).terminate("operator's slip")
+        await send(client, settings, cid, event("Trial Started"), catalog=catalog)
+        await until(lambda: len(box.messages) == 2)
+        second = await wait_for(client, cid, lambda s: not s.journeys.held and s.journeys.active)
+        await skipping_env.sleep(timedelta(minutes=5))  # time for a doubled send to show
+    assert (first.epoch, second.epoch) == (1, 2)
+    assert second.journeys.active["hello"].workflow_id == journey_workflow_id("hello", cid, 1, 2)
+    assert [m["To"] for m in box.messages] == ["ann@example.test"] * 2
+    with session_scope(settings.database_url) as session:
+        sent = [m.idempotency_key for m in customer_messages(session, customer_id=cid)]
+    assert sorted(sent) == [f"journey-hello-{cid}-1:email:1", f"journey-hello-{cid}-2.1:email:1"]

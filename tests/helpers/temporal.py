@@ -45,6 +45,15 @@ async def wait_for(
     )
 
 
+async def until(predicate: Callable[[], bool], seconds: float = 30) -> None:
+    """Poll `predicate` (an inbox filling, say) until it holds."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not predicate():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"still false after {seconds} s: {predicate}")
+        await asyncio.sleep(0.1)
+
+
 async def wait_for_attribute(
     client: Client, workflow_id: str, key: Any, wanted: Any, seconds: float = 30
 ) -> None:

@@ -11,6 +11,7 @@ import pytest
 from sqlmodel import func, select
 
 from journeys.store.customers import (
+    customer_epoch,
     link_identity,
     merge_customers,
     record_order,
@@ -385,3 +386,15 @@ def test_stage_entries_are_kept_once_across_retries_and_offsets(database_url: st
         ("awareness", None), ("consideration", "awareness"),
     ]  # fmt: skip
     assert stage == "consideration"
+
+
+def test_a_customer_s_lives_are_numbered_once_each(database_url: str) -> None:
+    """A retried start (same lineage) keeps its number; a recreated customer takes the next;
+    each customer counts its own."""
+    with session_scope(database_url) as session:
+        first = customer_epoch(session, customer_id="c1", lineage="run-a")
+        again = customer_epoch(session, customer_id="c1", lineage="run-a")
+        other = customer_epoch(session, customer_id="c2", lineage="run-x")
+    with session_scope(database_url) as session:
+        second = customer_epoch(session, customer_id="c1", lineage="run-b")
+    assert (first, again, other, second) == (1, 1, 1, 2)

@@ -1,5 +1,6 @@
 """CustomerWorkflow: stages, inactivity, dedup, alias (time-skipping server); CAN (dev server)."""
 
+import asyncio
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -325,3 +326,36 @@ async def test_a_segment_change_older_than_the_last_one_applied_is_dropped(
         state = await wait_for(client, cid, lambda s: s.event_counts.get("Product Viewed") == 1)
     assert state.event_counts == {"Segment Exited": 1, "Segment Entered": 1, "Product Viewed": 1}
     assert state.segment_changed_at == {"churn_risk": exited, "champions": entered}
+
+
+@pytest.mark.slow
+async def test_a_flooded_customer_hands_over_again_and_again_applying_each_event_once(
+    dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Events arrive faster than the customer applies them, without a pause: it still
+    continues as new whenever its history is long, carrying the events it has not applied."""
+    client = dev_env.client
+    cid = f"c-{uuid.uuid4()}"
+    sent = [track("Product Viewed", i=i) for i in range(900)]
+    async with build_worker(client, settings):
+        handle = await client.start_workflow(
+            CustomerWorkflow.run,
+            CustomerInput(customer_id=cid, continue_as_new_after=150),
+            id=customer_workflow_id(cid),
+            task_queue=settings.task_queue,
+        )
+
+        async def sender(lane: int) -> None:
+            for n, event in enumerate(sent[lane::20]):
+                batch = [event]
+                if n % 5 == 4:  # a client's retry of an event sent a moment ago
+                    batch.append(sent[lane::20][n - 2])
+                await handle.signal("events", EventBatch(events=batch))
+
+        await asyncio.gather(*(sender(lane) for lane in range(20)))
+        state = await wait_for(client, cid, lambda s: s.events_total >= len(sent), seconds=90)
+        await asyncio.sleep(1)  # a doubled event would be applied by now
+        state = await state_of(client, cid)
+    assert state.events_total == len(sent)
+    assert state.event_counts == {"Product Viewed": len(sent)}
+    assert state.generation >= 4, f"handed over {state.generation} times in ~1,000 signals"

@@ -71,7 +71,9 @@ def _connect(config: SmtpConfig) -> smtplib.SMTP:
 
 def send(config: SmtpConfig, message: EmailMessage) -> None:
     """Deliver one message. Raises PermanentFailure for 5xx answers and refused recipients;
-    anything else (connection errors, 4xx) is transient and worth a retry."""
+    anything else (connection errors, 4xx) is transient and worth a retry — a refused login
+    too (535): a wrong password fails every message until an operator fixes it, and then
+    they should go."""
     try:
         with _connect(config) as smtp:
             if config.starttls:
@@ -79,6 +81,8 @@ def send(config: SmtpConfig, message: EmailMessage) -> None:
             if config.username:
                 smtp.login(config.username, config.password or "")
             smtp.send_message(message)
+    except smtplib.SMTPAuthenticationError:
+        raise  # the server's setting, not this message: retried
     except smtplib.SMTPRecipientsRefused as err:
         raise PermanentFailure(f"recipient refused: {err.recipients}") from err
     except smtplib.SMTPResponseException as err:

@@ -67,12 +67,21 @@ class CustomerJourneys(BaseModel):
     segments_defined: int = 0  # active segments in the catalog: 0 means nothing to evaluate
 
 
+# Caps that keep a customer's state small for its whole life (docs/architecture.md): the
+# state travels whole in every continue-as-new and merge, under the server's 2 MB limit.
+STAGE_HISTORY_KEPT = 50  # the latest stage changes; `stage_entries` counts them all
+EVENT_NAMES_KEPT = 100  # distinct event names counted; later new names count as OTHER_EVENTS
+OTHER_EVENTS = "(other)"
+MERGES_KEPT = 10  # the latest customers merged in, and merges asked for
+
+
 class CustomerState(BaseModel):
     """What the `state` query returns and continue-as-new carries."""
 
     customer_id: str
     stage: Stage = Stage.AWARENESS
-    stage_history: list[StageChange] = Field(default_factory=list)
+    stage_history: list[StageChange] = Field(default_factory=list)  # the latest, capped
+    stage_entries: dict[Stage, int] = Field(default_factory=dict)  # entries per stage, ever
     at_risk: bool = False
     first_seen_at: datetime | None = None
     last_event_at: datetime | None = None

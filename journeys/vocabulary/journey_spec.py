@@ -334,6 +334,9 @@ Step = Annotated[
 ]
 
 
+WAITING_STEPS = (Wait, WaitUntil, WaitForEvent, HumanTask)  # a loop needs one of these
+
+
 class JourneySpec(_Model):
     """One journey. `name` is its identity across versions."""
 
@@ -359,6 +362,11 @@ class JourneySpec(_Model):
         if self.trigger.event is None:
             problems += [f"{where}.correlate: only a journey triggered by an event can correlate"
                          for where, _ in self.correlations()]  # fmt: skip
+        if not problems and (loop := self._loop_without_wait()):
+            problems.append(
+                f"steps: {' -> '.join(loop)} is a loop with no wait in it (a run would go round "
+                "it without end); put a wait, wait_until, wait_for_event or human_task in it"
+            )
         if problems:  # every dangling reference at once, not one per attempt
             raise ValueError("; ".join(problems))
         return self
@@ -398,6 +406,51 @@ class JourneySpec(_Model):
                                for j, action in enumerate(step.actions)]  # fmt: skip
         return named + [(where, n) for where, when in conditions if when
                         for n in _segment_literals(when)]  # fmt: skip
+
+    def successors(self, step: "Step") -> list[str]:
+        """The steps a run can go to from `step` (JourneyWorkflow's `_step`, read statically)."""
+        after = self.after(step.id)
+        if isinstance(step, Exit):
+            return []
+        if isinstance(step, Experiment):
+            return [variant.goto for variant in step.variants]
+        targets = [target for field, target in step_targets(step) if field != "next"]
+        fallback = None
+        if isinstance(step, Branch | Decide):
+            fallback = step.otherwise or after
+        elif isinstance(step, HumanTask):
+            fallback = step.on_deadline or after
+        elif isinstance(step, WaitForEvent):
+            targets = [step.on_event or after, step.on_timeout or after]  # type: ignore[list-item]
+        else:
+            fallback = after
+        return [t for t in dict.fromkeys([*targets, fallback]) if t is not None]
+
+    def _loop_without_wait(self) -> list[str]:
+        """A cycle of steps none of which waits (for time, an event or a person), as its step
+        ids from the first again to the first; [] when there is none."""
+        passing = {s.id: s for s in self.steps if not isinstance(s, WAITING_STEPS)}
+        state: dict[str, int] = {}  # 1: on the path, 2: done
+        path: list[str] = []
+
+        def visit(step_id: str) -> list[str]:
+            state[step_id] = 1
+            path.append(step_id)
+            for target in self.successors(passing[step_id]):
+                if target not in passing or state.get(target) == 2:
+                    continue
+                if state.get(target) == 1:
+                    return [*path[path.index(target) :], target]
+                if loop := visit(target):
+                    return loop
+            path.pop()
+            state[step_id] = 2
+            return []
+
+        for step_id in passing:
+            if step_id not in state and (loop := visit(step_id)):
+                return loop
+        return []
 
     def step(self, step_id: str) -> "Step":
         return next(s for s in self.steps if s.id == step_id)

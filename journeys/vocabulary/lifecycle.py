@@ -6,7 +6,14 @@ instrumentation works unchanged; a YAML file named by `JOURNEYS_LIFECYCLE_RULES_
 
 from typing import Any
 
-from journeys.vocabulary.customer_types import CustomerState, LifecycleRule, PropertyTest
+from journeys.vocabulary.customer_types import (
+    EVENT_NAMES_KEPT,
+    MERGES_KEPT,
+    OTHER_EVENTS,
+    CustomerState,
+    LifecycleRule,
+    PropertyTest,
+)
 from journeys.vocabulary.events import CustomerEvent, Stage
 
 BUY = [Stage.AWARENESS, Stage.CONSIDERATION, Stage.DECISION]
@@ -108,6 +115,8 @@ def merge_states(target: CustomerState, source: CustomerState) -> CustomerState:
     moves = [change for change in history if change.cause != "first_seen"]
     counts = dict(target.event_counts)
     for key, value in source.event_counts.items():
+        if key not in counts and len(counts) >= EVENT_NAMES_KEPT:
+            key = OTHER_EVENTS
         counts[key] = counts.get(key, 0) + value
     seen = [m for m in [*target.recent_message_ids, *source.recent_message_ids]]
     firsts = [t for t in (target.first_seen_at, source.first_seen_at) if t is not None]
@@ -120,7 +129,13 @@ def merge_states(target: CustomerState, source: CustomerState) -> CustomerState:
             "event_counts": counts,
             "first_seen_at": min(firsts) if firsts else None,
             "last_event_at": max(lasts) if lasts else None,
-            "merged_from": [*target.merged_from, source.customer_id, *source.merged_from],
+            "stage_entries": {
+                stage: target.stage_entries.get(stage, 0) + source.stage_entries.get(stage, 0)
+                for stage in {*target.stage_entries, *source.stage_entries}
+            },
+            "merged_from": [*target.merged_from, source.customer_id, *source.merged_from][
+                -MERGES_KEPT:
+            ],
             "recent_message_ids": seen,
             "stages_recorded": 0,  # the joined history is written again (idempotent rows)
         }

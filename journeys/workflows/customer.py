@@ -23,7 +23,11 @@ with workflow.unsafe.imports_passed_through():
         MERGE_PROFILES,
     )
     from journeys.vocabulary.customer_types import (
+        EVENT_NAMES_KEPT,
         EVENTS_SIGNAL,
+        MERGES_KEPT,
+        OTHER_EVENTS,
+        STAGE_HISTORY_KEPT,
         STATE_QUERY,
         CustomerChangesInput,
         CustomerInput,
@@ -273,9 +277,7 @@ class CustomerWorkflow:
         now = workflow.now()
         if state.first_seen_at is None:
             state.first_seen_at = now
-            state.stage_history.append(
-                StageChange(stage=state.stage, at=event.timestamp, cause="first_seen")
-            )
+            self._enter(StageChange(stage=state.stage, at=event.timestamp, cause="first_seen"))
         passive = event.key in PASSIVE_EVENTS  # new names: no recorded history has them
         if not passive:
             state.last_event_at = now
@@ -284,8 +286,8 @@ class CustomerWorkflow:
             self.segments_due = True
         elif segment := event.properties.get("segment"):
             state.segment_changed_at[str(segment)] = event.timestamp
-        state.event_counts[event.key] = state.event_counts.get(event.key, 0) + 1
         assert self.config is not None
+        self._count(event.key)
         previous = state.stage
         stage = next_stage(self.config.rules, state, event)
         if stage is not None:
@@ -301,7 +303,8 @@ class CustomerWorkflow:
             self._update_profile(event, order=event.properties)
         source = event.merge_from
         if source and source != state.customer_id and source not in state.merge_requested:
-            state.merge_requested.append(source)  # web clients repeat anonymousId on every call
+            # web clients repeat anonymousId on every call: ask once (the latest few kept)
+            state.merge_requested = [*state.merge_requested, source][-MERGES_KEPT:]
             await self._request_merge(source)
 
     async def _store_changes(self, evaluate: bool = False) -> None:
@@ -342,6 +345,9 @@ class CustomerWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=_changes_summary(profile, stages, segments, starts, records),
         )
+        excess = len(history) - STAGE_HISTORY_KEPT  # the store has them all: keep the latest
+        if excess > 0:
+            del history[:excess]
         self.state.stages_recorded = len(history)
         if self.router.settle(result.refused, result.gone):
             self.attributes_due = True
@@ -351,10 +357,25 @@ class CustomerWorkflow:
                 [change.event(self.state.customer_id) for change in result.segments.changes]
             )
 
+    def _enter(self, change: StageChange) -> None:
+        entries = self.state.stage_entries
+        entries[change.stage] = entries.get(change.stage, 0) + 1
+        self.state.stage_history.append(change)  # trimmed once the store has it
+
+    def _count(self, key: str) -> None:
+        """Count the event by name; past EVENT_NAMES_KEPT names (clients choose them) a new
+        name counts as OTHER_EVENTS, unless a lifecycle rule counts it."""
+        counts = self.state.event_counts
+        if key not in counts and len(counts) >= EVENT_NAMES_KEPT:
+            assert self.config is not None
+            if all(rule.event != key for rule in self.config.rules):
+                key = OTHER_EVENTS
+        counts[key] = counts.get(key, 0) + 1
+
     def _move(self, stage: Stage, at: datetime, cause: str) -> None:
         previous = self.state.stage
         self.state.stage = stage
-        self.state.stage_history.append(StageChange(stage=stage, at=at, cause=cause))
+        self._enter(StageChange(stage=stage, at=at, cause=cause))
         self.attributes_due = True
         workflow.logger.debug(
             "stage changed",

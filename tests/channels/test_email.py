@@ -7,6 +7,10 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+import pytest
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
+from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from journeys.activities.channels import ChannelActivities
@@ -20,6 +24,7 @@ from journeys.store.customers import upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
 from journeys.vocabulary.journey_types import QueueMessageInput
+from tests.helpers.ports import free_port
 from tests.helpers.smtp import Inbox, serve, settings_for
 
 
@@ -141,3 +146,29 @@ async def test_an_unsubscribe_link_expires_and_its_date_cannot_be_stretched(
     assert gone.status_code == 410
     assert f"expired on {expired_on}" in gone.json()["error"]
     assert stretched.status_code == 403 and undated.status_code == 403
+
+
+async def test_a_refused_login_is_retried_not_failed(sqlite_url: str) -> None:
+    """A wrong SMTP password fails every message until it is fixed: each send stays due
+    (the activity raises, Temporal retries) instead of being marked failed for good."""
+    box = Inbox()
+    port = free_port()
+    refuse_all = lambda *args: AuthResult(success=False, handled=False)  # noqa: E731
+    controller = Controller(box, hostname="127.0.0.1", port=port, auth_require_tls=False,
+                            authenticator=refuse_all)  # fmt: skip
+    controller.start()
+    try:
+        known_customer(sqlite_url, email="ann@example.test")
+        settings = settings_for(sqlite_url, port).model_copy(
+            update={"smtp_username": "shop", "smtp_password": "wrong"}
+        )
+        channels = ChannelActivities(settings, load_templates())
+        with pytest.raises(ApplicationError) as raised:
+            ActivityEnvironment().run(channels.deliver_message, send_input())
+        assert not raised.value.non_retryable and "535" in str(raised.value)
+    finally:
+        controller.stop()
+    with session_scope(sqlite_url) as session:
+        row = session.get(Message, "journey-cart-c1-1:email:1")
+    assert row is not None and row.status != "failed"
+    assert box.messages == []

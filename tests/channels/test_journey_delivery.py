@@ -1,8 +1,12 @@
 """A journey's send steps deliver through SMTP, with the step's fallback when email cannot go."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
+from aiosmtpd.controller import Controller
+from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from journeys.activities.recommendations import RecommendationActivities
@@ -15,7 +19,8 @@ from journeys.vocabulary.recommendation_types import TrainRecommendersInput
 from journeys.worker.main import build_worker
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import finished, publish, send
-from tests.helpers.smtp import Inbox
+from tests.helpers.ports import free_port
+from tests.helpers.smtp import Inbox, settings_for
 from tests.helpers.temporal import state_of, until, wait_for
 
 
@@ -115,3 +120,56 @@ async def test_a_customer_recreated_mid_journey_gets_its_new_run_s_email_once(
     with session_scope(settings.database_url) as session:
         sent = [m.idempotency_key for m in customer_messages(session, customer_id=cid)]
     assert sorted(sent) == [f"journey-hello-{cid}-1:email:1", f"journey-hello-{cid}-2.1:email:1"]
+
+
+COME_BACK = """
+name: come_back
+trigger: {event: Checkout Started}
+goal: {event: Order Completed}
+steps:
+  - {id: email, kind: send, channel: email, template: cart_recovery_email}
+  - {id: rest, kind: wait, duration: 7d}
+"""
+
+
+async def test_a_goal_met_during_a_provider_outage_stops_the_send(
+    skipping_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
+) -> None:
+    """The SMTP server is down, so the email is retried; the customer orders meanwhile. Once
+    the server is back, nothing goes out: the goal cancelled the send."""
+    port = free_port()  # nothing listens there yet: an outage
+    settings = settings_for(sqlite_url, port).model_copy(update={"task_queue": task_queue})
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    catalog = publish(settings, COME_BACK)
+    run_id = journey_workflow_id("come_back", cid, 1)
+    box = Inbox()
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(email="ann@example.test"),
+                   event("Checkout Started"), catalog=catalog)  # fmt: skip
+        await until_retried(client, run_id)
+        await send(client, settings, cid, event("Order Completed"), catalog=catalog)
+        done = await finished(skipping_env, run_id)
+        controller = Controller(box, hostname="127.0.0.1", port=port)
+        controller.start()  # the provider is back
+        try:
+            await skipping_env.sleep(timedelta(hours=1))
+            await asyncio.sleep(3)  # a send still retrying would be through by now
+        finally:
+            controller.stop()
+    assert done.outcome == "converted"
+    assert [(s.step, s.result) for s in done.steps] == [("email", "interrupted: converted")]
+    assert box.messages == []
+
+
+async def until_retried(client: Client, workflow_id: str) -> None:
+    """Until the run's pending activity has failed at least once."""
+    handle = client.get_workflow_handle(workflow_id)
+    for _ in range(300):
+        try:
+            pending = (await handle.describe()).raw_description.pending_activities
+        except RPCError:  # not started yet
+            pending = []
+        if pending and pending[0].attempt >= 2:
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"{workflow_id}: no activity retried")

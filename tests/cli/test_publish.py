@@ -147,6 +147,29 @@ def test_a_dangling_step_reference_names_the_step(journeys: Journeys, tmp_path: 
     assert "cart.yaml: steps[1] (id 'nudge').on_event: no step 'nowhere'" in result.stderr
 
 
+LOOP = """\
+name: spin
+trigger: {event: Checkout Started}
+steps:
+  - {id: nudge, kind: send, channel: email, template: cart_recovery_email}
+  - {id: again, kind: branch, cases: [{when: 'stage == "decision"', goto: nudge}]}
+  - {id: rest, kind: wait, duration: 1d, next: nudge}
+"""
+
+
+def test_a_loop_without_a_wait_is_refused_and_one_with_a_wait_is_published(
+    journeys: Journeys, tmp_path: Path
+) -> None:
+    """A run would send on every turn of such a loop, without end, and its history grow."""
+    refused = journeys("publish", write(tmp_path / "spin.yaml", LOOP))
+    assert refused.returncode == 1
+    assert "spin.yaml: steps: nudge -> again -> nudge is a loop with no wait in it" in (
+        refused.stderr
+    )
+    waiting = LOOP.replace("goto: nudge}]}", "goto: rest}]}")  # the loop goes through `rest`
+    assert journeys("publish", write(tmp_path / "spin.yaml", waiting)).returncode == 0
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),

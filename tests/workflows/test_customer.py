@@ -13,7 +13,12 @@ from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.models import Customer, Order, StageEntry
 from journeys.vocabulary import search_attributes as sa
-from journeys.vocabulary.customer_types import CustomerInput
+from journeys.vocabulary.customer_types import (
+    EVENT_NAMES_KEPT,
+    OTHER_EVENTS,
+    STAGE_HISTORY_KEPT,
+    CustomerInput,
+)
 from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
@@ -359,3 +364,38 @@ async def test_a_flooded_customer_hands_over_again_and_again_applying_each_event
     assert state.events_total == len(sent)
     assert state.event_counts == {"Product Viewed": len(sent)}
     assert state.generation >= 4, f"handed over {state.generation} times in ~1,000 signals"
+
+
+async def test_a_busy_customer_s_state_stays_small(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Hundreds of stage moves and event names a client made up: the state keeps the latest
+    moves (the store has them all), counts every entry per stage, and counts names past the
+    cap together."""
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    moves = [
+        track("Product Viewed" if i % 2 == 0 else "Checkout Started").model_copy(
+            update={"timestamp": NOW + timedelta(minutes=i)}
+        )
+        for i in range(120)
+    ]
+    made_up = [track(f"Clicked Widget {i:03d}") for i in range(250)]
+    sent = moves + made_up
+    async with build_worker(client, settings):
+        for start in range(0, len(sent), 50):
+            batch = sent[start : start + 50]
+            await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=batch)
+        state = await wait_for(client, cid, lambda s: s.events_total == len(sent))
+        state = await wait_for(client, cid, lambda s: s.stages_recorded == len(s.stage_history))
+    with session_scope(settings.database_url) as session:
+        stored = session.exec(select(StageEntry).where(StageEntry.customer_id == cid)).all()
+    assert len(stored) == 121  # first seen, then every move
+    assert len(state.stage_history) == STAGE_HISTORY_KEPT
+    assert state.stage_history[-1].at == moves[-1].timestamp
+    assert state.stage_entries == {
+        Stage.AWARENESS: 1, Stage.CONSIDERATION: 60, Stage.DECISION: 60
+    }  # fmt: skip
+    assert len(state.event_counts) == EVENT_NAMES_KEPT + 1
+    assert state.event_counts[OTHER_EVENTS] == 250 - (EVENT_NAMES_KEPT - 2)
+    assert sum(state.event_counts.values()) == len(sent)
+    assert len(state.model_dump_json()) < 64_000

@@ -20,6 +20,7 @@ from journeys.store.journey_runs import customer_messages, journey_events
 from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.vocabulary.journey_types import TaskOutcome
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import assign_variant
@@ -327,6 +328,30 @@ async def test_an_unhandled_task_escalates_then_expires_and_the_run_moves_on(
     assert (t := task()) is not None and t.status == "expired"
     assert [(s.step, s.result) for s in done.steps][:2] == [
         ("call", "deadline"), ("nurture", "email queued"),
+    ]  # fmt: skip
+
+
+async def test_an_outcome_the_task_does_not_offer_is_ignored_and_the_task_stays_open(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """A `task_completed` signal sent by hand with a made-up outcome used to fail the run's
+    workflow task for ever; now the run logs it and waits for a real answer."""
+    client, catalog = skipping_env.client, publish(settings, HANDOFF)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("b2b_handoff", cid, 1)
+    task_id = f"{run_id}:call:1"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Demo Requested"), catalog=catalog)
+        await wait_for(client, cid, lambda s: "b2b_handoff" in s.journeys.active)
+        run = client.get_workflow_handle(run_id)
+        await skipping_env.sleep(timedelta(minutes=1))
+        await run.signal("task_completed", TaskOutcome(task_id=task_id, outcome="maybe"))
+        await skipping_env.sleep(timedelta(minutes=1))
+        assert (await progress(client, run_id)).current_step == "call"
+        await run.signal("task_completed", TaskOutcome(task_id=task_id, outcome="qualified"))
+        done = await finished(skipping_env, run_id)
+    assert [(s.step, s.result) for s in done.steps] == [
+        ("call", "outcome qualified"), ("end", "exit"),
     ]  # fmt: skip
 
 

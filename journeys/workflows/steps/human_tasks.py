@@ -15,8 +15,17 @@ class HumanTasks:
     def __init__(self, run: JourneyRun) -> None:
         self.run = run
         self.outcomes: dict[str, str] = {}  # task id -> outcome, from `task_completed`
+        self.offered: dict[str, list[str]] = {}  # the open task's id -> its step's outcomes
 
     def completed(self, answer: TaskOutcome) -> None:
+        offered = self.offered.get(answer.task_id)
+        if offered is not None and answer.outcome not in offered:
+            # the API checks the outcome; a signal sent by hand may not: the task stays open
+            workflow.logger.warning(
+                "task outcome ignored: not one of the step's",
+                extra={"task_id": answer.task_id, "outcome": answer.outcome, "offered": offered},
+            )
+            return
         self.outcomes[answer.task_id] = answer.outcome
 
     async def hand_off(self, step: HumanTask) -> str | None:
@@ -38,6 +47,7 @@ class HumanTasks:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"task for {step.team}: {step.title}",
         )
+        self.offered[task_id] = list(step.outcomes)
         await run.park()  # the team may take days: the store should know the run waits
         for escalate_to in ([step.escalate_to] if step.escalate_to else []) + [None]:
             try:

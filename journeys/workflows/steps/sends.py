@@ -2,11 +2,13 @@
 rate-limited task queue, the fallback channel) and `recommend` (products for the sends that
 follow)."""
 
+import asyncio
 from datetime import timedelta
 from typing import Any
 
 from temporalio import workflow
 from temporalio.common import RetryPolicy
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.activity_refs import (
@@ -71,7 +73,7 @@ class Sends:
             if run.outcome is not None:
                 return f"{step.channel} not sent: {run.outcome} while paused"
         outcome = await self._deliver(message)
-        if step.fallback and outcome.allows_fallback:
+        if step.fallback and outcome.allows_fallback and run.outcome is None:
             fallback = message.model_copy(
                 update={"idempotency_key": f"{key}:fallback", "channel": step.fallback}
             )
@@ -136,14 +138,26 @@ class Sends:
                 retry_policy=retry,
                 summary=summary,
             )
-        return await DELIVER_MESSAGE.run(
-            message,
-            task_queue=channel_task_queue(workflow.info().task_queue, message.channel),
-            start_to_close_timeout=SEND_TIMEOUT,
-            heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
-            retry_policy=retry,
-            summary=summary,
+        sending = asyncio.ensure_future(
+            DELIVER_MESSAGE.run(
+                message,
+                task_queue=channel_task_queue(workflow.info().task_queue, message.channel),
+                start_to_close_timeout=SEND_TIMEOUT,
+                heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
+                retry_policy=retry,
+                summary=summary,
+            )
         )
+        # a provider outage retries the send for hours: the goal or an exit met meanwhile
+        # cancels it, so a "come back" message never goes out after the customer came back
+        await workflow.wait_condition(lambda: sending.done() or self.run.outcome is not None)
+        if sending.done():
+            return sending.result()
+        sending.cancel()
+        try:
+            return await sending  # it may have been delivered as the cancel went out
+        except (asyncio.CancelledError, ActivityError):
+            return DeliveryResult(status="skipped", reason=f"{self.run.outcome} before it went out")
 
 
 def _send_summary(message: QueueMessageInput) -> str:

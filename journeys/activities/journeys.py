@@ -14,7 +14,7 @@ from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
 from journeys.store.journey_runs import record_journey_events
 from journeys.store.journeys import active_specs, get_version, paused_journeys
-from journeys.store.models import Task
+from journeys.store.models import Customer, Task
 from journeys.store.segments import active_segment_count, customer_memberships
 from journeys.store.tasks import create_task, escalate_task, expire_task, get_task
 from journeys.vocabulary.activity_refs import (
@@ -109,11 +109,12 @@ class JourneyActivities:
     @activity.defn(name=CUSTOMER_PROFILE.name)
     def customer_profile(self, input: ProfileInput) -> CustomerProfile:
         with session_scope(self.database_url) as session:
-            traits = customer_traits(session, customer_id=input.customer_id) or {}
+            customer = session.get(Customer, input.customer_id)
             stays = customer_memberships(session, customer_id=input.customer_id)
             return CustomerProfile(
-                traits=traits,
+                traits=dict(customer.traits) if customer else {},
                 segments=sorted({stay.segment for stay in stays}),
+                stage=customer.stage if customer else None,
             )
 
     @activity.defn(name=DECISION_STATS.name)

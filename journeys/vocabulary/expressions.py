@@ -51,6 +51,12 @@ def check(expression: str) -> str | None:
     return None
 
 
+def names_read(expression: str) -> set[str]:
+    """The context names a valid expression reads (`traits`, `stage`, ...)."""
+    tree = ast.parse(expression, mode="eval")
+    return {node.id for node in ast.walk(tree) if isinstance(node, ast.Name) and node.id in NAMES}
+
+
 def evaluate(expression: str, context: Mapping[str, Any]) -> bool:
     """True when the expression holds for `context`; false when it cannot be evaluated."""
     names = {name: _lenient(context.get(name)) for name in NAMES}

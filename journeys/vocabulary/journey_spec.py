@@ -24,7 +24,7 @@ from pydantic import (
 )
 
 from journeys.vocabulary.events import Stage
-from journeys.vocabulary.expressions import check
+from journeys.vocabulary.expressions import check, names_read
 
 Channel = Literal["email", "sms", "push", "webhook", "popover"]
 Recommender = Literal["trending", "people_like_you", "related", "bought_together", "similar"]
@@ -362,6 +362,7 @@ class JourneySpec(_Model):
         if self.trigger.event is None:
             problems += [f"{where}.correlate: only a journey triggered by an event can correlate"
                          for where, _ in self.correlations()]  # fmt: skip
+        problems += self._unreadable_names()
         if not problems and (loop := self._loop_without_wait()):
             problems.append(
                 f"steps: {' -> '.join(loop)} is a loop with no wait in it (a run would go round "
@@ -406,6 +407,30 @@ class JourneySpec(_Model):
                                for j, action in enumerate(step.actions)]  # fmt: skip
         return named + [(where, n) for where, when in conditions if when
                         for n in _segment_literals(when)]  # fmt: skip
+
+    def _unreadable_names(self) -> list[str]:
+        """Conditions on an event see the event alone: a trigger's also the customer's stage
+        now, but a run's goal, exits and waits judge events as they arrive, where the stage
+        would be the one at entry. Names they cannot read are refused, not read as empty."""
+        sites: list[tuple[str, str | None, tuple[str, ...]]] = [
+            ("trigger.where", self.trigger.where, ("properties", "event", "stage")),
+        ]
+        if self.goal:
+            sites.append(("goal.where", self.goal.where, ("properties", "event")))
+        sites += [(f"exits[{i}].where", rule.where, ("properties", "event"))
+                  for i, rule in enumerate(self.exits)]  # fmt: skip
+        sites += [(f"steps[{i}] (id {s.id!r}).where", s.where, ("properties", "event"))
+                  for i, s in enumerate(self.steps) if isinstance(s, WaitForEvent)]  # fmt: skip
+        problems = []
+        for where, expression, readable in sites:
+            unreadable = sorted(names_read(expression) - set(readable)) if expression else []
+            if unreadable:
+                problems.append(
+                    f"{where}: {', '.join(unreadable)} cannot be read in this condition (it "
+                    f"reads {', '.join(readable)}); test traits, segments or the stage in a "
+                    "branch step"
+                )
+        return problems
 
     def successors(self, step: "Step") -> list[str]:
         """The steps a run can go to from `step` (JourneyWorkflow's `_step`, read statically)."""

@@ -182,10 +182,12 @@ class ProfileInput(BaseModel):
 
 
 class CustomerProfile(BaseModel):
-    """What branch conditions read of the customer: traits and the segments they are in."""
+    """What branch conditions read of the customer: traits, the segments they are in and the
+    lifecycle stage their workflow last reported (None: not reported yet)."""
 
     traits: dict[str, Any] = Field(default_factory=dict)
     segments: list[str] = Field(default_factory=list)
+    stage: str | None = None
 
 
 class DecisionStatsInput(BaseModel):

@@ -403,3 +403,29 @@ def test_correlation_needs_an_event_trigger_and_a_planned_key() -> None:
     assert plan_problems(JourneySpec.model_validate(spec), plan) == [
         "steps[0].correlate: property 'cart_id' is not planned for 'Product Viewed'"
     ]
+
+
+STAGE_NOW = """
+name: stage_now
+trigger: {event: Product Viewed}
+steps:
+  - {id: later, kind: wait, duration: 1h}
+  - {id: check, kind: branch, cases: [{when: 'stage == "decision"', goto: ready}]}
+  - {id: browsing, kind: exit, reason: still browsing}
+  - {id: ready, kind: exit, reason: ready to buy}
+"""
+
+
+async def test_a_branch_reads_the_stage_the_customer_is_in_now_not_at_entry(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    client, catalog = skipping_env.client, publish(settings, STAGE_NOW)
+    cid = f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Product Viewed"), catalog=catalog)  # consideration
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)  # decision
+        await wait_for(client, cid, lambda s: s.stage == "decision")
+        done = await finished(skipping_env, journey_workflow_id("stage_now", cid, 1))
+    assert [(s.step, s.result) for s in done.steps][1:] == [
+        ("check", "case 1"), ("ready", "ready to buy"),
+    ]  # fmt: skip

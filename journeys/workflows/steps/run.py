@@ -137,13 +137,17 @@ class JourneyRun:
         )
 
     async def context(self) -> dict[str, Any]:
-        """What a branch condition reads: the event, the customer's traits and segments."""
+        """What a branch condition reads: the event, the customer's traits and segments, and
+        the stage the customer is in now (the one at entry until the store has one)."""
         profile = await CUSTOMER_PROFILE.run_local(
             ProfileInput(customer_id=self.input.customer_id),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         context = self.event_context(self.last_event)
-        return {**context, "traits": profile.traits, "segments": profile.segments}
+        context.update(traits=profile.traits, segments=profile.segments)
+        if profile.stage is not None:
+            context["stage"] = profile.stage
+        return context
 
     # -- records -----------------------------------------------------------------------------
 

@@ -1,0 +1,66 @@
+"""Journey specs: every condition reads what it can evaluate where it stands, or is refused."""
+
+from typing import Any
+
+import pytest
+from pydantic import ValidationError
+
+from journeys.vocabulary.journey_spec import JourneySpec
+
+
+def spec(**parts: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "name": "j",
+        "trigger": {"event": "Checkout Started"},
+        "steps": [
+            {"id": "wait", "kind": "wait_for_event", "event": "Product Viewed", "timeout": "1d"}
+        ],  # fmt: skip
+    }
+    return base | parts
+
+
+def with_step_where(where: str) -> dict[str, Any]:
+    step = {"id": "wait", "kind": "wait_for_event", "event": "Product Viewed", "timeout": "1d",
+            "where": where}  # fmt: skip
+    return spec(steps=[step])
+
+
+def with_branch(when: str) -> dict[str, Any]:
+    return spec(steps=[{"id": "b", "kind": "branch", "cases": [{"when": when, "goto": "e"}]},
+                       {"id": "e", "kind": "exit"}])  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("document", "refused"),
+    [
+        (spec(goal={"event": "Order", "where": "stage == 'loyalty'"}), "goal.where: stage"),
+        (
+            spec(goal={"event": "Order Completed", "where": "stage == 'loyalty'"}),
+            "goal.where: stage",
+        ),
+        (spec(exits=[{"event": "Y", "where": "'vip' in segments"}]), "exits[0].where: segments"),
+        (with_step_where("traits.tier > 1"), "steps[0] (id 'wait').where: traits"),
+    ],
+    ids=["trigger-traits", "goal-stage", "exit-segments", "wait_for_event-traits"],
+)
+def test_a_name_a_condition_cannot_read_is_refused_naming_the_site(
+    document: dict[str, Any], refused: str
+) -> None:
+    with pytest.raises(ValidationError) as raised:
+        JourneySpec.model_validate(document)
+    assert f"{refused} cannot be read in this condition" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        spec(trigger={"event": "X", "where": "stage == 'decision' and properties.total > 5"}),
+        spec(goal={"event": "Order Completed", "where": "properties.total > 50"}),
+        spec(exits=[{"event": "Y", "where": "event == 'Y'"}]),
+        with_step_where("properties.sku == 'a'"),
+        with_branch("traits.plan == 'pro' and 'vip' in segments and stage == 'loyalty'"),
+    ],
+    ids=["trigger", "goal", "exit", "wait_for_event", "branch"],
+)
+def test_what_each_site_can_read_is_published(document: dict[str, Any]) -> None:
+    JourneySpec.model_validate(document)

@@ -29,11 +29,19 @@ from journeys.vocabulary.customer_types import (
     ProfileUpdateInput,
     StageHistoryInput,
 )
+from journeys.vocabulary.kpi_types import COMPUTED_TRAITS
 
 
 def _update_profile(session: Session, update: ProfileUpdateInput) -> None:
-    if update.traits:
-        upsert_traits(session, customer_id=update.customer_id, traits=update.traits)
+    traits = {k: v for k, v in update.traits.items() if k not in COMPUTED_TRAITS}
+    if len(traits) < len(update.traits):
+        activity.logger.info(
+            "computed traits not overwritten",
+            extra={"customer_id": update.customer_id,
+                   "names": sorted(set(update.traits) - set(traits))},
+        )  # fmt: skip
+    if traits:
+        upsert_traits(session, customer_id=update.customer_id, traits=traits)
     if update.order is not None:
         record_order(
             session,

@@ -35,8 +35,8 @@ def list_tasks(
 
 def complete_task(session: Session, *, task_id: str, outcome: str) -> Task:
     """Open → completed, once, even against a concurrent completion or expiry: the change is
-    one conditional UPDATE (SQLite has no row locks). Raises TaskError: 404 unknown, 400 bad
-    outcome, 409 not open."""
+    one conditional UPDATE (SQLite has no row locks). The same completion again returns the
+    task (a caller's retry). Raises TaskError: 404 unknown, 400 bad outcome, 409 not open."""
     task = session.get(Task, task_id)
     if task is None:
         raise TaskError(404, f"no task {task_id!r}")
@@ -48,10 +48,11 @@ def complete_task(session: Session, *, task_id: str, outcome: str) -> Task:
         .values(status="completed", outcome=outcome, completed_at=datetime.now(UTC))
     )
     session.refresh(task)
-    if changed.rowcount != 1:  # type: ignore[attr-defined]
+    repeated = task.status == "completed" and task.outcome == outcome
+    if changed.rowcount != 1 and not repeated:  # type: ignore[attr-defined]
         answered = f" ({task.outcome})" if task.outcome else ""
         raise TaskError(409, f"task is {task.status}{answered}")
-    return task
+    return task  # completed now, or a retry of the same completion
 
 
 def reopen_task(session: Session, *, task_id: str) -> None:

@@ -62,6 +62,9 @@ class JourneyInput(BaseModel):
     # set when the customer held the run's first step, a wait, itself (customer_journeys.py):
     # the run was entered then, its `entered` record is written, it goes on at the second step
     entered_at: datetime | None = None
+    # set by the run's own continue-as-new: where it stood, so the next run goes on from there
+    resume: "RunCarry | None" = None
+    continue_as_new_after: int = 2000  # history events; a run may live for years (Advocate)
 
     def record(
         self,
@@ -86,6 +89,7 @@ class JourneyInput(BaseModel):
 JOURNEY_WORKFLOW = "JourneyWorkflow"
 JOURNEY_EVENTS_SIGNAL = "events"
 JOURNEY_ENDED_SIGNAL = "journey_ended"
+COMPLETE_TASK_UPDATE = "complete_task"
 
 
 class RunStart(BaseModel):
@@ -125,6 +129,25 @@ class JourneyProgress(BaseModel):
     steps: list[StepRecord] = Field(default_factory=list)
     assignments: dict[str, str] = Field(default_factory=dict)  # experiment step -> variant
     paused: str | None = None  # why the run waits in place (an operator's pause), if it does
+    visits: dict[str, int] = Field(default_factory=dict)  # times the run entered each step
+    generation: int = 0  # continue-as-new so far (steps: the latest STEPS_KEPT only)
+
+
+class RunCarry(BaseModel):
+    """What a journey run hands its next run at continue-as-new, between two steps: the step
+    it goes on at, and everything its steps still read or count (`progress` holds the visits
+    that number its sends, and the experiment assignments)."""
+
+    step: str
+    records: int  # records written so far: the next run numbers on
+    entered_at: datetime  # the goal's `within` counts from entry
+    progress: "JourneyProgress"
+    events: list[CustomerEvent] = Field(default_factory=list)  # unused, a wait may take them
+    received: list[str] = Field(default_factory=list)  # the latest message ids (dedup)
+    last_event: CustomerEvent | None = None
+    pauses: list["OperatorCommand"] = Field(default_factory=list)  # an operator's, the journey's
+    delivery: DeliveryPolicy | None = None
+    products: dict[str, list[dict[str, Any]]] = Field(default_factory=dict)  # recommend steps'
 
 
 class OperatorCommand(BaseModel):
@@ -290,3 +313,7 @@ class DeliveryResult(BaseModel):
         its fallback; the customer's consent or a frequency cap says "not now, anywhere"."""
         held = self.reason.startswith(("unsubscribed", "not opted in", "frequency cap"))
         return self.status in ("failed", "skipped") and not held
+
+
+JourneyInput.model_rebuild()  # `resume` names RunCarry, defined below it
+RunCarry.model_rebuild()

@@ -9,6 +9,9 @@ from pydantic import BaseModel, Field
 # The traits a fit writes on each customer with orders (activities/kpis.py); segments read them
 # as number traits (segments/definition.py), journeys as `traits.<name>`.
 PREDICTED_TRAITS = ("p_alive", "churn_risk", "expected_purchases", "predicted_clv")
+# Traits only the product writes: an identify (or a journey's update_profile) naming one is
+# not applied to it, so a client cannot overwrite what the fit computed.
+COMPUTED_TRAITS = (*PREDICTED_TRAITS, "historic_clv", "clv_version")
 
 
 class ClvFitInput(BaseModel):

@@ -33,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         WaitUntil,
     )
     from journeys.vocabulary.journey_types import (
+        COMPLETE_TASK_UPDATE,
         JOURNEY_EVENTS_SIGNAL,
         JourneyEnded,
         JourneyInput,
@@ -77,14 +78,8 @@ class JourneyWorkflow:
 
     @workflow.signal(name=JOURNEY_EVENTS_SIGNAL)
     def receive(self, batch: EventBatch) -> None:
-        journey = self.journey
         for event in batch.events:
-            if event.message_id in journey.received:
-                continue  # passed again by a retried activity
-            journey.received.add(event.message_id)
-            journey.events.append(event)
-            if journey.outcome is None and journey.spec is not None:
-                journey.check_goal_and_exits(event)
+            self.journey.receive(event)
 
     @workflow.signal(name="reassign")
     def reassign(self, change: Reassign) -> None:
@@ -95,13 +90,23 @@ class JourneyWorkflow:
     def task_completed(self, answer: TaskOutcome) -> None:
         self.tasks.completed(answer)
 
+    @workflow.update(name=COMPLETE_TASK_UPDATE)
+    def complete_task(self, answer: TaskOutcome) -> str:
+        """A person's answer, with what became of it ("accepted", or "already answered: x"):
+        the API's way, so a caller knows the run has it."""
+        return self.tasks.answer(answer)
+
+    @complete_task.validator
+    def _check_completion(self, answer: TaskOutcome) -> None:
+        self.tasks.check(answer)
+
     @workflow.signal(name="pause")
     def pause(self, command: OperatorCommand) -> None:
         self.journey.pause(command)
 
     @workflow.signal(name="resume")
     def resume(self, command: OperatorCommand) -> None:
-        self.journey.resume()
+        self.journey.resume(command)
 
     @workflow.signal(name="exit")
     def operator_exit(self, command: OperatorCommand) -> None:
@@ -133,17 +138,23 @@ class JourneyWorkflow:
             sa.JOURNEY_VERSION.value_set(input.version),
         )
         step_id: str | None = journey.spec.steps[0].id
-        if input.entered_at is None:
+        if input.resume is not None:  # the previous run of this chain stood here
+            step_id = input.resume.step
+            self.sends.policy = input.resume.delivery
+            self.sends.products = input.resume.products
+        elif input.entered_at is None:
             journey.record("entered", detail=f"v{input.version}")
         else:  # held by the customer through its first step, a wait, which is over now
             first = journey.spec.steps[0]
             journey.visits[first.id] = 1
-            journey.progress.steps.append(
+            journey.note_step(
                 StepRecord(step=first.id, kind=first.kind, at=workflow.now(), result="")
             )
             journey.record("step", step=first.id)
             step_id = journey.spec.after(first.id)
         while step_id is not None and journey.outcome is None:
+            if self._history_is_long(input):
+                await self._continue_as_new(input, step_id)
             journey.progress.current_step = step_id
             workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
             if journey.paused is not None:
@@ -156,6 +167,30 @@ class JourneyWorkflow:
         await self._finish()
         return journey.progress
 
+    def _history_is_long(self, input: JourneyInput) -> bool:
+        info = workflow.info()
+        return (
+            info.is_continue_as_new_suggested()
+            or info.get_current_history_length() >= input.continue_as_new_after
+        )
+
+    async def _continue_as_new(self, input: JourneyInput, step_id: str) -> None:
+        """Between two steps: hand the run, as it stands, to a new run of the same workflow id
+        (a journey that loops for years through waits keeps its history bounded)."""
+        journey = self.journey
+        await journey.write_records()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        workflow.logger.info(
+            "journey run continues as new",
+            extra={"customer_id": input.customer_id, "journey": input.name, "step": step_id},
+        )
+        carry = journey.carry(step_id, self.sends.policy, self.sends.products)
+        workflow.continue_as_new(
+            journey.input.model_copy(
+                update={"resume": carry, "spec": journey.spec, "paused": False}
+            )
+        )
+
     async def _execute(self, step_id: str) -> str | None:
         """Run one step; the id of the step that follows (None: the run ends)."""
         journey = self.journey
@@ -165,7 +200,7 @@ class JourneyWorkflow:
         result, target = await self._step(step, journey.spec.after(step_id))
         if journey.outcome is not None and not isinstance(step, Exit):
             result = f"interrupted: {journey.outcome}"  # a goal or an exit cut the step short
-        journey.progress.steps.append(
+        journey.note_step(
             StepRecord(step=step.id, kind=step.kind, at=workflow.now(), result=result)
         )
         journey.record("step", step=step.id, detail=result)

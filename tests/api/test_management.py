@@ -157,6 +157,9 @@ async def test_a_human_task_is_listed_completed_once_and_the_journey_follows_the
     assert r.status_code == 400 and "unknown outcome" in r.json()["error"]
     r = await http.post(url, json={"outcome": "qualified"}, headers=ADMIN)
     assert r.status_code == 200 and r.json()["status"] == "completed"
+    assert r.json()["run"] == "accepted"  # the update's answer: the run has it
+    again = await http.post(url, json={"outcome": "qualified"}, headers=ADMIN)  # a retry
+    assert again.status_code == 200 and again.json()["run"] in ("accepted", "ended")
     r = await http.post(url, json={"outcome": "not_now"}, headers=ADMIN)
     assert r.status_code == 409
     assert (

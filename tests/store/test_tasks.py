@@ -69,3 +69,15 @@ def test_unknown_outcome_is_400_unknown_task_404_expired_409(database_url: str) 
     with pytest.raises(TaskError) as err:
         complete(database_url, "won")
     assert err.value.status == 409 and "expired" in str(err.value)
+
+
+def test_the_same_completion_again_is_a_retry_another_is_409(database_url: str) -> None:
+    make_task(database_url)
+    first = complete(database_url, "won")
+    again = complete(database_url, "won")  # the caller retrying after a 503
+    assert (again.status, again.outcome, again.completed_at) == (
+        "completed", "won", first.completed_at,
+    )  # fmt: skip
+    with pytest.raises(TaskError) as refused:
+        complete(database_url, "lost")
+    assert refused.value.status == 409

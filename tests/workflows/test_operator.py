@@ -46,15 +46,26 @@ async def enter(client: Client, settings: Settings, catalog: int) -> str:
     return cid
 
 
+@pytest.mark.parametrize(
+    "journey_too",
+    [False, True],
+    ids=["operator", "operator-and-journey-resumed"],
+)
 async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
     skipping_env: WorkflowEnvironment,
     settings: Settings,
+    journey_too: bool,
 ) -> None:
+    """With `journey_too` the whole journey is paused and resumed meanwhile: the pauses are
+    independent, so the operator's still holds the run until its own resume."""
     client, catalog = skipping_env.client, publish(settings, NUDGE)
     async with build_worker(client, settings):
         cid = await enter(client, settings, catalog)
         run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
         await run.signal("pause", OperatorCommand(reason="complaint under review"))
+        if journey_too:
+            await run.signal("pause", OperatorCommand(reason="offer review", journey_wide=True))
+            await run.signal("resume", OperatorCommand(journey_wide=True))
         await skipping_env.sleep(timedelta(hours=3))
         held = await progress(client, run.id)
         assert (held.current_step, held.paused) == ("push", "complaint under review")

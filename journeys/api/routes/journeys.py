@@ -199,7 +199,7 @@ async def _pause_or_resume(
     except NotFound as err:
         raise ApiError(404, str(err)) from err
     signal, command = ("pause", OperatorCommand(reason=reason, journey_wide=True)) if reason \
-        else ("resume", OperatorCommand())  # fmt: skip
+        else ("resume", OperatorCommand(journey_wide=True))  # fmt: skip
     query = f"JourneyName = {quoted(name)} AND ExecutionStatus = 'Running'"
     signalled = 0
     try:

@@ -18,6 +18,7 @@ class HumanTasks:
         self.offered: dict[str, list[str]] = {}  # the open task's id -> its step's outcomes
 
     def completed(self, answer: TaskOutcome) -> None:
+        """The `task_completed` signal (sent by hand): a bad answer is logged and ignored."""
         offered = self.offered.get(answer.task_id)
         if offered is not None and answer.outcome not in offered:
             # the API checks the outcome; a signal sent by hand may not: the task stays open
@@ -27,6 +28,24 @@ class HumanTasks:
             )
             return
         self.outcomes[answer.task_id] = answer.outcome
+
+    def check(self, answer: TaskOutcome) -> None:
+        """The `complete_task` update's validator: refuse (before it reaches the history) an
+        answer to a task this run is not waiting for, or with an outcome the step lacks."""
+        if answer.task_id in self.outcomes:
+            return  # answered already: the update says so
+        offered = self.offered.get(answer.task_id)
+        if offered is None:
+            raise ValueError(f"this run is not waiting for task {answer.task_id!r}")
+        if answer.outcome not in offered:
+            raise ValueError(f"unknown outcome {answer.outcome!r}; one of {', '.join(offered)}")
+
+    def answer(self, answer: TaskOutcome) -> str:
+        """The `complete_task` update: what became of the answer."""
+        given = self.outcomes.setdefault(answer.task_id, answer.outcome)
+        if given != answer.outcome:
+            return f"already answered: {given}"
+        return "accepted"
 
     async def hand_off(self, step: HumanTask) -> str | None:
         """The outcome the team chose, or None when the deadline passed."""

@@ -5,6 +5,7 @@ JourneyWorkflow's signals write here and its steps read here, so the contract be
 this class, not attributes a mixin hopes for.
 """
 
+from collections import deque
 from datetime import timedelta
 from typing import Any
 
@@ -21,8 +22,9 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.vocabulary.events import CustomerEvent
     from journeys.vocabulary.goals import event_context, event_matches, goal_or_exit
-    from journeys.vocabulary.journey_spec import EventMatch, JourneySpec
+    from journeys.vocabulary.journey_spec import EventMatch, JourneySpec, WaitForEvent
     from journeys.vocabulary.journey_types import (
+        DeliveryPolicy,
         JourneyEnded,
         JourneyInput,
         JourneyProgress,
@@ -33,10 +35,17 @@ with workflow.unsafe.imports_passed_through():
         Outcome,
         ProfileInput,
         RecordKind,
+        RunCarry,
+        StepRecord,
     )
 
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PAUSE_CHECK = timedelta(minutes=10)  # a journey-wide pause: how often the run asks the store
+
+
+EVENTS_KEPT = 100  # events a run keeps for its later `wait_for_event` steps (the latest)
+RECEIVED_KEPT = 500  # message ids a run remembers, so an event passed twice counts once
+STEPS_KEPT = 100  # the latest steps in `progress` (the store records every one)
 
 
 class JourneyRun:
@@ -44,19 +53,59 @@ class JourneyRun:
         self.input = input
         self.spec: JourneySpec | None = input.spec
         self.entered_at = input.entered_at or workflow.now()
-        self.events: list[CustomerEvent] = []  # received since entry, in order
-        self.received: set[str] = set()  # their message ids: an event passed twice counts once
-        self.used: set[int] = set()  # indexes of events a wait_for_event already matched
+        # events received that a `wait_for_event` may still take, in order (a goal or an exit
+        # is checked as each arrives, so the others need not be kept)
+        self.events: list[CustomerEvent] = []
+        self.received: deque[str] = deque(maxlen=RECEIVED_KEPT)  # their message ids
         self.last_event = input.trigger_event
         self.outcome: Outcome | None = None
         self.exit_reason = ""
         self.progress = JourneyProgress(
             name=input.name, version=input.version, customer_id=input.customer_id, current_step=None
         )
-        self.visits: dict[str, int] = {}
+        self.visits = self.progress.visits  # the same dict: the progress query shows them
         self.records = 1 if input.entered_at else 0  # a held run's customer wrote `entered`
         self.unwritten: list[JourneyRecordInput] = []  # noted, not yet in the store
-        self.paused: OperatorCommand | None = None
+        self.pauses: dict[bool, OperatorCommand] = {}  # by `journey_wide`: either holds it
+        if input.resume is not None:
+            self._resume(input.resume)
+
+    def _resume(self, carry: RunCarry) -> None:
+        """Go on where the previous run (of this continue-as-new chain) stood."""
+        self.events, self.last_event = list(carry.events), carry.last_event
+        self.received.extend(carry.received)
+        self.progress, self.records = carry.progress, carry.records
+        self.visits = self.progress.visits
+        self.pauses = {command.journey_wide: command for command in carry.pauses}
+        self.entered_at = carry.entered_at
+
+    def carry(self, step_id: str, delivery: DeliveryPolicy | None,
+              products: dict[str, list[dict[str, Any]]]) -> RunCarry:  # fmt: skip
+        """What the next run needs to go on at `step_id`."""
+        self.progress.generation += 1
+        return RunCarry(
+            step=step_id, records=self.records, progress=self.progress,
+            entered_at=self.entered_at,
+            events=self.events, received=list(self.received), last_event=self.last_event,
+            pauses=list(self.pauses.values()), delivery=delivery, products=products,
+        )  # fmt: skip
+
+    def receive(self, event: CustomerEvent) -> None:
+        """An event the customer passed: checked against the goal and exits now, kept if a
+        `wait_for_event` step may take it later."""
+        if event.message_id in self.received:
+            return  # passed again by a retried activity
+        self.received.append(event.message_id)
+        if self.spec is not None:
+            if self.outcome is None:
+                self.check_goal_and_exits(event)
+            awaited = {s.event for s in self.spec.steps if isinstance(s, WaitForEvent)}
+            if event.key not in awaited:
+                return
+        self.events = [*self.events, event][-EVENTS_KEPT:]
+
+    def note_step(self, record: StepRecord) -> None:
+        self.progress.steps = [*self.progress.steps, record][-STEPS_KEPT:]
 
     def visit_id(self, step_id: str) -> str:
         """This visit of the step, unique in the run: the key of what the visit sends or asks."""
@@ -80,13 +129,24 @@ class JourneyRun:
         except TimeoutError:
             pass
 
-    def pause(self, command: OperatorCommand) -> None:
-        self.paused = command
-        self.progress.paused = command.reason or "paused by an operator"
+    @property
+    def paused(self) -> OperatorCommand | None:
+        """What holds the run, if anything: an operator's pause of this run, else the whole
+        journey's. The two are independent: either holds the run, and a resume lifts only
+        its own kind (a journey-wide resume leaves an operator's pause of one run in place)."""
+        return self.pauses.get(False) or self.pauses.get(True)
 
-    def resume(self) -> None:
-        self.paused = None
-        self.progress.paused = None
+    def pause(self, command: OperatorCommand) -> None:
+        self.pauses[command.journey_wide] = command
+        self._show_pause()
+
+    def resume(self, command: OperatorCommand) -> None:
+        self.pauses.pop(command.journey_wide, None)
+        self._show_pause()
+
+    def _show_pause(self) -> None:
+        held = self.paused
+        self.progress.paused = (held.reason or "paused by an operator") if held else None
 
     async def wait_while_paused(self) -> None:
         """Wait in place until resumed or ended. A journey-wide pause is also lifted by the run
@@ -103,11 +163,11 @@ class JourneyRun:
                     lambda: self.paused is None or self.outcome is not None, timeout=PAUSE_CHECK
                 )
             except TimeoutError:
-                if self.paused.journey_wide and not await JOURNEY_PAUSED.run_local(
+                if True in self.pauses and not await JOURNEY_PAUSED.run_local(
                     LoadSpecInput(name=self.input.name, version=self.input.version),
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 ):
-                    self.resume()
+                    self.resume(OperatorCommand(journey_wide=True))
 
     # -- goal, exits and what conditions read ------------------------------------------------
 

@@ -38,12 +38,11 @@ class Waits:
         index = self._find(match)  # checked again: an event in the same task beats the timeout
         if index is None:
             return False
-        run.last_event = run.events[index]
-        run.used.add(index)
+        run.last_event = run.events.pop(index)  # each event satisfies one wait
         return True
 
     def _find(self, match: EventMatch) -> int | None:
         for index, event in enumerate(self.run.events):
-            if index not in self.run.used and self.run.matches(match, event):
+            if self.run.matches(match, event):
                 return index
         return None

@@ -21,15 +21,14 @@ from temporalio.client import Client
 from journeys.api.schemas import SegmentCall
 from journeys.client import deliver
 from journeys.store.catalog import catalog_version
-from journeys.store.customers import link_identity, resolve_anonymous
+from journeys.store.customers import link_identity, resolve_anonymous, survivors
 from journeys.store.db import session_scope
 from journeys.store.events import forget_undelivered, mark_delivered, record_events
 from journeys.store.models import Event
 from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.ids import anonymous_customer_id, identified_customer_id
 
 log = structlog.get_logger()
-
-ANONYMOUS_PREFIX = "anon-"
 
 
 class DeliveryFailed(Exception):
@@ -176,25 +175,34 @@ def _store(calls: list[SegmentCall], database_url: str, received_at: datetime): 
     with session_scope(database_url) as session:
         anonymous_only = [c.anonymousId for c in calls if c.anonymousId and not c.userId]
         known = resolve_anonymous(session, anonymous_ids=anonymous_only)
+        # customers merged into others (alias): their calls go to the survivor for good
+        named = [identified_customer_id(c.userId) for c in calls if c.userId] + list(known.values())
+        moved = survivors(session, customer_ids=named)
         for call in calls:
             message_id = message_id_of(call)
             if message_id in events:
                 continue
+            user = identified_customer_id(call.userId) if call.userId else None
+            if user is not None:
+                user = moved.get(user, user)
             merge_from = None
             if call.type == "alias":
-                assert call.userId and call.previousId
+                assert user and call.previousId
                 merge_from = _previous_customer(session, call.previousId)
-                link_identity(session, anonymous_id=call.previousId, customer_id=call.userId)
-                known[call.previousId] = call.userId
-            elif call.userId and call.anonymousId:
-                merge_from = ANONYMOUS_PREFIX + call.anonymousId
-                link_identity(session, anonymous_id=call.anonymousId, customer_id=call.userId)
-                known[call.anonymousId] = call.userId
-            if call.userId:
-                customer_id = call.userId
+                link_identity(session, anonymous_id=call.previousId, customer_id=user)
+                known[call.previousId] = user
+            elif user and call.anonymousId:
+                merge_from = anonymous_customer_id(call.anonymousId)
+                link_identity(session, anonymous_id=call.anonymousId, customer_id=user)
+                known[call.anonymousId] = user
+            if user:
+                customer_id = user
             else:
                 assert call.anonymousId
-                customer_id = known.get(call.anonymousId, ANONYMOUS_PREFIX + call.anonymousId)
+                customer_id = known.get(call.anonymousId, anonymous_customer_id(call.anonymousId))
+                customer_id = moved.get(customer_id, customer_id)
+            if merge_from == customer_id:
+                merge_from = None  # already one customer (a repeated alias, a merged id)
             timestamp = event_time(call, received_at)
             event = CustomerEvent(
                 message_id=message_id,
@@ -227,7 +235,7 @@ def _store(calls: list[SegmentCall], database_url: str, received_at: datetime): 
 
 def _previous_customer(session, previous_id: str) -> str:  # type: ignore[no-untyped-def]
     """The customer an alias's previousId names: an anonymous one, else an identified one."""
-    candidates = [ANONYMOUS_PREFIX + previous_id, previous_id]
+    candidates = [anonymous_customer_id(previous_id), identified_customer_id(previous_id)]
     found = set(
         session.exec(
             select(Event.customer_id).where(col(Event.customer_id).in_(candidates)).limit(2)

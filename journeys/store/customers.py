@@ -69,10 +69,17 @@ def record_order(
     )
 
 
+MERGE_HOPS = 10  # alias chains followed at most this far
+
+
 def merge_customers(session: Session, *, source_id: str, target_id: str) -> None:
-    """Move the source's events, orders, identities and traits to the target (alias)."""
+    """Move the source's events, orders, identities and traits to the target (alias), and
+    remember the source was merged: the API routes its later calls to the target."""
     source = session.get(Customer, source_id)
-    if source is not None and source.merged_into is None:
+    if source is None:  # known by events alone: a row, so the merge is remembered
+        now = datetime.now(UTC)
+        source = Customer(customer_id=source_id, traits={}, created_at=now, updated_at=now)
+    if source.merged_into is None:
         target = session.get(Customer, target_id)
         traits = {**source.traits, **(target.traits if target else {})}
         upsert_traits(session, customer_id=target_id, traits=traits)
@@ -141,3 +148,29 @@ def customer_epoch(session: Session, *, customer_id: str, lineage: str) -> int:
     )
     session.flush()
     return epoch
+
+
+def survivors(session: Session, *, customer_ids: list[str]) -> dict[str, str]:
+    """For each of `customer_ids` merged into another customer, the one it lives on in (merges
+    followed to the end): the API sends their calls there for as long as the customer lives."""
+    merged: dict[str, str] = {}  # every merge met: source -> target
+    frontier = set(customer_ids)
+    for _ in range(MERGE_HOPS):
+        rows = session.exec(
+            select(Customer.customer_id, Customer.merged_into).where(
+                col(Customer.customer_id).in_(frontier), col(Customer.merged_into).is_not(None)
+            )
+        ).all()
+        found = {source: target for source, target in rows if target and source not in merged}
+        if not found:
+            break
+        merged.update(found)
+        frontier = set(found.values())
+    result = {}
+    for customer_id in customer_ids:
+        current = customer_id
+        for _ in range(MERGE_HOPS):  # a cycle (A into B, later B into A) ends somewhere
+            current = merged.get(current, current)
+        if current != customer_id:
+            result[customer_id] = current
+    return result

@@ -41,12 +41,14 @@ def goal_or_exit(
     trigger: CustomerEvent | None,
     stage: Stage,
     entered_at: datetime,
-    now: datetime,
 ) -> Outcome | None:
-    """`converted` (the goal, within its time), `exited` (an exit rule) or None."""
+    """`converted` (the goal, within its time), `exited` (an exit rule) or None. The goal's
+    `within` counts in event time, from the trigger event to the goal event (from entry when
+    no event triggered the run), so a backlog or an import judges it as it happened."""
     goal = spec.goal
     if goal and event_matches(goal, event, trigger=trigger, stage=stage):
-        if goal.within is None or now <= entered_at + goal.within:
+        start = trigger.timestamp if trigger is not None else entered_at
+        if goal.within is None or event.timestamp <= start + goal.within:
             return "converted"
     if any(event_matches(rule, event, trigger=trigger, stage=stage) for rule in spec.exits):
         return "exited"

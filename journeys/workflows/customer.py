@@ -279,8 +279,10 @@ class CustomerWorkflow:
             state.first_seen_at = now
             self._enter(StageChange(stage=state.stage, at=event.timestamp, cause="first_seen"))
         passive = event.key in PASSIVE_EVENTS  # new names: no recorded history has them
-        if not passive:
-            state.last_event_at = now
+        if not passive:  # in event time: an import of old events makes no one look active now
+            seen = min(event.timestamp, now)
+            if state.last_event_at is None or seen > state.last_event_at:
+                state.last_event_at = seen
         state.events_total += 1
         if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
             self.segments_due = True
@@ -294,7 +296,8 @@ class CustomerWorkflow:
             self._move(stage, event.timestamp, event.key)
         if self.router.involved and self.router.on_event(event, state.stage, previous):
             self.attributes_due = True
-        if state.at_risk and not passive:
+        recent = state.last_event_at is not None and now - state.last_event_at < self._quiet()
+        if state.at_risk and not passive and recent:  # back, unless the event is an old one
             state.at_risk = False
             self.attributes_due = True
         if event.type == "identify" and event.traits:
@@ -494,10 +497,14 @@ class CustomerWorkflow:
 
     # -- inactivity, search attributes, UI details ------------------------------------------
 
+    def _quiet(self) -> timedelta:
+        """How long without an event makes a customer at risk."""
+        assert self.config is not None
+        return timedelta(days=self.config.inactivity_days)
+
     async def _watch_inactivity(self) -> None:
         """One durable timer per quiet period, not one per event: it re-arms only when it fires."""
-        assert self.config is not None
-        quiet = timedelta(days=self.config.inactivity_days)
+        quiet = self._quiet()
         while True:
             last = self.state.last_event_at
             if self.state.at_risk or last is None or self.state.merged_into:

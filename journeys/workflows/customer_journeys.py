@@ -163,7 +163,6 @@ class JourneyRouter:
             trigger=run.trigger_event,
             stage=run.stage,
             entered_at=run.entered_at,
-            now=workflow.now(),
         )
         if outcome is None:
             held.events = [*held.events, event][-HELD_EVENTS:]

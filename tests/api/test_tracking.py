@@ -12,15 +12,16 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlmodel import select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.api.app import create_app
 from journeys.config.settings import Settings
 from journeys.config.temporal import DATA_CONVERTER
 from journeys.store.db import session_scope
-from journeys.store.models import Event
+from journeys.store.models import Customer, Event
 from journeys.vocabulary.events import Stage
+from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
 from tests.helpers.ports import free_port
 from tests.helpers.temporal import wait_for
@@ -283,3 +284,50 @@ async def test_a_gzip_bomb_is_413_without_inflating_it(http: httpx.AsyncClient) 
     headers = {**basic(KEY), "Content-Encoding": "gzip", "Content-Type": "application/json"}
     r = await http.post("/v1/track", content=bomb, headers=headers)
     assert r.status_code == 413
+
+
+async def test_after_a_user_to_user_alias_the_old_id_reaches_the_survivor_for_good(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Once merged, the old userId's calls are routed to the customer it became, even after
+    the old customer's workflow is gone (it used to be recreated, empty)."""
+    old, new = f"u-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    client = dev_env.client
+    r = await http.post("/v1/track", headers=basic(KEY),
+                        json={"userId": old, "event": "Product Viewed"})  # fmt: skip
+    assert r.status_code == 200
+    await wait_for(client, old, lambda s: s.events_total == 1)
+    r = await http.post("/v1/alias", headers=basic(KEY), json={"userId": new, "previousId": old})
+    assert r.status_code == 200
+    await wait_for(client, new, lambda s: old in s.merged_from)
+    with session_scope(settings.database_url) as session:  # the store knows it, once merged
+        for _ in range(100):
+            if (row := session.get(Customer, old)) is not None and row.merged_into == new:
+                break
+            session.expire_all()
+            await asyncio.sleep(0.1)
+    await client.get_workflow_handle(customer_workflow_id(old)).terminate("the old one is gone")
+    r = await http.post("/v1/track", headers=basic(KEY),
+                        json={"userId": old, "event": "Checkout Started"})  # fmt: skip
+    assert r.status_code == 200
+    state = await wait_for(client, new, lambda s: s.event_counts.get("Checkout Started") == 1)
+    assert state.stage == Stage.DECISION
+    assert {e.customer_id for e in stored(settings, user_id=old)} == {new}
+    described = await client.get_workflow_handle(customer_workflow_id(old)).describe()
+    assert described.status == WorkflowExecutionStatus.TERMINATED  # not started again
+
+
+async def test_a_user_id_that_looks_anonymous_is_its_own_customer(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    visitor = str(uuid.uuid4())
+    r = await http.post("/v1/track", headers=basic(KEY),
+                        json={"anonymousId": visitor, "event": "Product Viewed"})  # fmt: skip
+    assert r.status_code == 200
+    r = await http.post("/v1/track", headers=basic(KEY),
+                        json={"userId": f"anon-{visitor}", "event": "Order Completed"})  # fmt: skip
+    assert r.status_code == 200
+    person = await wait_for(dev_env.client, f"~anon-{visitor}", lambda s: s.events_total == 1)
+    browser = await wait_for(dev_env.client, f"anon-{visitor}", lambda s: s.events_total == 1)
+    assert person.event_counts == {"Order Completed": 1}
+    assert browser.event_counts == {"Product Viewed": 1}

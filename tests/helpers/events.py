@@ -6,8 +6,10 @@ from typing import Any
 
 from journeys.vocabulary.events import CustomerEvent
 
-# A fixed instant: the workflows read event times, and the tests compare what they derive.
-AT = datetime(2026, 11, 1, tzinfo=UTC)
+# One instant for the whole test session: the workflows read event times, and the tests compare
+# what they derive. It is now, not a date in the past: inactivity counts in event time, and a
+# customer whose events are weeks old is at risk from the start.
+AT = datetime.now(UTC).replace(microsecond=0)
 
 
 def event(name: str, **properties: Any) -> CustomerEvent:

@@ -17,6 +17,7 @@ from journeys.store.customers import (
     record_order,
     record_stage_entries,
     resolve_anonymous,
+    survivors,
     upsert_traits,
 )
 from journeys.store.db import session_scope
@@ -361,7 +362,11 @@ def test_merge_of_a_source_without_profile_still_moves_its_events(database_url: 
         merge_customers(session, source_id="anonymous:a", target_id="user-1")
     with session_scope(database_url) as session:
         assert [e.message_id for e in customer_events(session, customer_id="user-1")] == ["s1"]
-        assert session.get(Customer, "anonymous:a") is None
+        source = session.get(Customer, "anonymous:a")  # remembered, so calls are routed on
+        assert source is not None and (source.merged_into, source.traits) == ("user-1", {})
+        assert survivors(session, customer_ids=["anonymous:a", "user-1"]) == {
+            "anonymous:a": "user-1"
+        }
 
 
 def test_stage_entries_are_kept_once_across_retries_and_offsets(database_url: str) -> None:

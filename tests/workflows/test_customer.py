@@ -2,7 +2,7 @@
 
 import asyncio
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from sqlmodel import select
@@ -23,10 +23,10 @@ from journeys.vocabulary.events import CustomerEvent, EventBatch, Stage
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
 from journeys.workflows.customer import CustomerWorkflow
-from tests.helpers.events import track
+from tests.helpers.events import AT, track
 from tests.helpers.temporal import state_of, wait_for, wait_for_attribute
 
-NOW = datetime(2026, 11, 1, tzinfo=UTC)
+NOW = AT  # the events' instant (now: inactivity counts in event time)
 
 
 @pytest.fixture
@@ -98,14 +98,18 @@ async def test_inactivity_over_weeks_marks_at_risk_and_a_return_brings_them_back
         state = await state_of(client, cid)
         assert state.at_risk
         await wait_for_attribute(client, customer_workflow_id(cid), sa.AT_RISK, True)
-        # a lapsed customer who returns to browsing moves back to consideration
-        await deliver(
-            client,
-            task_queue=settings.task_queue,
-            customer_id=cid,
-            events=[track("Product Viewed")],
-        )
+        # an old event arriving now (an import, a backlog) is not a return: inactivity counts
+        # in event time
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid,
+                      events=[track("Product Viewed")])  # fmt: skip
         state = await wait_for(client, cid, lambda s: s.events_total == 2)
+        assert state.at_risk
+        # a lapsed customer who returns to browsing moves back to consideration
+        back = track("Product Viewed").model_copy(
+            update={"timestamp": await skipping_env.get_current_time()}
+        )
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[back])
+        state = await wait_for(client, cid, lambda s: s.events_total == 3)
         assert state.stage == Stage.CONSIDERATION and not state.at_risk
         # and the timer is armed again
         await skipping_env.sleep(timedelta(days=31))
@@ -129,7 +133,8 @@ async def test_delivery_reports_do_not_bring_an_at_risk_customer_back_but_an_ope
         await send(track("Email Delivered", message_id="m1"))
         state = await wait_for(client, cid, lambda s: s.events_total == 2)
         assert state.at_risk and state.event_counts["Email Delivered"] == 1
-        await send(track("Email Opened", message_id="m1"))
+        now = await skipping_env.get_current_time()
+        await send(track("Email Opened", message_id="m1").model_copy(update={"timestamp": now}))
         state = await wait_for(client, cid, lambda s: s.events_total == 3)
         assert not state.at_risk
 

@@ -26,12 +26,13 @@ from temporalio.client import Client
 from journeys.api.auth import check_provider_token
 from journeys.api.deps import ClientDep, IngestorDep, SettingsDep, StoreDep
 from journeys.api.errors import ApiError, field_errors
-from journeys.api.ingest import ANONYMOUS_PREFIX, DeliveryFailed, Ingestor
+from journeys.api.ingest import DeliveryFailed, Ingestor
 from journeys.api.schemas import SegmentCall
 from journeys.channels import tracking
 from journeys.config.settings import Settings
 from journeys.store.consent import suppress
 from journeys.store.models import Message
+from journeys.vocabulary.ids import segment_ids
 
 log = structlog.get_logger()
 
@@ -118,13 +119,12 @@ def feedback_call(
         properties["reason"] = scrub(reason)
     if permanent is not None:
         properties["permanent"] = permanent
-    anonymous = customer_id.startswith(ANONYMOUS_PREFIX)  # routes to the person it was merged into
+    user_id, anonymous_id = segment_ids(customer_id)  # an anonymous one reaches who it became
     return SegmentCall(
         type="track", event=event, properties=properties, timestamp=timestamp,
         messageId="feedback-" + hashlib.sha256(seed.encode()).hexdigest()[:40],
         context={"library": {"name": "journeys-feedback"}},
-        userId=None if anonymous else customer_id,
-        anonymousId=customer_id.removeprefix(ANONYMOUS_PREFIX) if anonymous else None,
+        userId=user_id, anonymousId=anonymous_id,
     )  # fmt: skip
 
 

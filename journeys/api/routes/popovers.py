@@ -11,11 +11,11 @@ from sqlmodel import Session
 from journeys.api.auth import check_write_key
 from journeys.api.deps import SettingsDep, StoreDep, TemplatesDep
 from journeys.api.errors import ApiError
-from journeys.api.ingest import ANONYMOUS_PREFIX
 from journeys.channels.templates import RenderError, render, render_context
-from journeys.store.customers import customer_traits, resolve_anonymous
+from journeys.store.customers import customer_traits, resolve_anonymous, survivors
 from journeys.store.ledger import mark
 from journeys.store.popovers import due_popovers
+from journeys.vocabulary.ids import anonymous_customer_id, identified_customer_id
 
 log = structlog.get_logger()
 
@@ -56,9 +56,14 @@ async def popovers(
     shows_here = {name for name, t in templates.items() if t.popover and t.popover.shows_on(page)}
 
     def serve(session: Session) -> list[dict[str, Any]]:
-        customer_id = userId or resolve_anonymous(session, anonymous_ids=[str(anonymousId)]).get(
-            str(anonymousId), ANONYMOUS_PREFIX + str(anonymousId)
+        customer_id = (
+            identified_customer_id(userId)
+            if userId
+            else resolve_anonymous(session, anonymous_ids=[str(anonymousId)]).get(
+                str(anonymousId), anonymous_customer_id(str(anonymousId))
+            )
         )
+        customer_id = survivors(session, customer_ids=[customer_id]).get(customer_id, customer_id)
         traits = customer_traits(session, customer_id=customer_id) or {}
         shown = []
         for message in due_popovers(

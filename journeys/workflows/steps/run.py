@@ -182,7 +182,6 @@ class JourneyRun:
             trigger=self.input.trigger_event,
             stage=self.input.stage,
             entered_at=self.entered_at,
-            now=workflow.now(),
         )
         if outcome is not None:
             self.outcome = outcome

@@ -21,7 +21,7 @@ from temporalio.client import Client
 from journeys.api.schemas import SegmentCall
 from journeys.client import deliver
 from journeys.store.catalog import catalog_version
-from journeys.store.customers import link_identity, resolve_anonymous, survivors
+from journeys.store.customers import link_identity, record_group, resolve_anonymous, survivors
 from journeys.store.db import session_scope
 from journeys.store.events import forget_undelivered, mark_delivered, record_events
 from journeys.store.models import Event
@@ -204,6 +204,9 @@ def _store(calls: list[SegmentCall], database_url: str, received_at: datetime): 
             if merge_from == customer_id:
                 merge_from = None  # already one customer (a repeated alias, a merged id)
             timestamp = event_time(call, received_at)
+            if call.type == "group" and call.groupId:
+                record_group(session, customer_id=customer_id, group_id=call.groupId,
+                             traits=call.traits, at=timestamp)  # fmt: skip
             event = CustomerEvent(
                 message_id=message_id,
                 type=call.type,

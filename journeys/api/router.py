@@ -4,6 +4,7 @@ app factory (api/app.py) includes."""
 from fastapi import APIRouter
 
 from journeys.api.routes import (
+    accounts,
     experiments,
     feedback,
     health,
@@ -32,6 +33,7 @@ for module in (
     tasks,
     templates,
     segments,
+    accounts,
     recommendations,
     products,
     reports,

@@ -6,7 +6,16 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
-from journeys.store.models import Customer, CustomerLife, Event, Identity, Order, StageEntry
+from journeys.store.models import (
+    Account,
+    AccountMember,
+    Customer,
+    CustomerLife,
+    Event,
+    Identity,
+    Order,
+    StageEntry,
+)
 from journeys.vocabulary.customer_types import StageChange
 
 
@@ -89,6 +98,13 @@ def merge_customers(session: Session, *, source_id: str, target_id: str) -> None
         session.execute(
             update(table).where(col(table.customer_id) == source_id).values(customer_id=target_id)
         )
+    for membership in session.exec(
+        select(AccountMember).where(AccountMember.customer_id == source_id)
+    ).all():  # the target joins the source's groups (once)
+        if session.get(AccountMember, (target_id, membership.group_id)) is None:
+            session.add(AccountMember(customer_id=target_id, group_id=membership.group_id,
+                                      joined_at=membership.joined_at))  # fmt: skip
+        session.delete(membership)
 
 
 def record_stage_entries(
@@ -174,3 +190,30 @@ def survivors(session: Session, *, customer_ids: list[str]) -> dict[str, str]:
         if current != customer_id:
             result[customer_id] = current
     return result
+
+
+def record_group(
+    session: Session, *, customer_id: str, group_id: str, traits: dict[str, Any], at: datetime
+) -> None:
+    """A `group` call: the account's traits merged in (the latest value of each wins), and the
+    customer a member (once)."""
+    account = session.get(Account, group_id)
+    if account is None:
+        account = Account(group_id=group_id, traits={}, updated_at=at)
+    if traits:
+        account.traits, account.updated_at = {**account.traits, **traits}, at
+    session.add(account)
+    if session.get(AccountMember, (customer_id, group_id)) is None:
+        session.add(AccountMember(customer_id=customer_id, group_id=group_id, joined_at=at))
+    session.flush()
+
+
+def customer_groups(session: Session, *, customer_id: str) -> list[Account]:
+    """The accounts the customer is in, by group id."""
+    query = (
+        select(Account)
+        .join(AccountMember, col(AccountMember.group_id) == col(Account.group_id))
+        .where(AccountMember.customer_id == customer_id)
+        .order_by(col(Account.group_id))
+    )
+    return list(session.exec(query))

@@ -66,6 +66,23 @@ class CustomerLife(SQLModel, table=True):
     started_at: datetime = _time()
 
 
+class Account(SQLModel, table=True):
+    """A Segment `group` (a company, a team, a household): its traits, merged from every
+    `group` call that names it."""
+
+    group_id: str = Field(primary_key=True, max_length=300)
+    traits: dict[str, Any] = _json()
+    updated_at: datetime = _time()
+
+
+class AccountMember(SQLModel, table=True):
+    """A customer in a group, from the customer's `group` calls."""
+
+    customer_id: str = Field(primary_key=True, max_length=300)
+    group_id: str = Field(primary_key=True, max_length=300)
+    joined_at: datetime = _time()
+
+
 class Identity(SQLModel, table=True):
     """An anonymousId known to belong to an identified customer (alias / identify with both)."""
 

@@ -23,6 +23,7 @@ from journeys.store.models import Customer, Event
 from journeys.vocabulary.events import Stage
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
+from tests.helpers.api import ADMIN, ADMIN_KEY
 from tests.helpers.ports import free_port
 from tests.helpers.temporal import wait_for
 
@@ -35,7 +36,8 @@ def basic(key: str) -> dict[str, str]:
 
 @pytest.fixture
 def settings(sqlite_url: str, task_queue: str) -> Settings:
-    return Settings(database_url=sqlite_url, task_queue=task_queue, write_keys=[KEY])
+    return Settings(database_url=sqlite_url, task_queue=task_queue, write_keys=[KEY],
+                    admin_key=ADMIN_KEY)  # fmt: skip
 
 
 @pytest_asyncio.fixture(loop_scope="session")
@@ -331,3 +333,34 @@ async def test_a_user_id_that_looks_anonymous_is_its_own_customer(
     browser = await wait_for(dev_env.client, f"anon-{visitor}", lambda s: s.events_total == 1)
     assert person.event_counts == {"Order Completed": 1}
     assert browser.event_counts == {"Product Viewed": 1}
+
+
+async def test_group_calls_keep_the_account_s_traits_and_the_customer_s_membership(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """Group traits used to be passed along and never stored. An alias brings the anonymous
+    visitor's groups to the customer it became."""
+    user, visitor, acme = f"u-{uuid.uuid4()}", str(uuid.uuid4()), f"acme-{uuid.uuid4()}"
+    calls = [
+        {"type": "group", "userId": user, "groupId": acme, "traits": {"name": "Acme", "seats": 5}},
+        {"type": "group", "anonymousId": visitor, "groupId": "beta", "traits": {}},
+        {"type": "group", "userId": user, "groupId": acme, "traits": {"seats": 12}},
+    ]
+    for call in calls:  # one after the other: the latest value of a trait wins
+        r = await http.post("/v1/group", headers=basic(KEY), json=call)
+        assert r.status_code == 200, r.text
+    r = await http.post("/v1/identify", headers=basic(KEY),
+                        json={"userId": user, "anonymousId": visitor})  # fmt: skip
+    assert r.status_code == 200
+    await wait_for(dev_env.client, user, lambda s: f"anon-{visitor}" in s.merged_from)
+    for _ in range(100):  # the store merges the profiles a moment after the workflow
+        mine = (await http.get(f"/v1/customers/{user}/groups", headers=ADMIN)).json()
+        if len(mine["groups"]) == 2:
+            break
+        await asyncio.sleep(0.1)
+    assert [(g["group_id"], g["traits"]) for g in mine["groups"]] == [
+        (acme, {"name": "Acme", "seats": 12}), ("beta", {}),
+    ]  # fmt: skip
+    account = (await http.get(f"/v1/groups/{acme}", headers=ADMIN)).json()
+    assert account["members"] == [user] and account["traits"]["seats"] == 12
+    assert (await http.get("/v1/groups/nope", headers=ADMIN)).status_code == 404

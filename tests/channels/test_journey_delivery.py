@@ -173,3 +173,20 @@ async def until_retried(client: Client, workflow_id: str) -> None:
             return
         await asyncio.sleep(0.1)
     raise AssertionError(f"{workflow_id}: no activity retried")
+
+
+async def test_a_send_the_provider_cannot_take_for_a_day_fails_and_the_run_goes_on(
+    skipping_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
+) -> None:
+    """A message still not out after a day of retries is stale: the step records it failed."""
+    settings = settings_for(sqlite_url, free_port()).model_copy(update={"task_queue": task_queue})
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    catalog = publish(settings, COME_BACK)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(email="ann@example.test"),
+                   event("Checkout Started"), catalog=catalog)  # fmt: skip
+        done = await finished(skipping_env, journey_workflow_id("come_back", cid, 1))
+    assert done.outcome == "completed"
+    assert [(s.step, s.result) for s in done.steps] == [
+        ("email", "email failed (not sent after 24 h of retries)"), ("rest", ""),
+    ]  # fmt: skip

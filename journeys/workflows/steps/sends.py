@@ -6,9 +6,9 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
-from temporalio import workflow
+from temporalio import exceptions, workflow
 from temporalio.common import RetryPolicy
-from temporalio.exceptions import ActivityError
+from temporalio.exceptions import ActivityError, RetryState
 
 with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.activity_refs import (
@@ -27,6 +27,9 @@ with workflow.unsafe.imports_passed_through():
 # the first still sends; heartbeats every 5 s tell a dead worker apart within 20 s.
 SEND_TIMEOUT = timedelta(minutes=2)
 SEND_HEARTBEAT_TIMEOUT = timedelta(seconds=20)
+# A message still not out after a provider outage this long is stale ("your cart is waiting" a
+# week later): the send stops retrying and the step records it failed
+SEND_DEADLINE = timedelta(days=1)
 
 
 def seed_products(properties: dict[str, Any]) -> list[str]:
@@ -143,6 +146,7 @@ class Sends:
                 message,
                 task_queue=channel_task_queue(workflow.info().task_queue, message.channel),
                 start_to_close_timeout=SEND_TIMEOUT,
+                schedule_to_close_timeout=SEND_DEADLINE,
                 heartbeat_timeout=SEND_HEARTBEAT_TIMEOUT,
                 retry_policy=retry,
                 summary=summary,
@@ -152,7 +156,15 @@ class Sends:
         # cancels it, so a "come back" message never goes out after the customer came back
         await workflow.wait_condition(lambda: sending.done() or self.run.outcome is not None)
         if sending.done():
-            return sending.result()
+            try:
+                return sending.result()
+            except ActivityError as err:
+                expired = err.retry_state == RetryState.TIMEOUT  # retried until the deadline
+                if not (expired or isinstance(err.cause, exceptions.TimeoutError)):
+                    raise
+                hours = int(SEND_DEADLINE.total_seconds() // 3600)
+                reason = f"not sent after {hours} h of retries"
+                return DeliveryResult(status="failed", reason=reason)
         sending.cancel()
         try:
             return await sending  # it may have been delivered as the cancel went out

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test test-fast lint bench bench-journeys bench-scale clean
+.PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -24,6 +24,9 @@ test: $(BIN)/.installed
 
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest -m "not slow and not e2e and not postgres and not browser"
+
+test-decade: $(BIN)/.installed  # one customer through ten simulated years (about 2.5 minutes)
+	$(BIN)/python -m pytest -m decade -s
 
 lint: $(BIN)/.installed
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

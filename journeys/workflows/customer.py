@@ -79,6 +79,7 @@ class CustomerWorkflow:
         self.router = JourneyRouter(self.state.customer_id, self.state.journeys)
         self.at_risk_news = False  # the inactivity timer fired; journeys may trigger on it
         self.held_due = False  # a held run's first wait is over: the next drain starts it
+        self.applied_here = 0  # events this run applied (a hand-over waits for the first)
         self.exits: deque[JourneyExit] = deque()  # operators' `exit_journey`, for the drain
         self.segments_due = False  # events were applied since the last segment evaluation
         # traits and orders applied but not yet in the store: written with the stage entries
@@ -252,6 +253,7 @@ class CustomerWorkflow:
             if (
                 not (self.merges or self.merge_requests)
                 and len(self.pending) <= CARRIED_EVENTS
+                and self.applied_here > 0  # each run gets somewhere, however low the threshold
                 and self._history_is_long(input)
             ):
                 break
@@ -266,6 +268,7 @@ class CustomerWorkflow:
                 if self._superseded(event):
                     continue
                 await self._apply(event)
+                self.applied_here += 1
             if not self.pending and self.segments_due:
                 await self._store_changes(evaluate=True)  # may queue segment events
         await self._store_changes()

@@ -20,7 +20,10 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.client import deliver
 from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
 from journeys.data import JOURNEYS
+from journeys.devserver import find_binary
+from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.customer_types import CustomerInput
 from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import customer_workflow_id
@@ -67,33 +70,42 @@ async def record(tag: str) -> None:
             await env.sleep(timedelta(days=31))
             await deliver(client, task_queue=q, customer_id="u1", events=[track("Product Viewed")])
             await wait_for(client, "u1", lambda s: s.events_total == 7)
-            # continue-as-new with a tiny threshold
-            await client.start_workflow(
+            await env.sleep(timedelta(days=2))  # the merged anonymous customer ends
+            for cid in ("u1", "anon-a1"):
+                handle = client.get_workflow_handle(customer_workflow_id(cid))
+                save(HERE / f"customer-{tag}-{cid}.json", await handle.fetch_history())
+            await record_journeys(env, settings, tag)
+            await record_scheduled(env, settings, tag)
+    await env.shutdown()
+    await record_continue_as_new(tag)
+
+
+async def record_continue_as_new(tag: str) -> None:
+    """A customer that continues as new (a tiny threshold) while events keep coming, on the
+    dev server: the legacy time-skipping server loses signals that arrive while a
+    continue-as-new completes."""
+    env = await WorkflowEnvironment.start_local(
+        data_converter=DATA_CONVERTER,
+        dev_server_existing_path=find_binary("temporal"),
+        search_attributes=sa.ALL,
+    )
+    client = env.client
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(database_url=f"sqlite:///{tmp}/j.db", task_queue=f"rec-{uuid.uuid4()}")
+        async with build_worker(client, settings):
+            handle = await client.start_workflow(
                 CustomerWorkflow.run,
                 CustomerInput(customer_id="c1", continue_as_new_after=20),
                 id=customer_workflow_id("c1"),
-                task_queue=q,
+                task_queue=settings.task_queue,
             )
-            handle = client.get_workflow_handle(customer_workflow_id("c1"))
             for i in range(30):
                 await handle.signal("events", EventBatch(events=[track("Page", i=i)]))
             await wait_for(client, "c1", lambda s: s.events_total == 30)
-            await env.sleep(timedelta(days=2))  # the merged anonymous customer ends
-            for cid in ("u1", "anon-a1", "c1"):
-                handle = client.get_workflow_handle(customer_workflow_id(cid))
-                runs = [handle]
-                if cid == "c1":  # the first run, the one that continued as new
-                    first = (await handle.fetch_history()).events[0]
-                    runs = [
-                        client.get_workflow_handle(
-                            customer_workflow_id(cid),
-                            run_id=first.workflow_execution_started_event_attributes.first_execution_run_id,
-                        )
-                    ]
-                for h in runs:
-                    save(HERE / f"customer-{tag}-{cid}.json", await h.fetch_history())
-            await record_journeys(env, settings, tag)
-            await record_scheduled(env, settings, tag)
+            first = (await handle.fetch_history()).events[0]
+            run_id = first.workflow_execution_started_event_attributes.first_execution_run_id
+            history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
+            save(HERE / f"customer-{tag}-c1.json", history)  # the run that continued as new
     await env.shutdown()
 
 

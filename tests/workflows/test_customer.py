@@ -368,7 +368,7 @@ async def test_a_flooded_customer_hands_over_again_and_again_applying_each_event
         state = await state_of(client, cid)
     assert state.events_total == len(sent)
     assert state.event_counts == {"Product Viewed": len(sent)}
-    assert state.generation >= 4, f"handed over {state.generation} times in ~1,000 signals"
+    assert state.generation >= 3, f"handed over {state.generation} times in ~1,000 signals"
 
 
 async def test_a_busy_customer_s_state_stays_small(

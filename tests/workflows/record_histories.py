@@ -15,7 +15,8 @@ import uuid
 from datetime import timedelta
 from pathlib import Path
 
-from temporalio.client import WorkflowHistory
+import yaml
+from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.client import deliver
@@ -106,7 +107,80 @@ async def record_continue_as_new(tag: str) -> None:
             run_id = first.workflow_execution_started_event_attributes.first_execution_run_id
             history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
             save(HERE / f"customer-{tag}-c1.json", history)  # the run that continued as new
+            await record_run_paths(client, settings, tag)
     await env.shutdown()
+
+
+PATHS = """
+name: paths
+trigger: {event: Trial Started}
+goal: {event: Order Completed}
+steps:
+  - id: pick
+    kind: decide
+    actions:
+      - {name: ten_off, goto: call, value: 10}
+      - {name: free_shipping, goto: call, value: 10}
+  - id: call
+    kind: human_task
+    team: sales
+    title: Call about the trial
+    outcomes: {qualified: listen}
+    deadline: 1d
+  - {id: listen, kind: wait_for_event, event: Ping, timeout: 30d, on_timeout: done}
+  - {id: again, kind: branch, cases: [{when: 'event == "Ping"', goto: listen}]}
+  - {id: done, kind: exit}
+"""
+
+
+async def record_run_paths(client: Client, settings: Settings, tag: str) -> None:
+    """A journey run through the paths the other recordings lack: a decision, an operator's
+    pause and resume, a task completed by update, a loop that continues as new, the goal."""
+    from journeys.store.catalog import catalog_version
+    from journeys.store.db import session_scope
+    from journeys.store.journeys import publish_spec
+    from journeys.vocabulary.journey_spec import JourneySpec
+    from journeys.vocabulary.journey_types import JourneyInput, OperatorCommand, TaskOutcome
+    from journeys.workflows.journey import JourneyWorkflow
+
+    with session_scope(settings.database_url) as session:
+        publish_spec(session, spec=JourneySpec.model_validate(yaml.safe_load(PATHS)))
+        catalog_version(session)
+    cid = "p1"
+    # the replay test names a history after its file; the task's id is made of the workflow id,
+    # so the run is given the name it will replay under
+    workflow_id = f"journey-{tag}-paths-{cid}-1"
+    handle = await client.start_workflow(
+        JourneyWorkflow.run,
+        JourneyInput(customer_id=cid, name="paths", version=1, run=1,
+                     trigger_event=track("Trial Started"), continue_as_new_after=40),
+        id=workflow_id, task_queue=settings.task_queue,
+    )  # fmt: skip
+    await handle.signal("pause", OperatorCommand(reason="recording"))
+    await handle.signal("resume", OperatorCommand())
+    task_id = f"{workflow_id}:call:1"
+    for _ in range(100):  # until the run waits for the team (it says so once it does)
+        described = await handle.describe()
+        if described.typed_search_attributes.get(sa.JOURNEY_STEP) == "call":
+            break
+        await asyncio.sleep(0.1)
+    await handle.execute_update(
+        "complete_task", TaskOutcome(task_id=task_id, outcome="qualified"), result_type=str
+    )
+    for n in range(1, 16):
+        await handle.signal("events", EventBatch(events=[track("Ping", n=n)]))
+        for _ in range(100):
+            progress = await handle.query(JourneyWorkflow.get_progress)
+            if progress.visits.get("again") == n:
+                break
+            await asyncio.sleep(0.05)
+    await handle.signal("events", EventBatch(events=[track("Order Completed", order_id="p1")]))
+    await handle.result()
+    first = (await handle.fetch_history()).events[0]
+    run_id = first.workflow_execution_started_event_attributes.first_execution_run_id
+    save(HERE / f"{workflow_id}.json",
+         await client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history())  # fmt: skip
+    save(HERE / f"{workflow_id}-last.json", await handle.fetch_history())
 
 
 async def record_journeys(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:

@@ -31,9 +31,14 @@ from journeys.store.consent import subscriptions, suppression
 from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import recent_marketing_sends, record_journey_events
-from journeys.store.ledger import SETTLED, ledger_entry, mark, settle
-from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY
-from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
+from journeys.store.ledger import SETTLED, give_up, ledger_entry, mark, settle
+from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY, GIVE_UP_MESSAGE
+from journeys.vocabulary.journey_types import (
+    DeliveryPolicy,
+    DeliveryResult,
+    GiveUpInput,
+    QueueMessageInput,
+)
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
@@ -59,6 +64,13 @@ class ChannelActivities:
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
         with heartbeating():  # a dead worker is noticed in seconds, a slow provider is not
             return self._deliver(input)
+
+    @activity.defn(name=GIVE_UP_MESSAGE.name)
+    def give_up_message(self, input: GiveUpInput) -> bool:
+        """The ledger learns of a send its run stopped (goal met, deadline passed)."""
+        with session_scope(self.settings.database_url) as session:
+            return give_up(session, key=input.idempotency_key, status=input.status,
+                           reason=input.reason)  # fmt: skip
 
     def _deliver(self, input: QueueMessageInput) -> DeliveryResult:
         template = self.templates.get(input.template)

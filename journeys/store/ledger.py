@@ -5,7 +5,8 @@ finds its row and never goes out twice; a payload composed once is resent byte f
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlalchemy import update
+from sqlmodel import Session, col
 
 from journeys.store.models import Message
 from journeys.vocabulary.journey_types import QueueMessageInput
@@ -44,3 +45,14 @@ def settle(session: Session, *, key: str, status: str, reason: str) -> Message:
     assert entry is not None, f"no ledger entry {key}"
     mark(session, entry, status=status, reason=reason)
     return entry
+
+
+def give_up(session: Session, *, key: str, status: str, reason: str) -> bool:
+    """The run stopped a send that had not gone out (its goal met, or a day of retries over):
+    the row says so, unless an attempt under way settled it first. False when it had."""
+    changed = session.execute(
+        update(Message)
+        .where(col(Message.idempotency_key) == key, col(Message.status).not_in(SETTLED))
+        .values(status=status, reason=reason)
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]

@@ -28,6 +28,7 @@ from journeys.vocabulary.journey_types import (
     DecisionStatsInput,
     DeliveryPolicy,
     DeliveryResult,
+    GiveUpInput,
     JourneyCatalog,
     JourneyRecordsInput,
     LoadSpecInput,
@@ -135,6 +136,7 @@ DELIVERY_POLICY: ActivityRef[NoInput, DeliveryPolicy] = ActivityRef(
 DELIVER_MESSAGE: ActivityRef[QueueMessageInput, DeliveryResult] = ActivityRef(
     "deliver_message", QueueMessageInput, DeliveryResult
 )
+GIVE_UP_MESSAGE: ActivityRef[GiveUpInput, bool] = ActivityRef("give_up_message", GiveUpInput, bool)
 RECOMMEND_PRODUCTS: ActivityRef[RecommendInput, Recommendations] = ActivityRef(
     "recommend_products", RecommendInput, Recommendations
 )

@@ -300,6 +300,14 @@ class Reassign(BaseModel):
     customer_id: str
 
 
+class GiveUpInput(BaseModel):
+    """Local activity input: a send the run stopped before it went out, for the ledger."""
+
+    idempotency_key: str
+    status: str  # skipped | failed
+    reason: str
+
+
 class DeliveryResult(BaseModel):
     """What became of a send: sent, skipped (with the reason), failed, or queued in the outbox
     (no provider for the channel yet)."""

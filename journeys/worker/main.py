@@ -118,6 +118,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
             journeys.task_deadline,
             channels.deliver_message,  # runs recorded before channel task queues
             channels.delivery_policy,
+            channels.give_up_message,
             recommendations.recommend_products,
             recommendations.train_recommenders,
             segments.refresh_segments,

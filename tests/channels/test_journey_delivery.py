@@ -159,6 +159,9 @@ async def test_a_goal_met_during_a_provider_outage_stops_the_send(
     assert done.outcome == "converted"
     assert [(s.step, s.result) for s in done.steps] == [("email", "interrupted: converted")]
     assert box.messages == []
+    with session_scope(settings.database_url) as session:  # why did they not get it?
+        [row] = customer_messages(session, customer_id=cid)
+    assert (row.status, row.reason) == ("skipped", "converted before it went out")
 
 
 async def until_retried(client: Client, workflow_id: str) -> None:
@@ -190,3 +193,6 @@ async def test_a_send_the_provider_cannot_take_for_a_day_fails_and_the_run_goes_
     assert [(s.step, s.result) for s in done.steps] == [
         ("email", "email failed (not sent after 24 h of retries)"), ("rest", ""),
     ]  # fmt: skip
+    with session_scope(settings.database_url) as session:
+        [row] = customer_messages(session, customer_id=cid)
+    assert (row.status, row.reason) == ("failed", "not sent after 24 h of retries")

@@ -14,11 +14,17 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.activity_refs import (
         DELIVER_MESSAGE,
         DELIVERY_POLICY,
+        GIVE_UP_MESSAGE,
         RECOMMEND_PRODUCTS,
     )
     from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
     from journeys.vocabulary.journey_spec import Recommend, Send
-    from journeys.vocabulary.journey_types import DeliveryPolicy, DeliveryResult, QueueMessageInput
+    from journeys.vocabulary.journey_types import (
+        DeliveryPolicy,
+        DeliveryResult,
+        GiveUpInput,
+        QueueMessageInput,
+    )
     from journeys.vocabulary.local_time import quiet_wait, zone_or
     from journeys.vocabulary.recommendation_types import RecommendInput
     from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun
@@ -163,13 +169,24 @@ class Sends:
                 if not (expired or isinstance(err.cause, exceptions.TimeoutError)):
                     raise
                 hours = int(SEND_DEADLINE.total_seconds() // 3600)
-                reason = f"not sent after {hours} h of retries"
-                return DeliveryResult(status="failed", reason=reason)
+                return await self._give_up(
+                    message, "failed", f"not sent after {hours} h of retries"
+                )
         sending.cancel()
         try:
             return await sending  # it may have been delivered as the cancel went out
         except (asyncio.CancelledError, ActivityError):
-            return DeliveryResult(status="skipped", reason=f"{self.run.outcome} before it went out")
+            return await self._give_up(message, "skipped", f"{self.run.outcome} before it went out")
+
+    async def _give_up(
+        self, message: QueueMessageInput, status: str, reason: str
+    ) -> DeliveryResult:
+        """A send the run stopped: the ledger says so (unless an attempt settled it first)."""
+        await GIVE_UP_MESSAGE.run_local(
+            GiveUpInput(idempotency_key=message.idempotency_key, status=status, reason=reason),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+        )
+        return DeliveryResult(status=status, reason=reason)
 
 
 def _send_summary(message: QueueMessageInput) -> str:

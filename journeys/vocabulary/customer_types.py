@@ -90,7 +90,7 @@ class CustomerState(BaseModel):
     merged_from: list[str] = Field(default_factory=list)
     merged_into: str | None = None
     merge_requested: list[str] = Field(default_factory=list)  # asked once each, found or not
-    recent_message_ids: list[str] = Field(default_factory=list)
+    recent_message_ids: list[str] = Field(default_factory=list)  # dedup window: dedup_key()s
     generation: int = 0  # runs of this customer so far; increases at each continue-as-new
     epoch: int = 0  # the customer's life (store: CustomerLife); its journey run ids carry it
     segments: list[str] = Field(default_factory=list)  # the segments the customer is in now

@@ -7,6 +7,7 @@ event not yet applied.
 """
 
 import asyncio
+import hashlib
 from collections import deque
 from datetime import datetime, timedelta
 from typing import Any
@@ -59,6 +60,14 @@ with workflow.unsafe.imports_passed_through():
     from journeys.workflows.customer_journeys import JourneyRouter
 
 CARRIED_EVENTS = 500  # at most this many unapplied events travel in a continue-as-new input
+
+
+def dedup_key(message_id: str) -> str:
+    """What the dedup window keeps of a messageId: 16 hex digits of its hash, whatever the
+    client made it (up to 255 characters), so the window carried in the state stays ~40 KB."""
+    return hashlib.sha256(message_id.encode()).hexdigest()[:16]
+
+
 RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-as-new
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
@@ -127,23 +136,24 @@ class CustomerWorkflow:
         """The previous run's unapplied events: its dedup window (carried in the state)
         already holds their ids, so they are queued as they are, not checked against it."""
         for event in events:
-            if event.message_id not in self.seen:
-                self._remember(event.message_id)  # the window had moved on past it
+            if dedup_key(event.message_id) not in self.seen:
+                self._remember(dedup_key(event.message_id))  # the window had moved on past it
             self.pending.append(event)
 
     def _queue(self, events: list[CustomerEvent]) -> None:
         for event in events:
-            if event.message_id in self.seen:
+            key = dedup_key(event.message_id)
+            if key in self.seen:
                 continue  # duplicate messageId: already applied or queued
-            self._remember(event.message_id)
+            self._remember(key)
             self.pending.append(event)
 
-    def _remember(self, message_id: str) -> None:
-        """Into the dedup window of the latest RECENT_IDS messageIds."""
+    def _remember(self, key: str) -> None:
+        """Into the dedup window of the latest RECENT_IDS messageIds (by `dedup_key`)."""
         if len(self.recent) == self.recent.maxlen:
             self.seen.discard(self.recent[0])
-        self.recent.append(message_id)
-        self.seen.add(message_id)
+        self.recent.append(key)
+        self.seen.add(key)
 
     # -- the run loop ----------------------------------------------------------------------
 
@@ -447,13 +457,13 @@ class CustomerWorkflow:
 
     async def _absorb(self, merge: MergeInput) -> None:
         # the source's unapplied events are among its recent ids: pick them before those join
-        fresh = [e for e in merge.pending if e.message_id not in self.seen]
+        fresh = [e for e in merge.pending if dedup_key(e.message_id) not in self.seen]
         self.state = merge_states(self.state, merge.state)
         self.router.journeys = self.state.journeys
         adopted = self.router.adopt(merge.state.journeys)
-        for message_id in merge.state.recent_message_ids:
-            if message_id not in self.seen:
-                self._remember(message_id)
+        for key in merge.state.recent_message_ids:
+            if key not in self.seen:
+                self._remember(key)
         self.state.recent_message_ids = []
         self.pending.extend(fresh)
         await self.router.reassign(adopted)

@@ -1,6 +1,7 @@
 """CustomerWorkflow: stages, inactivity, dedup, alias (time-skipping server); CAN (dev server)."""
 
 import asyncio
+import json
 import uuid
 from datetime import datetime, timedelta
 
@@ -366,6 +367,12 @@ async def test_a_flooded_customer_hands_over_again_and_again_applying_each_event
         state = await wait_for(client, cid, lambda s: s.events_total >= len(sent), seconds=90)
         await asyncio.sleep(1)  # a doubled event would be applied by now
         state = await state_of(client, cid)
+        started = (await handle.fetch_history()).events[0]
+        carried = json.loads(
+            started.workflow_execution_started_event_attributes.input.payloads[0].data
+        )
+    window = carried["state"]["recent_message_ids"]  # hashed: ~40 KB at most, whatever the ids
+    assert window and all(len(key) == 16 for key in window)
     assert state.events_total == len(sent)
     assert state.event_counts == {"Product Viewed": len(sent)}
     assert state.generation >= 3, f"handed over {state.generation} times in ~1,000 signals"

@@ -108,7 +108,43 @@ async def record_continue_as_new(tag: str) -> None:
             history = await client.get_workflow_handle(handle.id, run_id=run_id).fetch_history()
             save(HERE / f"customer-{tag}-c1.json", history)  # the run that continued as new
             await record_run_paths(client, settings, tag)
+            await record_merge_with_runs(client, settings, tag)
     await env.shutdown()
+
+
+REMINDER = """
+name: reminder
+trigger: {event: Product Viewed}
+steps:
+  - {id: note, kind: send, channel: push, template: usage_nudge}
+  - {id: later, kind: wait, duration: 7d}
+"""
+
+
+async def record_merge_with_runs(client: Client, settings: Settings, tag: str) -> None:
+    """A customer absorbing an anonymous one whose journey run is in flight: it adopts the run
+    and tells it who its customer is now (`reassign`)."""
+    from journeys.store.catalog import catalog_version
+    from journeys.store.db import session_scope
+    from journeys.store.journeys import publish_spec
+    from journeys.vocabulary.journey_spec import JourneySpec
+
+    with session_scope(settings.database_url) as session:
+        publish_spec(session, spec=JourneySpec.model_validate(yaml.safe_load(REMINDER)))
+        catalog = catalog_version(session)
+    q = settings.task_queue
+    await deliver(client, task_queue=q, customer_id="anon-m2", catalog_version=catalog,
+                  events=[track("Product Viewed", product_id="p1")])  # fmt: skip
+    await wait_for(client, "anon-m2", lambda s: "reminder" in s.journeys.active)
+    identify = CustomerEvent(message_id="rec-m1-identify", type="identify",
+                             timestamp=track("x").timestamp, traits={"plan": "pro"},
+                             merge_from="anon-m2")  # fmt: skip
+    await deliver(client, task_queue=q, customer_id="m1", events=[identify],
+                  catalog_version=catalog)  # fmt: skip
+    await wait_for(client, "m1", lambda s: "reminder" in s.journeys.active)
+    await asyncio.sleep(1)  # the reassign signal goes out as the merge's drain ends
+    history = await client.get_workflow_handle(customer_workflow_id("m1")).fetch_history()
+    save(HERE / f"customer-{tag}-m1.json", history)
 
 
 PATHS = """

@@ -58,6 +58,7 @@ with workflow.unsafe.imports_passed_through():
         SegmentEvaluationInput,
     )
     from journeys.workflows.customer_journeys import JourneyRouter
+    from journeys.workflows.history import history_is_long
 
 CARRIED_EVENTS = 500  # at most this many unapplied events travel in a continue-as-new input
 
@@ -188,7 +189,7 @@ class CustomerWorkflow:
             else:
                 await workflow.wait_condition(lambda: self._has_work() or _new_build_is_current())
             await self._drain(input)
-            if self._history_is_long(input) or _new_build_is_current():
+            if history_is_long(input.continue_as_new_after) or _new_build_is_current():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._has_work(besides_events=True):
                     continue  # merges, exits, releases: few, applied before handing over
@@ -237,13 +238,6 @@ class CustomerWorkflow:
             or self.attributes_due
         )
 
-    def _history_is_long(self, input: CustomerInput) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= input.continue_as_new_after
-        )
-
     async def _drain(self, input: CustomerInput) -> None:
         """Apply what is queued. Under a flood new events arrive while the store activity
         runs, so the queue may never empty: the drain stops once the history is long (and at
@@ -264,7 +258,7 @@ class CustomerWorkflow:
                 not (self.merges or self.merge_requests)
                 and len(self.pending) <= CARRIED_EVENTS
                 and self.applied_here > 0  # each run gets somewhere, however low the threshold
-                and self._history_is_long(input)
+                and history_is_long(input.continue_as_new_after)
             ):
                 break
             if self.merge_requests:

@@ -44,6 +44,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         TaskOutcome,
     )
+    from journeys.workflows.history import history_is_long
     from journeys.workflows.steps.decide import Decisions
     from journeys.workflows.steps.human_tasks import HumanTasks
     from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun, upsert_changed
@@ -153,7 +154,7 @@ class JourneyWorkflow:
             journey.record("step", step=first.id)
             step_id = journey.spec.after(first.id)
         while step_id is not None and journey.outcome is None:
-            if self._history_is_long(input):
+            if history_is_long(input.continue_as_new_after):
                 await self._continue_as_new(input, step_id)
             journey.progress.current_step = step_id
             workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
@@ -166,13 +167,6 @@ class JourneyWorkflow:
             journey.outcome = "completed"
         await self._finish()
         return journey.progress
-
-    def _history_is_long(self, input: JourneyInput) -> bool:
-        info = workflow.info()
-        return (
-            info.is_continue_as_new_suggested()
-            or info.get_current_history_length() >= input.continue_as_new_after
-        )
 
     async def _continue_as_new(self, input: JourneyInput, step_id: str) -> None:
         """Between two steps: hand the run, as it stands, to a new run of the same workflow id

@@ -141,8 +141,10 @@ def customer_calls(index: int, rng: random.Random, start: datetime) -> list[dict
 
 
 def demo_calls(customers: int = 300, seed: int = 7) -> list[dict[str, Any]]:
+    """The demo's three weeks of shop traffic, ending about now: inactivity counts in event
+    time, so a demo dated months back would show every customer at risk."""
     rng = random.Random(seed)
-    start = datetime(2026, 10, 1, tzinfo=UTC)
+    start = datetime.now(UTC).replace(second=0, microsecond=0) - timedelta(days=21)
     return [call for i in range(customers) for call in customer_calls(i, rng, start)]
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from sqlalchemy import and_, exists, func, insert, literal, or_, update
+from sqlalchemy import and_, exists, func, literal, or_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
@@ -193,8 +193,7 @@ def apply_membership(
     changes: list[Change] = []
     table = SegmentMembership.__table__  # type: ignore[attr-defined]
     when = literal(at, table.c.entered_at.type)
-    dialect = session.get_bind().dialect.name
-    builder = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    builder = _insert_builder(session)
     joining = sorted(set(entered))
     for start in range(0, len(joining), _CHUNK):
         chunk = joining[start : start + _CHUNK]
@@ -293,13 +292,19 @@ def add_missing_customers(session: Session) -> int:
         .distinct()
     )
     missing = list(session.execute(ids).scalars())
+    builder = _insert_builder(session)
     for start in range(0, len(missing), _CHUNK):
-        session.execute(
-            insert(customer),
+        session.execute(  # a customer's own activity may make its profile meanwhile: fine
+            builder(customer).on_conflict_do_nothing(),
             [{"customer_id": c, "traits": {}, "created_at": now, "updated_at": now}
              for c in missing[start : start + _CHUNK]],
         )  # fmt: skip
     return len(missing)
+
+
+def _insert_builder(session: Session) -> Any:
+    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike)."""
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def customer_facts(

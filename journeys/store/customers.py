@@ -6,6 +6,7 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, col, select
 
+from journeys.store.db import insert_builder
 from journeys.store.models import (
     Account,
     AccountMember,
@@ -47,12 +48,24 @@ def customer_traits(
     return dict(customer.traits) if customer is not None else None
 
 
+def profile(session: Session, *, customer_id: str) -> Customer:
+    """The customer's profile row, made (empty) if there is none. Made with ON CONFLICT DO
+    NOTHING: the customer's own store activity, a merge and the segment refresh may all make it
+    at once."""
+    customer = session.get(Customer, customer_id)
+    if customer is None:
+        now = datetime.now(UTC)
+        row = {"customer_id": customer_id, "traits": {}, "created_at": now, "updated_at": now}
+        session.execute(insert_builder(session)(Customer).values(row).on_conflict_do_nothing())
+        customer = session.get(Customer, customer_id)
+    assert customer is not None
+    return customer
+
+
 def upsert_traits(session: Session, *, customer_id: str, traits: dict[str, Any]) -> Customer:
     """Merge traits into the profile (later identify calls overwrite earlier values)."""
     now = datetime.now(UTC)
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
+    customer = profile(session, customer_id=customer_id)
     customer.traits = {**customer.traits, **traits}
     customer.updated_at = now
     session.add(customer)
@@ -84,11 +97,8 @@ MERGE_HOPS = 10  # alias chains followed at most this far
 def merge_customers(session: Session, *, source_id: str, target_id: str) -> None:
     """Move the source's events, orders, identities and traits to the target (alias), and
     remember the source was merged: the API routes its later calls to the target."""
-    source = session.get(Customer, source_id)
-    if source is None:  # known by events alone: a row, so the merge is remembered
-        now = datetime.now(UTC)
-        source = Customer(customer_id=source_id, traits={}, created_at=now, updated_at=now)
-    if source.merged_into is None:
+    source = profile(session, customer_id=source_id)  # known by events alone: a row all the
+    if source.merged_into is None:  # same, so the merge is remembered
         target = session.get(Customer, target_id)
         traits = {**source.traits, **(target.traits if target else {})}
         upsert_traits(session, customer_id=target_id, traits=traits)
@@ -135,11 +145,8 @@ def record_stage_entries(
 
 def record_stage(session: Session, *, customer_id: str, stage: str) -> Customer:
     """Keep the stage the customer's workflow reported; makes the profile if there is none."""
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        now = datetime.now(UTC)
-        customer = Customer(customer_id=customer_id, traits={}, created_at=now, updated_at=now)
-    elif customer.stage == stage:
+    customer = profile(session, customer_id=customer_id)
+    if customer.stage == stage:
         return customer
     customer.stage = stage
     session.add(customer)

@@ -9,13 +9,13 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from sqlalchemy import and_, exists, func, literal, or_, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 
 from journeys.segments.definition import SegmentDefinition
 from journeys.segments.evaluate import CustomerFacts
 from journeys.segments.rfm import RfmThresholds, compute_thresholds
 from journeys.store.catalog import bump_catalog
+from journeys.store.db import insert_builder
 from journeys.store.models import (
     Customer,
     Event,
@@ -193,7 +193,7 @@ def apply_membership(
     changes: list[Change] = []
     table = SegmentMembership.__table__  # type: ignore[attr-defined]
     when = literal(at, table.c.entered_at.type)
-    builder = _insert_builder(session)
+    builder = insert_builder(session)
     joining = sorted(set(entered))
     for start in range(0, len(joining), _CHUNK):
         chunk = joining[start : start + _CHUNK]
@@ -292,7 +292,7 @@ def add_missing_customers(session: Session) -> int:
         .distinct()
     )
     missing = list(session.execute(ids).scalars())
-    builder = _insert_builder(session)
+    builder = insert_builder(session)
     for start in range(0, len(missing), _CHUNK):
         session.execute(  # a customer's own activity may make its profile meanwhile: fine
             builder(customer).on_conflict_do_nothing(),
@@ -300,11 +300,6 @@ def add_missing_customers(session: Session) -> int:
              for c in missing[start : start + _CHUNK]],
         )  # fmt: skip
     return len(missing)
-
-
-def _insert_builder(session: Session) -> Any:
-    """The dialect's INSERT, which has ON CONFLICT DO NOTHING (SQLite and PostgreSQL alike)."""
-    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def customer_facts(

@@ -68,11 +68,12 @@ from bench.stack import (  # noqa: E402
     log,
     percentiles,
     post_until_ok,
+    product_settings,
+    publish_shipped,
     wait_healthy,
     wait_pollers,
 )
 from journeys.config.temporal import DATA_CONVERTER  # noqa: E402
-from journeys.data import JOURNEYS, SEGMENTS  # noqa: E402
 from journeys.devserver import DevServer, find_binary  # noqa: E402
 from journeys.vocabulary.ids import customer_workflow_id  # noqa: E402
 
@@ -106,6 +107,7 @@ class Received:
     at: float  # time.time(): comparable with the sender's clock, same machine
     to: str
     subject: str
+    message_id: str = ""
 
 
 class SmtpReceiver:
@@ -122,7 +124,14 @@ class SmtpReceiver:
         message = message_from_bytes(envelope.original_content or b"")
         with self.lock:
             for to in envelope.rcpt_tos:
-                self.messages.append(Received(at, to.lower(), str(message["Subject"] or "")))
+                self.messages.append(
+                    Received(
+                        at,
+                        to.lower(),
+                        str(message["Subject"] or ""),
+                        str(message["Message-ID"] or ""),
+                    )  # fmt: skip
+                )
         return "250 Message accepted"
 
     def __enter__(self) -> "SmtpReceiver":
@@ -255,20 +264,14 @@ class Bench:
         database = self.args.database_url or f"sqlite:///{self.tmp / 'journeys.db'}"
         env = child_env(
             {
-                "JOURNEYS_TEMPORAL_ADDRESS": address,
-                "JOURNEYS_DATABASE_URL": database,
-                "JOURNEYS_WRITE_KEYS": WRITE_KEY,
-                "JOURNEYS_TASK_QUEUE": QUEUE,
-                "JOURNEYS_API_HOST": "127.0.0.1",
-                "JOURNEYS_LOG_FORMAT": "json",
-                "JOURNEYS_LOG_LEVEL": "WARNING",
-                "JOURNEYS_QUIET_HOURS": "",
-                "JOURNEYS_SMTP_HOST": "127.0.0.1",
-                "JOURNEYS_SMTP_PORT": str(self.smtp.port),
-                "JOURNEYS_SMS_PROVIDER_URL": f"{self.providers.url}/sms",
-                "JOURNEYS_PUSH_PROVIDER_URL": f"{self.providers.url}/push",
-                "JOURNEYS_WEBHOOK_URL": f"{self.providers.url}/webhook",
-                "JOURNEYS_SIGNING_KEY": "bench-signing-key",
+                **product_settings(
+                    address=address,
+                    database_url=database,
+                    write_key=WRITE_KEY,
+                    task_queue=QUEUE,
+                    smtp_port=self.smtp.port,
+                    providers_url=self.providers.url,
+                ),  # fmt: skip
                 "BENCH_SMTP_HOST": "127.0.0.1",
                 "BENCH_SMTP_PORT": str(self.smtp.port),
                 **dict(item.split("=", 1) for item in self.args.setting),
@@ -276,14 +279,7 @@ class Bench:
         )
         journeys = find_binary("journeys")
         # the shipped segments, then journeys (which may name them), as `journeys up` does
-        for command in (["segments", "publish", str(SEGMENTS)], ["publish", str(JOURNEYS)]):
-            done = await asyncio.create_subprocess_exec(
-                journeys, *command, env=env, cwd=self.tmp,
-                stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-            )  # fmt: skip
-            _, err = await done.communicate()
-            if done.returncode != 0:
-                raise RuntimeError(f"journeys {' '.join(command)}: {err.decode()[-2000:]}")
+        await publish_shipped(env, self.tmp)
         worker = self.stack.spawn(
             "worker", [journeys, "worker"], env=env, log_file=self.tmp / "worker.log", cwd=self.tmp
         )

@@ -38,6 +38,45 @@ def child_env(settings: dict[str, str]) -> dict[str, str]:
     return {**env, **settings}
 
 
+def product_settings(
+    *, address: str, database_url: str, write_key: str, task_queue: str, smtp_port: int,
+    providers_url: str,
+) -> dict[str, str]:  # fmt: skip
+    """The JOURNEYS_ settings of a measured stack: its server, store and key, the benchmark's
+    SMTP and HTTP receivers as providers, quiet hours off, JSON logs of warnings only."""
+    return {
+        "JOURNEYS_TEMPORAL_ADDRESS": address,
+        "JOURNEYS_DATABASE_URL": database_url,
+        "JOURNEYS_WRITE_KEYS": write_key,
+        "JOURNEYS_TASK_QUEUE": task_queue,
+        "JOURNEYS_API_HOST": "127.0.0.1",
+        "JOURNEYS_LOG_FORMAT": "json",
+        "JOURNEYS_LOG_LEVEL": "WARNING",
+        "JOURNEYS_QUIET_HOURS": "",
+        "JOURNEYS_SMTP_HOST": "127.0.0.1",
+        "JOURNEYS_SMTP_PORT": str(smtp_port),
+        "JOURNEYS_SMS_PROVIDER_URL": f"{providers_url}/sms",
+        "JOURNEYS_PUSH_PROVIDER_URL": f"{providers_url}/push",
+        "JOURNEYS_WEBHOOK_URL": f"{providers_url}/webhook",
+        "JOURNEYS_SIGNING_KEY": "bench-signing-key",
+    }
+
+
+async def publish_shipped(env: dict[str, str], cwd: Path) -> None:
+    """The shipped segments, then the journeys (which may name them), as `journeys up` does."""
+    from journeys.data import JOURNEYS, SEGMENTS
+    from journeys.devserver import find_binary
+
+    for command in (["segments", "publish", str(SEGMENTS)], ["publish", str(JOURNEYS)]):
+        done = await asyncio.create_subprocess_exec(
+            find_binary("journeys"), *command, env=env, cwd=cwd,
+            stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        _, err = await done.communicate()
+        if done.returncode != 0:
+            raise RuntimeError(f"journeys {' '.join(command)}: {err.decode()[-2000:]}")
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -282,7 +321,11 @@ async def wait_healthy(url: str, child: Child, timeout: float = 60.0) -> None:
             await asyncio.sleep(0.2)
 
 
-async def wait_pollers(client: Client, queue: str, child: Child, timeout: float = 60.0) -> None:
+async def wait_pollers(
+    client: Client, queue: str, child: Child, timeout: float = 60.0, *, this_process: bool = False
+) -> None:
+    """Until a worker polls `queue`; with `this_process`, until `child` itself does (not an
+    earlier, killed worker that the server still lists for a while)."""
     request = DescribeTaskQueueRequest(
         namespace="default",
         task_queue=TaskQueue(name=queue),
@@ -292,8 +335,12 @@ async def wait_pollers(client: Client, queue: str, child: Child, timeout: float 
     while True:
         if child.popen.poll() is not None:
             raise RuntimeError(f"{child.name} exited with {child.popen.returncode}")
-        if (await client.workflow_service.describe_task_queue(request)).pollers:
-            return
+        with contextlib.suppress(Exception):  # the server may be restarting
+            pollers = (await client.workflow_service.describe_task_queue(request)).pollers
+            if any(
+                not this_process or p.identity.startswith(f"{child.popen.pid}@") for p in pollers
+            ):
+                return
         if time.monotonic() > deadline:
             raise RuntimeError(f"no {child.name} polling {queue} after {timeout:.0f}s")
         await asyncio.sleep(0.2)

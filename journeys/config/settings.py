@@ -156,6 +156,13 @@ class Settings(BaseSettings):
         " worker while their local activities queue (bench/README.md: 50 served a third more"
         " customers a second than 100, with less history per event)",
     )
+    sticky_timeout: float = Field(
+        default=1.5,
+        gt=0,
+        description="seconds a workflow task or query waits for the worker that has the"
+        " workflow in memory before any worker takes it (the SDK's default is 10): after a worker"
+        " dies, its customers' `state` queries and next events wait this long (bench/chaos.py)",
+    )
     worker_metrics_port: int | None = Field(
         default=None, description="Prometheus: our counters from the worker process"
     )

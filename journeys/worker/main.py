@@ -131,6 +131,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         workflow_task_poller_behavior=workflow_pollers(settings),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
+        sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout),
     )
     senders = [
         Worker(

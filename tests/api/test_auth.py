@@ -70,3 +70,56 @@ async def test_every_admin_route_refuses_without_the_admin_key(
             r = await c.request(method, path, headers=headers, json={})
             refused.append((method, path, r.status_code))
     assert [x for x in refused if x[2] != 401] == []
+
+
+async def test_the_key_is_checked_before_the_body_is_read(settings: Settings) -> None:
+    """A caller without the key learns nothing about what a route accepts: a body that is not
+    JSON, or too big, gets the 401 first — on admin routes and on tracking calls alike."""
+    app = create_app(settings, client=object())  # type: ignore[arg-type]
+    json_type = {"Content-Type": "application/json"}
+    bodies = {"not json": b"{not json", "600 KB": b'{"a": "' + b"x" * 600_000 + b'"}'}
+    refused: list[Any] = []
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as c:
+        for label, body in bodies.items():
+            for method, path in admin_routes(settings):
+                if method in ("POST", "PUT", "PATCH"):
+                    r = await c.request(method, path, headers=json_type, content=body)
+                    refused.append((label, method, path, r.status_code))
+            for path in ("/v1/track", "/v1/batch"):
+                for auth in ({}, {"Authorization": "Basic d3Jvbmc6"}):  # none; "wrong:"
+                    r = await c.post(path, headers=json_type | auth, content=body)
+                    refused.append((label, "POST", path, auth, r.status_code))
+        # a malformed query, too: the popovers' page must be a path
+        r = await c.get("/v1/popovers", params={"userId": "u", "page": ""})
+        refused.append(("bad query", "GET", "/v1/popovers", r.status_code))
+        # with the key, the same bodies get their own answers
+        good = {"Authorization": "Basic dzo="} | json_type  # "w:"
+        answers = [
+            (await c.post("/v1/track", headers=good, content=body)).status_code
+            for body in bodies.values()
+        ]
+    assert [x for x in refused if x[-1] != 401] == []
+    assert answers == [400, 413]
+
+
+def test_every_route_that_takes_a_body_checks_keys_first(settings: Settings) -> None:
+    """FastAPI reads a declared body before it runs dependencies: only KeyFirstRoute checks the
+    key before that, so every such route must be one (a new router included)."""
+    from fastapi.routing import APIRoute
+
+    from journeys.api.deps import KeyFirstRoute
+
+    def routes(items: list[Any]) -> list[Any]:
+        found = []
+        for item in items:
+            included = getattr(item, "original_router", None)  # FastAPI's included routers
+            found += routes(included.routes) if included is not None else [item]
+        return found
+
+    app = create_app(settings, client=object())  # type: ignore[arg-type]
+    every = [r for r in routes(app.routes) if isinstance(r, APIRoute)]
+    with_body = [r for r in every if r.dependant.body_params]
+    assert len(every) >= 50 and len(with_body) >= 5
+    assert [r.path for r in with_body if not isinstance(r, KeyFirstRoute)] == []

@@ -5,12 +5,17 @@ from typing import Any
 from fastapi import APIRouter, Depends
 from sqlmodel import Session, select
 
-from journeys.api.deps import StoreDep, require_admin
+from journeys.api.deps import KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.store.customers import customer_groups
 from journeys.store.models import Account, AccountMember
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_admin)], tags=["accounts"])
+router = APIRouter(
+    route_class=KeyFirstRoute,
+    prefix="/v1",
+    dependencies=[Depends(require_admin)],
+    tags=["accounts"],
+)
 
 
 @router.get("/customers/{customer_id}/groups", summary="the groups a customer is in")

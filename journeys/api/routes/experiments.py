@@ -9,7 +9,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session
 
 from journeys.activities.experiments import journey_experiment_results
-from journeys.api.deps import StoreDep, require_admin
+from journeys.api.deps import KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.store.experiments import (
     ExperimentError,
@@ -21,6 +21,7 @@ from journeys.store.journeys import CatalogError, NotFound
 from journeys.store.models import ExperimentPromotion, Journey, JourneyVersion
 
 router = APIRouter(
+    route_class=KeyFirstRoute,
     prefix="/v1/journeys/{name}/experiments",
     dependencies=[Depends(require_admin)],
     tags=["experiments"],

@@ -24,7 +24,7 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from journeys.api.auth import check_provider_token
-from journeys.api.deps import ClientDep, IngestorDep, SettingsDep, StoreDep
+from journeys.api.deps import ClientDep, IngestorDep, KeyFirstRoute, SettingsDep, StoreDep
 from journeys.api.errors import ApiError, field_errors
 from journeys.api.ingest import DeliveryFailed, Ingestor
 from journeys.api.schemas import SegmentCall
@@ -141,7 +141,7 @@ def suppresses(report: ProviderReport) -> str | None:
     return None
 
 
-router = APIRouter(prefix="/v1", tags=["feedback"])
+router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["feedback"])
 
 
 async def record_tracked(

@@ -11,6 +11,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from journeys.api.deps import (
     ClientDep,
+    KeyFirstRoute,
     Store,
     StoreDep,
     TemplatesDep,
@@ -35,7 +36,12 @@ from journeys.vocabulary.journey_types import OperatorCommand
 from journeys.vocabulary.spec_errors import describe_error
 from journeys.vocabulary.tracking_plan import plan_problems
 
-router = APIRouter(prefix="/v1/journeys", dependencies=[Depends(require_admin)], tags=["journeys"])
+router = APIRouter(
+    route_class=KeyFirstRoute,
+    prefix="/v1/journeys",
+    dependencies=[Depends(require_admin)],
+    tags=["journeys"],
+)
 
 
 class Pausing(BaseModel):

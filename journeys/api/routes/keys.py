@@ -8,11 +8,16 @@ from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from journeys.api.deps import StoreDep, require_admin
+from journeys.api.deps import KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.store.keys import create_key, list_keys, revoke_key
 
-router = APIRouter(prefix="/v1/keys", dependencies=[Depends(require_admin)], tags=["keys"])
+router = APIRouter(
+    route_class=KeyFirstRoute,
+    prefix="/v1/keys",
+    dependencies=[Depends(require_admin)],
+    tags=["keys"],
+)
 
 
 class NewKey(BaseModel):

@@ -4,9 +4,9 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from journeys.api.deps import require_admin
+from journeys.api.deps import KeyFirstRoute, require_admin
 
-router = APIRouter()
+router = APIRouter(route_class=KeyFirstRoute)
 
 
 @router.get("/metrics", dependencies=[Depends(require_admin)],

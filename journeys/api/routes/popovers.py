@@ -5,11 +5,10 @@ from datetime import timedelta
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from sqlmodel import Session
 
-from journeys.api.auth import check_write_key
-from journeys.api.deps import SettingsDep, StoreDep, TemplatesDep
+from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, TemplatesDep, require_write_key
 from journeys.api.errors import ApiError
 from journeys.channels.templates import RenderError, render, render_context
 from journeys.store.customers import customer_traits, resolve_anonymous, survivors
@@ -19,10 +18,14 @@ from journeys.vocabulary.ids import anonymous_customer_id, identified_customer_i
 
 log = structlog.get_logger()
 
-router = APIRouter(prefix="/v1", tags=["popovers"])
+router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["popovers"])
 
 
-@router.get("/popovers", summary="popovers to show this visitor now (display rules applied)")
+@router.get(
+    "/popovers",
+    summary="popovers to show this visitor now (display rules applied)",
+    dependencies=[Depends(require_write_key)],
+)
 async def popovers(
     request: Request,
     settings: SettingsDep,
@@ -30,7 +33,6 @@ async def popovers(
     templates: TemplatesDep,
     userId: str | None = None,  # noqa: N803  (Segment's spelling)
     anonymousId: str | None = None,  # noqa: N803
-    writeKey: str | None = None,  # noqa: N803
     sessionId: Annotated[str | None, Query(min_length=1, max_length=300)] = None,  # noqa: N803
     page: Annotated[str | None, Query(min_length=1, max_length=2000)] = None,
 ) -> list[dict[str, Any]]:
@@ -39,8 +41,6 @@ async def popovers(
     `Popover Dismissed`, `Popover Submitted` with the popover's `popover_id`. Display rules:
     expiry, `JOURNEYS_POPOVERS_PER_DAY`, `JOURNEYS_POPOVERS_PER_SESSION` for the browsing
     session `sessionId`, and a template's `pages` globs matched against `page` (the path)."""
-    # checked here, not as a dependency: a malformed query answers 400 before the key's 401
-    check_write_key(settings, request, writeKey)
     if not userId and not anonymousId:
         raise ApiError(
             400,

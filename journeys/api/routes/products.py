@@ -7,7 +7,7 @@ from fastapi import APIRouter, Body, Depends
 from pydantic import BaseModel, Field
 from sqlmodel import Session
 
-from journeys.api.deps import StoreDep, require_admin
+from journeys.api.deps import KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.store import recommendations as catalogue
 from journeys.store.models import Product
@@ -15,7 +15,12 @@ from journeys.store.models import Product
 MAX_LINKS = 100
 MAX_PRODUCTS_PER_CALL = 10_000
 
-router = APIRouter(prefix="/v1/products", dependencies=[Depends(require_admin)], tags=["products"])
+router = APIRouter(
+    route_class=KeyFirstRoute,
+    prefix="/v1/products",
+    dependencies=[Depends(require_admin)],
+    tags=["products"],
+)
 
 
 class ProductIn(BaseModel):

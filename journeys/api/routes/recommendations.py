@@ -7,12 +7,14 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 
 from journeys.activities.recommendations import MAX_COUNT
-from journeys.api.deps import RecommenderDep, require_write_key
+from journeys.api.deps import KeyFirstRoute, RecommenderDep, require_write_key
 from journeys.api.errors import ApiError
 from journeys.recommendations.serving import KINDS
 from journeys.vocabulary.recommendation_types import RecommendInput
 
-router = APIRouter(prefix="/v1/recommendations", tags=["recommendations"])
+router = APIRouter(
+    route_class=KeyFirstRoute, prefix="/v1/recommendations", tags=["recommendations"]
+)
 
 
 @router.get(

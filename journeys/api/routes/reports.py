@@ -5,12 +5,11 @@ Read-only: the same documents as `journeys report` (store/reports.py)."""
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from journeys.api.auth import check_admin
-from journeys.api.deps import SettingsDep, StoreDep
+from journeys.api.deps import KeyFirstRoute, StoreDep, report_reader
 from journeys.api.errors import ApiError
 from journeys.api.report_page import PageData, render_page
 from journeys.kpis.reports import as_json
@@ -22,8 +21,6 @@ from journeys.store.reports import (
     journeys_report,
     nps_report,
 )
-
-REALM = "journeys reports"
 
 From = Annotated[
     datetime | None,
@@ -49,12 +46,9 @@ def _window(start: datetime | None, end: datetime | None) -> tuple[datetime | No
     return start, end
 
 
-def report_reader(request: Request, settings: SettingsDep) -> None:
-    """The admin key, as Bearer or as an HTTP Basic password (a browser prompts for it)."""
-    check_admin(settings, request, basic_realm=REALM)
-
-
-router = APIRouter(dependencies=[Depends(report_reader)], tags=["reports"])
+router = APIRouter(
+    route_class=KeyFirstRoute, dependencies=[Depends(report_reader)], tags=["reports"]
+)
 
 
 @router.get("/v1/reports/journeys", summary="conversion per journey")

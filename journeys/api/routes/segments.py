@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Depends, Query
 from sqlmodel import Session
 
-from journeys.api.deps import StoreDep, require_admin
+from journeys.api.deps import KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.segments.definition import DefinitionError, Problem, parse_definition
 from journeys.store.models import Customer, Segment, SegmentMembership
@@ -22,7 +22,12 @@ from journeys.store.segments import (
     set_segment_status,
 )
 
-router = APIRouter(prefix="/v1", dependencies=[Depends(require_admin)], tags=["segments"])
+router = APIRouter(
+    route_class=KeyFirstRoute,
+    prefix="/v1",
+    dependencies=[Depends(require_admin)],
+    tags=["segments"],
+)
 
 
 def _summary(row: Segment) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlmodel import SQLModel
 
-from journeys.api.deps import SettingsDep, StoreDep, TopicsDep, require_admin
+from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, TopicsDep, require_admin
 from journeys.api.errors import ApiError, field_errors
 from journeys.channels import consent
 from journeys.channels.subscriptions import ALL
@@ -27,7 +27,7 @@ from journeys.vocabulary.journey_spec import CHANNELS
 
 log = structlog.get_logger()
 
-router = APIRouter(prefix="/v1", tags=["subscriptions"])
+router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["subscriptions"])
 admin = [Depends(require_admin)]
 
 

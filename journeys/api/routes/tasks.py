@@ -11,7 +11,7 @@ from sqlmodel import Session
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from journeys.api.deps import ClientDep, StoreDep, require_admin
+from journeys.api.deps import ClientDep, KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.store.models import Task
 from journeys.store.tasks import TaskError, complete_task, expire_task, list_tasks, reopen_task
@@ -20,7 +20,12 @@ from journeys.vocabulary.journey_types import COMPLETE_TASK_UPDATE, TaskOutcome
 UPDATE_ATTEMPTS = 3  # the same update (by id) each time: a retry cannot apply it twice
 UPDATE_TIMEOUT = timedelta(seconds=10)
 
-router = APIRouter(prefix="/v1/tasks", dependencies=[Depends(require_admin)], tags=["tasks"])
+router = APIRouter(
+    route_class=KeyFirstRoute,
+    prefix="/v1/tasks",
+    dependencies=[Depends(require_admin)],
+    tags=["tasks"],
+)
 
 
 class Completion(BaseModel):

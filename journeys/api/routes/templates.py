@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
-from journeys.api.deps import SettingsDep, StoreDep, TemplatesDep, require_admin
+from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, TemplatesDep, require_admin
 from journeys.api.errors import ApiError
 from journeys.channels.previews import PreviewError, preview
 from journeys.store.customers import customer_traits
@@ -14,7 +14,10 @@ from journeys.store.customers import customer_traits
 STATUS = {"not_found": 404, "invalid": 400, "render": 422}
 
 router = APIRouter(
-    prefix="/v1/templates", dependencies=[Depends(require_admin)], tags=["templates"]
+    route_class=KeyFirstRoute,
+    prefix="/v1/templates",
+    dependencies=[Depends(require_admin)],
+    tags=["templates"],
 )
 
 

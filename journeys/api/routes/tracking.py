@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from temporalio.client import Client
 
 from journeys.api.auth import check_write_key
-from journeys.api.deps import ClientDep, IngestorDep, SettingsDep
+from journeys.api.deps import ClientDep, IngestorDep, KeyFirstRoute, SettingsDep
 from journeys.api.errors import ApiError, field_errors
 from journeys.api.ingest import DeliveryFailed, Ingestor
 from journeys.api.schemas import SegmentBatch, SegmentCall
@@ -23,7 +23,7 @@ MAX_CALL_BYTES = 32 * 1024  # Segment: 32 KB per call
 MAX_BATCH_BYTES = 500 * 1024  # Segment: 500 KB per batch request
 CALL_TYPES = ("identify", "track", "page", "screen", "group", "alias")
 
-router = APIRouter(prefix="/v1", tags=["tracking"])
+router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["tracking"])
 
 
 async def read_body(request: Request) -> dict[str, Any]:
@@ -61,10 +61,22 @@ async def read_body(request: Request) -> dict[str, Any]:
 
 
 async def authorized_body(request: Request, settings: SettingsDep) -> dict[str, Any]:
-    """The body, once its write key (Basic auth or `writeKey` in the body) is accepted; the
-    key itself is taken out."""
-    body = await read_body(request)
-    check_write_key(settings, request, body.get("writeKey"))
+    """The body, once its write key is accepted; the key itself is taken out. A key in the
+    header (HTTP Basic, Segment's way) is checked before the body is read; without one the
+    key must be `writeKey` in a body that can be read, else the caller is unknown (401)."""
+    if request.headers.get("authorization"):
+        check_write_key(settings, request)
+        body = await read_body(request)
+    else:
+        try:
+            body = await read_body(request)
+        except ApiError as err:
+            raise ApiError(
+                401,
+                "missing or unknown write key (send it as the HTTP Basic user name)",
+                headers={"WWW-Authenticate": "Basic"},
+            ) from err
+        check_write_key(settings, request, body.get("writeKey"))
     body.pop("writeKey", None)
     return body
 

@@ -42,6 +42,21 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--temporal-address", default=None, help="use this server for dev-server tests"
     )
+    parser.addoption(
+        "--fuzz-examples", type=int, default=15,
+        help="examples per fuzzed operation or payload kind (tests/api/test_fuzz.py)",
+    )  # fmt: skip
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Hypothesis (and schemathesis, built on it) draw --fuzz-examples examples per test."""
+    from hypothesis import HealthCheck, settings
+
+    settings.register_profile(
+        "journeys", max_examples=config.getoption("--fuzz-examples"), deadline=None,
+        database=None, suppress_health_check=list(HealthCheck),
+    )  # fmt: skip
+    settings.load_profile("journeys")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -9,12 +9,18 @@ from contextlib import asynccontextmanager
 import structlog
 from fastapi import Depends, FastAPI
 from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from temporalio.client import Client
 
 from journeys.activities.recommendations import RecommendationActivities
 from journeys.api.codec import codec_router
 from journeys.api.deps import require_admin
-from journeys.api.errors import ApiError, api_error_response, validation_error_response
+from journeys.api.errors import (
+    ApiError,
+    api_error_response,
+    http_error_response,
+    validation_error_response,
+)
 from journeys.api.ingest import Ingestor
 from journeys.api.router import api_router
 from journeys.channels.subscriptions import load_topics
@@ -54,6 +60,7 @@ def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
 
     app.exception_handler(RequestValidationError)(validation_error_response)
     app.exception_handler(ApiError)(api_error_response)
+    app.exception_handler(StarletteHTTPException)(http_error_response)
 
     app.include_router(api_router)
     # built per app: it holds the payload key; `journeys codec-server` builds it with CORS

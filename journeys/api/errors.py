@@ -6,6 +6,7 @@ from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 
 class ApiError(Exception):
@@ -53,3 +54,13 @@ async def validation_error_response(request: Request, exc: RequestValidationErro
         for e in exc.errors()
     ]
     return await api_error_response(request, ApiError(400, "invalid request", errors))
+
+
+async def http_error_response(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    """Starlette's and FastAPI's own refusals (no such route, method not allowed, a body that
+    is not JSON) answer in our shape too; a refused body names the field `body`."""
+    message = str(exc.detail)
+    errors = [{"field": "body", "reason": message}] if exc.status_code == 400 else None
+    return await api_error_response(
+        request, ApiError(exc.status_code, message, errors, headers=dict(exc.headers or {}))
+    )

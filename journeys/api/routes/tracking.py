@@ -3,6 +3,7 @@
 gzip bodies; every call goes through `ingest` (api/ingest.py)."""
 
 import json
+import math
 import zlib
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
@@ -48,16 +49,64 @@ async def read_body(request: Request) -> dict[str, Any]:
     if len(raw) > limit:
         raise ApiError(413, f"request body over {limit // 1024} KB")
     try:
-        body = json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        body = json.loads(raw, parse_constant=_not_a_number, parse_float=_finite)
+    except (ValueError, RecursionError) as err:  # ValueError: also a 5,000-digit integer
         raise ApiError(
-            400, "body is not valid JSON", [{"field": "body", "reason": str(err)}]
+            400, "body is not valid JSON", [{"field": "body", "reason": str(err)[:200]}]
         ) from err
     if not isinstance(body, dict):
         raise ApiError(
             400, "body must be a JSON object", [{"field": "body", "reason": "not an object"}]
         )
+    problem = unstorable(body)
+    if problem:
+        raise ApiError(400, "body cannot be stored", [problem])
     return body
+
+
+def _not_a_number(constant: str) -> float:
+    raise ValueError(f"{constant} is not JSON (a number must be finite)")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if math.isinf(number):
+        raise ValueError(f"{text[:20]}... is too large for a number")
+    return number
+
+
+MAX_DEPTH = 32  # objects and arrays within each other; Segment's own payloads need a handful
+
+
+def unstorable(body: dict[str, Any]) -> dict[str, str] | None:
+    """What in a parsed body no store or workflow could keep, as a field error: nesting past
+    MAX_DEPTH, a lone surrogate (not Unicode: no UTF-8 encoding exists), or a NUL character
+    (PostgreSQL's text and JSON refuse it)."""
+    stack: list[tuple[str, Any, int]] = [("", body, 1)]
+    while stack:
+        path, value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > MAX_DEPTH:
+                return {"field": path or "body", "reason": f"nested deeper than {MAX_DEPTH}"}
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                if isinstance(key, str) and (reason := _bad_text(key)):
+                    return {"field": f"{path}.{key!r}".lstrip("."), "reason": f"key {reason}"}
+                child = f"{path}.{key}" if isinstance(key, str) else f"{path}[{key}]"
+                stack.append((child.lstrip("."), item, depth + 1))
+        elif isinstance(value, str) and (reason := _bad_text(value)):
+            return {"field": path or "body", "reason": reason}
+    return None
+
+
+def _bad_text(text: str) -> str | None:
+    if "\x00" in text:
+        return "contains a NUL character"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains a lone surrogate (not Unicode text)"
+    return None
 
 
 async def authorized_body(request: Request, settings: SettingsDep) -> dict[str, Any]:

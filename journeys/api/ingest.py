@@ -164,7 +164,10 @@ async def _ingest(
             outcome.append(DeliveryFailed(f"{len(missed)} customer(s) not reachable"))
         else:
             outcome.append(len(ids & delivered))
-    await asyncio.to_thread(_settle, database_url, sorted(delivered), sorted(failed))
+    rows = {e.message_id: e for e in undelivered}
+    await asyncio.to_thread(
+        _settle, database_url, [rows[i] for i in sorted(delivered)], sorted(failed)
+    )
     return outcome
 
 
@@ -247,7 +250,7 @@ def _previous_customer(session, previous_id: str) -> str:  # type: ignore[no-unt
     return next((c for c in candidates if c in found), candidates[0])
 
 
-def _settle(database_url: str, delivered: list[str], failed: list[str]) -> None:
+def _settle(database_url: str, delivered: list[Event], failed: list[str]) -> None:
     with session_scope(database_url) as session:
-        mark_delivered(session, message_ids=delivered)
+        mark_delivered(session, events=delivered)
         forget_undelivered(session, message_ids=failed)

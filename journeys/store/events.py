@@ -6,6 +6,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
+from journeys.store.db import insert_builder
 from journeys.store.models import Event
 
 
@@ -26,13 +27,31 @@ def record_events(session: Session, *, events: list[Event]) -> tuple[list[Event]
     return undelivered, inserted
 
 
-def mark_delivered(session: Session, *, message_ids: Iterable[str]) -> None:
-    ids = list(message_ids)
-    if ids:
+def mark_delivered(session: Session, *, events: Iterable[Event]) -> None:
+    """Mark these signalled events delivered. One that a concurrent request with the same
+    messageId removed meanwhile (it inserted the row, its own signal failed, and
+    `forget_undelivered` ran first) is put back: this signal did reach the customer."""
+    rows = {e.message_id: e for e in events}
+    if not rows:
+        return
+    now = datetime.now(UTC)
+    marked = set(
         session.execute(
             update(Event)
-            .where(col(Event.message_id).in_(ids))
-            .values(delivered_at=datetime.now(UTC))
+            .where(col(Event.message_id).in_(list(rows)))
+            .values(delivered_at=now)
+            .returning(col(Event.message_id))
+        ).scalars()
+    )
+    gone = [rows[i] for i in rows if i not in marked]
+    if gone:
+        columns = [c.name for c in Event.__table__.columns]  # type: ignore[attr-defined]
+        values = [{c: getattr(e, c) for c in columns} | {"delivered_at": now} for e in gone]
+        statement = insert_builder(session)(Event).values(values)
+        session.execute(
+            statement.on_conflict_do_update(
+                index_elements=["message_id"], set_={"delivered_at": now}
+            )
         )
 
 

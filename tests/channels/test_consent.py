@@ -2,7 +2,10 @@
 messages, hard suppressions and frequency caps, through real delivery (aiosmtpd, a loopback
 HTTP provider) and the admin routes."""
 
+import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -19,7 +22,7 @@ from journeys.store.db import session_scope
 from journeys.store.models import Message
 from journeys.vocabulary.journey_types import DeliveryResult, QueueMessageInput
 from tests.helpers.http import Provider, provider
-from tests.helpers.smtp import Inbox
+from tests.helpers.smtp import Inbox, settings_for
 
 ADMIN = {"Authorization": "Bearer admin-key"}
 
@@ -172,4 +175,34 @@ async def test_operators_block_and_unblock_a_channel_even_for_transactional_mail
         assert (await c.delete(f"{route}/*", headers=ADMIN)).status_code == 204
         assert (await c.delete(f"{route}/*", headers=ADMIN)).status_code == 404
     assert deliver(channels, "order_thanks", key="t2").status == "sent"
+    assert len(inbox[0].messages) == 1
+
+
+def test_journeys_sending_at_once_to_a_capped_customer_send_only_the_cap(
+    database_url: str, inbox: tuple[Inbox, int]
+) -> None:
+    """Six journeys' sends to one customer at the same moment, a cap of one email a week: one
+    goes, five are skipped, whatever the store. On PostgreSQL the customer's row lock makes
+    them count one after the other; on SQLite the second writer fails and, as Temporal would,
+    its activity is tried again."""
+    settings = settings_for(database_url, inbox[1]).model_copy(
+        update={"frequency_caps": "email:1/7d"}
+    )
+    with session_scope(database_url) as session:
+        upsert_traits(session, customer_id="c1", traits={"email": "ann@example.test"})
+    channels = ChannelActivities(settings, load_templates())
+    start = threading.Barrier(6)
+
+    def one_journey(n: int) -> DeliveryResult:
+        start.wait()
+        for _ in range(20):  # Temporal's retries of a failed activity
+            try:
+                return deliver(channels, "win_back_10_off", key=f"journey-{n}:offer")
+            except Exception:  # noqa: BLE001  (SQLite: database is locked)
+                time.sleep(0.05)
+        raise AssertionError("never delivered")
+
+    with ThreadPoolExecutor(6) as pool:
+        results = list(pool.map(one_journey, range(6)))
+    assert sorted(r.status for r in results) == ["sent"] + ["skipped"] * 5
     assert len(inbox[0].messages) == 1

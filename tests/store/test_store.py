@@ -73,7 +73,7 @@ def test_record_events_inserts_new_events_and_returns_them_to_signal(database_ur
 def test_retry_of_a_delivered_event_inserts_nothing_and_signals_nothing(database_url: str) -> None:
     record(database_url, event("m1"))
     with session_scope(database_url) as session:
-        mark_delivered(session, message_ids=["m1"])
+        mark_delivered(session, events=[event("m1")])
 
     assert record(database_url, event("m1", payload={"changed": True})) == ([], set())
     assert count(database_url, Event) == 1
@@ -93,7 +93,7 @@ def test_undelivered_stored_event_is_returned_again_for_signalling(database_url:
 def test_mixed_batch_signals_new_and_undelivered_but_not_delivered(database_url: str) -> None:
     record(database_url, event("delivered"), event("pending"))
     with session_scope(database_url) as session:
-        mark_delivered(session, message_ids=["delivered"])
+        mark_delivered(session, events=[event("delivered")])
 
     undelivered, inserted = record(database_url, event("delivered"), event("pending"), event("new"))
     assert undelivered == ["pending", "new"]
@@ -101,12 +101,34 @@ def test_mixed_batch_signals_new_and_undelivered_but_not_delivered(database_url:
     assert count(database_url, Event) == 3
 
 
+def test_a_failed_signal_never_removes_an_event_another_request_delivered(
+    database_url: str,
+) -> None:
+    """Two requests with one messageId at once: A inserts the row, B finds it undelivered and
+    signals too; A's signal fails and B's succeeds. Whichever settles first, the event the
+    customer got stays stored and delivered."""
+    for first in ("failed", "delivered"):
+        message_id = f"race-{first}"
+        assert record(database_url, event(message_id)) == ([message_id], {message_id})  # A
+        assert record(database_url, event(message_id)) == ([message_id], set())  # B
+        for settle in ("forget", "mark") if first == "failed" else ("mark", "forget"):
+            with session_scope(database_url) as session:
+                if settle == "forget":  # A's signal failed
+                    forget_undelivered(session, message_ids=[message_id])
+                else:  # B's signal reached the customer
+                    mark_delivered(session, events=[event(message_id)])
+        stored = stored_event(database_url, message_id)
+        assert stored is not None and stored.delivered_at is not None, first
+        assert stored.payload == {"messageId": message_id, "type": "track"}
+    assert count(database_url, Event) == 2
+
+
 def test_mark_delivered_sets_an_aware_delivery_time(database_url: str) -> None:
     record(database_url, event("m1"), event("m2"))
     before = datetime.now(UTC)
     with session_scope(database_url) as session:
-        mark_delivered(session, message_ids=["m1"])
-        mark_delivered(session, message_ids=[])  # nothing to do
+        mark_delivered(session, events=[event("m1")])
+        mark_delivered(session, events=[])  # nothing to do
     after = datetime.now(UTC)
 
     m1, m2 = stored_event(database_url, "m1"), stored_event(database_url, "m2")
@@ -119,7 +141,7 @@ def test_mark_delivered_sets_an_aware_delivery_time(database_url: str) -> None:
 def test_forget_undelivered_removes_only_undelivered_rows(database_url: str) -> None:
     record(database_url, event("delivered"), event("failed"), event("other"))
     with session_scope(database_url) as session:
-        mark_delivered(session, message_ids=["delivered"])
+        mark_delivered(session, events=[event("delivered")])
     with session_scope(database_url) as session:
         forget_undelivered(session, message_ids=["delivered", "failed", "unknown"])
         forget_undelivered(session, message_ids=[])

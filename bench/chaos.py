@@ -12,7 +12,10 @@ real SMTP receiver and a real HTTP receiver for SMS, push and webhooks):
 
 Each customer's calls are sent one after another by a client that retries as Segment's
 libraries do: the same body and messageId again after a 5xx, a 429 or a connection error, with
-jittered exponential back-off. The traffic and its event timestamps are the same in both runs.
+jittered exponential back-off. The traffic and its event timestamps are the same in both runs,
+except that in the chaos run a share of the customers (--duplicates) send every call twice at
+once, to two API replicas (--apis; each retry goes to the next replica, as through a load
+balancer) — the reference sends it once, so equal states mean each event was applied once.
 
 Once the chaos run has delivered what the reference delivered and the stack is idle, the verdict
 compares them. It passes (exit code 0) only if
@@ -31,6 +34,7 @@ For each fault it reports how long the part took to come back, the longest wait 
 call, the longest gap between deliveries and the slowest event → email latency after it.
 
     .venv/bin/python -m bench.chaos [--customers 1200] [--rate 3] [--postgres | --database-url URL]
+                                    [--apis 2] [--workers 2]
 """
 
 import argparse
@@ -163,20 +167,22 @@ class CallLog:
 
 class SegmentClient:
     """Retries like Segment's libraries: same body (same messageIds) after a 5xx, a 429 or a
-    connection error, jittered exponential back-off, until `deadline_s` has passed."""
+    connection error, jittered exponential back-off, until `deadline_s` has passed. With
+    several API replicas each attempt goes to the next one, as through a load balancer."""
 
-    def __init__(self, http: httpx.AsyncClient, deadline_s: float) -> None:
-        self.http, self.deadline_s = http, deadline_s
+    def __init__(self, replicas: list[httpx.AsyncClient], deadline_s: float) -> None:
+        self.replicas, self.deadline_s = replicas, deadline_s
         self.rng = random.Random(3)
         self.calls: list[CallLog] = []
 
-    async def post(self, path: str, body: dict[str, Any]) -> CallLog:
+    async def post(self, path: str, body: dict[str, Any], replica: int = 0) -> CallLog:
         entry = CallLog(first_try=time.time())
         self.calls.append(entry)
         while True:
             entry.attempts += 1
+            http = self.replicas[(replica + entry.attempts - 1) % len(self.replicas)]
             try:
-                response = await self.http.post(path, json=body)
+                response = await http.post(path, json=body)
                 if response.status_code < 300:
                     entry.accepted = time.time()
                     return entry
@@ -236,7 +242,8 @@ class Run:
     # ---- the parts
 
     async def start(self) -> None:
-        self.temporal_port, self.ui_port, self.api_port = free_port(), free_port(), free_port()
+        self.temporal_port, self.ui_port = free_port(), free_port()
+        self.api_ports = [free_port() for _ in range(self.args.apis)]
         await self._start_server()
         self.env = child_env(
             product_settings(
@@ -252,17 +259,22 @@ class Run:
         self.client = await Client.connect(
             f"127.0.0.1:{self.temporal_port}", data_converter=DATA_CONVERTER, runtime=RUNTIME
         )
-        await self.start_worker()
-        await self.start_api()
+        for _ in range(self.args.workers):
+            await self.start_worker()
+        for replica in range(self.args.apis):
+            await self.start_api(replica)
         auth = "Basic " + base64.b64encode(f"{WRITE_KEY}:".encode()).decode()
         limit = self.args.concurrency
-        self.http = httpx.AsyncClient(
-            base_url=f"http://127.0.0.1:{self.api_port}",
-            headers={"Authorization": auth},
-            limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
-            timeout=httpx.Timeout(30.0),
-        )
-        self.segment = SegmentClient(self.http, self.args.call_deadline)
+        self.https = [
+            httpx.AsyncClient(
+                base_url=f"http://127.0.0.1:{port}",
+                headers={"Authorization": auth},
+                limits=httpx.Limits(max_connections=limit, max_keepalive_connections=limit),
+                timeout=httpx.Timeout(30.0),
+            )
+            for port in self.api_ports
+        ]
+        self.segment = SegmentClient(self.https, self.args.call_deadline)
 
     async def _start_server(self) -> None:
         self.stack.server = DevServer(self.tmp / "temporal.db", self.temporal_port, self.ui_port)
@@ -281,15 +293,16 @@ class Run:
         await wait_pollers(self.client, QUEUE, child, timeout=120, this_process=True)
         return child
 
-    async def start_api(self) -> Child:
+    async def start_api(self, replica: int) -> Child:
+        port = self.api_ports[replica]
         child = self.stack.spawn(
-            "api",
-            [find_binary("journeys"), "api", "--port", str(self.api_port)],
+            f"api-{replica + 1}",
+            [find_binary("journeys"), "api", "--port", str(port)],
             env=self.env,
-            log_file=self.tmp / "api.log",
+            log_file=self.tmp / f"api-{replica + 1}.log",
             cwd=self.tmp,
         )
-        await wait_healthy(f"http://127.0.0.1:{self.api_port}/healthz", child, timeout=120)
+        await wait_healthy(f"http://127.0.0.1:{port}/healthz", child, timeout=120)
         return child
 
     def live_workers(self) -> list[Child]:
@@ -301,7 +314,7 @@ class Run:
 
     def _sample_memory(self) -> None:
         for name, pgid in self.stack.groups().items():
-            kind = "worker" if name.startswith("worker-") else name
+            kind = name.split("-")[0] if name.startswith(("worker-", "api-")) else name
             with contextlib.suppress(OSError):
                 self.peak_mb[kind] = max(self.peak_mb.get(kind, 0.0), group_peak_rss_mb(pgid))
 
@@ -320,11 +333,12 @@ class Run:
             if not self.live_workers()[:-1]:
                 self.outages.append((fault.at, time.time()))
         elif kind == "api":
-            api = next(c for c in reversed(self.stack.children) if c.name == "api")
+            replica = len(self.api_ports) - 1  # with replicas, the others go on serving
+            api = next(c for c in reversed(self.stack.children) if c.name == f"api-{replica + 1}")
             stop_group(api.pgid, signal.SIGKILL)
             fault.at = time.time()
             await asyncio.sleep(self.args.down)
-            await self.start_api()
+            await self.start_api(replica)
         elif kind == "server":
             server = self.stack.server
             assert server is not None and server.process is not None
@@ -355,10 +369,18 @@ class Run:
         gate = asyncio.Semaphore(self.args.concurrency)
         started = time.time()
 
+        twice = {u for u in users if random.Random(u).random() < self.args.duplicates}
+
         async def one(index: int, user: str) -> None:
             async with gate:
                 for trigger, path, body in customer_calls(user, index, base):
-                    call = await self.segment.post(path, body)
+                    if faults and user in twice:  # the same call to two replicas at once
+                        calls = await asyncio.gather(
+                            *(self.segment.post(path, body, replica=r) for r in (0, 1))
+                        )
+                        call = min(calls, key=lambda c: c.accepted or float("inf"))
+                    else:
+                        call = await self.segment.post(path, body, replica=index)
                     if call.accepted is not None:
                         self.triggers[(user, trigger)] = call.accepted
                         if trigger == "identify":
@@ -742,6 +764,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--concurrency", type=int, default=40, help="customers sending at once")
     parser.add_argument(
+        "--apis", type=int, default=1, help="API replicas; a retry goes to the next (default 1)"
+    )
+    parser.add_argument("--workers", type=int, default=1, help="workers at the start (default 1)")
+    parser.add_argument(
+        "--duplicates",
+        type=float,
+        default=0.1,
+        help="chaos run: the share of customers whose every call is sent twice at once, to two "
+        "replicas (default 0.1); the reference sends each call once",
+    )
+    parser.add_argument(
         "--faults",
         default=",".join(FAULTS),
         help=f"in order, spread over the sending (default {','.join(FAULTS)})",
@@ -845,7 +878,8 @@ async def one_run(
         log(f"{name}: all calls answered; waiting for the stack to settle")
         await run.settle(expected, len(OWED), users)
         outcome = await run.outcome(users)
-        await run.http.aclose()
+        for http in run.https:
+            await http.aclose()
         return outcome, run.figures()
 
 

@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale chaos clean
+.PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale chaos soak clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -40,6 +40,9 @@ bench-journeys: $(BIN)/.installed
 chaos: $(BIN)/.installed  # kill each part while customers send; the verdict on SQLite, then PostgreSQL
 	$(BIN)/python -m bench.chaos $(CHAOS_ARGS)
 	$(BIN)/python -m bench.chaos --postgres $(CHAOS_ARGS)
+
+soak: $(BIN)/.installed  # an hour at a steady rate: memory, latency and history sampled; soak.png
+	$(BIN)/python -m bench.soak --png soak.png $(SOAK_ARGS)
 
 bench-scale: $(BIN)/.installed
 	$(BIN)/python -m bench.scale

@@ -44,7 +44,6 @@ import contextlib
 import json
 import logging
 import os
-import platform
 import random
 import shutil
 import signal
@@ -82,6 +81,7 @@ from bench.stack import (  # noqa: E402
     free_port,
     group_peak_rss_mb,
     log,
+    machine,
     percentiles,
     product_settings,
     publish_shipped,
@@ -236,6 +236,9 @@ class Run:
         self.started_users: list[str] = []  # customers whose first call was accepted
         self.peak_mb: dict[str, float] = {}
         self.worker_count = 0
+        self.extra_settings: dict[str, str] = {}  # JOURNEYS_ settings beyond the stack's own
+        self._samplers: list[asyncio.Task[None]] = []
+        self.sent_at = self.settled_at = 0.0
         self.client: Client
         self.segment: SegmentClient
 
@@ -254,6 +257,7 @@ class Run:
                 smtp_port=self.smtp.port,
                 providers_url=self.providers.url,
             )  # fmt: skip
+            | self.extra_settings
         )
         await publish_shipped(self.env, self.tmp)
         self.client = await Client.connect(
@@ -903,11 +907,7 @@ async def _main(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "benchmark": "chaos",
         "pass": all(c["ok"] for c in checks),
         "store": store,
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "args": {k: v for k, v in vars(args).items() if k not in ("json", "database_url")},
         "checks": checks,
         "reference": ref_figures,

@@ -32,8 +32,6 @@ import argparse
 import asyncio
 import base64
 import json
-import os
-import platform
 import random
 import shutil
 import sys
@@ -66,6 +64,7 @@ from bench.stack import (  # noqa: E402
     free_port,
     group_peak_rss_mb,
     log,
+    machine,
     percentiles,
     post_until_ok,
     product_settings,
@@ -527,11 +526,7 @@ def report(phases: dict[str, Phase], memory: dict[str, float], args: argparse.Na
         }
     return {
         "benchmark": "journeys",
-        "machine": {
-            "cpus": os.cpu_count(),
-            "python": platform.python_version(),
-            "platform": platform.platform(),
-        },
+        "machine": machine(),
         "args": {k: v for k, v in vars(args).items() if k != "json"},
         "phases": figures,
         "ratio_to_floor": ratios,

@@ -77,6 +77,17 @@ async def publish_shipped(env: dict[str, str], cwd: Path) -> None:
             raise RuntimeError(f"journeys {' '.join(command)}: {err.decode()[-2000:]}")
 
 
+def machine() -> dict[str, Any]:
+    """Where a benchmark ran, for its report."""
+    import platform
+
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+
+
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 

@@ -43,7 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--temporal-address", default=None, help="use this server for dev-server tests"
     )
     parser.addoption(
-        "--fuzz-examples", type=int, default=15,
+        "--fuzz-examples", type=int, default=10,
         help="examples per fuzzed operation or payload kind (tests/api/test_fuzz.py)",
     )  # fmt: skip
 

@@ -5,7 +5,7 @@ Never a 5xx; every refusal a 4xx that says why (a 400 names each field); and a r
 writes nothing — the store's every row and the server's count of workflows are the same before
 and after it. No worker runs, so nothing but the API changes either.
 
-`pytest tests/api/test_fuzz.py --fuzz-examples 500` runs longer (default 15 examples per
+`pytest tests/api/test_fuzz.py --fuzz-examples 500` runs longer (default 10 examples per
 operation and payload kind, which keeps CI quick).
 """
 

@@ -3,8 +3,10 @@
 from collections.abc import Container
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
+from journeys.store.customers import customer_traits
 from journeys.store.models import Message
 
 
@@ -17,8 +19,13 @@ def due_popovers(
     none older than `expiry` (those are marked expired), at most `max_per_day` served in the
     last 24 hours and, given a `session_id`, at most `max_per_session` served in that session
     (whoever the session belonged to then). Given `templates`, only those templates may show
-    (the page's display rule); the others wait for another page."""
+    (the page's display rule); the others wait for another page.
+
+    Page loads at once never share a popover: on PostgreSQL the customer's row lock makes them
+    take turns; everywhere each popover is claimed by an UPDATE that only a still-queued row
+    passes, so a load that read it queued but came second does not show it."""
     now = now or datetime.now(UTC)
+    customer_traits(session, customer_id=customer_id, lock=True)
     rows = list(
         session.exec(
             select(Message)
@@ -44,9 +51,16 @@ def due_popovers(
             continue
         if message.created_at < now - expiry:
             message.status, message.reason = "skipped", "expired before the customer came back"
+            session.add(message)
         elif len(due) < room and (templates is None or message.template in templates):
-            message.status, message.sent_at = "sent", now
-            message.served_session = session_id
-            due.append(message)
-        session.add(message)
+            claimed = session.execute(
+                update(Message)
+                .where(col(Message.idempotency_key) == message.idempotency_key)
+                .where(col(Message.status) == "queued")
+                .values(status="sent", sent_at=now, served_session=session_id)
+                .execution_options(synchronize_session=False)
+            )
+            if claimed.rowcount == 1:  # type: ignore[attr-defined]
+                session.refresh(message)
+                due.append(message)
     return due

@@ -1,5 +1,6 @@
 """On-site popovers: queued by journeys, served to the website once, under display rules."""
 
+import asyncio
 import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -162,3 +163,24 @@ async def test_bad_display_rule_input_is_400_naming_the_field(sqlite_url: str) -
         r = await get(settings, query)
         assert r.status_code == 400, query
         assert [e["field"] for e in r.json()["errors"]] == [field], query
+
+
+async def test_page_loads_at_once_never_get_the_same_popover(database_url: str) -> None:
+    """Eight page loads of one visitor at the same moment, three popovers queued and room for
+    all: each popover is served to exactly one of them."""
+    settings = Settings(database_url=database_url, write_keys=[KEY], popovers_per_day=10)
+    with session_scope(database_url) as session:
+        upsert_traits(session, customer_id="u1", traits={"first_name": "Ann"})
+    for key in ("p1", "p2", "p3"):
+        queue(database_url, key, "u1", "welcome_popover")
+    app = create_app(settings, client=object())  # type: ignore[arg-type]
+    auth = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://api"
+    ) as c:
+        loads = await asyncio.gather(
+            *(c.get("/v1/popovers?userId=u1", headers=auth) for _ in range(8))
+        )
+    assert [r.status_code for r in loads] == [200] * 8
+    shown = [p["popover_id"] for r in loads for p in r.json()]
+    assert sorted(shown) == ["p1", "p2", "p3"]

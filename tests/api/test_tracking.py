@@ -6,6 +6,7 @@ import gzip
 import json
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
@@ -209,6 +210,32 @@ async def test_bad_input_is_400_naming_the_field(
     assert stored(settings) == []
 
 
+async def test_a_time_far_in_the_future_is_refused_unless_sent_at_explains_it(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """A timestamp a week ahead is refused, naming it; a device whose clock is a week fast
+    (originalTimestamp and sentAt both ahead) is corrected by the skew and accepted."""
+    ahead = (datetime.now(UTC) + timedelta(days=7)).isoformat()
+    user = f"u-{uuid.uuid4()}"
+    track = {"userId": user, "event": "Product Viewed"}
+    r = await http.post("/v1/track", headers=basic(KEY), json=track | {"timestamp": ahead})
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "timestamp", r.text
+    r = await http.post("/v1/batch", headers=basic(KEY), json={"batch": [
+        {"type": "track", **track, "messageId": "fine"},
+        {"type": "track", **track, "messageId": "ahead", "timestamp": ahead},
+    ]})  # fmt: skip
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "batch[1].timestamp"
+    absurd = track | {"originalTimestamp": "0001-01-01T00:00:00Z", "sentAt": "9999-01-01T00:00:00Z"}
+    r = await http.post("/v1/track", headers=basic(KEY), json=absurd)
+    assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sentAt", r.text
+    assert stored(settings, user_id=user) == []
+    skewed = track | {"originalTimestamp": ahead, "sentAt": ahead}
+    r = await http.post("/v1/track", headers=basic(KEY), json=skewed)
+    assert r.status_code == 200, r.text
+    (event,) = stored(settings, user_id=user)
+    assert abs(event.timestamp - datetime.now(UTC)) < timedelta(minutes=1)
+
+
 async def test_malformed_json_is_400(http: httpx.AsyncClient) -> None:
     r = await http.post(
         "/v1/track", headers={**basic(KEY), "Content-Type": "application/json"}, content=b"{nope"
@@ -317,6 +344,40 @@ async def test_after_a_user_to_user_alias_the_old_id_reaches_the_survivor_for_go
     assert {e.customer_id for e in stored(settings, user_id=old)} == {new}
     described = await client.get_workflow_handle(customer_workflow_id(old)).describe()
     assert described.status == WorkflowExecutionStatus.TERMINATED  # not started again
+
+
+async def test_aliases_that_form_a_loop_leave_one_customer(
+    http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """a → b, then b → a (and a → a): accepted, one customer keeps every event, and later
+    calls under either id reach it — no merge back, no workflow stuck."""
+    a, b = f"u-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    client = dev_env.client
+    for user in (a, b):
+        r = await http.post("/v1/track", headers=basic(KEY),
+                            json={"userId": user, "event": "Product Viewed"})  # fmt: skip
+        assert r.status_code == 200
+    r = await http.post("/v1/alias", headers=basic(KEY), json={"userId": b, "previousId": a})
+    assert r.status_code == 200
+    await wait_for(client, b, lambda s: a in s.merged_from)
+    with session_scope(settings.database_url) as session:  # the store knows it, once merged
+        for _ in range(100):
+            if (row := session.get(Customer, a)) is not None and row.merged_into == b:
+                break
+            session.expire_all()
+            await asyncio.sleep(0.1)
+    for loop in ({"userId": a, "previousId": b}, {"userId": a, "previousId": a}):
+        r = await http.post("/v1/alias", headers=basic(KEY), json=loop)
+        assert r.status_code == 200, r.text
+    for user in (a, b):
+        r = await http.post("/v1/track", headers=basic(KEY),
+                            json={"userId": user, "event": "Checkout Started"})  # fmt: skip
+        assert r.status_code == 200
+    state = await wait_for(client, b, lambda s: s.event_counts.get("Checkout Started") == 2)
+    assert state.event_counts["Product Viewed"] == 2 and state.merged_into is None
+    assert (await client.get_workflow_handle(customer_workflow_id(b)).describe()).status == (
+        WorkflowExecutionStatus.RUNNING
+    )
 
 
 async def test_a_user_id_that_looks_anonymous_is_its_own_customer(

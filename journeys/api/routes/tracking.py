@@ -6,6 +6,7 @@ import json
 import math
 import zlib
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -16,7 +17,7 @@ from temporalio.client import Client
 from journeys.api.auth import check_write_key
 from journeys.api.deps import ClientDep, IngestorDep, KeyFirstRoute, SettingsDep
 from journeys.api.errors import ApiError, field_errors
-from journeys.api.ingest import DeliveryFailed, Ingestor
+from journeys.api.ingest import DeliveryFailed, Ingestor, event_time
 from journeys.api.schemas import SegmentBatch, SegmentCall
 from journeys.config.metrics import EVENTS_INGESTED
 
@@ -133,6 +134,28 @@ async def authorized_body(request: Request, settings: SettingsDep) -> dict[str, 
 TrackingBody = Annotated[dict[str, Any], Depends(authorized_body)]
 
 
+FUTURE_LIMIT = timedelta(days=1)  # beyond any honest clock once sentAt has corrected skew
+
+
+def too_far_ahead(calls: list[SegmentCall], prefixes: list[str]) -> list[dict[str, str]]:
+    """Field errors for calls whose event time (after Segment's clock-skew correction) is more
+    than a day after now — such a time would make the customer look active, and goal windows
+    open, for years — or cannot be computed at all."""
+    now = datetime.now(UTC)
+    errors = []
+    for call, prefix in zip(calls, prefixes, strict=True):
+        try:
+            ahead = event_time(call, now) > now + FUTURE_LIMIT
+        except OverflowError:
+            errors.append({"field": f"{prefix}sentAt", "reason": "the clock-skew correction "
+                           "(sentAt - originalTimestamp) leaves the calendar"})  # fmt: skip
+            continue
+        if ahead:
+            errors.append({"field": f"{prefix}timestamp", "reason": "more than a day in the "
+                           "future (after the sentAt clock-skew correction)"})  # fmt: skip
+    return errors
+
+
 async def accept(calls: list[SegmentCall], client: Client, ingestor: Ingestor) -> JSONResponse:
     """`{"success": true}` once Temporal has every call; 503 (retry) if it does not."""
     try:
@@ -151,6 +174,9 @@ def _call_route(call_type: str) -> Callable[..., Awaitable[JSONResponse]]:
             call = SegmentCall.model_validate({**body, "type": call_type})
         except ValidationError as err:
             raise ApiError(400, "invalid call", field_errors(err)) from err
+        future = too_far_ahead([call], [""])
+        if future:
+            raise ApiError(400, "invalid call", future)
         return await accept([call], client, ingestor)
 
     route.__name__ = call_type
@@ -178,6 +204,9 @@ async def batch(body: TrackingBody, client: ClientDep, ingestor: IngestorDep) ->
             calls.append(SegmentCall.model_validate(merged))
         except ValidationError as err:
             errors.extend(field_errors(err, prefix=f"batch[{i}]."))
+    errors += (
+        too_far_ahead(calls, [f"batch[{i}]." for i in range(len(calls))]) if not errors else []
+    )
     if errors:
         raise ApiError(400, "invalid batch", errors)
     return await accept(calls, client, ingestor)

@@ -3,12 +3,14 @@ a verdict on trends and on every event and message.
 
 One stack of separate processes on free loopback ports (bench/chaos.py's: the Temporal dev
 server on a SQLite file, `journeys api`, `journeys worker`, a real SMTP receiver and a real HTTP
-receiver). A population of --customers returning customers sends --rate calls a second for
---minutes, each customer going round a shop's cycle (identify once, then page · Product Viewed ·
-Checkout Started · Order Completed, again and again), one call at a time, through the same
-retrying Segment-like client. Every --sample-seconds it records the resident memory of worker,
-server and API, the calls and emails of the interval with their event → email latency, the
-longest customer history among a sample, and a `state` query's time.
+receiver). Visits arrive at a steady rate so that --rate calls a second are offered for
+--minutes: a new customer's first visit (identify, page, Product Viewed, Checkout Started,
+Order Completed) or, --returning of the time, a returning customer's next (the same without
+identify); each visit's calls go one after another through the same retrying Segment-like
+client. New customers keep the journeys sending all hour. Every --sample-seconds it records
+the resident memory of worker, server and API, the calls and emails of the interval with their
+event → email latency, the longest customer history among a sample, and a `state` query's
+time.
 
 The verdict (exit code 0 only if all hold):
   - every call accepted;
@@ -72,11 +74,13 @@ class Sample:
 class Soak:
     def __init__(self, args: argparse.Namespace, run: Run) -> None:
         self.args, self.run = args, run
-        self.users = [f"soak-{os.urandom(2).hex()}-{i}" for i in range(args.customers)]
+        self.prefix = f"soak-{os.urandom(2).hex()}"
+        self.users: list[str] = []  # every customer so far
+        self.returning: list[str] = []  # those whose first visit is over
         self.sent: Counter[str] = Counter()  # accepted calls per customer
         self.sent_names: dict[str, Counter[str]] = {}  # per customer: accepted calls by name
         self.step: dict[str, int] = {}
-        self.locks = {u: asyncio.Lock() for u in self.users}
+        self.locks: dict[str, asyncio.Lock] = {}
         self.last_trigger: dict[tuple[str, str], float] = {}
         self.samples: list[Sample] = []
         self.rng = random.Random(1)
@@ -106,26 +110,43 @@ class Soak:
         }[name]  # fmt: skip
         return name, "/v1/track", base | {"event": name, "properties": properties}
 
-    async def one(self, user: str) -> None:
-        async with self.locks[user]:  # one call at a time per customer, in order
-            trigger, path, body = self.next_call(user)
-            call = await self.run.segment.post(path, body, replica=self.sequence)
-            if call.accepted is not None:
+    async def visit(self, user: str, calls: int) -> None:
+        """A visit: the customer's next `calls` calls, one after another, in order."""
+        async with self.locks[user]:
+            for _ in range(calls):
+                trigger, path, body = self.next_call(user)
+                call = await self.run.segment.post(path, body, replica=self.sequence)
+                if call.accepted is None:
+                    return  # the rest would come out of order; the verdict reports it
                 self.sent[user] += 1
                 self.sent_names.setdefault(user, Counter())[trigger] += 1
                 self.last_trigger[(user, trigger)] = call.accepted
                 if user not in self.run.started_users:
                     self.run.started_users.append(user)
+        if calls == 1 + len(CYCLE):
+            self.returning.append(user)
 
     async def drive(self) -> None:
+        """Visits at a steady rate — a new customer's first (identify, then the shop's cycle)
+        or, --returning of the time, a returning customer's next cycle — so that --rate calls
+        a second are offered and messages keep going out all hour."""
         started = time.time()
         end = started + self.args.minutes * 60
+        share = self.args.returning
+        calls_per_visit = share * len(CYCLE) + (1 - share) * (1 + len(CYCLE))
+        visits_per_s = self.args.rate / calls_per_visit
         sampler = asyncio.create_task(self.sample_every(started, end))
         tasks: set[asyncio.Task[None]] = set()
         i = 0
         while time.time() < end:
-            await asyncio.sleep(max(0.0, started + i / self.args.rate - time.time()))
-            task = asyncio.create_task(self.one(self.rng.choice(self.users)))
+            await asyncio.sleep(max(0.0, started + i / visits_per_s - time.time()))
+            if self.returning and self.rng.random() < share:
+                user, calls = self.rng.choice(self.returning), len(CYCLE)
+            else:
+                user, calls = f"{self.prefix}-{len(self.users)}", 1 + len(CYCLE)
+                self.users.append(user)
+                self.locks[user] = asyncio.Lock()
+            task = asyncio.create_task(self.visit(user, calls))
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             i += 1
@@ -281,7 +302,12 @@ def _parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n\n")[0])  # fmt: skip
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--rate", type=float, default=10.0, help="calls a second (default 10)")
-    parser.add_argument("--customers", type=int, default=500, help="the returning population")
+    parser.add_argument(
+        "--returning",
+        type=float,
+        default=0.5,
+        help="the share of visits by a returning customer (default 0.5)",
+    )
     parser.add_argument("--sample-seconds", type=float, default=60.0)
     parser.add_argument(
         "--warmup-minutes",
@@ -320,7 +346,7 @@ async def _main(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         with run.receivers():
             await run.start()
             soak = Soak(args, run)
-            log(f"soak: {args.customers} customers, {args.rate} calls/s for {args.minutes} min")
+            log(f"soak: {args.rate} calls/s, {args.returning:.0%} returning, {args.minutes} min")
             await soak.drive()
             await run.settle(set(), 0, soak.users)
             outcome = await run.outcome(soak.users)
@@ -347,7 +373,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)
     if args.png:
-        title = f"soak: {args.rate} calls/s, {args.customers} customers, {rep['store']} store"
+        title = (
+            f"soak: {args.rate} calls/s, {args.returning:.0%} of visits returning, {rep['store']}"
+        )
         plot([Sample(**s) for s in rep["samples"]], args.png, title)
     if args.json:
         print(json.dumps(rep, indent=2, default=str))

@@ -350,6 +350,8 @@ class Run:
             fault.at = time.time()
             await asyncio.sleep(self.args.down)
             await self._start_server()
+            for worker in self.live_workers():  # answerable again once a worker polls again
+                await wait_pollers(self.client, QUEUE, worker, timeout=120, this_process=True)
             self.outages.append((fault.at, time.time()))
         elif kind == "pair":
             first = self.live_workers()[-1]
@@ -570,7 +572,10 @@ class Run:
         faults = []
         for i, fault in enumerate(self.faults):
             fault.until = self.faults[i + 1].at if i + 1 < len(self.faults) else self.settled_at
-            window = [c for c in calls if fault.at - 1 <= c.first_try < fault.until]
+            window = [
+                c for c in calls
+                if c.first_try < fault.until and (c.accepted or fault.until) >= fault.at
+            ]  # fmt: skip
             window_waits = [c.accepted - c.first_try for c in window if c.accepted is not None]
             fault_latencies = self._latencies(fault.at - 5, fault.until)
             faults.append(
@@ -625,7 +630,7 @@ class Run:
         with self.smtp.lock:
             times = sorted(m.at for m in self.smtp.messages if begin <= m.at < end)
         times += [at for at, _, _ in self.providers.requests if begin <= at < end]
-        times = sorted([begin, *times])
+        times = sorted([begin, *times, end])
         return max((b - a for a, b in zip(times, times[1:], strict=False)), default=None)
 
     @contextlib.contextmanager
@@ -652,7 +657,10 @@ def compare(reference: Outcome, chaos: Outcome, figures: dict[str, Any]) -> list
             if ours.get(k) != theirs.get(k)
         ]
 
+    broken = [u for u, state in reference.customers.items() if "error" in state]
+    owed = len(OWED) * len(reference.customers)
     state_diff = differing(reference.customers, chaos.customers)
+    state_diff += [f"{u}: {s}" for u, s in chaos.customers.items() if "error" in s]
     run_diff = differing(reference.runs, chaos.runs)
     missing = set(reference.messages) - set(chaos.messages)
     unexpected = set(chaos.messages) - set(reference.messages)
@@ -660,6 +668,12 @@ def compare(reference: Outcome, chaos: Outcome, figures: dict[str, Any]) -> list
     queries = figures["state_queries"]
     not_accepted = figures["calls_not_accepted"]
     return [
+        {
+            "check": "the reference is whole (every state read, every owed email received)",
+            "ok": not broken and len(reference.messages) >= owed,
+            "detail": f"{len(reference.messages)} of {owed} owed emails, "
+            f"{len(broken)} states unreadable",
+        },
         {
             "check": "every call accepted",
             "ok": not not_accepted,

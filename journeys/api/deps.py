@@ -144,6 +144,7 @@ class KeyFirstRoute(APIRoute):
         checks = [
             KEY_CHECKS[sub.call] for sub in _dependencies(self.dependant) if sub.call in KEY_CHECKS
         ]
+        self.key_checks = checks  # what runs before the body is read (tests hold routes to it)
         if not checks:
             return handler
 

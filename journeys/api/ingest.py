@@ -44,12 +44,14 @@ def message_id_of(call: SegmentCall) -> str:
 
 
 def event_time(call: SegmentCall, received_at: datetime) -> datetime:
-    """Segment's clock-skew correction: receivedAt − (sentAt − originalTimestamp)."""
-    if call.timestamp:
-        return _aware(call.timestamp)
-    if call.originalTimestamp and call.sentAt:
-        return received_at - (_aware(call.sentAt) - _aware(call.originalTimestamp))
-    return _aware(call.originalTimestamp) if call.originalTimestamp else received_at
+    """Segment's clock-skew correction, receivedAt − (sentAt − the sender's time of the call),
+    whenever the sender says when it sent (`sentAt`): a device whose clock is a day fast stamps
+    both a day fast. The sender's time is `timestamp` (what libraries send) or
+    `originalTimestamp`. Without `sentAt`, the time as given; without any, receivedAt."""
+    given = call.timestamp or call.originalTimestamp
+    if given and call.sentAt:
+        return received_at - (_aware(call.sentAt) - _aware(given))
+    return _aware(given) if given else received_at
 
 
 def _aware(moment: datetime) -> datetime:

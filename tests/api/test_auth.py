@@ -123,3 +123,8 @@ def test_every_route_that_takes_a_body_checks_keys_first(settings: Settings) -> 
     with_body = [r for r in every if r.dependant.body_params]
     assert len(every) >= 50 and len(with_body) >= 5
     assert [r.path for r in with_body if not isinstance(r, KeyFirstRoute)] == []
+    # and each checks a key of its own (a key added only where a router is included would not
+    # be seen by KeyFirstRoute)
+    for route in with_body:
+        route.get_route_handler()
+        assert route.key_checks, route.path

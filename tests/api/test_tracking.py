@@ -214,7 +214,8 @@ async def test_a_time_far_in_the_future_is_refused_unless_sent_at_explains_it(
     http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     """A timestamp a week ahead is refused, naming it; a device whose clock is a week fast
-    (originalTimestamp and sentAt both ahead) is corrected by the skew and accepted."""
+    (its timestamp and sentAt both ahead, as analytics.js sends them) is corrected by the skew
+    and accepted."""
     ahead = (datetime.now(UTC) + timedelta(days=7)).isoformat()
     user = f"u-{uuid.uuid4()}"
     track = {"userId": user, "event": "Product Viewed"}
@@ -229,7 +230,7 @@ async def test_a_time_far_in_the_future_is_refused_unless_sent_at_explains_it(
     r = await http.post("/v1/track", headers=basic(KEY), json=absurd)
     assert r.status_code == 400 and r.json()["errors"][0]["field"] == "sentAt", r.text
     assert stored(settings, user_id=user) == []
-    skewed = track | {"originalTimestamp": ahead, "sentAt": ahead}
+    skewed = track | {"timestamp": ahead, "sentAt": ahead}
     r = await http.post("/v1/track", headers=basic(KEY), json=skewed)
     assert r.status_code == 200, r.text
     (event,) = stored(settings, user_id=user)

@@ -114,7 +114,7 @@ async def authorized_body(request: Request, settings: SettingsDep) -> dict[str, 
     """The body, once its write key is accepted; the key itself is taken out. A key in the
     header (HTTP Basic, Segment's way) is checked before the body is read; without one the
     key must be `writeKey` in a body that can be read, else the caller is unknown (401)."""
-    if request.headers.get("authorization"):
+    if request.headers.get("authorization", "").lower().startswith("basic "):
         check_write_key(settings, request)
         body = await read_body(request)
     else:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 CallType = Literal["identify", "track", "page", "screen", "group", "alias"]
 MAX_ID = 255
+MAX_VERSION = 2**31 - 1  # a version number both stores keep (PostgreSQL INTEGER)
 
 
 class SegmentCall(BaseModel):

@@ -334,3 +334,14 @@ def test_malformed_bodies_get_a_clear_4xx_and_write_nothing(
             assert explains_itself(response) is None, (label, explains_itself(response))
             assert live_api.store_digest() == before, (label, path)
             assert live_api.workflows() == workflows, (label, path)
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/reports/journeys", "/v1/journeys/welcome", "/v1/journeys/welcome/experiments"]
+)
+def test_a_version_beyond_what_the_store_keeps_is_400(live_api: LiveApi, path: str) -> None:
+    """Found by the fuzzer in CI: a 20-digit version overflowed SQLite's INTEGER (500)."""
+    response = httpx.get(f"{live_api.url}{path}", params={"version": "9" * 20},
+                         headers={"Authorization": f"Bearer {ADMIN_KEY}"})  # fmt: skip
+    assert response.status_code == 400, response.text
+    assert response.json()["errors"][0]["field"] == "version"

@@ -11,6 +11,7 @@ from sqlmodel import Session
 from journeys.activities.experiments import journey_experiment_results
 from journeys.api.deps import KeyFirstRoute, StoreDep, require_admin
 from journeys.api.errors import ApiError
+from journeys.api.schemas import MAX_VERSION
 from journeys.store.experiments import (
     ExperimentError,
     promote_variant,
@@ -38,7 +39,7 @@ def promotion_view(row: ExperimentPromotion) -> dict[str, Any]:
 
 @router.get("", summary="experiment results and promotions")
 async def experiments(
-    name: str, store: StoreDep, version: Annotated[int | None, Query(ge=1)] = None
+    name: str, store: StoreDep, version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None
 ) -> dict[str, Any]:
     """Per experiment step: each variant's exposures, conversions, rate with its 95%
     Wilson interval and probability of being best, the chi-square p-value and the sample

@@ -19,6 +19,7 @@ from journeys.api.deps import (
     require_admin,
 )
 from journeys.api.errors import ApiError
+from journeys.api.schemas import MAX_VERSION
 from journeys.channels.templates import spec_template_problems
 from journeys.store.decisions import decisions
 from journeys.store.journeys import (
@@ -60,7 +61,7 @@ async def journeys(store: StoreDep) -> list[dict[str, Any]]:
 
 @router.get("/{name}", summary="a journey's spec (latest, or ?version=N)")
 async def journey(
-    name: str, store: StoreDep, version: Annotated[int | None, Query(ge=1)] = None
+    name: str, store: StoreDep, version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None
 ) -> dict[str, Any]:
     spec = await store.run(lambda s: get_version(s, name=name, version=version))
     if spec is None:

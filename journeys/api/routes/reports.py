@@ -12,6 +12,7 @@ from sqlmodel import Session
 from journeys.api.deps import KeyFirstRoute, StoreDep, report_reader
 from journeys.api.errors import ApiError
 from journeys.api.report_page import PageData, render_page
+from journeys.api.schemas import MAX_VERSION
 from journeys.kpis.reports import as_json
 from journeys.store.kpis import RunFilter, customer_value
 from journeys.store.reports import (
@@ -29,7 +30,9 @@ From = Annotated[
 To = Annotated[
     datetime | None, Query(alias="to", description="entries before this instant (exclusive)")
 ]
-Version = Annotated[int | None, Query(ge=1, description="only runs of this journey version")]
+Version = Annotated[
+    int | None, Query(ge=1, le=MAX_VERSION, description="only runs of this journey version")
+]
 Period = Literal["day", "week", "month"]
 
 

@@ -31,6 +31,8 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import GenerationMode
 from temporalio.testing import WorkflowEnvironment
 
+from journeys.devserver import find_binary
+from tests.helpers.api import basic
 from tests.helpers.ports import free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -59,17 +61,11 @@ class LiveApi:
     def workflows(self) -> int:
         """Workflows on this API's task queue (any refused call that started one shows here)."""
         done = subprocess.run(
-            [_temporal(), "workflow", "count", "--address", self.address,
+            [find_binary("temporal"), "workflow", "count", "--address", self.address,
              "--query", f'TaskQueue="{self.task_queue}"', "-o", "json"],
             capture_output=True, text=True, timeout=30, check=True,
         )  # fmt: skip
         return int(json.loads(done.stdout).get("count", 0))  # proto3 leaves out a zero
-
-
-def _temporal() -> str:
-    from journeys.devserver import find_binary
-
-    return find_binary("temporal")
 
 
 @pytest.fixture(scope="module")
@@ -163,9 +159,7 @@ def test_no_operation_answers_5xx_or_refuses_without_saying_why(
 ) -> None:
     path = operation.path
     headers = (
-        {"Authorization": "Basic " + _b64(f"{WRITE_KEY}:")}
-        if path.startswith(TRACKING)
-        else {"Authorization": f"Bearer {ADMIN_KEY}"}
+        basic(WRITE_KEY) if path.startswith(TRACKING) else {"Authorization": f"Bearer {ADMIN_KEY}"}
     )
 
     @given(case=operation.as_strategy(mode))
@@ -186,12 +180,6 @@ def test_no_operation_answers_5xx_or_refuses_without_saying_why(
         if mode is GenerationMode.NEGATIVE:
             pytest.skip("nothing in this operation can be made invalid")
         raise
-
-
-def _b64(text: str) -> str:
-    import base64
-
-    return base64.b64encode(text.encode()).decode()
 
 
 # --------------------------------------------------------------------------------------------
@@ -256,7 +244,7 @@ def segment_call(draw: st.DrawFn, user: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def segment(live_api: LiveApi) -> Iterator[httpx.Client]:
-    auth = {"Authorization": "Basic " + _b64(f"{WRITE_KEY}:")}
+    auth = basic(WRITE_KEY)
     with httpx.Client(base_url=live_api.url, headers=auth, timeout=30) as client:
         yield client
 

@@ -1,7 +1,6 @@
 """The Segment-compatible tracking endpoints against the local dev server and a real worker."""
 
 import asyncio
-import base64
 import gzip
 import json
 import uuid
@@ -24,15 +23,11 @@ from journeys.store.models import Customer, Event
 from journeys.vocabulary.events import Stage
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.worker.main import build_worker
-from tests.helpers.api import ADMIN, ADMIN_KEY
+from tests.helpers.api import ADMIN, ADMIN_KEY, basic
 from tests.helpers.ports import free_port
 from tests.helpers.temporal import wait_for
 
 KEY = "test-write-key"
-
-
-def basic(key: str) -> dict[str, str]:
-    return {"Authorization": "Basic " + base64.b64encode(f"{key}:".encode()).decode()}
 
 
 @pytest.fixture
@@ -316,6 +311,17 @@ async def test_a_gzip_bomb_is_413_without_inflating_it(http: httpx.AsyncClient) 
     assert r.status_code == 413
 
 
+async def merge_stored(settings: Settings, source: str, *, into: str) -> None:
+    """Until the store knows `source` was merged into `into` (the API routes by it)."""
+    with session_scope(settings.database_url) as session:
+        for _ in range(100):
+            if (row := session.get(Customer, source)) is not None and row.merged_into == into:
+                return
+            session.expire_all()
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"the store never recorded {source} merged into {into}")
+
+
 async def test_after_a_user_to_user_alias_the_old_id_reaches_the_survivor_for_good(
     http: httpx.AsyncClient, dev_env: WorkflowEnvironment, settings: Settings
 ) -> None:
@@ -330,12 +336,7 @@ async def test_after_a_user_to_user_alias_the_old_id_reaches_the_survivor_for_go
     r = await http.post("/v1/alias", headers=basic(KEY), json={"userId": new, "previousId": old})
     assert r.status_code == 200
     await wait_for(client, new, lambda s: old in s.merged_from)
-    with session_scope(settings.database_url) as session:  # the store knows it, once merged
-        for _ in range(100):
-            if (row := session.get(Customer, old)) is not None and row.merged_into == new:
-                break
-            session.expire_all()
-            await asyncio.sleep(0.1)
+    await merge_stored(settings, old, into=new)
     await client.get_workflow_handle(customer_workflow_id(old)).terminate("the old one is gone")
     r = await http.post("/v1/track", headers=basic(KEY),
                         json={"userId": old, "event": "Checkout Started"})  # fmt: skip
@@ -361,12 +362,7 @@ async def test_aliases_that_form_a_loop_leave_one_customer(
     r = await http.post("/v1/alias", headers=basic(KEY), json={"userId": b, "previousId": a})
     assert r.status_code == 200
     await wait_for(client, b, lambda s: a in s.merged_from)
-    with session_scope(settings.database_url) as session:  # the store knows it, once merged
-        for _ in range(100):
-            if (row := session.get(Customer, a)) is not None and row.merged_into == b:
-                break
-            session.expire_all()
-            await asyncio.sleep(0.1)
+    await merge_stored(settings, a, into=b)
     for loop in ({"userId": a, "previousId": b}, {"userId": a, "previousId": a}):
         r = await http.post("/v1/alias", headers=basic(KEY), json=loop)
         assert r.status_code == 200, r.text

@@ -1,7 +1,6 @@
 """On-site popovers: queued by journeys, served to the website once, under display rules."""
 
 import asyncio
-import base64
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from journeys.config.settings import Settings
 from journeys.store.customers import link_identity, upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
+from tests.helpers.api import basic
 
 KEY = "site-key"
 
@@ -28,7 +28,7 @@ def queue(url: str, key: str, customer: str, template: str, age: timedelta = tim
 
 async def get(settings: Settings, query: str) -> httpx.Response:
     app = create_app(settings, client=object())  # type: ignore[arg-type]
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
+    auth = basic(KEY)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://api"
     ) as c:
@@ -174,7 +174,7 @@ async def test_page_loads_at_once_never_get_the_same_popover(database_url: str) 
     for key in ("p1", "p2", "p3"):
         queue(database_url, key, "u1", "welcome_popover")
     app = create_app(settings, client=object())  # type: ignore[arg-type]
-    auth = {"Authorization": "Basic " + base64.b64encode(f"{KEY}:".encode()).decode()}
+    auth = basic(KEY)
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://api"
     ) as c:

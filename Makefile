@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale chaos soak clean
+.PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale bench-backtest chaos soak clean
 
 $(BIN)/.installed: pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (set PYTHON=...)")'
@@ -46,6 +46,9 @@ soak: $(BIN)/.installed  # an hour at a steady rate: memory, latency and history
 
 bench-scale: $(BIN)/.installed
 	$(BIN)/python -m bench.scale
+
+bench-backtest: $(BIN)/.installed  # journeys backtest on the real CDNOW history; customer-days a second
+	$(BIN)/python -m bench.backtest $(BACKTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) .journeys .pytest_cache

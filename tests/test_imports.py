@@ -26,6 +26,7 @@ LAYERS: dict[str, int] = {
     "devserver": 6,
     "worker": 6,
     "api": 6,
+    "backtest": 7,  # runs a worker, the API's ingestion and the test server together
     "cli": 7,
 }
 PROCESSES = {"devserver", "worker", "api"}  # side by side: none imports another

@@ -10,7 +10,7 @@ that does not delivers it twice.
 
 import contextvars
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -48,11 +48,26 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
 
 
+Transmit = Callable[[QueueMessageInput, dict[str, Any]], None]
+
+
+def wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class ChannelActivities:
-    def __init__(self, settings: Settings, templates: dict[str, Template]) -> None:
+    """`transmit` and `clock` are the provider call and the time caps count from; a backtest
+    swaps them for a recorder and the simulated clock (`journeys.backtest`)."""
+
+    def __init__(
+        self, settings: Settings, templates: dict[str, Template], *,
+        transmit: Transmit | None = None, clock: Callable[[], datetime] = wall_clock,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.templates = templates
         self.topics = load_topics(settings.templates_dir or SHIPPED)
+        self.transmit: Transmit = transmit or self._transmit
+        self.clock = clock
 
     @activity.defn(name=DELIVERY_POLICY.name)
     def delivery_policy(self) -> DeliveryPolicy:
@@ -77,7 +92,7 @@ class ChannelActivities:
         category = "transactional" if template and template.transactional else "marketing"
         with session_scope(self.settings.database_url) as session:
             count_run_changes(record_journey_events(session, records=input.records))
-            entry = ledger_entry(session, message=input, category=category)
+            entry = ledger_entry(session, message=input, category=category, at=self.clock())
             if entry.status in SETTLED:  # delivered (or settled) before: exactly once
                 return DeliveryResult(status=entry.status, reason=entry.reason)
             # locked: two journeys sending at once are counted one after the other against
@@ -85,7 +100,7 @@ class ChannelActivities:
             traits = customer_traits(session, customer_id=input.customer_id, lock=True) or {}
             problem = self._why_not(session, input, template, traits)
             if problem is not None:
-                mark(session, entry, status=problem[0], reason=problem[1])
+                mark(session, entry, status=problem[0], reason=problem[1], at=self.clock())
                 MESSAGES.labels(channel=input.channel, outcome=problem[0]).inc()
                 return DeliveryResult(status=problem[0], reason=problem[1])
             assert template is not None  # _why_not fails a message whose template is gone
@@ -94,13 +109,13 @@ class ChannelActivities:
                 try:
                     payload = self._compose(input, template, traits)
                 except (email.PermanentFailure, RenderError) as err:
-                    mark(session, entry, status="failed", reason=str(err))
+                    mark(session, entry, status="failed", reason=str(err), at=self.clock())
                     MESSAGES.labels(channel=input.channel, outcome="failed").inc()
                     return DeliveryResult(status="failed", reason=str(err))
-            mark(session, entry, status="sending", payload=payload)
+            mark(session, entry, status="sending", payload=payload, at=self.clock())
             payload = dict(payload)
         try:
-            self._transmit(input, payload)
+            self.transmit(input, payload)
         except email.PermanentFailure as err:  # a retry would fail the same way
             return self._settle(input.idempotency_key, "failed", str(err))
         except Exception as err:  # transient: the activity retries; the ledger says "sending"
@@ -144,7 +159,7 @@ class ChannelActivities:
             count, window = cap
             sent = recent_marketing_sends(
                 session, customer_id=customer_id, channel=channel,
-                since=datetime.now(UTC) - window, other_than=input.idempotency_key,
+                since=self.clock() - window, other_than=input.idempotency_key,
             )  # fmt: skip
             if sent >= count:
                 return "skipped", f"frequency cap: {count} {channel} per {_span(window)}"
@@ -218,7 +233,7 @@ class ChannelActivities:
 
     def _settle(self, key: str, status: str, reason: str) -> DeliveryResult:
         with session_scope(self.settings.database_url) as session:
-            entry = settle(session, key=key, status=status, reason=reason)
+            entry = settle(session, key=key, status=status, reason=reason, at=self.clock())
             MESSAGES.labels(channel=entry.channel, outcome=status).inc()
         return DeliveryResult(status=status, reason=reason)
 

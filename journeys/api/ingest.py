@@ -92,7 +92,7 @@ class Ingestor:
                 taken.append(self._waiting.pop(0))
                 size += len(taken[-1][0])
             try:
-                counts = await _ingest(
+                counts = await ingest_calls(
                     [call for calls, _ in taken for call in calls],
                     client=client, database_url=self.database_url, task_queue=self.task_queue,
                     parts=[calls for calls, _ in taken],
@@ -113,15 +113,16 @@ class Ingestor:
                     done.set_result(count)
 
 
-async def _ingest(
+async def ingest_calls(
     calls: list[SegmentCall], *, client: Client, database_url: str, task_queue: str,
-    parts: list[list[SegmentCall]] | None = None,
+    parts: list[list[SegmentCall]] | None = None, received_at: datetime | None = None,
 ) -> list[int | DeliveryFailed]:  # fmt: skip
     """Store and deliver `calls`, made of `parts` (the requests; one by default). For each
     part: how many of its events were new to the customers' workflows, or DeliveryFailed if a
-    customer it names did not take its signal (its events are not kept)."""
+    customer it names did not take its signal (its events are not kept). `received_at` is now,
+    except in a backtest, where it is the simulated clock."""
     parts = parts if parts is not None else [calls]
-    received_at = datetime.now(UTC)
+    received_at = received_at or datetime.now(UTC)
     for attempt in range(3):
         try:
             rows, events = await asyncio.to_thread(_store, calls, database_url, received_at)

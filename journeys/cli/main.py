@@ -25,6 +25,7 @@ import uvicorn
 from pydantic import ValidationError
 from temporalio.client import ScheduleHandle
 
+from journeys.cli import backtest as backtest_cli
 from journeys.cli import catalog
 from journeys.cli import clv as clv_cli
 from journeys.cli import codec_server as codec_cli
@@ -249,6 +250,7 @@ COMMAND_GROUPS = (
     experiments_cli,
     inspect_cli,
     report_cli,
+    backtest_cli,
     codec_cli,
     keys_cli,
     db_cli,

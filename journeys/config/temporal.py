@@ -1,12 +1,20 @@
 """How every process reaches Temporal: one data converter (pydantic) everywhere."""
 
 import dataclasses
-from functools import lru_cache
+import logging
+from functools import cache, lru_cache
 
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import DataConverter
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 
 from journeys.config.codec import EncryptionCodec, parse_keys
 from journeys.config.settings import Settings
@@ -43,3 +51,15 @@ def _runtime(metrics_port: int | None) -> Runtime:
         return Runtime.default()
     prometheus = PrometheusConfig(bind_address=f"0.0.0.0:{metrics_port}")
     return Runtime(telemetry=TelemetryConfig(metrics=prometheus))
+
+
+@cache
+def quiet_runtime() -> Runtime:
+    """For commands whose standard output is their result (a backtest's JSON, a benchmark's
+    verdict): the SDK core's log lines, errors only, go through Python's logging to stderr
+    instead of straight to stdout."""
+    forwarding = LogForwardingConfig(logger=logging.getLogger("temporalio.core"))
+    filtered = TelemetryFilter(core_level="ERROR", other_level="ERROR")
+    return Runtime(
+        telemetry=TelemetryConfig(logging=LoggingConfig(filter=filtered, forwarding=forwarding))
+    )

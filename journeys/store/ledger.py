@@ -14,11 +14,14 @@ from journeys.vocabulary.journey_types import QueueMessageInput
 SETTLED = ("sent", "skipped", "failed")
 
 
-def ledger_entry(session: Session, *, message: QueueMessageInput, category: str) -> Message:
-    """The message's row, made (queued) on its first delivery attempt."""
+def ledger_entry(
+    session: Session, *, message: QueueMessageInput, category: str, at: datetime | None = None
+) -> Message:
+    """The message's row, made (queued) on its first delivery attempt (`at`, now by default)."""
     entry = session.get(Message, message.idempotency_key)
     if entry is None:
-        entry = Message(**message.model_dump(), category=category, status="queued")
+        entry = Message(**message.model_dump(), category=category, status="queued",
+                        created_at=at or datetime.now(UTC))  # fmt: skip
         session.add(entry)
     return entry
 
@@ -30,20 +33,23 @@ def mark(
     status: str,
     reason: str = "",
     payload: dict[str, Any] | None = None,
+    at: datetime | None = None,
 ) -> None:
     entry.status, entry.reason = status, reason
     if payload is not None:
         entry.payload = payload
     if status == "sent":
-        entry.sent_at = datetime.now(UTC)
+        entry.sent_at = at or datetime.now(UTC)
     session.add(entry)
 
 
-def settle(session: Session, *, key: str, status: str, reason: str) -> Message:
+def settle(
+    session: Session, *, key: str, status: str, reason: str, at: datetime | None = None
+) -> Message:
     """After the provider answered: the message's final status."""
     entry = session.get(Message, key)
     assert entry is not None, f"no ledger entry {key}"
-    mark(session, entry, status=status, reason=reason)
+    mark(session, entry, status=status, reason=reason, at=at)
     return entry
 
 

@@ -13,7 +13,9 @@ from temporalio.worker import (
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
     Worker,
+    WorkflowRunner,
 )
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from journeys.activities.channels import ChannelActivities, delivery_policy
 from journeys.activities.experiments import ExperimentActivities
@@ -81,16 +83,22 @@ def workflow_pollers(settings: Settings) -> PollerBehavior:
     return PollerBehaviorAutoscaling(minimum=2, maximum=100, initial=5)
 
 
-def build_worker(client: Client, settings: Settings) -> WorkerGroup:
+def build_worker(
+    client: Client,
+    settings: Settings,
+    channels: ChannelActivities | None = None,
+    workflow_runner: WorkflowRunner | None = None,
+) -> WorkerGroup:
     """Every workflow and activity this product runs. Sends through a provider run on their
     channel's task queue, which Temporal rate-limits across all workers when
-    `JOURNEYS_RATE_LIMITS` names the channel."""
+    `JOURNEYS_RATE_LIMITS` names the channel. A backtest passes `channels` that record, and may
+    pass a `workflow_runner` without the sandbox."""
     config = read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     config.delivery = delivery_policy(settings)  # handed by customers to their journey runs
     lifecycle = LifecycleActivities(config, settings.database_url)
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
-    channels = ChannelActivities(settings, load_templates(settings.templates_dir))
+    channels = channels or ChannelActivities(settings, load_templates(settings.templates_dir))
     recommendations = RecommendationActivities(settings.database_url)
     segments = SegmentActivities(settings.database_url, task_queue=settings.task_queue)
     experiments = ExperimentActivities(settings.database_url)
@@ -128,6 +136,7 @@ def build_worker(client: Client, settings: Settings) -> WorkerGroup:
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
         deployment_config=deployment,
+        workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
         workflow_task_poller_behavior=workflow_pollers(settings),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -5,13 +5,10 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
-from journeys.config.temporal import DATA_CONVERTER
-from journeys.devserver import find_binary
-from journeys.vocabulary import search_attributes as sa
+from journeys.devserver import start_time_skipping
 from journeys.vocabulary.customer_types import CustomerState
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.workflows.customer import CustomerWorkflow
@@ -71,14 +68,4 @@ async def wait_for_attribute(
 
 async def start_skipping_env() -> WorkflowEnvironment:
     """The time-skipping test server, with our search attributes registered."""
-    env = await WorkflowEnvironment.start_time_skipping(
-        data_converter=DATA_CONVERTER,
-        test_server_existing_path=find_binary("temporal-test-server"),
-    )
-    await env.client.operator_service.add_search_attributes(
-        AddSearchAttributesRequest(
-            namespace="default",
-            search_attributes={key.name: int(key.indexed_value_type) for key in sa.ALL},  # type: ignore[misc]
-        )
-    )
-    return env
+    return await start_time_skipping()

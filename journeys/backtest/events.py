@@ -1,0 +1,195 @@
+"""A backtest's historical event log: read NDJSON (one Segment call per line, as `/v1/batch`
+takes them, each with its `timestamp`) or CSV (`customer_id,timestamp,event[,properties]`),
+check every line, and hand the calls back in event-time order.
+
+The log may be larger than memory and in any order (CDNOW's file is sorted by customer), so the
+calls go through a temporary SQLite table indexed by time: an external sort in one place.
+"""
+
+import csv
+import io
+import json
+import sqlite3
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import IO, Any
+
+from pydantic import ValidationError
+
+from journeys.api.schemas import SegmentCall
+from journeys.config.settings import ConfigError
+
+
+class EventLogError(ConfigError):
+    """A line of the event log that cannot be replayed; names the file, line and field."""
+
+
+@dataclass(frozen=True)
+class LogSummary:
+    calls: int
+    customers: int
+    first: datetime | None
+    last: datetime | None
+
+
+def parse_instant(text: str) -> datetime:
+    """A UTC date (`2025-01-31`, `19970101`) or ISO 8601 instant; naive times are UTC."""
+    text = text.strip()
+    try:
+        if len(text) == 8 and text.isdigit():
+            moment = datetime.combine(date(int(text[:4]), int(text[4:6]), int(text[6:])),
+                                      datetime.min.time())  # fmt: skip
+        else:
+            moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise ValueError(f"not a date or ISO 8601 time: {text!r}") from err
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _no_constants(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _call_from_json(text: str) -> SegmentCall:
+    data = json.loads(text, parse_constant=_no_constants)
+    if not isinstance(data, dict):
+        raise ValueError("a line must be one JSON object (a Segment call)")
+    call = SegmentCall.model_validate(data)
+    if call.timestamp is None and call.originalTimestamp is None:
+        raise ValueError("timestamp: required in a backtest (when the call happened)")
+    return call
+
+
+def _call_from_row(row: list[str], line: int) -> SegmentCall:
+    if len(row) not in (3, 4):
+        raise ValueError(
+            f"expected customer_id,timestamp,event[,properties], got {len(row)} fields"
+        )
+    customer, moment, event = (field.strip() for field in row[:3])
+    properties: Any = {}
+    if len(row) == 4 and row[3].strip():
+        properties = json.loads(row[3], parse_constant=_no_constants)
+        if not isinstance(properties, dict):
+            raise ValueError("properties: must be a JSON object")
+    try:
+        timestamp = parse_instant(moment)
+    except ValueError as err:
+        raise ValueError(f"timestamp: {err}") from err
+    return SegmentCall(
+        type="track", userId=customer, event=event, properties=properties, timestamp=timestamp,
+        messageId=f"csv-{line}",  # the same file gives the same ids: a rerun is the same run
+    )  # fmt: skip
+
+
+def _when(call: SegmentCall) -> datetime:
+    moment = call.timestamp or call.originalTimestamp
+    assert moment is not None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _customer_key(call: SegmentCall) -> str:
+    return f"user:{call.userId}" if call.userId else f"anonymous:{call.anonymousId}"
+
+
+class EventLog:
+    """The calls of a log between `start` (inclusive) and `end` (exclusive), sorted by time
+    (ties in file order). Built once by `load`, read as often as there are versions to try."""
+
+    def __init__(self, directory: Path) -> None:
+        # loaded in a worker thread, read in the event loop: one user at a time
+        self.db = sqlite3.connect(directory / "events.sqlite3", check_same_thread=False)
+        self.db.execute(
+            "CREATE TABLE calls (at REAL NOT NULL, line INTEGER NOT NULL, customer TEXT NOT NULL,"
+            " body TEXT NOT NULL)"
+        )
+
+    def load(
+        self, source: IO[str], *, name: str, csv_format: bool = False,
+        start: datetime | None = None, end: datetime | None = None,
+    ) -> LogSummary:  # fmt: skip
+        """Check and keep every call in the window; the first bad line stops it with
+        `file:line: field: reason`."""
+        rows: list[tuple[float, int, str, str]] = []
+        for line, call in _parse(source, name=name, csv_format=csv_format):
+            moment = _when(call)
+            if (start and moment < start) or (end and moment >= end):
+                continue
+            body = call.model_dump_json(exclude_none=True)
+            rows.append((moment.timestamp(), line, _customer_key(call), body))
+            if len(rows) >= 10_000:
+                self.db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?)", rows)
+                rows.clear()
+        self.db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?)", rows)
+        self.db.execute("CREATE INDEX calls_by_time ON calls (at, line)")
+        self.db.commit()
+        return self.summary()
+
+    def summary(self) -> LogSummary:
+        count, customers, first, last = self.db.execute(
+            "SELECT count(*), count(DISTINCT customer), min(at), max(at) FROM calls"
+        ).fetchone()
+        return LogSummary(
+            calls=count, customers=customers,
+            first=datetime.fromtimestamp(first, UTC) if first is not None else None,
+            last=datetime.fromtimestamp(last, UTC) if last is not None else None,
+        )  # fmt: skip
+
+    def slots(self, resolution: timedelta) -> Iterator[tuple[datetime, list[SegmentCall]]]:
+        """The calls in time order, grouped by `resolution`: each group with the time of its
+        latest call (the clock a group is delivered at never runs behind its calls)."""
+        step = resolution.total_seconds()
+        group: list[SegmentCall] = []
+        group_slot: float | None = None
+        latest = 0.0
+        for at, body in self.db.execute("SELECT at, body FROM calls ORDER BY at, line"):
+            slot = at // step if step else at
+            if group and slot != group_slot:
+                yield datetime.fromtimestamp(latest, UTC), group
+                group = []
+            group_slot, latest = slot, at
+            group.append(SegmentCall.model_validate_json(body))
+        if group:
+            yield datetime.fromtimestamp(latest, UTC), group
+
+    def close(self) -> None:
+        self.db.close()
+
+
+def _parse(source: IO[str], *, name: str, csv_format: bool) -> Iterable[tuple[int, SegmentCall]]:
+    if csv_format:
+        reader = csv.reader(source)
+        for row in reader:
+            line = reader.line_num
+            if not row or (line == 1 and row[0].strip() == "customer_id"):
+                continue  # a blank line, or the header
+            yield line, _checked(lambda r=row, n=line: _call_from_row(r, n), name, line)
+        return
+    for line, text in enumerate(source, start=1):
+        if text.strip():
+            yield line, _checked(lambda t=text: _call_from_json(t), name, line)
+
+
+def _checked(parse: Any, name: str, line: int) -> SegmentCall:
+    try:
+        call: SegmentCall = parse()
+    except ValidationError as err:
+        first = err.errors()[0]
+        field = ".".join(str(part) for part in first["loc"]) or "call"
+        raise EventLogError(f"{name}:{line}: {field}: {first['msg']}") from err
+    except (ValueError, RecursionError) as err:
+        raise EventLogError(f"{name}:{line}: {err}") from err
+    return call
+
+
+def open_source(path: str) -> tuple[IO[str], str]:
+    """`-` is standard input."""
+    if path == "-":
+        import sys
+
+        return io.TextIOWrapper(sys.stdin.buffer, encoding="utf-8"), "<stdin>"
+    try:
+        return open(path, encoding="utf-8", newline=""), path  # noqa: SIM115 (the caller closes)
+    except OSError as err:
+        raise EventLogError(f"{path}: {err.strerror}") from err

@@ -1,0 +1,178 @@
+"""A backtest's report, read from its store: entries, messages per channel and step, sends held
+back and why, goals and time to goal, exits, runs still open. Times are moved back to the log's
+and cut to the minute (the test server's clock moves a few milliseconds while tasks run), so the
+same log gives the same report, byte for byte."""
+
+import statistics
+from collections import Counter, defaultdict
+from datetime import datetime, timedelta
+from typing import Any
+
+from journeys.backtest.events import LogSummary
+from journeys.backtest.run import Backtest
+from journeys.store.backtest import customer_events, ledger, run_records
+from journeys.store.db import session_scope
+from journeys.vocabulary.journey_spec import JourneySpec
+
+ENDED = ("converted", "exited", "completed")
+
+
+def _minute(moment: datetime, shift: timedelta) -> datetime:
+    return (moment - shift).replace(second=0, microsecond=0)
+
+
+def _hours(span: timedelta) -> float:
+    return round(span.total_seconds() / 3600, 1)
+
+
+def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict[str, Any]:
+    with session_scope(backtest.database_url) as session:
+        records = run_records(session)
+        messages = ledger(session)
+    runs: dict[str, list[Any]] = defaultdict(list)
+    for record in records:
+        if record.journey == spec.name:
+            runs[record.workflow_id].append(record)
+    entered = {wid: rows for wid, rows in runs.items() if any(r.kind == "entered" for r in rows)}
+    to_goal: list[float] = []
+    exits: Counter[str] = Counter()
+    open_after: Counter[str] = Counter()
+    completed = 0
+    for rows in entered.values():
+        start = next(r.at for r in rows if r.kind == "entered")
+        end = next((r for r in rows if r.kind in ENDED), None)
+        if end is None:
+            last_step = next((r.step for r in reversed(rows) if r.kind == "step"), None)
+            open_after[last_step or "(entered)"] += 1
+        elif end.kind == "converted":
+            to_goal.append(_hours(_minute(end.at, backtest.shift) - _minute(start, backtest.shift)))
+        elif end.kind == "exited":
+            exits[end.detail or "(no reason)"] += 1
+        else:
+            completed += 1
+    sent_by_channel: Counter[str] = Counter()
+    sent_by_step: dict[str, Counter[str]] = defaultdict(Counter)
+    skipped: Counter[str] = Counter()
+    failed: Counter[str] = Counter()
+    waiting: Counter[str] = Counter()
+    for message in messages:
+        if message.journey != spec.name:
+            continue
+        if message.status == "sent":
+            sent_by_channel[message.channel] += 1
+            sent_by_step[message.step][message.channel] += 1
+        elif message.status == "skipped":
+            skipped[message.reason or "(no reason)"] += 1
+        elif message.status == "failed":
+            failed[message.reason or "(no reason)"] += 1
+        else:
+            waiting[message.reason or message.status] += 1
+    return {
+        "journey": spec.name,
+        "window": {"from": backtest.start.isoformat(), "to": backtest.end.isoformat()},
+        "complete": backtest.complete,
+        "log": {"calls": log.calls, "customers": log.customers},
+        "entries": {
+            "runs": len(entered),
+            "customers": len({rows[0].customer_id for rows in entered.values()}),
+        },
+        "messages": {
+            "by_channel": dict(sorted(sent_by_channel.items())),
+            "by_step": {step: dict(sorted(c.items())) for step, c in sorted(sent_by_step.items())},
+        },
+        "skipped": dict(sorted(skipped.items())),
+        "failed": dict(sorted(failed.items())),
+        "waiting": dict(sorted(waiting.items())),
+        "goals": {
+            "reached": len(to_goal),
+            "rate": round(len(to_goal) / len(entered), 4) if entered else None,
+            "hours_to_goal": {
+                "median": round(statistics.median(to_goal), 1) if to_goal else None,
+                "p90": round(_quantile(to_goal, 0.9), 1) if to_goal else None,
+            },
+        },
+        "exits": dict(sorted(exits.items())),
+        "completed": completed,
+        "open": {"runs": sum(open_after.values()), "after_step": dict(sorted(open_after.items()))},
+    }
+
+
+def _quantile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two versions side by side: both reports and b − a for every figure both have."""
+    return {"a": a, "b": b, "difference": _difference(a, b)}
+
+
+def _difference(a: Any, b: Any) -> Any:
+    if isinstance(a, dict) or isinstance(b, dict):
+        a, b = a if isinstance(a, dict) else {}, b if isinstance(b, dict) else {}
+        found = {k: _difference(a.get(k), b.get(k)) for k in sorted(set(a) | set(b))}
+        return {k: v for k, v in found.items() if v is not None}
+    numbers = (int, float)
+    if isinstance(a, bool) or isinstance(b, bool):
+        return None
+    if (a is None or isinstance(a, numbers)) and (b is None or isinstance(b, numbers)):
+        if a is None and b is None:
+            return None
+        change = (b or 0) - (a or 0)
+        return round(change, 4) if isinstance(change, float) else change
+    return None
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The report as labelled figures, in reading order (the terminal table)."""
+    found: list[tuple[str, Any]] = [
+        ("calls in the log", report["log"]["calls"]),
+        ("customers in the log", report["log"]["customers"]),
+        ("runs entered", report["entries"]["runs"]),
+        ("customers entered", report["entries"]["customers"]),
+    ]
+    found += [(f"sent: {ch}", n) for ch, n in report["messages"]["by_channel"].items()]
+    for step, channels in report["messages"]["by_step"].items():
+        found += [(f"sent at {step} ({ch})", n) for ch, n in channels.items()]
+    found += [(f"skipped: {reason}", n) for reason, n in report["skipped"].items()]
+    found += [(f"failed: {reason}", n) for reason, n in report["failed"].items()]
+    found += [(f"waiting: {reason}", n) for reason, n in report["waiting"].items()]
+    goals = report["goals"]
+    found += [
+        ("goals reached", goals["reached"]),
+        ("goal rate", goals["rate"]),
+        ("median hours to goal", goals["hours_to_goal"]["median"]),
+        ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
+    ]
+    found += [(f"exited: {reason}", n) for reason, n in report["exits"].items()]
+    found += [("completed", report["completed"]), ("still open", report["open"]["runs"])]
+    found += [(f"open after {step}", n) for step, n in report["open"]["after_step"].items()]
+    return found
+
+
+def explain(backtest: Backtest, customer_id: str, journey: str) -> list[str]:
+    """One customer's path: the events the log gave it, the journey's steps and its messages,
+    in time order (log time, to the minute)."""
+    with session_scope(backtest.database_url) as session:
+        events = customer_events(session, customer_id=customer_id)
+        records = [r for r in run_records(session) if r.customer_id == customer_id]
+        messages = [m for m in ledger(session) if m.customer_id == customer_id]
+    lines: list[tuple[datetime, int, str]] = []
+    for event in events:
+        lines.append((event.timestamp, 0, f"event  {event.event or event.type}"))
+    for record in records:
+        if record.journey != journey:
+            continue
+        what = {"entered": "entered", "step": f"step   {record.step}"}.get(record.kind, record.kind)
+        detail = f": {record.detail}" if record.detail else ""
+        lines.append((record.at, 1, f"{what}{detail}  [{record.workflow_id}]"))
+    for message in messages:
+        if message.journey != journey:
+            continue
+        at = message.sent_at or message.created_at
+        reason = f" ({message.reason})" if message.reason else ""
+        lines.append((at, 2, f"{message.channel} {message.template}: {message.status}{reason}"))
+    return [
+        f"{_minute(at, backtest.shift):%Y-%m-%d %H:%M}  {text}"
+        for at, _, text in sorted(lines, key=lambda line: (line[0], line[1]))
+    ]

@@ -1,0 +1,206 @@
+"""Run a journey spec over a historical event log: the real customer and journey workflows on
+Temporal's time-skipping test server, a worker in this process whose channels only record, and a
+temporary store seeded with the live store's consent, suppressions, products and segments.
+
+The server's clock cannot go back, so the log is moved forward by a whole number of weeks (the
+weekday and time of day, which quiet hours and `wait_until` read, stay the same) and the report
+moves every time back. The clock advances to each group of calls (`resolution` wide) before they
+are ingested as the API would ingest them; the test server lets time jump only when no workflow
+task or activity is under way, so everything the calls cause happens at their time.
+"""
+
+import asyncio
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
+
+from journeys.activities.channels import ChannelActivities
+from journeys.api.ingest import DeliveryFailed, ingest_calls
+from journeys.api.schemas import SegmentCall
+from journeys.backtest.events import EventLog, LogSummary
+from journeys.channels.templates import load_templates
+from journeys.config.settings import Settings
+from journeys.config.temporal import quiet_runtime
+from journeys.devserver import start_time_skipping
+from journeys.store.backtest import copy_reference_data
+from journeys.store.db import session_scope, upgrade_schema
+from journeys.store.journeys import publish_spec
+from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.vocabulary.journey_types import QueueMessageInput
+from journeys.worker.main import build_worker
+
+WEEK = timedelta(days=7)
+TASK_QUEUE = "backtest"
+# every channel counts as configured: the recorder stands in for its provider
+RECORDERS = {
+    "smtp_host": "backtest.invalid",
+    "sms_provider_url": "http://backtest.invalid/sms",
+    "push_provider_url": "http://backtest.invalid/push",
+    "webhook_url": "http://backtest.invalid/webhook",
+}
+
+
+@dataclass
+class Progress:
+    """What the caller shows while it runs: calls and customers fed, simulated days done."""
+
+    calls: int = 0
+    customers: set[str] = field(default_factory=set)
+    day: int = 0
+    days: int = 0
+
+
+@dataclass
+class Backtest:
+    """A finished (or stopped) backtest's store, still open for the report and `--explain`."""
+
+    database_url: str
+    shift: timedelta  # simulated time minus event time
+    start: datetime
+    end: datetime
+    complete: bool
+    calls: int
+    recorded: int  # messages the recorders took
+
+
+def simulated_now() -> datetime:
+    """The test server's clock, as the activity's current attempt was scheduled."""
+    return activity.info().current_attempt_scheduled_time
+
+
+class _Recorder:
+    def __init__(self) -> None:
+        self.sent = 0
+
+    def __call__(self, input: QueueMessageInput, payload: dict[str, Any]) -> None:
+        self.sent += 1  # the ledger row (status sent, its payload) is the record
+
+
+def backtest_settings(settings: Settings, database_url: str) -> Settings:
+    return settings.model_copy(
+        update={
+            **RECORDERS,
+            "database_url": database_url,
+            "task_queue": TASK_QUEUE,
+            "rate_limits": None,  # real-time rates would stall simulated time
+            "worker_deployment": None,
+            "worker_metrics_port": None,
+            "temporal_metrics_port": None,
+        }
+    )
+
+
+async def run_backtest(
+    spec: JourneySpec,
+    log: EventLog,
+    summary: LogSummary,
+    settings: Settings,
+    directory: Path,
+    *,
+    end: datetime | None = None,
+    resolution: timedelta = timedelta(minutes=1),
+    progress: Progress | None = None,
+    stop: asyncio.Event | None = None,
+    on_step: Callable[[], None] | None = None,
+) -> Backtest:
+    """Feed `log` through `spec` until `end` (by default the end of the last call's day);
+    `stop` ends the feed early (the backtest is then incomplete)."""
+    assert summary.first is not None and summary.last is not None, "an empty log"
+    progress = progress or Progress()
+    stop = stop or asyncio.Event()
+    url = f"sqlite:///{directory / 'backtest.db'}"
+    await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
+    start = _day(summary.first)
+    end = end or _day(summary.last) + timedelta(days=1)
+    progress.days = max(1, (end - start).days)
+    env = await start_time_skipping(quiet_runtime())
+    recorder = _Recorder()
+    try:
+        shift = _shift(start, await env.get_current_time())
+        local = backtest_settings(settings, url)
+        channels = ChannelActivities(
+            local, load_templates(local.templates_dir), transmit=recorder, clock=simulated_now
+        )
+        complete = True
+        async with build_worker(env.client, local, channels, UnsandboxedWorkflowRunner()):
+            for at, calls in log.slots(resolution):
+                if stop.is_set():
+                    complete = False
+                    break
+                await _advance(env, at + shift)
+                await _ingest(env, calls, shift, url, at + shift)
+                progress.calls += len(calls)
+                progress.customers.update(_customer(c) for c in calls)
+                progress.day = (at - start).days
+                if on_step:
+                    on_step()
+            stopped_at = await env.get_current_time() - shift if not complete else end
+            if complete:
+                await _advance(env, end + shift)
+            await env.sleep(timedelta(seconds=1))  # returns once the last tasks are done
+            progress.day = (stopped_at - start).days
+    finally:
+        await env.shutdown()
+    return Backtest(
+        database_url=url, shift=shift, start=start, end=stopped_at, complete=complete,
+        calls=progress.calls, recorded=recorder.sent,
+    )  # fmt: skip
+
+
+def _prepare_store(live_url: str, url: str, spec: JourneySpec) -> None:
+    upgrade_schema(url)
+    copy_reference_data(live_url, url)
+    with session_scope(url) as session:
+        publish_spec(session, spec=spec)
+
+
+def _day(moment: datetime) -> datetime:
+    return moment.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+def _shift(start: datetime, server_now: datetime) -> timedelta:
+    """Whole weeks that put the log's first day after the server's clock."""
+    weeks = (server_now - start) // WEEK + 1
+    return WEEK * max(weeks, 0)
+
+
+async def _advance(env: WorkflowEnvironment, to: datetime) -> None:
+    gap = to - await env.get_current_time()
+    if gap > timedelta(0):
+        await env.sleep(gap)
+
+
+def _customer(call: SegmentCall) -> str:
+    return call.userId or call.anonymousId or ""
+
+
+async def _ingest(
+    env: WorkflowEnvironment, calls: list[SegmentCall], shift: timedelta, url: str, now: datetime
+) -> None:
+    moved = [
+        call.model_copy(update={
+            "timestamp": (call.timestamp or call.originalTimestamp) + shift,  # type: ignore[operator]
+            "originalTimestamp": None,
+            "sentAt": None,  # no clock-skew correction: the log's times are the times
+        })
+        for call in calls
+    ]  # fmt: skip
+    for attempt in range(3):
+        results = await ingest_calls(
+            moved, client=env.client, database_url=url, task_queue=TASK_QUEUE, received_at=now
+        )
+        if not any(isinstance(r, DeliveryFailed) for r in results):
+            return
+        await asyncio.sleep(0.5 * (attempt + 1))  # delivered calls are skipped on the retry
+    raise RuntimeError(f"the test server did not take the calls at {now - shift:%Y-%m-%d %H:%M}")
+
+
+def temporary_directory() -> tempfile.TemporaryDirectory[str]:
+    return tempfile.TemporaryDirectory(prefix="journeys-backtest-")

@@ -1,0 +1,222 @@
+"""`journeys backtest SPEC.yaml [SPEC2.yaml] --events FILE`: what a journey would have done with
+a historical event log, run through the real workflows on Temporal's time-skipping server with
+nothing sent (journeys.backtest). Two specs run over the same log side by side, with b − a.
+
+    journeys backtest post_purchase.yaml --events log.ndjson [--from DATE] [--to DATE]
+    journeys backtest v1.yaml v2.yaml --events - --csv --json
+    journeys backtest spec.yaml --events log.ndjson --explain CUSTOMER
+
+The report goes to standard output (a table, or JSON with `--json`); progress and speed go to
+standard error. Ctrl-C stops the feed and reports what was done so far (`"complete": false`).
+"""
+
+import argparse
+import asyncio
+import json
+import logging
+import signal
+import sys
+import time
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+from journeys.backtest.events import EventLog, LogSummary, open_source, parse_instant
+from journeys.backtest.report import build_report, compare, explain, rows
+from journeys.backtest.run import Progress as Fed
+from journeys.backtest.run import run_backtest, temporary_directory
+from journeys.channels.templates import load_templates
+from journeys.cli.report import table
+from journeys.cli.specs import SpecError, load_spec_files
+from journeys.config.settings import ConfigError, Settings
+from journeys.config.tracking_plan import load_tracking_plan
+from journeys.vocabulary.ids import identified_customer_id
+from journeys.vocabulary.journey_spec import JourneySpec
+
+COMMAND = "backtest"
+
+
+def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    parser = sub.add_parser(
+        COMMAND, help="run a journey spec over a historical event log (nothing is sent)",
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument(
+        "specs", nargs="+", type=Path, metavar="SPEC.yaml",
+        help="the journey spec; a second one runs beside it",
+    )  # fmt: skip
+    parser.add_argument(
+        "--events", required=True, metavar="FILE",
+        help="NDJSON of Segment calls with timestamps (or --csv); - for standard input",
+    )  # fmt: skip
+    parser.add_argument(
+        "--csv", action="store_true",
+        help="FILE is CSV: customer_id,timestamp,event[,properties JSON]",
+    )  # fmt: skip
+    parser.add_argument("--from", dest="start", type=_instant, help="UTC, inclusive")
+    parser.add_argument("--to", dest="end", type=_instant, help="UTC, exclusive")
+    parser.add_argument(
+        "--resolution", type=_seconds, default=timedelta(minutes=1), metavar="SECONDS",
+        help="calls this close together are delivered at once (default 60)",
+    )  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="the report as JSON")
+    parser.add_argument(
+        "--explain", metavar="CUSTOMER", help="also print this customer's path (its userId)"
+    )
+    parser.set_defaults(action="")
+
+
+def _instant(text: str) -> datetime:
+    try:
+        return parse_instant(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from err
+
+
+def _seconds(text: str) -> timedelta:
+    try:
+        value = float(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from err
+    if not 0 <= value <= 86_400:
+        raise argparse.ArgumentTypeError("between 0 and 86400 seconds")
+    return timedelta(seconds=value)
+
+
+def _fail(message: str) -> int:
+    print(f"journeys backtest: {message}", file=sys.stderr)
+    return 1
+
+
+def run(args: argparse.Namespace, settings: Settings) -> int:
+    if len(args.specs) > 2:
+        return _fail("at most two specs (a version and the one to compare it with)")
+    if args.start and args.end and args.end <= args.start:
+        return _fail("--to must be after --from")
+    try:
+        specs = [_load_spec(path, settings) for path in args.specs]
+    except SpecError as err:
+        for line in err.errors:
+            print(line, file=sys.stderr)
+        return _fail(f"{len(err.errors)} error(s) in the spec")
+    try:
+        return asyncio.run(_backtest(args, specs, settings))
+    except ConfigError as err:
+        return _fail(str(err))
+
+
+def _load_spec(path: Path, settings: Settings) -> JourneySpec:
+    """Checked as `journeys publish` checks it (tracking plan, templates)."""
+    return load_spec_files(
+        [path],
+        plan=load_tracking_plan(settings.tracking_plan_file),
+        templates=load_templates(settings.templates_dir),
+    )[0]
+
+
+async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings: Settings) -> int:
+    # a line per message sent would drown the progress: the report is the output
+    root = logging.getLogger()
+    root.setLevel(max(root.level, logging.WARNING))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
+    errors = Console(stderr=True)
+    with temporary_directory() as tmp:
+        directory = Path(tmp)
+        source, name = open_source(args.events)
+        log = EventLog(directory)
+        with source:
+            summary = await asyncio.to_thread(
+                log.load, source, name=name, csv_format=args.csv, start=args.start, end=args.end
+            )
+        if summary.calls == 0:
+            raise ConfigError(f"{name}: no calls in the window")
+        reports, explained, began = [], [], time.monotonic()
+        for side, spec in enumerate(specs):
+            part = directory / f"run-{side}"
+            part.mkdir()
+            fed = Fed()
+            label = spec.name if len(specs) == 1 else f"{'ab'[side]}: {spec.name}"
+            with _progress(errors) as bar:
+                task = bar.add_task(label, total=None, customers=0, calls=0)
+
+                def shown(fed: Fed = fed, task: Any = task, bar: Progress = bar) -> None:
+                    bar.update(task, completed=fed.day, total=fed.days,
+                               customers=len(fed.customers), calls=fed.calls)  # fmt: skip
+
+                backtest = await run_backtest(
+                    spec, log, summary, settings, part, end=args.end,
+                    resolution=args.resolution, progress=fed, stop=stop, on_step=shown,
+                )  # fmt: skip
+                shown()
+            reports.append(await asyncio.to_thread(build_report, backtest, spec, summary))
+            if args.explain:
+                customer = identified_customer_id(args.explain)
+                explained.append((label, explain(backtest, customer, spec.name)))
+            if stop.is_set():
+                break
+        _speed(summary, reports[0], time.monotonic() - began, len(reports))
+        log.close()
+    # stopped before the second spec ran: the first one's (partial) report alone
+    document = reports[0] if len(reports) == 1 else compare(reports[0], reports[1])
+    if args.json:
+        print(json.dumps(document, indent=2, sort_keys=True))
+    else:
+        print(_table(reports))
+    for label, lines in explained:
+        print(f"\n{args.explain} in {label}:" if len(specs) > 1 else f"\n{args.explain}:")
+        print("\n".join(lines) if lines else "  nothing in the log or the journey")
+    return 130 if stop.is_set() else 0
+
+
+def _progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("{task.description}"), BarColumn(),
+        TextColumn("day {task.completed:.0f}/{task.total:.0f}"),
+        TextColumn("{task.fields[customers]} customers, {task.fields[calls]} calls"),
+        TimeElapsedColumn(), console=console, transient=True, disable=not console.is_terminal,
+    )  # fmt: skip
+
+
+def _speed(log: LogSummary, report: dict[str, Any], seconds: float,
+           runs: int) -> None:  # fmt: skip
+    """Customer-days a second: customers in the log times simulated days, per wall second."""
+    start = datetime.fromisoformat(report["window"]["from"])
+    end = datetime.fromisoformat(report["window"]["to"])
+    customer_days = log.customers * max((end - start).total_seconds() / 86_400, 0) * runs
+    print(
+        f"backtest: {log.calls} calls, {log.customers} customers, "
+        f"{(end - start).days} days, {runs} run(s) in {seconds:.1f} s: "
+        f"{customer_days / max(seconds, 1e-9):,.0f} customer-days a second",
+        file=sys.stderr,
+    )
+
+
+def _table(reports: list[dict[str, Any]]) -> str:
+    title = ", ".join(
+        f"{r['journey']} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
+        + ("" if r["complete"] else " (stopped early)")
+        for r in reports
+    )
+    if len(reports) == 1:
+        return title + "\n" + table(["", "figure"], [[k, _cell(v)] for k, v in rows(reports[0])])
+    a, b = (dict(rows(r)) for r in reports)
+    labels = list(dict.fromkeys([*a, *b]))
+    body = [[k, _cell(a.get(k)), _cell(b.get(k)), _cell(_delta(a.get(k), b.get(k)))]
+            for k in labels]  # fmt: skip
+    return title + "\n" + table(["", "a", "b", "b − a"], body)
+
+
+def _delta(a: Any, b: Any) -> Any:
+    if isinstance(a, int | float) or isinstance(b, int | float):
+        change = (b or 0) - (a or 0)
+        return f"{change:+.4g}" if change else "0"
+    return None
+
+
+def _cell(value: Any) -> str:
+    return "-" if value is None else str(value)

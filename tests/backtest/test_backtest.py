@@ -1,0 +1,210 @@
+"""`journeys backtest` as a marketer runs it: a log of last year's calls through a journey spec on
+the time-skipping server, nothing sent, the report on standard output."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from journeys.data import JOURNEYS
+from journeys.store.consent import suppress
+from journeys.store.db import session_scope, upgrade_schema
+
+POST_PURCHASE = JOURNEYS / "post_purchase.yaml"
+NO_NUDGE = """
+name: post_purchase
+trigger: {stage_changed: {to: onboarding}}
+re_entry: {policy: never}
+steps:
+  - {id: thanks, kind: send, channel: email, template: order_thanks}
+  - {id: settle_in, kind: wait, duration: 2d}
+  - {id: tips, kind: send, channel: email, template: getting_started_tips}
+"""
+CAPPED = """
+name: offers
+trigger: {event: Order Completed}
+re_entry: {policy: never}
+steps:
+  - {id: first, kind: send, channel: email, template: win_back_whats_new}
+  - {id: pause, kind: wait, duration: 8d}
+  - {id: second, kind: send, channel: email, template: win_back_10_off}
+  - {id: soon, kind: wait, duration: 1d}
+  - {id: third, kind: send, channel: email, template: win_back_20_off}
+"""
+
+
+def call(**fields: Any) -> str:
+    return json.dumps(fields)
+
+
+def shop_log(path: Path) -> Path:
+    """Five customers ordering on 1–5 March 2025; u1 opens the app; u4 never gave an address."""
+    lines = []
+    for i in range(5):
+        user = f"u{i}"
+        if i != 4:
+            lines.append(call(
+                type="identify", userId=user, messageId=f"{user}-id",
+                traits={"email": f"{user}@example.com"}, timestamp=f"2025-03-0{i + 1}T09:00:00Z",
+            ))  # fmt: skip
+        lines.append(call(
+            type="track", userId=user, event="Order Completed", messageId=f"{user}-o1",
+            properties={"order_id": f"o{i}", "total": 20.0 + i},
+            timestamp=f"2025-03-0{i + 1}T10:00:00Z",
+        ))  # fmt: skip
+    lines.append(call(type="track", userId="u1", event="Application Opened",
+                      messageId="u1-app", timestamp="2025-03-04T12:00:00Z"))  # fmt: skip
+    path.write_text("\n".join(reversed(lines)) + "\n")  # any order: the backtest sorts by time
+    return path
+
+
+def backtest(
+    *args: str | Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "journeys.cli.main", "backtest", *map(str, args)],
+        capture_output=True, text=True, input=stdin, timeout=300,
+        env={**os.environ, **(env or {})},
+    )  # fmt: skip
+
+
+def live_store(tmp_path: Path) -> tuple[str, dict[str, str]]:
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade_schema(url)
+    return url, {"JOURNEYS_DATABASE_URL": url}
+
+
+@pytest.mark.slow
+def test_a_backtest_reports_each_send_skip_and_step_and_gives_the_same_json_twice(tmp_path):
+    log = shop_log(tmp_path / "events.ndjson")
+    url, env = live_store(tmp_path)
+    with session_scope(url) as session:  # the live store's word holds in the backtest
+        suppress(session, customer_id="u3", channel="email", reason="hard bounce")
+    before = hashlib.sha256((tmp_path / "live.db").read_bytes()).hexdigest()
+    first = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json", env=env)
+    assert first.returncode == 0, first.stderr
+    report = json.loads(first.stdout)
+    assert report["complete"] is True
+    assert report["entries"] == {"runs": 5, "customers": 5}
+    # thanks, tips and survey by email to the three with an address and no bounce; the
+    # usage nudge by push to all but u1, who opened the app
+    assert report["messages"]["by_channel"] == {"email": 9, "push": 4}
+    assert report["messages"]["by_step"]["nudge"] == {"push": 4}
+    assert report["skipped"] == {"hard bounce": 3, "no email address": 3}
+    assert report["completed"] == 5 and report["open"]["runs"] == 0
+    assert "customer-days a second" in first.stderr
+    again = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json", env=env)
+    assert again.stdout == first.stdout
+    assert hashlib.sha256((tmp_path / "live.db").read_bytes()).hexdigest() == before
+
+
+@pytest.mark.slow
+def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
+    log = shop_log(tmp_path / "events.ndjson")
+    v2 = tmp_path / "v2.yaml"
+    v2.write_text(NO_NUDGE)
+    done = backtest(POST_PURCHASE, v2, "--events", log, "--to", "2025-03-06", "--json",
+                    "--explain", "u2")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout[: done.stdout.index("\nu2 in ")])
+    # by 6 March the first four have their thanks and tips is due for the first three
+    assert report["a"]["messages"]["by_step"] == report["b"]["messages"]["by_step"]
+    assert report["a"]["open"]["runs"] == 5 and report["b"]["completed"] == 3
+    assert report["difference"]["completed"] == 3
+    path = done.stdout[done.stdout.index("\nu2 in a: post_purchase:") :].splitlines()
+    said = [line.split("  ", 1)[1] for line in path if line.startswith("2025-")]
+    assert said[:3] == ["event  identify", "event  Order Completed",
+                        "entered: v1  [journey-post_purchase-u2-1]"]  # fmt: skip
+    assert "email order_thanks: sent" in said
+    assert any(line.startswith("2025-03-05 10:00  email getting_started_tips: sent")
+               for line in path)  # fmt: skip
+
+
+@pytest.mark.slow
+def test_caps_count_simulated_days_and_csv_logs_are_read(tmp_path):
+    """A cap of one offer a week lets sends eight days apart through and stops the one a day
+    later: the cap reads the simulated clock, not the seconds the backtest takes."""
+    spec = tmp_path / "offers.yaml"
+    spec.write_text(CAPPED)
+    rows = [
+        "customer_id,timestamp,event,properties",
+        '7,2024-11-04,Order Completed,"{""total"": 5}"',
+    ]
+    log = tmp_path / "orders.csv"
+    log.write_text("\n".join(rows) + "\n")
+    url, env = live_store(tmp_path)
+    env["JOURNEYS_FREQUENCY_CAPS"] = "email:1/7d"
+    ndjson = call(type="identify", userId="7", traits={"email": "seven@example.com"},
+                  timestamp="2024-11-01T08:00:00Z")  # fmt: skip
+    order = call(type="track", userId="7", event="Order Completed", properties={"total": 5},
+                 timestamp="2024-11-04T00:00:00Z")  # fmt: skip
+    done = backtest(spec, "--events", "-", "--json", "--to", "2024-11-20",
+                    env=env, stdin=f"{ndjson}\n{order}\n")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["messages"]["by_step"] == {"first": {"email": 1}, "second": {"email": 1}}
+    assert report["skipped"] == {"frequency cap: 1 email per 7 days": 1}
+    from_csv = backtest(spec, "--events", log, "--csv", "--json", "--to", "2024-11-20", env=env)
+    assert from_csv.returncode == 0, from_csv.stderr
+    report = json.loads(from_csv.stdout)
+    assert report["entries"]["runs"] == 1 and report["skipped"] == {"no email address": 3}
+
+
+def test_bad_input_is_refused_with_the_file_line_and_field(tmp_path):
+    log = tmp_path / "events.ndjson"
+    log.write_text(call(type="track", userId="u", event="X", timestamp="2025-01-01") + "\n"
+                   + call(type="track", userId="u", event="Y") + "\n")  # fmt: skip
+    done = backtest(POST_PURCHASE, "--events", log)
+    assert done.returncode == 1
+    assert f"{log}:2: timestamp: required in a backtest" in done.stderr
+    log.write_text('{"type": "track", "userId": "u", "timestamp": "2025-01-01"}\n')
+    assert "1: call: Value error, event: track needs an event name" in backtest(
+        POST_PURCHASE, "--events", log).stderr  # fmt: skip
+    bad_csv = tmp_path / "orders.csv"
+    bad_csv.write_text("7,yesterday,Order Completed\n")
+    done = backtest(POST_PURCHASE, "--events", bad_csv, "--csv")
+    assert done.returncode == 1 and f"{bad_csv}:1: timestamp: not a date" in done.stderr
+    done = backtest(POST_PURCHASE, "--events", tmp_path / "missing.ndjson")
+    assert done.returncode == 1 and "No such file or directory" in done.stderr
+    log.write_text(call(type="track", userId="u", event="X", timestamp="2025-01-01") + "\n")
+    done = backtest(POST_PURCHASE, "--events", log, "--from", "2026-01-01")
+    assert done.returncode == 1 and "no calls in the window" in done.stderr
+    done = backtest(POST_PURCHASE, "--events", log, "--from", "2026-01-01", "--to", "2025-01-01")
+    assert done.returncode == 1 and "--to must be after --from" in done.stderr
+    spec = tmp_path / "broken.yaml"
+    spec.write_text("name: broken\nsteps: []\n")
+    done = backtest(spec, "--events", log)
+    assert done.returncode == 1 and "error(s) in the spec" in done.stderr
+
+
+@pytest.mark.slow
+def test_ctrl_c_stops_with_a_partial_report(tmp_path):
+    start = datetime(2024, 1, 1, tzinfo=UTC)
+    lines = [
+        call(type="track", userId=f"c{n}", event="Order Completed", messageId=f"m{n}",
+             properties={"total": 1}, timestamp=(start + timedelta(days=n)).isoformat())
+        for n in range(300)
+    ]  # fmt: skip
+    log = tmp_path / "year.ndjson"
+    log.write_text("\n".join(lines) + "\n")
+    child = subprocess.Popen(
+        [sys.executable, "-m", "journeys.cli.main", "backtest", str(POST_PURCHASE),
+         "--events", str(log), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    time.sleep(6)
+    child.send_signal(signal.SIGINT)
+    out, err = child.communicate(timeout=120)
+    assert child.returncode == 130, err
+    report = json.loads(out)
+    assert report["complete"] is False
+    assert 0 < report["entries"]["runs"] < 300
+    assert report["window"]["to"] < "2024-10-27"

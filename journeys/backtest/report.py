@@ -10,8 +10,9 @@ from typing import Any
 
 from journeys.backtest.events import LogSummary
 from journeys.backtest.run import Backtest
-from journeys.store.backtest import customer_events, ledger, run_records
+from journeys.store.backtest import ledger, run_records
 from journeys.store.db import session_scope
+from journeys.store.events import customer_events
 from journeys.vocabulary.journey_spec import JourneySpec
 
 ENDED = ("converted", "exited", "completed")

@@ -4,8 +4,8 @@ check and preview message templates (`templates check`, `templates preview`); pu
 inspect segments (`segments publish|list|show|members|archive|activate|refresh-schedule`);
 evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
 (`clv fit`, `clv schedule`); A/B test results and promotions
-(`experiments show|promote|revert|evaluate|schedule`); the store's schema
-(`db upgrade`, `db current`)."""
+(`experiments show|promote|revert|evaluate|schedule`); a journey over last year's events
+(`backtest`, `events export`); the store's schema (`db upgrade`, `db current`)."""
 
 import argparse
 import asyncio
@@ -30,6 +30,7 @@ from journeys.cli import catalog
 from journeys.cli import clv as clv_cli
 from journeys.cli import codec_server as codec_cli
 from journeys.cli import db as db_cli
+from journeys.cli import events as events_cli
 from journeys.cli import experiments as experiments_cli
 from journeys.cli import inspect as inspect_cli
 from journeys.cli import keys as keys_cli
@@ -251,6 +252,7 @@ COMMAND_GROUPS = (
     inspect_cli,
     report_cli,
     backtest_cli,
+    events_cli,
     codec_cli,
     keys_cli,
     db_cli,

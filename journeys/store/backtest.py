@@ -10,7 +10,6 @@ from sqlmodel import SQLModel, col, select
 
 from journeys.store.db import get_engine, session_scope
 from journeys.store.models import (
-    Event,
     JourneyEvent,
     Message,
     Product,
@@ -58,8 +57,3 @@ def run_records(session: Any) -> list[JourneyEvent]:
 
 def ledger(session: Any) -> list[Message]:
     return list(session.exec(select(Message).order_by(col(Message.idempotency_key))))
-
-
-def customer_events(session: Any, *, customer_id: str) -> list[Event]:
-    query = select(Event).where(Event.customer_id == customer_id)
-    return list(session.exec(query.order_by(col(Event.timestamp), col(Event.message_id))))

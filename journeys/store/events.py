@@ -1,13 +1,17 @@
 """Accepted events: stored before the signal, marked delivered after it, removed if it failed."""
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlalchemy import delete, update
 from sqlmodel import Session, col, select
 
 from journeys.store.db import insert_builder
 from journeys.store.models import Event
+
+# the sender's clocks, already folded into the stored timestamp
+SENDER_TIMES = ("timestamp", "originalTimestamp", "sentAt", "receivedAt")
 
 
 def record_events(session: Session, *, events: list[Event]) -> tuple[list[Event], set[str]]:
@@ -70,3 +74,21 @@ def customer_events(session: Session, *, customer_id: str) -> list[Event]:
             select(Event).where(Event.customer_id == customer_id).order_by(col(Event.timestamp))
         )
     )
+
+
+def exported_calls(
+    session: Session, *, start: datetime | None = None, end: datetime | None = None
+) -> Iterator[dict[str, Any]]:
+    """Every call Temporal took, in time order, as a Segment call a backtest reads back: the
+    stored payload with its messageId and its effective (skew-corrected) timestamp. Streamed."""
+    query = select(Event).where(col(Event.delivered_at).is_not(None))
+    if start is not None:
+        query = query.where(col(Event.timestamp) >= start)
+    if end is not None:
+        query = query.where(col(Event.timestamp) < end)
+    query = query.order_by(col(Event.timestamp), col(Event.message_id)).execution_options(
+        yield_per=1000
+    )
+    for event in session.exec(query):
+        call = {k: v for k, v in event.payload.items() if k not in SENDER_TIMES}
+        yield {**call, "messageId": event.message_id, "timestamp": event.timestamp.isoformat()}

@@ -1,0 +1,83 @@
+"""`journeys events export`: the store's accepted calls as the log a backtest reads."""
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from journeys.data import JOURNEYS
+from journeys.store.db import session_scope, upgrade_schema
+from journeys.store.models import Event
+
+
+def journeys(*args: str, url: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "journeys.cli.main", *args], capture_output=True, text=True,
+        env={**os.environ, "JOURNEYS_DATABASE_URL": url}, timeout=300,
+    )  # fmt: skip
+
+
+def stored(url: str) -> None:
+    """Two customers' calls as the API stored them: the sender's clock ran an hour fast on one
+    (the row keeps the corrected time), and one call never reached Temporal."""
+    day = datetime(2025, 5, 1, 9, tzinfo=UTC)
+    rows = [
+        ("m1", "ann", "identify", None, day, {"traits": {"email": "ann@example.com"}}),
+        ("m2", "ann", "track", "Order Completed", day + timedelta(hours=1),
+         {"event": "Order Completed", "properties": {"total": 9.5},
+          "timestamp": "2025-05-01T11:00:00Z", "sentAt": "2025-05-01T11:00:05Z"}),
+        ("m3", "bob", "track", "Order Completed", day + timedelta(days=3),
+         {"event": "Order Completed", "properties": {"total": 3}}),
+    ]  # fmt: skip
+    with session_scope(url) as session:
+        for message_id, user, kind, name, at, extra in rows:
+            session.add(Event(
+                message_id=message_id, customer_id=user, type=kind, event=name, user_id=user,
+                timestamp=at, received_at=at, delivered_at=at,
+                payload={"type": kind, "userId": user, "messageId": message_id, **extra},
+            ))  # fmt: skip
+        session.add(Event(
+            message_id="m4", customer_id="bob", type="track", event="Order Completed",
+            user_id="bob", timestamp=day, received_at=day, delivered_at=None,
+            payload={"type": "track", "userId": "bob", "event": "Order Completed"},
+        ))  # fmt: skip
+
+
+def test_export_writes_delivered_calls_in_time_order_with_their_effective_time(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade_schema(url)
+    stored(url)
+    done = journeys("events", "export", url=url)
+    assert done.returncode == 0, done.stderr
+    calls = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [c["messageId"] for c in calls] == ["m1", "m2", "m3"]  # m4 never reached Temporal
+    assert calls[1]["timestamp"] == "2025-05-01T10:00:00+00:00" and "sentAt" not in calls[1]
+    assert calls[1]["properties"] == {"total": 9.5}
+    assert "3 calls" in done.stderr
+    window = journeys("events", "export", "--from", "2025-05-02", "--output",
+                      str(tmp_path / "later.ndjson"), url=url)  # fmt: skip
+    assert window.returncode == 0 and window.stdout == ""
+    assert [json.loads(x)["messageId"] for x in (tmp_path / "later.ndjson").open()] == ["m3"]
+    wrong = journeys("events", "export", "--from", "2025-05-02", "--to", "2025-05-01", url=url)
+    assert wrong.returncode != 0 and "--to must be after --from" in wrong.stderr
+    missing = journeys("events", "export", url=f"sqlite:///{tmp_path / 'none.db'}")
+    assert missing.returncode != 0 and "no store at" in missing.stderr
+    assert not (tmp_path / "none.db").exists()
+
+
+@pytest.mark.slow
+def test_an_export_is_a_backtest_log(tmp_path):
+    url = f"sqlite:///{tmp_path / 'live.db'}"
+    upgrade_schema(url)
+    stored(url)
+    log = tmp_path / "log.ndjson"
+    assert journeys("events", "export", "--output", str(log), url=url).returncode == 0
+    done = journeys("backtest", str(JOURNEYS / "post_purchase.yaml"), "--events", str(log),
+                    "--to", "2025-05-03", "--json", url=url)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["entries"]["customers"] == 1  # bob ordered on 4 May, after the window
+    assert report["messages"]["by_step"]["thanks"] == {"email": 1}

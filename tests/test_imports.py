@@ -27,6 +27,7 @@ LAYERS: dict[str, int] = {
     "worker": 6,
     "api": 6,
     "backtest": 7,  # runs a worker, the API's ingestion and the test server together
+    "simulate": 7,  # synthetic shoppers for `journeys simulate`
     "cli": 7,
 }
 PROCESSES = {"devserver", "worker", "api"}  # side by side: none imports another

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from temporalio import activity
+from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
@@ -38,6 +39,7 @@ from journeys.vocabulary.journey_types import QueueMessageInput
 from journeys.worker.main import WorkerGroup, build_worker
 
 WEEK = timedelta(days=7)
+SLEEP_RPC = timedelta(hours=2)  # one simulated step's work, however busy
 TASK_QUEUE = "backtest"
 # every channel counts as configured: the recorder stands in for its provider
 RECORDERS = {
@@ -111,20 +113,22 @@ async def run_backtest(
     settings: Settings,
     directory: Path,
     *,
+    start: datetime | None = None,
     end: datetime | None = None,
     resolution: timedelta = timedelta(minutes=1),
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
     on_step: Callable[[], None] | None = None,
 ) -> Backtest:
-    """Feed `log` through `spec` until `end` (by default the end of the last call's day);
-    `stop` ends the feed early (the backtest is then incomplete)."""
+    """Feed `log` through `spec` from `start` (by default the first call's day) until `end` (by
+    default the end of the last call's day); `stop` ends the feed early (the backtest is then
+    incomplete)."""
     assert summary.first is not None and summary.last is not None, "an empty log"
     progress = progress or Progress()
     stop = stop or asyncio.Event()
     url = f"sqlite:///{directory / 'backtest.db'}"
     await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
-    start = _day(summary.first)
+    start = start or _day(summary.first)
     end = end or _day(summary.last) + timedelta(days=1)
     progress.days = max(1, (end - start).days)
     env = await start_time_skipping(quiet_runtime())
@@ -147,7 +151,7 @@ async def run_backtest(
             stopped_at = await env.get_current_time() - shift if not complete else end
             if complete:
                 await _advance(env, end + shift)
-            await env.sleep(timedelta(seconds=1))  # returns once the last tasks are done
+            await _sleep(env, timedelta(seconds=1))  # returns once the last tasks are done
             progress.day = (stopped_at - start).days
     finally:
         await env.shutdown()
@@ -175,9 +179,18 @@ def _shift(start: datetime, server_now: datetime) -> timedelta:
 
 
 async def _advance(env: WorkflowEnvironment, to: datetime) -> None:
-    gap = to - await env.get_current_time()
-    if gap > timedelta(0):
-        await env.sleep(gap)
+    await _sleep(env, to - await env.get_current_time())
+
+
+async def _sleep(env: WorkflowEnvironment, gap: timedelta) -> None:
+    """The test server's sleep, which returns once simulated time has moved `gap` — after
+    every task due before then is done. A busy simulated day took more than the RPC's default
+    30 s (CDNOW's first weeks), so it gets as long as it needs."""
+    if gap <= timedelta(0):
+        return
+    request = SleepRequest()
+    request.duration.FromTimedelta(gap)
+    await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SLEEP_RPC)
 
 
 def _customer(call: SegmentCall) -> str:

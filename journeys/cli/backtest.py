@@ -142,14 +142,14 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
             fed = Fed()
             label = spec.name if len(specs) == 1 else f"{'ab'[side]}: {spec.name}"
             with _progress(errors) as bar:
-                task = bar.add_task(label, total=None, customers=0, calls=0)
+                task = bar.add_task(label, total=1, customers=0, calls=0)
 
                 def shown(fed: Fed = fed, task: Any = task, bar: Progress = bar) -> None:
                     bar.update(task, completed=fed.day, total=fed.days,
                                customers=len(fed.customers), calls=fed.calls)  # fmt: skip
 
                 backtest = await run_backtest(
-                    spec, log, summary, settings, part, end=args.end,
+                    spec, log, summary, settings, part, start=args.start, end=args.end,
                     resolution=args.resolution, progress=fed, stop=stop, on_step=shown,
                 )  # fmt: skip
                 shown()

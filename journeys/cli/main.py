@@ -5,7 +5,8 @@ inspect segments (`segments publish|list|show|members|archive|activate|refresh-s
 evaluate and schedule recommenders (`recs evaluate`, `recs schedule`); fit predictive CLV
 (`clv fit`, `clv schedule`); A/B test results and promotions
 (`experiments show|promote|revert|evaluate|schedule`); a journey over last year's events
-(`backtest`, `events export`); the store's schema (`db upgrade`, `db current`)."""
+(`backtest`, `events export`); synthetic shoppers (`simulate`); the store's schema
+(`db upgrade`, `db current`)."""
 
 import argparse
 import asyncio
@@ -38,6 +39,7 @@ from journeys.cli import recs as recs_cli
 from journeys.cli import replay as replay_cli
 from journeys.cli import report as report_cli
 from journeys.cli import segments as segments_cli
+from journeys.cli import simulate as simulate_cli
 from journeys.cli import templates as templates_cli
 from journeys.config.logging import configure_logging
 from journeys.config.settings import ConfigError, Settings, get_settings
@@ -253,6 +255,7 @@ COMMAND_GROUPS = (
     report_cli,
     backtest_cli,
     events_cli,
+    simulate_cli,
     codec_cli,
     keys_cli,
     db_cli,

@@ -11,11 +11,8 @@ operation and payload kind, which keeps CI quick).
 
 import hashlib
 import json
-import os
 import sqlite3
 import subprocess
-import sys
-import time
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -33,12 +30,11 @@ from temporalio.testing import WorkflowEnvironment
 
 from journeys.devserver import find_binary
 from tests.helpers.api import basic
-from tests.helpers.ports import free_port
+from tests.helpers.api_process import api_process
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 WRITE_KEY, ADMIN_KEY = "fuzz-write", "fuzz-admin"
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class LiveApi:
@@ -74,47 +70,16 @@ def live_api(
 ) -> Iterator[LiveApi]:
     tmp = tmp_path_factory.mktemp("fuzz")
     address = dev_env.client.service_client.config.target_host
-    port, task_queue = free_port(), f"fuzz-{uuid.uuid4().hex[:8]}"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")} | {
+    task_queue = f"fuzz-{uuid.uuid4().hex[:8]}"
+    settings = {
         "JOURNEYS_TEMPORAL_ADDRESS": address,
         "JOURNEYS_DATABASE_URL": f"sqlite:///{tmp / 'journeys.db'}",
         "JOURNEYS_WRITE_KEYS": WRITE_KEY,
         "JOURNEYS_ADMIN_KEY": ADMIN_KEY,
         "JOURNEYS_TASK_QUEUE": task_queue,
-        "JOURNEYS_LOG_FORMAT": "json",
-        "JOURNEYS_LOG_LEVEL": "WARNING",
     }
-    log = (tmp / "api.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "journeys.cli.main", "api", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, (tmp / "api.log").read_text()[-3000:]
-            try:
-                if httpx.get(f"{url}/healthz", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the API did not start"
-            time.sleep(0.2)
+    with api_process(settings, tmp / "api.log") as url:
         yield LiveApi(url, tmp / "journeys.db", address, task_queue)
-    finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
-        server_errors = [
-            line for line in (tmp / "api.log").read_text(errors="replace").splitlines()
-            if '"level": "error"' in line or "Traceback" in line
-        ]  # fmt: skip
-        assert server_errors == [], server_errors[:5]
 
 
 def explains_itself(response: httpx.Response | Any) -> str | None:

@@ -37,6 +37,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 
 from bench.stack import machine  # noqa: E402
 from bench.wheels import read  # noqa: E402
+from journeys.backtest.run import advance_clock, sleep_simulated  # noqa: E402
 from journeys.config.temporal import quiet_runtime  # noqa: E402
 from journeys.data import JOURNEYS  # noqa: E402
 from journeys.devserver import start_time_skipping  # noqa: E402
@@ -92,9 +93,7 @@ async def floor(log: Path) -> float:
             for c in calls:
                 by_day.setdefault(c["timestamp"], []).append(c)
             for day, group in by_day.items():
-                gap = datetime.fromisoformat(day) + shift - await env.get_current_time()
-                if gap > timedelta(0):
-                    await env.sleep(gap)
+                await advance_clock(env, datetime.fromisoformat(day) + shift)
                 await asyncio.gather(*(
                     env.client.start_workflow(
                         FloorCustomer.run, id=f"floor-{c['userId']}", task_queue="floor",
@@ -104,8 +103,8 @@ async def floor(log: Path) -> float:
                 ))  # fmt: skip
             last = datetime.fromisoformat(calls[-1]["timestamp"]) + shift
             end = last.replace(hour=0, minute=0, second=0) + timedelta(days=1)
-            await env.sleep(end - await env.get_current_time())
-            await env.sleep(timedelta(seconds=1))
+            await advance_clock(env, end)
+            await sleep_simulated(env, timedelta(seconds=1))
         return time.monotonic() - began
     finally:
         await env.shutdown()

@@ -3,16 +3,18 @@ back and why, goals and time to goal, exits, runs still open. Times are moved ba
 and cut to the minute (the test server's clock moves a few milliseconds while tasks run), so the
 same log gives the same report, byte for byte."""
 
-import statistics
 from collections import Counter, defaultdict
 from datetime import datetime, timedelta
 from typing import Any
+
+import numpy as np
 
 from journeys.backtest.events import LogSummary
 from journeys.backtest.run import Backtest
 from journeys.store.backtest import ledger, run_records
 from journeys.store.db import session_scope
 from journeys.store.events import customer_events
+from journeys.store.journey_runs import customer_messages
 from journeys.vocabulary.journey_spec import JourneySpec
 
 ENDED = ("converted", "exited", "completed")
@@ -88,19 +90,14 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
             "reached": len(to_goal),
             "rate": round(len(to_goal) / len(entered), 4) if entered else None,
             "hours_to_goal": {
-                "median": round(statistics.median(to_goal), 1) if to_goal else None,
-                "p90": round(_quantile(to_goal, 0.9), 1) if to_goal else None,
+                "median": round(float(np.median(to_goal)), 1) if to_goal else None,
+                "p90": round(float(np.percentile(to_goal, 90)), 1) if to_goal else None,
             },
         },
         "exits": dict(sorted(exits.items())),
         "completed": completed,
         "open": {"runs": sum(open_after.values()), "after_step": dict(sorted(open_after.items()))},
     }
-
-
-def _quantile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -156,8 +153,8 @@ def explain(backtest: Backtest, customer_id: str, journey: str) -> list[str]:
     in time order (log time, to the minute)."""
     with session_scope(backtest.database_url) as session:
         events = customer_events(session, customer_id=customer_id)
-        records = [r for r in run_records(session) if r.customer_id == customer_id]
-        messages = [m for m in ledger(session) if m.customer_id == customer_id]
+        records = run_records(session, customer_id=customer_id)
+        messages = customer_messages(session, customer_id=customer_id)
     lines: list[tuple[datetime, int, str]] = []
     for event in events:
         lines.append((event.timestamp, 0, f"event  {event.event or event.type}"))

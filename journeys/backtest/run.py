@@ -69,7 +69,6 @@ class Backtest:
     start: datetime
     end: datetime
     complete: bool
-    calls: int
 
 
 def simulated_now() -> datetime:
@@ -141,7 +140,7 @@ async def run_backtest(
                 if stop.is_set():
                     complete = False
                     break
-                await _advance(env, at + shift)
+                await advance_clock(env, at + shift)
                 await _ingest(env, calls, shift, url, at + shift)
                 progress.calls += len(calls)
                 progress.customers.update(_customer(c) for c in calls)
@@ -150,15 +149,12 @@ async def run_backtest(
                     on_step()
             stopped_at = await env.get_current_time() - shift if not complete else end
             if complete:
-                await _advance(env, end + shift)
-            await _sleep(env, timedelta(seconds=1))  # returns once the last tasks are done
+                await advance_clock(env, end + shift)
+            await sleep_simulated(env, timedelta(seconds=1))  # returns once the last tasks are done
             progress.day = (stopped_at - start).days
     finally:
         await env.shutdown()
-    return Backtest(
-        database_url=url, shift=shift, start=start, end=stopped_at, complete=complete,
-        calls=progress.calls,
-    )  # fmt: skip
+    return Backtest(database_url=url, shift=shift, start=start, end=stopped_at, complete=complete)
 
 
 def _prepare_store(live_url: str, url: str, spec: JourneySpec) -> None:
@@ -178,11 +174,11 @@ def _shift(start: datetime, server_now: datetime) -> timedelta:
     return WEEK * max(weeks, 0)
 
 
-async def _advance(env: WorkflowEnvironment, to: datetime) -> None:
-    await _sleep(env, to - await env.get_current_time())
+async def advance_clock(env: WorkflowEnvironment, to: datetime) -> None:
+    await sleep_simulated(env, to - await env.get_current_time())
 
 
-async def _sleep(env: WorkflowEnvironment, gap: timedelta) -> None:
+async def sleep_simulated(env: WorkflowEnvironment, gap: timedelta) -> None:
     """The test server's sleep, which returns once simulated time has moved `gap` — after
     every task due before then is done. A busy simulated day took more than the RPC's default
     30 s (CDNOW's first weeks), so it gets as long as it needs."""

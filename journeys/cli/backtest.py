@@ -24,12 +24,12 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from journeys.backtest.events import EventLog, LogSummary, open_source, parse_instant
+from journeys.backtest.events import EventLog, LogSummary, open_source
 from journeys.backtest.report import build_report, compare, explain, rows
 from journeys.backtest.run import Progress as Fed
 from journeys.backtest.run import run_backtest, temporary_directory
 from journeys.channels.templates import load_templates
-from journeys.cli.report import table
+from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import ConfigError, Settings
 from journeys.config.tracking_plan import load_tracking_plan
@@ -56,8 +56,8 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         "--csv", action="store_true",
         help="FILE is CSV: customer_id,timestamp,event[,properties JSON]",
     )  # fmt: skip
-    parser.add_argument("--from", dest="start", type=_instant, help="UTC, inclusive")
-    parser.add_argument("--to", dest="end", type=_instant, help="UTC, exclusive")
+    parser.add_argument("--from", dest="start", type=instant, help="UTC, inclusive")
+    parser.add_argument("--to", dest="end", type=instant, help="UTC, exclusive")
     parser.add_argument(
         "--resolution", type=_seconds, default=timedelta(minutes=1), metavar="SECONDS",
         help="calls this close together are delivered at once (default 60)",
@@ -67,13 +67,6 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         "--explain", metavar="CUSTOMER", help="also print this customer's path (its userId)"
     )
     parser.set_defaults(action="")
-
-
-def _instant(text: str) -> datetime:
-    try:
-        return parse_instant(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def _seconds(text: str) -> timedelta:

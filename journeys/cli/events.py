@@ -7,11 +7,10 @@ effective timestamp (clock skew already corrected); calls Temporal never took ar
 import argparse
 import json
 import sys
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
-from journeys.backtest.events import parse_instant
+from journeys.cli.report import instant
 from journeys.config.settings import ConfigError, Settings
 from journeys.store.backtest import live_store_exists
 from journeys.store.db import session_scope
@@ -24,16 +23,9 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     events = sub.add_parser(COMMAND, help="the store's events: export as a backtest's log")
     actions = events.add_subparsers(dest="action", required=True)
     export = actions.add_parser("export", help="accepted calls as NDJSON, in time order")
-    export.add_argument("--from", dest="start", type=_instant, help="UTC, inclusive")
-    export.add_argument("--to", dest="end", type=_instant, help="UTC, exclusive")
+    export.add_argument("--from", dest="start", type=instant, help="UTC, inclusive")
+    export.add_argument("--to", dest="end", type=instant, help="UTC, exclusive")
     export.add_argument("--output", type=Path, help="a file (default: standard output)")
-
-
-def _instant(text: str) -> datetime:
-    try:
-        return parse_instant(text)
-    except ValueError as err:
-        raise argparse.ArgumentTypeError(str(err)) from err
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:

@@ -39,8 +39,8 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
     def action(name: str, text: str, period: bool = False) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=text)
-        parser.add_argument("--from", dest="start", type=_instant, help="UTC, inclusive")
-        parser.add_argument("--to", dest="end", type=_instant, help="UTC, exclusive")
+        parser.add_argument("--from", dest="start", type=instant, help="UTC, inclusive")
+        parser.add_argument("--to", dest="end", type=instant, help="UTC, exclusive")
         if period:
             parser.add_argument("--period", choices=PERIODS, default="week")
         parser.add_argument("--json", action="store_true", help="machine-readable output")
@@ -202,7 +202,8 @@ def _fail(action: str, message: str) -> int:
     return 1
 
 
-def _instant(text: str) -> datetime:
+def instant(text: str) -> datetime:
+    """`--from`/`--to` of every command: a UTC date or ISO 8601 instant."""
     try:
         value = datetime.fromisoformat(text)
     except ValueError:

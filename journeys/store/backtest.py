@@ -50,9 +50,12 @@ def copy_reference_data(source_url: str, target_url: str) -> dict[str, int]:
     return copied
 
 
-def run_records(session: Any) -> list[JourneyEvent]:
-    query = select(JourneyEvent).order_by(col(JourneyEvent.workflow_id), col(JourneyEvent.seq))
-    return list(session.exec(query))
+def run_records(session: Any, *, customer_id: str | None = None) -> list[JourneyEvent]:
+    """Every run's records (one customer's, if named), run by run in order."""
+    query = select(JourneyEvent)
+    if customer_id is not None:
+        query = query.where(JourneyEvent.customer_id == customer_id)
+    return list(session.exec(query.order_by(col(JourneyEvent.workflow_id), col(JourneyEvent.seq))))
 
 
 def ledger(session: Any) -> list[Message]:

@@ -4,6 +4,10 @@ check every line, and hand the calls back in event-time order.
 
 The log may be larger than memory and in any order (CDNOW's file is sorted by customer), so the
 calls go through a temporary SQLite table indexed by time: an external sort in one place.
+
+A large log is cut into shards of customers, each run on its own test server (the server slows
+with every workflow it holds). The ids one person went by — an anonymousId identified as a
+userId, an alias's previousId — stay in one shard, so no merge crosses two.
 """
 
 import csv
@@ -93,6 +97,33 @@ def _customer_key(call: SegmentCall) -> str:
     return f"user:{call.userId}" if call.userId else f"anonymous:{call.anonymousId}"
 
 
+def _linked_keys(call: SegmentCall) -> list[str]:
+    """The keys a call says are one person (besides its own)."""
+    linked = [f"anonymous:{call.anonymousId}"] if call.userId and call.anonymousId else []
+    if call.type == "alias" and call.previousId:  # an anonymous or an identified id
+        linked += [f"anonymous:{call.previousId}", f"user:{call.previousId}"]
+    return linked
+
+
+class _People:
+    """Union-find over customer keys: which keys name one person."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        root = self.parent.setdefault(key, key)
+        while root != self.parent[root]:
+            root = self.parent[root]
+        while key != root:  # path compression
+            key, self.parent[key] = self.parent[key], root
+        return root
+
+    def join(self, a: str, b: str) -> None:
+        first, second = sorted((self.find(a), self.find(b)))
+        self.parent[second] = first  # the smallest key leads: the same log, the same leaders
+
+
 class EventLog:
     """The calls of a log between `start` (inclusive) and `end` (exclusive), sorted by time
     (ties in file order). Built once by `load`, read as often as there are versions to try."""
@@ -102,8 +133,10 @@ class EventLog:
         self.db = sqlite3.connect(directory / "events.sqlite3", check_same_thread=False)
         self.db.execute(
             "CREATE TABLE calls (at REAL NOT NULL, line INTEGER NOT NULL, customer TEXT NOT NULL,"
-            " body TEXT NOT NULL)"
+            " body TEXT NOT NULL, shard INTEGER NOT NULL DEFAULT 0)"
         )
+        self.people = _People()
+        self.shards = 1
 
     def load(
         self, source: IO[str], *, name: str, csv_format: bool = False,
@@ -117,14 +150,32 @@ class EventLog:
             if (start and moment < start) or (end and moment >= end):
                 continue
             body = call.model_dump_json(exclude_none=True)
-            rows.append((moment.timestamp(), line, _customer_key(call), body))
+            key = _customer_key(call)
+            self.people.find(key)
+            for other in _linked_keys(call):
+                self.people.join(key, other)
+            rows.append((moment.timestamp(), line, key, body))
             if len(rows) >= 10_000:
-                self.db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?)", rows)
+                self.db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?, 0)", rows)
                 rows.clear()
-        self.db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?)", rows)
-        self.db.execute("CREATE INDEX calls_by_time ON calls (at, line)")
+        self.db.executemany("INSERT INTO calls VALUES (?, ?, ?, ?, 0)", rows)
+        self.db.execute("CREATE INDEX calls_by_time ON calls (shard, at, line)")
         self.db.commit()
         return self.summary()
+
+    def split(self, people_per_shard: int) -> int:
+        """Deal the people out to shards of at most `people_per_shard` (in order of their
+        leading key: the same log, the same shards); how many shards."""
+        leaders = sorted({self.people.find(key) for key in self.people.parent})
+        self.shards = max(1, -(-len(leaders) // max(people_per_shard, 1)))
+        if self.shards > 1:
+            shard = {leader: n % self.shards for n, leader in enumerate(leaders)}
+            self.db.executemany(
+                "UPDATE calls SET shard = ? WHERE customer = ?",
+                ((shard[self.people.find(key)], key) for key in self.people.parent),
+            )
+            self.db.commit()
+        return self.shards
 
     def summary(self) -> LogSummary:
         count, customers, first, last = self.db.execute(
@@ -136,14 +187,17 @@ class EventLog:
             last=datetime.fromtimestamp(last, UTC) if last is not None else None,
         )  # fmt: skip
 
-    def slots(self, resolution: timedelta) -> Iterator[tuple[datetime, list[SegmentCall]]]:
-        """The calls in time order, grouped by `resolution`: each group with the time of its
-        latest call (the clock a group is delivered at never runs behind its calls)."""
+    def slots(
+        self, resolution: timedelta, shard: int = 0
+    ) -> Iterator[tuple[datetime, list[SegmentCall]]]:
+        """One shard's calls in time order, grouped by `resolution`: each group with the time of
+        its latest call (the clock a group is delivered at never runs behind its calls)."""
         step = resolution.total_seconds()
         group: list[SegmentCall] = []
         group_slot: float | None = None
         latest = 0.0
-        for at, body in self.db.execute("SELECT at, body FROM calls ORDER BY at, line"):
+        query = "SELECT at, body FROM calls WHERE shard = ? ORDER BY at, line"
+        for at, body in self.db.execute(query, (shard,)):
             slot = at // step if step else at
             if group and slot != group_slot:
                 yield datetime.fromtimestamp(latest, UTC), group

@@ -15,6 +15,7 @@ from journeys.store.backtest import ledger, run_records
 from journeys.store.db import session_scope
 from journeys.store.events import customer_events
 from journeys.store.journey_runs import customer_messages
+from journeys.store.models import Message
 from journeys.vocabulary.journey_spec import JourneySpec
 
 ENDED = ("converted", "exited", "completed")
@@ -29,26 +30,30 @@ def _hours(span: timedelta) -> float:
 
 
 def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict[str, Any]:
-    with session_scope(backtest.database_url) as session:
-        records = run_records(session)
-        messages = ledger(session)
+    """Every shard's runs and messages counted together (no run or message spans two)."""
     runs: dict[str, list[Any]] = defaultdict(list)
-    for record in records:
-        if record.journey == spec.name:
-            runs[record.workflow_id].append(record)
+    shifts: dict[str, timedelta] = {}  # run -> its shard's shift
+    messages: list[Message] = []
+    for shard in backtest.shards:
+        with session_scope(shard.database_url) as session:
+            for record in run_records(session):
+                if record.journey == spec.name:
+                    runs[record.workflow_id].append(record)
+                    shifts[record.workflow_id] = shard.shift
+            messages += ledger(session)
     entered = {wid: rows for wid, rows in runs.items() if any(r.kind == "entered" for r in rows)}
     to_goal: list[float] = []
     exits: Counter[str] = Counter()
     open_after: Counter[str] = Counter()
     completed = 0
-    for rows in entered.values():
-        start = next(r.at for r in rows if r.kind == "entered")
+    for wid, rows in entered.items():
+        start = _minute(next(r.at for r in rows if r.kind == "entered"), shifts[wid])
         end = next((r for r in rows if r.kind in ENDED), None)
         if end is None:
             last_step = next((r.step for r in reversed(rows) if r.kind == "step"), None)
             open_after[last_step or "(entered)"] += 1
         elif end.kind == "converted":
-            to_goal.append(_hours(_minute(end.at, backtest.shift) - _minute(start, backtest.shift)))
+            to_goal.append(_hours(_minute(end.at, shifts[wid]) - start))
         elif end.kind == "exited":
             exits[end.detail or "(no reason)"] += 1
         else:
@@ -74,6 +79,7 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
         "journey": spec.name,
         "window": {"from": backtest.start.isoformat(), "to": backtest.end.isoformat()},
         "complete": backtest.complete,
+        "shards": {"run": len(backtest.shards), "of": backtest.shards_planned},
         "log": {"calls": log.calls, "customers": log.customers},
         "entries": {
             "runs": len(entered),
@@ -151,26 +157,30 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
 def explain(backtest: Backtest, customer_id: str, journey: str) -> list[str]:
     """One customer's path: the events the log gave it, the journey's steps and its messages,
     in time order (log time, to the minute)."""
-    with session_scope(backtest.database_url) as session:
-        events = customer_events(session, customer_id=customer_id)
-        records = run_records(session, customer_id=customer_id)
-        messages = customer_messages(session, customer_id=customer_id)
     lines: list[tuple[datetime, int, str]] = []
-    for event in events:
-        lines.append((event.timestamp, 0, f"event  {event.event or event.type}"))
-    for record in records:
-        if record.journey != journey:
-            continue
-        what = {"entered": "entered", "step": f"step   {record.step}"}.get(record.kind, record.kind)
-        detail = f": {record.detail}" if record.detail else ""
-        lines.append((record.at, 1, f"{what}{detail}  [{record.workflow_id}]"))
-    for message in messages:
-        if message.journey != journey:
-            continue
-        at = message.sent_at or message.created_at
-        reason = f" ({message.reason})" if message.reason else ""
-        lines.append((at, 2, f"{message.channel} {message.template}: {message.status}{reason}"))
+    for shard in backtest.shards:  # the customer is in one of them
+        with session_scope(shard.database_url) as session:
+            events = customer_events(session, customer_id=customer_id)
+            records = run_records(session, customer_id=customer_id)
+            messages = customer_messages(session, customer_id=customer_id)
+        for event in events:
+            lines.append((event.timestamp - shard.shift, 0, f"event  {event.event or event.type}"))
+        for record in records:
+            if record.journey != journey:
+                continue
+            what = {"entered": "entered", "step": f"step   {record.step}"}.get(
+                record.kind, record.kind
+            )
+            detail = f": {record.detail}" if record.detail else ""
+            lines.append((record.at - shard.shift, 1, f"{what}{detail}  [{record.workflow_id}]"))
+        for message in messages:
+            if message.journey != journey:
+                continue
+            at = (message.sent_at or message.created_at) - shard.shift
+            reason = f" ({message.reason})" if message.reason else ""
+            text = f"{message.channel} {message.template}: {message.status}{reason}"
+            lines.append((at, 2, text))
     return [
-        f"{_minute(at, backtest.shift):%Y-%m-%d %H:%M}  {text}"
+        f"{_minute(at, timedelta(0)):%Y-%m-%d %H:%M}  {text}"
         for at, _, text in sorted(lines, key=lambda line: (line[0], line[1]))
     ]

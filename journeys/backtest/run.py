@@ -11,7 +11,7 @@ task or activity is under way, so everything the calls cause happens at their ti
 
 import asyncio
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -52,23 +52,34 @@ RECORDERS = {
 
 @dataclass
 class Progress:
-    """What the caller shows while it runs: calls and customers fed, simulated days done."""
+    """What the caller shows while it runs: calls and customers fed, simulated days done (in
+    the shard under way)."""
 
     calls: int = 0
     customers: set[str] = field(default_factory=set)
     day: int = 0
     days: int = 0
+    shard: int = 0
+    shards: int = 1
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One test server's part of a backtest: its store, and its simulated time minus event time."""
+
+    database_url: str
+    shift: timedelta
 
 
 @dataclass
 class Backtest:
-    """A finished (or stopped) backtest's store, still open for the report and `--explain`."""
+    """A finished (or stopped) backtest's stores, still open for the report and `--explain`."""
 
-    database_url: str
-    shift: timedelta  # simulated time minus event time
+    shards: list[Shard]
     start: datetime
-    end: datetime
+    end: datetime  # where a stopped backtest's last shard stopped
     complete: bool
+    shards_planned: int = 1
 
 
 def simulated_now() -> datetime:
@@ -120,41 +131,68 @@ async def run_backtest(
     on_step: Callable[[], None] | None = None,
 ) -> Backtest:
     """Feed `log` through `spec` from `start` (by default the first call's day) until `end` (by
-    default the end of the last call's day); `stop` ends the feed early (the backtest is then
-    incomplete)."""
+    default the end of the last call's day), one shard after another; `stop` ends the feed early
+    (the backtest is then incomplete)."""
     assert summary.first is not None and summary.last is not None, "an empty log"
     progress = progress or Progress()
     stop = stop or asyncio.Event()
-    url = f"sqlite:///{directory / 'backtest.db'}"
-    await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
     start = start or _day(summary.first)
     end = end or _day(summary.last) + timedelta(days=1)
     progress.days = max(1, (end - start).days)
+    progress.shards = log.shards
+    backtest = Backtest([], start, end, complete=True, shards_planned=log.shards)
+    for shard in range(log.shards):
+        progress.shard, progress.day = shard, 0
+        part = directory / f"shard-{shard}"
+        part.mkdir()
+        url = f"sqlite:///{part / 'backtest.db'}"
+        await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
+        shift, stopped_at = await _run_shard(
+            log.slots(resolution, shard), backtest_settings(settings, url), start, end,
+            progress=progress, stop=stop, on_step=on_step,
+        )  # fmt: skip
+        backtest.shards.append(Shard(url, shift))
+        if stopped_at < end:
+            backtest.end, backtest.complete = stopped_at, False
+            break
+    return backtest
+
+
+async def _run_shard(
+    slots: Iterator[tuple[datetime, list[SegmentCall]]],
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    progress: Progress,
+    stop: asyncio.Event,
+    on_step: Callable[[], None] | None,
+) -> tuple[timedelta, datetime]:
+    """One test server and worker through one shard's calls: the shift, and the event time it
+    stopped at (`end` unless stopped)."""
     env = await start_time_skipping(quiet_runtime())
     try:
         shift = _shift(start, await env.get_current_time())
-        local = backtest_settings(settings, url)
-        complete = True
-        async with backtest_worker(env.client, local):
-            for at, calls in log.slots(resolution):
+        stopped_at = end
+        async with backtest_worker(env.client, settings):
+            for at, calls in slots:
                 if stop.is_set():
-                    complete = False
+                    stopped_at = await env.get_current_time() - shift
                     break
                 await advance_clock(env, at + shift)
-                await _ingest(env, calls, shift, url, at + shift)
+                await _ingest(env, calls, shift, settings.database_url, at + shift)
                 progress.calls += len(calls)
                 progress.customers.update(_customer(c) for c in calls)
                 progress.day = (at - start).days
                 if on_step:
                     on_step()
-            stopped_at = await env.get_current_time() - shift if not complete else end
-            if complete:
+            if stopped_at == end:
                 await advance_clock(env, end + shift)
             await sleep_simulated(env, timedelta(seconds=1))  # returns once the last tasks are done
             progress.day = (stopped_at - start).days
     finally:
         await env.shutdown()
-    return Backtest(database_url=url, shift=shift, start=start, end=stopped_at, complete=complete)
+    return shift, stopped_at
 
 
 def _prepare_store(live_url: str, url: str, spec: JourneySpec) -> None:

@@ -2,6 +2,7 @@
 the time-skipping server, nothing sent, the report on standard output."""
 
 import hashlib
+import io
 import json
 import os
 import signal
@@ -14,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from journeys.backtest.events import EventLog
 from journeys.data import JOURNEYS
 from journeys.store.consent import suppress
 from journeys.store.db import session_scope, upgrade_schema
@@ -103,6 +105,14 @@ def test_a_backtest_reports_each_send_skip_and_step_and_gives_the_same_json_twic
     assert "customer-days a second" in first.stderr
     again = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json", env=env)
     assert again.stdout == first.stdout
+    # two customers to a test server: three servers, one after another, the same figures
+    sharded = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json",
+                       "--shard-size", "2", env=env)  # fmt: skip
+    assert sharded.returncode == 0, sharded.stderr
+    in_shards = json.loads(sharded.stdout)
+    assert in_shards.pop("shards") == {"run": 3, "of": 3}
+    assert report.pop("shards") == {"run": 1, "of": 1}
+    assert in_shards == report
     assert hashlib.sha256((tmp_path / "live.db").read_bytes()).hexdigest() == before
 
 
@@ -156,6 +166,32 @@ def test_caps_count_simulated_days_and_csv_logs_are_read(tmp_path):
     assert from_csv.returncode == 0, from_csv.stderr
     report = json.loads(from_csv.stdout)
     assert report["entries"]["runs"] == 1 and report["skipped"] == {"no email address": 3}
+
+
+def test_shards_keep_the_ids_of_one_person_together_and_split_evenly(tmp_path):
+    """An anonymous visitor identified later, and an alias, must land in one test server: a
+    merge cannot cross two."""
+    lines = [call(type="page", anonymousId=f"a{n}", timestamp="2025-01-01T00:00:00Z")
+             for n in range(9)]  # fmt: skip
+    lines += [call(type="identify", anonymousId=f"a{n}", userId=f"u{n}",
+                   timestamp="2025-01-02T00:00:00Z") for n in range(0, 9, 2)]  # fmt: skip
+    lines.append(call(type="alias", previousId="u0", userId="u9", timestamp="2025-01-03"))
+    lines.append(call(type="track", userId="u9", event="Order Completed", timestamp="2025-01-04"))
+    log = EventLog(tmp_path)
+    log.load(io.StringIO("\n".join(lines)), name="log")
+    assert log.split(3) == 3  # nine people: a0/u0/u9 are one, as are a2/u2, ..., a8/u8
+    customers: dict[int, set[str]] = {}
+    for shard in range(3):
+        for _, calls in log.slots(timedelta(days=1), shard):
+            customers.setdefault(shard, set()).update(
+                c.userId or c.anonymousId or "" for c in calls
+            )
+    # every person was first seen as a visitor a0 … a8: three to a shard
+    assert [len({id for id in c if id.startswith("a")}) for c in customers.values()] == [3, 3, 3]
+    together = [{"a0", "u0", "u9"}, {"a2", "u2"}, {"a4", "u4"}, {"a6", "u6"}, {"a8", "u8"}]
+    for person in together:
+        assert sum(person <= c for c in customers.values()) == 1, person
+    log.close()
 
 
 def test_bad_input_is_refused_with_the_file_line_and_field(tmp_path):

@@ -1,16 +1,15 @@
 """The report page (`GET /reports`): one self-contained HTML document with its charts drawn
-as inline SVG on the server: no CDN, no network, no build step. The only script is the error
-sink (`window.onerror` and `console.error` write into `<pre id="errors">`) and the mark that
-rendering finished (`body[data-ready="yes"]`), which the browser test reads."""
+as inline SVG on the server: no CDN, no network, no build step. The only scripts are the error
+sink and the mark that rendering finished (journeys.charts), which the browser test reads."""
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from html import escape
 
+from journeys.charts import COLOURS, ERROR_SINK, ready_mark
 from journeys.kpis.reports import ClvSummary, Conversion, ExperimentResult, Funnel, NpsReport
 
-COLOURS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#be185d"]
 WIDTH, HEIGHT, PAD = 720, 260, 48
 
 
@@ -212,39 +211,6 @@ def _experiments(data: PageData) -> str:
     return "".join(blocks) or '<p class="none">No experiment has exposures in this period.</p>'
 
 
-SCRIPT_HEAD = """
-<script>
-(function () {
-  function sink(text) {
-    var out = document.getElementById("errors");
-    if (out) { out.textContent += text + "\\n"; out.hidden = false; }
-    else { (window.__early = window.__early || []).push(text); }
-  }
-  window.onerror = function (message, source, line) {
-    sink("error: " + message + " (" + source + ":" + line + ")");
-  };
-  var original = console.error;
-  console.error = function () {
-    sink("console.error: " + Array.prototype.map.call(arguments, String).join(" "));
-    return original.apply(console, arguments);
-  };
-})();
-</script>"""
-
-SCRIPT_END = """
-<script>
-(function () {
-  var out = document.getElementById("errors");
-  (window.__early || []).forEach(function (t) {
-    out.textContent += t + "\\n";
-    out.hidden = false;
-  });
-  var charts = document.querySelectorAll("svg.chart").length;
-  document.getElementById("rendered").textContent = charts + " charts";
-  document.body.dataset.ready = "yes";
-})();
-</script>"""
-
 STYLE = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; max-width: 1200px; padding: 16px 24px;
        color: #111827; }
@@ -330,11 +296,11 @@ def render_page(data: PageData) -> str:
     return (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Journeys report</title><style>{STYLE}</style>{SCRIPT_HEAD}</head><body>"
+        f"<title>Journeys report</title><style>{STYLE}</style>{ERROR_SINK}</head><body>"
         f'<h1>Journeys report</h1><p class="filters">{escape(data.filters)} · '
         '<span id="rendered"></span></p>'
         + "".join(sections)
         + '<pre id="errors" hidden></pre>'
-        + SCRIPT_END
+        + ready_mark("svg.chart")
         + "</body></html>"
     )

@@ -33,14 +33,15 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
     """Every shard's runs and messages counted together (no run or message spans two)."""
     runs: dict[str, list[Any]] = defaultdict(list)
     shifts: dict[str, timedelta] = {}  # run -> its shard's shift
-    messages: list[Message] = []
+    messages: list[tuple[Message, timedelta]] = []
     for shard in backtest.shards:
         with session_scope(shard.database_url) as session:
             for record in run_records(session):
                 if record.journey == spec.name:
                     runs[record.workflow_id].append(record)
                     shifts[record.workflow_id] = shard.shift
-            messages += ledger(session)
+            messages += [(m, shard.shift) for m in ledger(session) if m.journey == spec.name]
+    weekly: dict[str, Counter[str]] = defaultdict(Counter)
     entered = {wid: rows for wid, rows in runs.items() if any(r.kind == "entered" for r in rows)}
     to_goal: list[float] = []
     exits: Counter[str] = Counter()
@@ -48,12 +49,15 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
     completed = 0
     for wid, rows in entered.items():
         start = _minute(next(r.at for r in rows if r.kind == "entered"), shifts[wid])
+        weekly[_week(start)]["entered"] += 1
         end = next((r for r in rows if r.kind in ENDED), None)
         if end is None:
             last_step = next((r.step for r in reversed(rows) if r.kind == "step"), None)
             open_after[last_step or "(entered)"] += 1
         elif end.kind == "converted":
-            to_goal.append(_hours(_minute(end.at, shifts[wid]) - start))
+            reached = _minute(end.at, shifts[wid])
+            to_goal.append(_hours(reached - start))
+            weekly[_week(reached)]["reached_goal"] += 1
         elif end.kind == "exited":
             exits[end.detail or "(no reason)"] += 1
         else:
@@ -63,10 +67,9 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
     skipped: Counter[str] = Counter()
     failed: Counter[str] = Counter()
     waiting: Counter[str] = Counter()
-    for message in messages:
-        if message.journey != spec.name:
-            continue
+    for message, shift in messages:
         if message.status == "sent":
+            weekly[_week(_minute(message.sent_at or message.created_at, shift))]["sent"] += 1
             sent_by_channel[message.channel] += 1
             sent_by_step[message.step][message.channel] += 1
         elif message.status == "skipped":
@@ -103,7 +106,25 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
         "exits": dict(sorted(exits.items())),
         "completed": completed,
         "open": {"runs": sum(open_after.values()), "after_step": dict(sorted(open_after.items()))},
+        "weekly": [
+            {"week": week, **{k: weekly[week][k] for k in ("entered", "reached_goal", "sent")}}
+            for week in _weeks(backtest.start, backtest.end)
+        ],
     }
+
+
+def _week(moment: datetime) -> str:
+    """The Monday of the moment's week (log time)."""
+    return (moment.date() - timedelta(days=moment.weekday())).isoformat()
+
+
+def _weeks(start: datetime, end: datetime) -> list[str]:
+    """Every week of the window, quiet ones too."""
+    monday = start.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(
+        days=start.weekday()
+    )
+    count = max(1, -(-(end - monday) // timedelta(weeks=1)))
+    return [(monday + timedelta(weeks=n)).date().isoformat() for n in range(count)]
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
@@ -124,6 +145,14 @@ def _difference(a: Any, b: Any) -> Any:
             return None
         change = (b or 0) - (a or 0)
         return round(change, 4) if isinstance(change, float) else change
+    return None
+
+
+def change(a: Any, b: Any) -> str | None:
+    """b − a of one figure of the table, signed; None when it is not a number."""
+    if isinstance(a, int | float) or isinstance(b, int | float):
+        difference = (b or 0) - (a or 0)
+        return f"{difference:+.4g}" if difference else "0"
     return None
 
 

@@ -5,6 +5,7 @@ nothing sent (journeys.backtest). Two specs run over the same log side by side, 
     journeys backtest post_purchase.yaml --events log.ndjson [--from DATE] [--to DATE]
     journeys backtest v1.yaml v2.yaml --events - --csv --json
     journeys backtest spec.yaml --events log.ndjson --explain CUSTOMER
+    journeys backtest v1.yaml v2.yaml --events log.ndjson --html report.html
 
 The report goes to standard output (a table, or JSON with `--json`); progress and speed go to
 standard error. Ctrl-C stops the feed and reports what was done so far (`"complete": false`).
@@ -25,7 +26,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from journeys.backtest.events import EventLog, LogSummary, open_source
-from journeys.backtest.report import build_report, compare, explain, rows
+from journeys.backtest.html import render
+from journeys.backtest.report import build_report, change, compare, explain, rows
 from journeys.backtest.run import Progress as Fed
 from journeys.backtest.run import run_backtest, temporary_directory
 from journeys.channels.templates import load_templates
@@ -71,6 +73,10 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="the report as JSON")
     parser.add_argument(
+        "--html", type=Path, metavar="FILE",
+        help="also write the report as a page with charts (self-contained, no network)",
+    )  # fmt: skip
+    parser.add_argument(
         "--explain", metavar="CUSTOMER", help="also print this customer's path (its userId)"
     )
     parser.set_defaults(action="")
@@ -106,6 +112,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         return _fail("at most two specs (a version and the one to compare it with)")
     if args.start and args.end and args.end <= args.start:
         return _fail("--to must be after --from")
+    if args.html and not args.html.parent.is_dir():
+        return _fail(f"--html: no such folder: {args.html.parent}")
     try:
         specs = [_load_spec(path, settings) for path in args.specs]
     except SpecError as err:
@@ -182,6 +190,11 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
     for label, lines in explained:
         print(f"\n{args.explain} in {label}:" if len(specs) > 1 else f"\n{args.explain}:")
         print("\n".join(lines) if lines else "  nothing in the log or the journey")
+    if args.html:  # after the report: a page that cannot be written loses nothing else
+        try:
+            args.html.write_text(render(reports), encoding="utf-8")
+        except OSError as err:
+            raise ConfigError(f"--html: {args.html}: {err.strerror}") from err
     return 130 if stop.is_set() else 0
 
 
@@ -219,16 +232,9 @@ def _table(reports: list[dict[str, Any]]) -> str:
         return title + "\n" + table(["", "figure"], [[k, _cell(v)] for k, v in rows(reports[0])])
     a, b = (dict(rows(r)) for r in reports)
     labels = list(dict.fromkeys([*a, *b]))
-    body = [[k, _cell(a.get(k)), _cell(b.get(k)), _cell(_delta(a.get(k), b.get(k)))]
+    body = [[k, _cell(a.get(k)), _cell(b.get(k)), _cell(change(a.get(k), b.get(k)))]
             for k in labels]  # fmt: skip
     return title + "\n" + table(["", "a", "b", "b − a"], body)
-
-
-def _delta(a: Any, b: Any) -> Any:
-    if isinstance(a, int | float) or isinstance(b, int | float):
-        change = (b or 0) - (a or 0)
-        return f"{change:+.4g}" if change else "0"
-    return None
 
 
 def _cell(value: Any) -> str:

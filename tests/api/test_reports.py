@@ -3,11 +3,8 @@ HTTP Basic for browsers), on the store of tests/helpers/report_data.py; and the 
 Chromium against a real server."""
 
 import base64
-import os
 import re
-import shutil
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -26,6 +23,7 @@ from journeys.api.routes.reports import page_data
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.kpis import RunFilter
+from tests.helpers.browser import run_chromium
 from tests.helpers.report_data import ADMIN_KEY, seed
 
 BEARER = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -206,29 +204,6 @@ def server(store: str) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-def chromium() -> str:
-    found = shutil.which("chromium") or shutil.which("chromium-browser")
-    if found:
-        return found
-    if os.environ.get("CI"):
-        pytest.fail("CI must run the browser test, but chromium is not installed", pytrace=False)
-    pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
-
-
-def run_chromium(address: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
-    """Headless Chromium on the page, with the admin key as Basic credentials in the URL
-    (Chromium takes them for a top-level navigation; an `address` starting with file:// is
-    opened as it is)."""
-    command = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
-        "--virtual-time-budget=5000", *extra,
-        address if address.startswith("file://") else f"http://admin:{ADMIN_KEY}@{address}/reports",
-    ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
-
-
 class _Dom(HTMLParser):
     def __init__(self) -> None:
         super().__init__()
@@ -263,7 +238,8 @@ class _Dom(HTMLParser):
 
 @pytest.mark.browser
 def test_the_page_in_headless_chromium(server: str, tmp_path: Path) -> None:
-    done = run_chromium(server, tmp_path / "profile", "--dump-dom")
+    done = run_chromium(f"http://admin:{ADMIN_KEY}@{server}/reports", tmp_path / "profile",
+                        "--dump-dom")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     dom = _Dom()
     dom.feed(done.stdout)

@@ -5,6 +5,7 @@ import hashlib
 import io
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from journeys.backtest.events import EventLog
 from journeys.data import JOURNEYS
 from journeys.store.consent import suppress
 from journeys.store.db import session_scope, upgrade_schema
+from tests.helpers.browser import run_chromium
 
 POST_PURCHASE = JOURNEYS / "post_purchase.yaml"
 NO_NUDGE = """
@@ -121,8 +123,9 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
     log = shop_log(tmp_path / "events.ndjson")
     v2 = tmp_path / "v2.yaml"
     v2.write_text(NO_NUDGE)
+    page = tmp_path / "report.html"
     done = backtest(POST_PURCHASE, v2, "--events", log, "--to", "2025-03-06", "--json",
-                    "--explain", "u2")  # fmt: skip
+                    "--explain", "u2", "--html", page)  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout[: done.stdout.index("\nu2 in ")])
     # by 6 March the first four have their thanks and tips is due for the first three
@@ -136,6 +139,17 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
     assert "email order_thanks: sent" in said
     assert any(line.startswith("2025-03-05 10:00  email getting_started_tips: sent")
                for line in path)  # fmt: skip
+    # the page: the figures table with b − a, and its four charts drawn in a real browser
+    html = page.read_text()
+    assert "<th>a: post_purchase</th><th>b: post_purchase</th><th>b − a</th>" in html
+    assert "<tr><td>completed</td><td>0</td><td>3</td><td>+3</td></tr>" in html
+    drawn = run_chromium(f"file://{page}", tmp_path / "profile", "--dump-dom")
+    assert 'data-ready="yes"' in drawn.stdout, drawn.stderr[-2000:]
+    assert re.search(r'<pre id="errors" hidden="">\s*</pre>', drawn.stdout), drawn.stdout[-3000:]
+    assert 'id="rendered">4 charts' in drawn.stdout
+    for chart in ("outcomes", "weekly", "messages", "skipped"):
+        assert re.search(rf'data-chart="{chart}"><div[^>]*>\s*<div id="chart-{chart}" '
+                         r'class="[^"]*js-plotly-plot', drawn.stdout), chart  # fmt: skip
 
 
 @pytest.mark.slow
@@ -215,6 +229,8 @@ def test_bad_input_is_refused_with_the_file_line_and_field(tmp_path):
     assert done.returncode == 1 and "no calls in the window" in done.stderr
     done = backtest(POST_PURCHASE, "--events", log, "--from", "2026-01-01", "--to", "2025-01-01")
     assert done.returncode == 1 and "--to must be after --from" in done.stderr
+    done = backtest(POST_PURCHASE, "--events", log, "--html", tmp_path / "no" / "page.html")
+    assert done.returncode == 1 and "--html: no such folder" in done.stderr
     spec = tmp_path / "broken.yaml"
     spec.write_text("name: broken\nsteps: []\n")
     done = backtest(spec, "--events", log)

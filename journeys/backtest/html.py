@@ -1,0 +1,110 @@
+"""`journeys backtest --html FILE`: the report as one self-contained page — the figures table,
+and charts of how runs ended, entries, goals and sends week by week, sends per step and sends
+held back per reason; two versions side by side in each."""
+
+from html import escape
+from typing import Any
+
+from journeys.backtest.report import change, rows
+from journeys.charts import COLOURS, figure, page
+
+OUTCOMES = ("reached goal", "completed", "still open")
+WEEKLY = (("entered", "entered"), ("reached_goal", "reached goal"), ("sent", "messages sent"))
+
+
+def render(reports: list[dict[str, Any]]) -> str:
+    """One report, or two (a and b) compared."""
+    import plotly.graph_objects as go  # a second's import, for --html only
+
+    labels = _labels(reports)
+    title = "Backtest: " + " vs ".join(
+        f"{label} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
+        for label, r in zip(labels, reports, strict=True)
+    )
+    body = [f"<h1>{escape(title)}</h1>"]
+    if not all(r["complete"] for r in reports):
+        body.append('<p class="warning">Stopped early: the figures cover what was fed.</p>')
+    body += ["<h2>Figures</h2>", _table(reports, labels)]
+
+    outcomes = go.Figure()
+    reasons = sorted({reason for r in reports for reason in r["exits"]})
+    for name in [OUTCOMES[0], *[f"exited: {x}" for x in reasons], *OUTCOMES[1:]]:
+        outcomes.add_bar(name=name, y=labels, x=[_outcome(r, name) for r in reports],
+                         orientation="h")  # fmt: skip
+    outcomes.update_layout(barmode="stack", title="How the runs entered ended",
+                           xaxis_title="runs")  # fmt: skip
+    body += ["<h2>Runs</h2>", figure(outcomes, "outcomes", height=160 + 60 * len(reports))]
+
+    weekly = go.Figure()
+    for label, report, dash in zip(labels, reports, ("solid", "dash"), strict=False):
+        weeks = [w["week"] for w in report["weekly"]]
+        for (key, name), colour in zip(WEEKLY, COLOURS, strict=False):
+            weekly.add_scatter(
+                x=weeks, y=[w[key] for w in report["weekly"]], mode="lines+markers",
+                name=f"{label}: {name}" if len(reports) > 1 else name,
+                line={"dash": dash, "color": colour},
+            )  # fmt: skip
+    weekly.update_layout(title="Week by week (weeks start on Monday)", yaxis_title="count")
+    body += ["<h2>Over time</h2>", figure(weekly, "weekly")]
+
+    sends = go.Figure()
+    steps = sorted({step for r in reports for step in r["messages"]["by_step"]})
+    channels = sorted({ch for r in reports for s in r["messages"]["by_step"].values() for ch in s})
+    for label, report in zip(labels, reports, strict=True):
+        for channel in channels:
+            sends.add_bar(
+                name=f"{label}: {channel}" if len(reports) > 1 else channel, x=steps,
+                y=[report["messages"]["by_step"].get(s, {}).get(channel, 0) for s in steps],
+                offsetgroup=label,
+            )  # fmt: skip
+    sends.update_layout(barmode="relative" if len(reports) == 1 else "group",
+                        title="Messages sent per step", yaxis_title="messages")  # fmt: skip
+    body += ["<h2>Messages</h2>", figure(sends, "messages")]
+
+    held = sorted({reason for r in reports for reason in r["skipped"]})
+    if held:
+        skipped = go.Figure()
+        for label, report in zip(labels, reports, strict=True):
+            skipped.add_bar(name=label, y=held, x=[report["skipped"].get(x, 0) for x in held],
+                            orientation="h")  # fmt: skip
+        skipped.update_layout(barmode="group", title="Sends held back, per reason",
+                              xaxis_title="sends")  # fmt: skip
+        body.append(figure(skipped, "skipped", height=140 + 40 * len(held) * len(reports)))
+    else:
+        body.append('<p class="none">No send was held back.</p>')
+    return page(title, "".join(body))
+
+
+def _labels(reports: list[dict[str, Any]]) -> list[str]:
+    if len(reports) == 1:
+        return [reports[0]["journey"]]
+    return [f"{side}: {r['journey']}" for side, r in zip("ab", reports, strict=True)]
+
+
+def _outcome(report: dict[str, Any], name: str) -> int:
+    if name == "reached goal":
+        return int(report["goals"]["reached"])
+    if name == "completed":
+        return int(report["completed"])
+    if name == "still open":
+        return int(report["open"]["runs"])
+    return int(report["exits"].get(name.removeprefix("exited: "), 0))
+
+
+def _table(reports: list[dict[str, Any]], labels: list[str]) -> str:
+    figures = [dict(rows(r)) for r in reports]
+    keys = list(dict.fromkeys(k for f in figures for k in f))
+    columns = [*labels, "b − a"] if len(reports) == 2 else labels
+    head = "".join(f"<th>{escape(h)}</th>" for h in ["", *columns])
+    body = ""
+    for key in keys:
+        cells = [f.get(key) for f in figures]
+        if len(figures) == 2:
+            cells.append(change(*cells))
+        body += f"<tr><td>{escape(key)}</td>"
+        body += "".join(f"<td>{escape(_cell(v))}</td>" for v in cells) + "</tr>"
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def _cell(value: Any) -> str:
+    return "–" if value is None else str(value)

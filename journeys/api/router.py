@@ -5,6 +5,7 @@ from fastapi import APIRouter
 
 from journeys.api.routes import (
     accounts,
+    backtests,
     experiments,
     feedback,
     health,
@@ -29,6 +30,7 @@ for module in (
     feedback,
     subscriptions,
     journeys,
+    backtests,
     experiments,
     tasks,
     templates,

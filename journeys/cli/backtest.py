@@ -11,6 +11,8 @@ The report goes to standard output (a table, or JSON with `--json`); progress an
 standard error. Ctrl-C stops the feed and reports what was done so far (`"complete": false`).
 """
 
+from __future__ import annotations
+
 import argparse
 import asyncio
 import json
@@ -20,16 +22,11 @@ import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from journeys.backtest.events import EventLog, LogSummary, open_source
-from journeys.backtest.html import render
-from journeys.backtest.report import build_report, change, compare, explain, rows
-from journeys.backtest.run import Progress as Fed
-from journeys.backtest.run import run_backtest, temporary_directory
 from journeys.channels.templates import load_templates
 from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
@@ -38,13 +35,16 @@ from journeys.config.tracking_plan import load_tracking_plan
 from journeys.vocabulary.ids import identified_customer_id
 from journeys.vocabulary.journey_spec import JourneySpec
 
+if TYPE_CHECKING:
+    from journeys.backtest.events import LogSummary
+
 COMMAND = "backtest"
 # The test server slows with every workflow it holds: 1,000 CDNOW customers ran at 3,700
 # customer-days a second, 4,000 at 2,100 (bench/README.md).
 SHARD_SIZE = 1000
 
 
-def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser(
         COMMAND, help="run a journey spec over a historical event log (nothing is sent)",
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -136,6 +136,13 @@ def _load_spec(path: Path, settings: Settings) -> JourneySpec:
 
 
 async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings: Settings) -> int:
+    # imported here: the worker, scipy and plotly behind them took every other command 1.4 s
+    from journeys.backtest.events import EventLog, open_source
+    from journeys.backtest.html import render
+    from journeys.backtest.report import build_report, compare, explain
+    from journeys.backtest.run import Progress as Fed
+    from journeys.backtest.run import run_backtest, temporary_directory
+
     # a line per message sent would drown the progress: the report is the output
     root = logging.getLogger()
     root.setLevel(max(root.level, logging.WARNING))
@@ -223,6 +230,8 @@ def _speed(log: LogSummary, report: dict[str, Any], seconds: float,
 
 
 def _table(reports: list[dict[str, Any]]) -> str:
+    from journeys.backtest.report import change, rows
+
     title = ", ".join(
         f"{r['journey']} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
         + ("" if r["complete"] else " (stopped early)")

@@ -5,7 +5,6 @@ effective timestamp (clock skew already corrected); calls Temporal never took ar
 """
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import IO
@@ -14,7 +13,7 @@ from journeys.cli.report import instant
 from journeys.config.settings import ConfigError, Settings
 from journeys.store.backtest import live_store_exists
 from journeys.store.db import session_scope
-from journeys.store.events import exported_calls
+from journeys.store.events import export_calls
 
 COMMAND = "events"
 
@@ -37,11 +36,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         out: IO[str] = args.output.open("w", encoding="utf-8") if args.output else sys.stdout
     except OSError as err:
         raise ConfigError(f"{args.output}: {err.strerror}") from err
-    count = 0
     with session_scope(settings.database_url) as session:
-        for call in exported_calls(session, start=args.start, end=args.end):
-            out.write(json.dumps(call, separators=(",", ":"), sort_keys=True) + "\n")
-            count += 1
+        count = export_calls(session, out, start=args.start, end=args.end)
     if args.output:
         out.close()
     print(f"journeys events export: {count} calls", file=sys.stderr)

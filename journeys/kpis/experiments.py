@@ -4,12 +4,25 @@ the same inputs always give the same answer), a chi-square test of "no differenc
 sample ratio mismatch check against the configured weights."""
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from scipy import stats
-from scipy.integrate import trapezoid
 
 SRM_ALPHA = 0.001  # a mismatch this unlikely means broken assignment or logging, not chance
+
+
+def _stats() -> Any:
+    """scipy.stats, imported on first use: half a second at the start of every process
+    (each `journeys` command) that imports this module and never computes a p-value."""
+    from scipy import stats
+
+    return stats
+
+
+def _trapezoid(y: Any, x: Any) -> Any:
+    from scipy.integrate import trapezoid
+
+    return trapezoid(y, x)
 
 
 @dataclass(frozen=True)
@@ -42,7 +55,7 @@ class Analysis:
 def wilson(conversions: int, exposures: int, confidence: float = 0.95) -> tuple[float, float]:
     if exposures == 0:
         return 0.0, 1.0
-    z = stats.norm.ppf(0.5 + confidence / 2)
+    z = _stats().norm.ppf(0.5 + confidence / 2)
     p = conversions / exposures
     centre = (p + z * z / (2 * exposures)) / (1 + z * z / exposures)
     half = (
@@ -55,13 +68,13 @@ def probability_best(arms: list[Arm], points: int = 4001) -> list[float]:
     """P(arm i has the highest rate) under Beta(1 + conversions, 1 + misses) posteriors:
     the integral of f_i(x) * prod_j F_j(x) over [0, 1] on a fine grid."""
     x = np.linspace(0.0, 1.0, points)
-    posteriors = [stats.beta(1 + a.conversions, 1 + a.exposures - a.conversions) for a in arms]
+    posteriors = [_stats().beta(1 + a.conversions, 1 + a.exposures - a.conversions) for a in arms]
     pdfs = np.array([p.pdf(x) for p in posteriors])
     cdfs = np.array([p.cdf(x) for p in posteriors])
     result = []
     for i in range(len(arms)):
         others = np.prod(np.delete(cdfs, i, axis=0), axis=0)
-        result.append(float(trapezoid(pdfs[i] * others, x)))
+        result.append(float(_trapezoid(pdfs[i] * others, x)))
     total = sum(result)
     return [r / total for r in result] if total > 0 else [1 / len(arms)] * len(arms)
 
@@ -76,7 +89,7 @@ def analyse(arms: list[Arm], confidence: float = 0.95) -> Analysis:
     table = np.array([[a.conversions, a.exposures - a.conversions] for a in arms if a.exposures])
     p_value = None
     if len(table) >= 2 and table.sum(axis=0).all():
-        p_value = float(stats.chi2_contingency(table, correction=False)[1])
+        p_value = float(_stats().chi2_contingency(table, correction=False)[1])
     srm = sample_ratio_p_value(arms)
     return Analysis(results, p_value, srm, srm is not None and srm < SRM_ALPHA)
 
@@ -96,4 +109,4 @@ def sample_ratio_p_value(arms: list[Arm]) -> float | None:
     if planned.sum() < 2:
         return 1.0
     expected = total * weights[planned] / weights[planned].sum()
-    return float(stats.chisquare(observed[planned], expected).pvalue)
+    return float(_stats().chisquare(observed[planned], expected).pvalue)

@@ -429,3 +429,19 @@ class ApiKey(SQLModel, table=True):
     digest: str = Field(unique=True, max_length=64)
     created_at: datetime = _time()
     revoked_at: datetime | None = _time(nullable=True)
+
+
+class BacktestRun(SQLModel, table=True):
+    """A backtest asked for through the API (`POST /v1/backtests`), run by the `backtest-{id}`
+    workflow; its report is kept here, since the workflow's history goes with the namespace's
+    retention."""
+
+    __tablename__ = "backtest_run"
+
+    backtest_id: str = Field(primary_key=True, max_length=32)
+    status: str = Field(default="running", max_length=16)  # running | done | stopped | failed
+    request: dict[str, Any] = _json()  # specs (as run), from, to
+    report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON, nullable=True))
+    error: str = ""
+    requested_at: datetime = _time()
+    finished_at: datetime | None = _time(nullable=True)

@@ -11,6 +11,7 @@ from typing import Any, Generic, TypeVar
 
 from temporalio import workflow
 
+from journeys.vocabulary.backtest_types import BacktestInput, BacktestResult
 from journeys.vocabulary.customer_types import (
     CustomerChangesInput,
     CustomerChangesResult,
@@ -142,6 +143,9 @@ RECOMMEND_PRODUCTS: ActivityRef[RecommendInput, Recommendations] = ActivityRef(
 )
 
 # batch work
+RUN_BACKTEST: ActivityRef[BacktestInput, BacktestResult] = ActivityRef(
+    "run_backtest", BacktestInput, BacktestResult
+)
 FIT_CLV: ActivityRef[ClvFitInput, ClvFitResult] = ActivityRef("fit_clv", ClvFitInput, ClvFitResult)
 TRAIN_RECOMMENDERS: ActivityRef[TrainRecommendersInput, TrainRecommendersResult] = ActivityRef(
     "train_recommenders", TrainRecommendersInput, TrainRecommendersResult

@@ -17,6 +17,7 @@ from temporalio.worker import (
 )
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
+from journeys.activities.backtests import BacktestActivities
 from journeys.activities.channels import ChannelActivities, delivery_policy
 from journeys.activities.experiments import ExperimentActivities
 from journeys.activities.journeys import JourneyActivities
@@ -31,6 +32,7 @@ from journeys.config.temporal import connect
 from journeys.store.db import upgrade_schema
 from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
 from journeys.worker.deployment import become_current_if_first, deployment_config
+from journeys.workflows.backtest import BacktestWorkflow
 from journeys.workflows.clv_fit import ClvFitWorkflow
 from journeys.workflows.customer import CustomerWorkflow
 from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
@@ -50,6 +52,7 @@ WORKFLOWS = (
     RecommendationTrainingWorkflow,
     ExperimentEvaluationWorkflow,
     ClvFitWorkflow,
+    BacktestWorkflow,
 )
 
 
@@ -103,6 +106,7 @@ def build_worker(
     segments = SegmentActivities(settings.database_url, task_queue=settings.task_queue)
     experiments = ExperimentActivities(settings.database_url)
     kpis = KpiActivities(settings.database_url)
+    backtests = BacktestActivities(settings.database_url)
     executor = ThreadPoolExecutor(max_workers=8)
     deployment = deployment_config(settings)
     main = Worker(
@@ -132,6 +136,7 @@ def build_worker(
             segments.refresh_segments,
             experiments.evaluate_experiments,
             kpis.fit_clv,
+            backtests.run_backtest,
         ],
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish

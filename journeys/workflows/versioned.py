@@ -9,6 +9,7 @@ only re-declares `run` (the SDK wants it on the registered class); no command ch
 from temporalio import workflow
 from temporalio.common import VersioningBehavior
 
+from journeys.workflows.backtest import BacktestWorkflow
 from journeys.workflows.clv_fit import ClvFitWorkflow
 from journeys.workflows.customer import CustomerWorkflow
 from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
@@ -17,6 +18,7 @@ from journeys.workflows.recommendation_training import RecommendationTrainingWor
 from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 
 with workflow.unsafe.imports_passed_through():
+    from journeys.vocabulary.backtest_types import BACKTEST_WORKFLOW, BacktestInput, BacktestResult
     from journeys.vocabulary.customer_types import CUSTOMER_WORKFLOW, CustomerInput, CustomerState
     from journeys.vocabulary.experiment_types import (
         EvaluateExperimentsInput,
@@ -89,6 +91,15 @@ class PinnedClvFitWorkflow(ClvFitWorkflow):
         return await super().run(input)
 
 
+@workflow.defn(name=BACKTEST_WORKFLOW, versioning_behavior=PINNED)
+class PinnedBacktestWorkflow(BacktestWorkflow):
+    """Minutes to hours, one activity: done on the build it started on."""
+
+    @workflow.run
+    async def run(self, input: BacktestInput) -> BacktestResult:
+        return await super().run(input)
+
+
 VERSIONED_WORKFLOWS = (
     PinnedCustomerWorkflow,
     UpgradingJourneyWorkflow,
@@ -96,4 +107,5 @@ VERSIONED_WORKFLOWS = (
     PinnedRecommendationTrainingWorkflow,
     PinnedExperimentEvaluationWorkflow,
     PinnedClvFitWorkflow,
+    PinnedBacktestWorkflow,
 )

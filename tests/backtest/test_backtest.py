@@ -20,18 +20,10 @@ from journeys.backtest.events import EventLog
 from journeys.data import JOURNEYS
 from journeys.store.consent import suppress
 from journeys.store.db import session_scope, upgrade_schema
+from tests.helpers.backtest import NO_NUDGE
 from tests.helpers.browser import run_chromium
 
 POST_PURCHASE = JOURNEYS / "post_purchase.yaml"
-NO_NUDGE = """
-name: post_purchase
-trigger: {stage_changed: {to: onboarding}}
-re_entry: {policy: never}
-steps:
-  - {id: thanks, kind: send, channel: email, template: order_thanks}
-  - {id: settle_in, kind: wait, duration: 2d}
-  - {id: tips, kind: send, channel: email, template: getting_started_tips}
-"""
 CAPPED = """
 name: offers
 trigger: {event: Order Completed}

@@ -12,7 +12,7 @@ import asyncio
 import sys
 import tempfile
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import yaml
@@ -308,11 +308,16 @@ async def record_run_without_spec(env: WorkflowEnvironment, settings: Settings, 
 
 
 async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: str) -> None:
-    """One run of each scheduled workflow: the segment refresh and recommendation training."""
+    """One run of each scheduled workflow (segment refresh, recommendation training, experiment
+    evaluation, CLV fit) and of a backtest (over a window without calls: its one activity)."""
+    from journeys.store.backtest_runs import create_backtest
+    from journeys.store.db import session_scope
+    from journeys.vocabulary.backtest_types import BacktestInput
     from journeys.vocabulary.experiment_types import EvaluateExperimentsInput
     from journeys.vocabulary.kpi_types import ClvFitInput
     from journeys.vocabulary.recommendation_types import TrainRecommendersInput
     from journeys.vocabulary.segment_types import SegmentRefreshInput
+    from journeys.workflows.backtest import BacktestWorkflow
     from journeys.workflows.clv_fit import ClvFitWorkflow
     from journeys.workflows.experiment_evaluation import ExperimentEvaluationWorkflow
     from journeys.workflows.recommendation_training import RecommendationTrainingWorkflow
@@ -323,7 +328,13 @@ async def record_scheduled(env: WorkflowEnvironment, settings: Settings, tag: st
         ("recommendation_training", RecommendationTrainingWorkflow.run, TrainRecommendersInput()),
         ("experiment_evaluation", ExperimentEvaluationWorkflow.run, EvaluateExperimentsInput()),
         ("clv_fit", ClvFitWorkflow.run, ClvFitInput()),
-    ]
+        ("backtest", BacktestWorkflow.run, BacktestInput(
+            backtest_id="b1", specs=[{"name": "empty", "steps": []}],
+            start=datetime(2020, 1, 1, tzinfo=UTC), end=datetime(2020, 2, 1, tzinfo=UTC),
+        )),
+    ]  # fmt: skip
+    with session_scope(settings.database_url) as session:
+        create_backtest(session, backtest_id="b1", request={})
     for name, run, argument in runs:
         handle = await env.client.start_workflow(
             run,

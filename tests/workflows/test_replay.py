@@ -29,6 +29,7 @@ def test_histories_are_recorded() -> None:
         "recommendation_training",
         "experiment_evaluation",
         "clv_fit",
+        "backtest",
     } <= recorded  # every workflow type
 
 

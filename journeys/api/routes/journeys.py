@@ -20,7 +20,7 @@ from journeys.api.deps import (
 )
 from journeys.api.errors import ApiError
 from journeys.api.schemas import MAX_VERSION
-from journeys.channels.templates import spec_template_problems
+from journeys.channels.templates import Template, spec_template_problems
 from journeys.store.decisions import decisions
 from journeys.store.journeys import (
     CatalogError,
@@ -35,7 +35,7 @@ from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.journey_spec import JourneySpec, unrunnable_steps
 from journeys.vocabulary.journey_types import OperatorCommand
 from journeys.vocabulary.spec_errors import describe_error
-from journeys.vocabulary.tracking_plan import plan_problems
+from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 
 router = APIRouter(
     route_class=KeyFirstRoute,
@@ -139,13 +139,11 @@ async def journey_decisions(
     return await store.run(read)
 
 
-@router.post("", status_code=201, summary="publish a spec as a new version if changed")
-async def publish(
-    body: Annotated[dict[str, Any], Body()],
-    store: StoreDep,
-    plan: TrackingPlanDep,
-    templates: TemplatesDep,
-) -> dict[str, Any]:
+def checked_spec(
+    body: dict[str, Any], plan: TrackingPlan, templates: dict[str, Template], *, field: str = ""
+) -> JourneySpec:
+    """The spec as publishing checks it (shape, runnable steps, tracking plan, templates), or
+    a 400 naming each field (under `field`, when the spec is part of a larger body)."""
     try:
         spec = JourneySpec.model_validate(body)
         lines = (
@@ -157,8 +155,20 @@ async def publish(
         lines = [line for e in err.errors() for line in describe_error(e, body)]
     if lines:
         pairs = [line.split(": ", 1) for line in lines]
-        errors = [{"field": pair[0], "reason": pair[-1]} for pair in pairs]
+        prefix = f"{field}." if field else ""
+        errors = [{"field": prefix + pair[0], "reason": pair[-1]} for pair in pairs]
         raise ApiError(400, "invalid journey spec", errors)
+    return spec
+
+
+@router.post("", status_code=201, summary="publish a spec as a new version if changed")
+async def publish(
+    body: Annotated[dict[str, Any], Body()],
+    store: StoreDep,
+    plan: TrackingPlanDep,
+    templates: TemplatesDep,
+) -> dict[str, Any]:
+    spec = checked_spec(body, plan, templates)
     try:
         result = await store.run(lambda s: publish_spec(s, spec=spec))
     except CatalogError as err:

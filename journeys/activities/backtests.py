@@ -1,0 +1,102 @@
+"""The `run_backtest` activity behind `POST /v1/backtests`: the store's own calls in the window,
+written as the NDJSON log `journeys events export` writes, through `journeys backtest` in a
+child process (its test server and worker stay out of this worker's process and its memory),
+and the report kept in the store.
+
+Cancelling the workflow stops the child as Ctrl-C does: it prints the partial report, which is
+kept with the status `stopped`."""
+
+import asyncio
+import json
+import os
+import signal
+import sys
+import tempfile
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from temporalio import activity
+
+from journeys.store.backtest_runs import finish_backtest
+from journeys.store.db import session_scope
+from journeys.store.events import export_calls
+from journeys.vocabulary.activity_refs import RUN_BACKTEST
+from journeys.vocabulary.backtest_types import BacktestInput, BacktestResult
+
+HEARTBEAT_EVERY = 10.0  # seconds; the workflow's heartbeat timeout is minutes
+EXIT_STOPPED = 130  # `journeys backtest` after Ctrl-C: a partial report
+
+
+class BacktestActivities:
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    @activity.defn(name=RUN_BACKTEST.name)
+    async def run_backtest(self, input: BacktestInput) -> BacktestResult:
+        with tempfile.TemporaryDirectory(prefix="journeys-backtest-") as tmp:
+            folder = Path(tmp)
+            specs = []
+            for n, spec in enumerate(input.specs):
+                specs.append(folder / f"spec-{n}.json")  # JSON is YAML: the CLI reads it
+                specs[-1].write_text(json.dumps(spec), encoding="utf-8")
+            log = folder / "events.ndjson"
+            calls = await asyncio.to_thread(self._export, log, input.start, input.end)
+            if calls == 0:
+                error = "no calls in the store in the window"
+                await asyncio.to_thread(self._finish, input, "failed", None, error)
+                return BacktestResult(status="failed", error=error)
+            child = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "journeys.cli.main", "backtest", *map(str, specs),
+                "--events", str(log), "--from", _iso(input.start), "--to", _iso(input.end),
+                "--json", stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                # the worker's settings (caps, quiet hours, files) and this store's reference rows
+                env={**os.environ, "JOURNEYS_DATABASE_URL": self.database_url},
+            )  # fmt: skip
+            done = asyncio.ensure_future(child.communicate())
+            try:
+                while not done.done():
+                    await asyncio.wait({done}, timeout=HEARTBEAT_EVERY)
+                    activity.heartbeat()
+            except asyncio.CancelledError:
+                if child.returncode is None:
+                    child.send_signal(signal.SIGINT)  # the partial report, as after Ctrl-C
+                out, _ = await done
+                report = _report(out)
+                await asyncio.to_thread(self._finish, input, "stopped", report, "cancelled")
+                raise
+            out, err = done.result()
+        if child.returncode in (0, EXIT_STOPPED):
+            result = BacktestResult(status="done" if child.returncode == 0 else "stopped",
+                                    calls=calls)  # fmt: skip
+            await asyncio.to_thread(self._finish, input, result.status, _report(out), "")
+            return result
+        said = err.decode(errors="replace").strip().splitlines()
+        error = said[-1] if said else f"journeys backtest exited with {child.returncode}"
+        if child.returncode != 1:  # not a refusal of its input: let Temporal retry it
+            raise RuntimeError(error)
+        await asyncio.to_thread(self._finish, input, "failed", None, error)
+        return BacktestResult(status="failed", calls=calls, error=error)
+
+    def _export(self, path: Path, start: datetime, end: datetime) -> int:
+        with session_scope(self.database_url) as session, path.open("w", encoding="utf-8") as out:
+            return export_calls(session, out, start=start, end=end)
+
+    def _finish(
+        self, input: BacktestInput, status: str, report: dict[str, Any] | None, error: str
+    ) -> None:
+        with session_scope(self.database_url) as session:
+            finish_backtest(session, backtest_id=input.backtest_id, status=status,
+                            report=report, error=error)  # fmt: skip
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
+
+
+def _report(out: bytes) -> dict[str, Any] | None:
+    try:
+        report: dict[str, Any] = json.loads(out)
+    except ValueError:
+        return None  # stopped before a report
+    return report

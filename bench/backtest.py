@@ -10,7 +10,8 @@ as a child process on the log written to a temporary folder (the data is never c
 Beside it, in the same run, the floor: the cheapest the time-skipping server can do this job
 here — a bare workflow per customer, started by the first order, that does post_purchase's sends
 (one no-op activity each) and waits (one timer each), fed the same calls the same way (the clock
-advanced to each day, one signal-with-start per call), in one worker process without the sandbox.
+advanced to each day, one signal-with-start per call), in one worker process without the sandbox,
+in shards of 1,000 customers one after another as the backtest runs them.
 
     python -m bench.backtest                               # every customer, post_purchase
     python -m bench.backtest --customers 1000 2000 4000   # how the speed grows with customers
@@ -38,6 +39,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker  # noqa: E402
 from bench.stack import machine  # noqa: E402
 from bench.wheels import read  # noqa: E402
 from journeys.backtest.run import advance_clock, sleep_simulated  # noqa: E402
+from journeys.cli.backtest import SHARD_SIZE  # noqa: E402
 from journeys.config.temporal import quiet_runtime  # noqa: E402
 from journeys.data import JOURNEYS  # noqa: E402
 from journeys.devserver import start_time_skipping  # noqa: E402
@@ -76,10 +78,21 @@ class FloorCustomer:
         await workflow.wait_condition(lambda: False)  # a customer lives on
 
 
-async def floor(log: Path) -> float:
-    """Seconds the floor takes over `log` (read whole: the bench's logs fit in memory)."""
+async def floor(log: Path, shard_size: int = SHARD_SIZE) -> float:
+    """Seconds the floor takes over `log` (read whole: the bench's logs fit in memory), in
+    shards of customers as the backtest runs them (dealt out in the order of their ids)."""
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     calls.sort(key=lambda c: c["timestamp"])
+    customers = sorted({c["userId"] for c in calls})
+    shards = max(1, -(-len(customers) // shard_size))
+    shard_of = {customer: n % shards for n, customer in enumerate(customers)}
+    seconds = 0.0
+    for shard in range(shards):
+        seconds += await floor_shard([c for c in calls if shard_of[c["userId"]] == shard])
+    return seconds
+
+
+async def floor_shard(calls: list[dict[str, Any]]) -> float:
     env = await start_time_skipping(quiet_runtime())
     began = time.monotonic()
     try:

@@ -5,12 +5,16 @@ temporary store seeded with the live store's consent, suppressions, products and
 The server's clock cannot go back, so the log is moved forward by a whole number of weeks (the
 weekday and time of day, which quiet hours and `wait_until` read, stay the same) and the report
 moves every time back. The clock advances to each group of calls (`resolution` wide) before they
-are ingested as the API would ingest them; the test server lets time jump only when no workflow
-task or activity is under way, so everything the calls cause happens at their time.
+are ingested as the API would ingest them, and the server's sleep returns once the work due
+before its end is done, so everything the calls cause happens at their time. For a spec naming
+segments, the CLV fit and the segment refresh — Temporal Schedules in the product, which the
+test server lacks — run as workflows at their simulated moments, awaited with the clock held:
+the server was seen moving its clock while the fit's (heartbeating) activity ran.
 """
 
 import asyncio
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +23,7 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
@@ -28,18 +32,23 @@ from journeys.api.ingest import DeliveryFailed, ingest_calls
 from journeys.api.schemas import SegmentCall
 from journeys.backtest.events import EventLog, LogSummary
 from journeys.channels.templates import load_templates
-from journeys.config.settings import Settings
+from journeys.config.settings import ConfigError, Settings
 from journeys.config.temporal import quiet_runtime
 from journeys.devserver import start_time_skipping
-from journeys.store.backtest import copy_reference_data
+from journeys.store.backtest import add_missing_segments, copy_reference_data
 from journeys.store.db import session_scope, upgrade_schema
-from journeys.store.journeys import publish_spec
+from journeys.store.journeys import CatalogError, publish_spec
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.vocabulary.journey_types import QueueMessageInput
+from journeys.vocabulary.kpi_types import ClvFitInput
+from journeys.vocabulary.segment_types import SegmentRefreshInput
 from journeys.worker.main import WorkerGroup, build_worker
+from journeys.workflows.clv_fit import ClvFitWorkflow
+from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 
 WEEK = timedelta(days=7)
 SLEEP_RPC = timedelta(hours=2)  # one simulated step's work, however busy
+SCHEDULED_TIMEOUT = timedelta(minutes=30)  # one CLV fit or segment refresh, in real time
 TASK_QUEUE = "backtest"
 # every channel counts as configured: the recorder stands in for its provider
 RECORDERS = {
@@ -61,6 +70,17 @@ class Progress:
     days: int = 0
     shard: int = 0
     shards: int = 1
+
+
+@dataclass(frozen=True)
+class Schedules:
+    """The product's Temporal Schedules a backtest runs on the simulated clock (the test server
+    has none), for a spec that names segments: the CLV fit, which writes the predicted traits
+    (p_alive, ...) segments such as churn_risk read, and the segment refresh, which tells
+    customers they entered or left — each as its workflow, every interval from the start."""
+
+    segment_refresh: timedelta
+    clv_fit: timedelta
 
 
 @dataclass(frozen=True)
@@ -129,10 +149,11 @@ async def run_backtest(
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
     on_step: Callable[[], None] | None = None,
+    schedules: Schedules | None = None,
 ) -> Backtest:
     """Feed `log` through `spec` from `start` (by default the first call's day) until `end` (by
     default the end of the last call's day), one shard after another; `stop` ends the feed early
-    (the backtest is then incomplete)."""
+    (the backtest is then incomplete). `schedules` run when the spec names a segment."""
     assert summary.first is not None and summary.last is not None, "an empty log"
     progress = progress or Progress()
     stop = stop or asyncio.Event()
@@ -150,6 +171,7 @@ async def run_backtest(
         shift, stopped_at = await _run_shard(
             log.slots(resolution, shard), backtest_settings(settings, url), start, end,
             progress=progress, stop=stop, on_step=on_step,
+            schedules=schedules if spec.segments_named() else None,
         )  # fmt: skip
         backtest.shards.append(Shard(url, shift))
         if stopped_at < end:
@@ -167,6 +189,7 @@ async def _run_shard(
     progress: Progress,
     stop: asyncio.Event,
     on_step: Callable[[], None] | None,
+    schedules: Schedules | None = None,
 ) -> tuple[timedelta, datetime]:
     """One test server and worker through one shard's calls: the shift, and the event time it
     stopped at (`end` unless stopped)."""
@@ -174,11 +197,13 @@ async def _run_shard(
     try:
         shift = _shift(start, await env.get_current_time())
         stopped_at = end
+        ticks = _ticks(start, end, schedules)
         async with backtest_worker(env.client, settings):
             for at, calls in slots:
                 if stop.is_set():
                     stopped_at = await env.get_current_time() - shift
                     break
+                await _run_scheduled(env, ticks, until=at, shift=shift)
                 await advance_clock(env, at + shift)
                 await _ingest(env, calls, shift, settings.database_url, at + shift)
                 progress.calls += len(calls)
@@ -187,6 +212,7 @@ async def _run_shard(
                 if on_step:
                     on_step()
             if stopped_at == end:
+                await _run_scheduled(env, ticks, until=end, shift=shift, including=False)
                 await advance_clock(env, end + shift)
             await sleep_simulated(env, timedelta(seconds=1))  # returns once the last tasks are done
             progress.day = (stopped_at - start).days
@@ -195,11 +221,63 @@ async def _run_shard(
     return shift, stopped_at
 
 
+class _Ticks:
+    """The scheduled runs still due, (event time, workflow name) in order, and how many began."""
+
+    def __init__(self, due: list[tuple[datetime, str]]) -> None:
+        self.due = due
+        self.started = 0
+
+
+def _ticks(start: datetime, end: datetime, schedules: Schedules | None) -> _Ticks:
+    due: list[tuple[datetime, str]] = []
+    if schedules is not None:
+        for every, name in ((schedules.clv_fit, "clv-fit"),
+                            (schedules.segment_refresh, "segment-refresh")):  # fmt: skip
+            at = start + every
+            while at <= end:
+                due.append((at, name))
+                at += every
+    # at one moment the fit goes first, so the refresh reads its traits
+    due.sort(key=lambda tick: (tick[0], tick[1] != "clv-fit"))
+    return _Ticks(due)
+
+
+async def _run_scheduled(
+    env: WorkflowEnvironment, ticks: _Ticks, *, until: datetime, shift: timedelta,
+    including: bool = True,
+) -> None:  # fmt: skip
+    """Run each scheduled workflow due by `until` (event time) at its own simulated moment, to
+    the end, with the clock held (the server lets it move while a heartbeating activity such
+    as the CLV fit runs)."""
+    while ticks.due and (ticks.due[0][0] < until or (including and ticks.due[0][0] == until)):
+        at, name = ticks.due.pop(0)
+        await advance_clock(env, at + shift)
+        ticks.started += 1
+        run: Any = ClvFitWorkflow.run if name == "clv-fit" else SegmentRefreshWorkflow.run
+        argument = ClvFitInput() if name == "clv-fit" else SegmentRefreshInput()
+        handle = await env.client.start_workflow(
+            run, argument, id=f"{name}-{ticks.started}", task_queue=TASK_QUEUE
+        )
+        deadline = time.monotonic() + SCHEDULED_TIMEOUT.total_seconds()
+        # describe, unlike result(), leaves the clock held while it waits
+        while (status := (await handle.describe()).status) == WorkflowExecutionStatus.RUNNING:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the scheduled {name} at {at:%Y-%m-%d %H:%M} took too long")
+            await asyncio.sleep(0.02)
+        if status != WorkflowExecutionStatus.COMPLETED:
+            raise RuntimeError(f"the scheduled {name} at {at:%Y-%m-%d %H:%M} ended {status}")
+
+
 def _prepare_store(live_url: str, url: str, spec: JourneySpec) -> None:
     upgrade_schema(url)
     copy_reference_data(live_url, url)
     with session_scope(url) as session:
-        publish_spec(session, spec=spec)
+        add_missing_segments(session, [name for _, name in spec.segments_named()])
+        try:
+            publish_spec(session, spec=spec)
+        except CatalogError as err:  # a segment archived in the live store, say
+            raise ConfigError(str(err)) from err
 
 
 def _day(moment: datetime) -> datetime:

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import re
 import signal
 import sys
 import time
@@ -30,7 +31,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from journeys.channels.templates import load_templates
 from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
-from journeys.config.settings import ConfigError, Settings
+from journeys.config.settings import WINDOW_UNITS, ConfigError, Settings
 from journeys.config.tracking_plan import load_tracking_plan
 from journeys.vocabulary.ids import identified_customer_id
 from journeys.vocabulary.journey_spec import JourneySpec
@@ -71,6 +72,16 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
         "--shard-size", type=_positive, default=SHARD_SIZE, metavar="N",
         help=f"run at most about N customers on one test server at a time (default {SHARD_SIZE})",
     )  # fmt: skip
+    parser.add_argument(
+        "--refresh-every", type=_duration, default=timedelta(days=1), metavar="DURATION",
+        help="for a spec naming segments: re-evaluate every segment this often in simulated "
+        "time (default 1d; the product's schedule is JOURNEYS_SEGMENT_REFRESH_INTERVAL)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--clv-fit-every", type=_duration, default=timedelta(days=7), metavar="DURATION",
+        help="for a spec naming segments: fit the CLV model this often (default 7d; the "
+        "product's is JOURNEYS_CLV_FIT_INTERVAL)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="the report as JSON")
     parser.add_argument(
         "--html", type=Path, metavar="FILE",
@@ -90,6 +101,13 @@ def _seconds(text: str) -> timedelta:
     if not 0 <= value <= 86_400:
         raise argparse.ArgumentTypeError("between 0 and 86400 seconds")
     return timedelta(seconds=value)
+
+
+def _duration(text: str) -> timedelta:
+    match = re.fullmatch(r"\s*(\d+)\s*([mhd])\s*", text)
+    if not match or int(match.group(1)) == 0:
+        raise argparse.ArgumentTypeError(f"not a duration like 30m, 1h or 7d: {text!r}")
+    return int(match.group(1)) * WINDOW_UNITS[match.group(2)]
 
 
 def _positive(text: str) -> int:
@@ -141,7 +159,7 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
     from journeys.backtest.html import render
     from journeys.backtest.report import build_report, compare, explain
     from journeys.backtest.run import Progress as Fed
-    from journeys.backtest.run import run_backtest, temporary_directory
+    from journeys.backtest.run import Schedules, run_backtest, temporary_directory
 
     # a line per message sent would drown the progress: the report is the output
     root = logging.getLogger()
@@ -178,6 +196,7 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
                 backtest = await run_backtest(
                     spec, log, summary, settings, part, start=args.start, end=args.end,
                     resolution=args.resolution, progress=fed, stop=stop, on_step=shown,
+                    schedules=Schedules(args.refresh_every, args.clv_fit_every),
                 )  # fmt: skip
                 shown()
             reports.append(await asyncio.to_thread(build_report, backtest, spec, summary))

@@ -4,10 +4,14 @@ into the backtest's own, and afterwards its runs, messages and events for the re
 from pathlib import Path
 from typing import Any
 
+import yaml
 from sqlalchemy import inspect
 from sqlalchemy.engine import make_url
 from sqlmodel import SQLModel, col, select
 
+from journeys.config.settings import ConfigError
+from journeys.data import SEGMENTS
+from journeys.segments.definition import parse_definition
 from journeys.store.db import get_engine, session_scope
 from journeys.store.models import (
     JourneyEvent,
@@ -17,6 +21,7 @@ from journeys.store.models import (
     Subscription,
     Suppression,
 )
+from journeys.store.segments import save_segment
 
 # Consent and suppressions decide who may be sent what; products and segment definitions are
 # what recommendations and segment conditions read. Nothing else leaves the live store.
@@ -48,6 +53,23 @@ def copy_reference_data(source_url: str, target_url: str) -> dict[str, int]:
             target.add_all(model.model_validate(row) for row in rows)
         copied[str(table)] = len(rows)
     return copied
+
+
+def add_missing_segments(session: Any, names: list[str]) -> list[str]:
+    """The segments a spec names that the live store had none of, from the shipped definitions
+    (journeys/data/segments), as a fresh stack would have them; the ones added."""
+    added = []
+    for name in dict.fromkeys(names):
+        if session.get(Segment, name) is not None:
+            continue
+        shipped = SEGMENTS / f"{name}.yaml"
+        if not shipped.is_file():
+            raise ConfigError(f"segment {name!r}: not in the store and not a shipped segment "
+                              "(publish it with `journeys segments publish`)")  # fmt: skip
+        definition = parse_definition(yaml.safe_load(shipped.read_text(encoding="utf-8")))
+        save_segment(session, definition=definition)
+        added.append(name)
+    return added
 
 
 def run_records(session: Any, *, customer_id: str | None = None) -> list[JourneyEvent]:

@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from bench.backtest import write_log
 from journeys.backtest.events import EventLog
 from journeys.data import JOURNEYS
 from journeys.store.consent import suppress
@@ -252,3 +253,21 @@ def test_ctrl_c_stops_with_a_partial_report(tmp_path):
     assert report["complete"] is False
     assert 0 < report["entries"]["runs"] < 300
     assert report["window"]["to"] < "2024-10-27"
+
+
+@pytest.mark.slow
+def test_win_back_enters_lapsed_cdnow_buyers_once_the_fit_and_refresh_run_in_simulated_time(
+    tmp_path,
+):
+    """win_back triggers on entering churn_risk, which needs the CLV fit's p_alive and the
+    segment refresh: the backtest runs both on the simulated clock. Real buyers (CDNOW's first
+    200, from the lifetimes wheel) until July 1997, a refresh a week and a fit every four."""
+    log = tmp_path / "cdnow.ndjson"
+    write_log(log, 200)
+    done = backtest(JOURNEYS / "win_back.yaml", "--events", log, "--json", "--to", "1997-07-01",
+                    "--refresh-every", "7d", "--clv-fit-every", "28d")  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    entered = report["entries"]["runs"]
+    assert entered >= 10, report  # without the fit and the refresh, nobody enters
+    assert report["messages"]["by_step"]["whats_new"] == {"email": entered}

@@ -16,6 +16,7 @@ in shards of 1,000 customers one after another as the backtest runs them.
     python -m bench.backtest                               # every customer, post_purchase
     python -m bench.backtest --customers 1000 2000 4000   # how the speed grows with customers
     python -m bench.backtest --customers 1000 --json
+    python -m bench.backtest --write-log cdnow.ndjson    # only the log, for `journeys backtest`
 """
 
 import argparse
@@ -184,7 +185,15 @@ def main() -> None:
         help="run on the first N customers (several: one run each); all by default",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
+    parser.add_argument(
+        "--write-log", type=Path, metavar="FILE",
+        help="only write the CDNOW log (of the first --customers) to FILE and stop",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.write_log:
+        calls, customers = write_log(args.write_log, (args.customers or [None])[0])
+        print(f"[bench] {args.write_log}: {calls} calls of {customers} customers", file=sys.stderr)
+        return
     extra: list[str] = []
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:

@@ -42,6 +42,9 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
                     shifts[record.workflow_id] = shard.shift
             messages += [(m, shard.shift) for m in ledger(session) if m.journey == spec.name]
     weekly: dict[str, Counter[str]] = defaultdict(Counter)
+    refused: Counter[str] = Counter()
+    for shard in backtest.shards:
+        refused.update(shard.refused)
     entered = {wid: rows for wid, rows in runs.items() if any(r.kind == "entered" for r in rows)}
     to_goal: list[float] = []
     exits: Counter[str] = Counter()
@@ -87,6 +90,7 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
         "entries": {
             "runs": len(entered),
             "customers": len({rows[0].customer_id for rows in entered.values()}),
+            "refused": dict(sorted(refused.items())),
         },
         "messages": {
             "by_channel": dict(sorted(sent_by_channel.items())),
@@ -164,6 +168,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
         ("runs entered", report["entries"]["runs"]),
         ("customers entered", report["entries"]["customers"]),
     ]
+    found += [(f"entry refused: {kind}", n) for kind, n in report["entries"]["refused"].items()]
     found += [(f"sent: {ch}", n) for ch, n in report["messages"]["by_channel"].items()]
     for step, channels in report["messages"]["by_step"].items():
         found += [(f"sent at {step} ({ch})", n) for ch, n in channels.items()]

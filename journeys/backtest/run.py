@@ -15,6 +15,7 @@ the server was seen moving its clock while the fit's (heartbeating) activity ran
 import asyncio
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -23,7 +24,8 @@ from typing import Any
 
 from temporalio import activity
 from temporalio.api.testservice.v1 import SleepRequest
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import UnsandboxedWorkflowRunner
 
@@ -35,9 +37,11 @@ from journeys.channels.templates import load_templates
 from journeys.config.settings import ConfigError, Settings
 from journeys.config.temporal import quiet_runtime
 from journeys.devserver import start_time_skipping
-from journeys.store.backtest import add_missing_segments, copy_reference_data
+from journeys.store.backtest import add_missing_segments, copy_reference_data, event_customers
 from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.journeys import CatalogError, publish_spec
+from journeys.vocabulary.customer_types import STATE_QUERY, CustomerState
+from journeys.vocabulary.ids import customer_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.vocabulary.journey_types import QueueMessageInput
 from journeys.vocabulary.kpi_types import ClvFitInput
@@ -85,10 +89,12 @@ class Schedules:
 
 @dataclass(frozen=True)
 class Shard:
-    """One test server's part of a backtest: its store, and its simulated time minus event time."""
+    """One test server's part of a backtest: its store, its simulated time minus event time,
+    and the entries its customers refused (kind -> count; the customers' own counters)."""
 
     database_url: str
     shift: timedelta
+    refused: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -168,12 +174,12 @@ async def run_backtest(
         part.mkdir()
         url = f"sqlite:///{part / 'backtest.db'}"
         await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
-        shift, stopped_at = await _run_shard(
+        shift, stopped_at, refused = await _run_shard(
             log.slots(resolution, shard), backtest_settings(settings, url), start, end,
-            progress=progress, stop=stop, on_step=on_step,
+            progress=progress, stop=stop, on_step=on_step, journey=spec.name,
             schedules=schedules if spec.segments_named() else None,
         )  # fmt: skip
-        backtest.shards.append(Shard(url, shift))
+        backtest.shards.append(Shard(url, shift, refused))
         if stopped_at < end:
             backtest.end, backtest.complete = stopped_at, False
             break
@@ -189,10 +195,11 @@ async def _run_shard(
     progress: Progress,
     stop: asyncio.Event,
     on_step: Callable[[], None] | None,
+    journey: str,
     schedules: Schedules | None = None,
-) -> tuple[timedelta, datetime]:
-    """One test server and worker through one shard's calls: the shift, and the event time it
-    stopped at (`end` unless stopped)."""
+) -> tuple[timedelta, datetime, dict[str, int]]:
+    """One test server and worker through one shard's calls: the shift, the event time it
+    stopped at (`end` unless stopped), and the entries into `journey` refused."""
     env = await start_time_skipping(quiet_runtime())
     try:
         shift = _shift(start, await env.get_current_time())
@@ -216,9 +223,31 @@ async def _run_shard(
                 await advance_clock(env, end + shift)
             await sleep_simulated(env, timedelta(seconds=1))  # returns once the last tasks are done
             progress.day = (stopped_at - start).days
+            refused = await _refusals(env, settings.database_url, journey)
     finally:
         await env.shutdown()
-    return shift, stopped_at
+    return shift, stopped_at, refused
+
+
+async def _refusals(env: WorkflowEnvironment, url: str, journey: str) -> dict[str, int]:
+    """The entries into `journey` the shard's customers refused, from their own counters (a
+    merged customer's went to the one it merged into)."""
+    with session_scope(url) as session:
+        customers = event_customers(session)
+    refused: Counter[str] = Counter()
+
+    async def count(customer_id: str) -> None:
+        handle = env.client.get_workflow_handle(customer_workflow_id(customer_id))
+        try:
+            state = await handle.query(STATE_QUERY, result_type=CustomerState)
+        except (RPCError, WorkflowQueryFailedError):
+            return  # no workflow: its calls never reached one (an ingestion refusal)
+        if state.merged_into is None:
+            refused.update(state.journeys.refused.get(journey, {}))
+
+    for at in range(0, len(customers), 50):
+        await asyncio.gather(*(count(c) for c in customers[at : at + 50]))
+    return dict(sorted(refused.items()))
 
 
 class _Ticks:

@@ -14,6 +14,7 @@ from journeys.data import SEGMENTS
 from journeys.segments.definition import parse_definition
 from journeys.store.db import get_engine, session_scope
 from journeys.store.models import (
+    Event,
     JourneyEvent,
     Message,
     Product,
@@ -78,6 +79,12 @@ def run_records(session: Any, *, customer_id: str | None = None) -> list[Journey
     if customer_id is not None:
         query = query.where(JourneyEvent.customer_id == customer_id)
     return list(session.exec(query.order_by(col(JourneyEvent.workflow_id), col(JourneyEvent.seq))))
+
+
+def event_customers(session: Any) -> list[str]:
+    """Every customer the log's calls went to (merged ones too), in order."""
+    query = select(Event.customer_id).distinct().order_by(col(Event.customer_id))
+    return list(session.exec(query))
 
 
 def ledger(session: Any) -> list[Message]:

@@ -64,6 +64,9 @@ class CustomerJourneys(BaseModel):
     entries: dict[str, int] = Field(default_factory=dict)  # runs started, per journey
     last_ended: dict[str, datetime] = Field(default_factory=dict)
     decisions: list[EntryDecision] = Field(default_factory=list)  # the latest few
+    # entries refused, per journey and kind of refusal (refusal_kind): every one, in a few
+    # counters, where `decisions` keeps only the latest
+    refused: dict[str, dict[str, int]] = Field(default_factory=dict)
     segments_defined: int = 0  # active segments in the catalog: 0 means nothing to evaluate
 
 

@@ -37,6 +37,14 @@ def trigger_matches(
     return False
 
 
+def refusal_kind(reason: str) -> str:
+    """A refusal without its particulars (run id, date): what the counters are keyed by."""
+    for kind in ("already in the journey", "re-entry: never", "re-entry: cool-down"):
+        if reason.startswith(kind.replace(" the journey", "")):
+            return kind
+    return "run id in use" if reason.startswith("run id") else reason[:60]
+
+
 def entry_refusal(trigger: JourneyTrigger, journeys: CustomerJourneys, now: datetime) -> str | None:
     """Why the customer may not enter now, or None. At most one active run per journey."""
     name = trigger.name

@@ -46,7 +46,7 @@ with workflow.unsafe.imports_passed_through():
         RunEvents,
         RunStart,
     )
-    from journeys.vocabulary.triggers import entry_refusal, trigger_matches
+    from journeys.vocabulary.triggers import entry_refusal, refusal_kind, trigger_matches
     from journeys.workflows.journey import JourneyWorkflow
 
 DECISIONS_KEPT = 20
@@ -270,6 +270,10 @@ class JourneyRouter:
             journey=name, at=workflow.now(), entered=refusal is None, reason=refusal or "entered"
         )
         self.journeys.decisions = [*self.journeys.decisions, decision][-DECISIONS_KEPT:]
+        if refusal is not None:
+            counts = self.journeys.refused.setdefault(name, {})
+            kind = refusal_kind(refusal)
+            counts[kind] = counts.get(kind, 0) + 1
 
     def adopt(self, other: CustomerJourneys) -> list[str]:
         """Take over a merged customer's journey history and runs in flight (one per journey:
@@ -293,6 +297,10 @@ class JourneyRouter:
         for name, ended in other.last_ended.items():
             mine = self.journeys.last_ended.get(name)
             self.journeys.last_ended[name] = max(ended, mine) if mine else ended
+        for name, counts in other.refused.items():
+            ours = self.journeys.refused.setdefault(name, {})
+            for kind, count in counts.items():
+                ours[kind] = ours.get(kind, 0) + count
         return adopted
 
     async def reassign(self, workflow_ids: list[str]) -> None:

@@ -90,7 +90,7 @@ def test_a_backtest_reports_each_send_skip_and_step_and_gives_the_same_json_twic
     assert first.returncode == 0, first.stderr
     report = json.loads(first.stdout)
     assert report["complete"] is True
-    assert report["entries"] == {"runs": 5, "customers": 5}
+    assert report["entries"] == {"runs": 5, "customers": 5, "refused": {}}
     # thanks, tips and survey by email to the three with an address and no bounce; the
     # usage nudge by push to all but u1, who opened the app
     assert report["messages"]["by_channel"] == {"email": 9, "push": 4}
@@ -161,14 +161,20 @@ def test_caps_count_simulated_days_and_csv_logs_are_read(tmp_path):
     env["JOURNEYS_FREQUENCY_CAPS"] = "email:1/7d"
     ndjson = call(type="identify", userId="7", traits={"email": "seven@example.com"},
                   timestamp="2024-11-01T08:00:00Z")  # fmt: skip
-    order = call(type="track", userId="7", event="Order Completed", properties={"total": 5},
-                 timestamp="2024-11-04T00:00:00Z")  # fmt: skip
+    orders = [
+        call(type="track", userId="7", event="Order Completed", properties={"total": 5},
+             timestamp=f"2024-11-{day}T00:00:00Z")
+        for day in ("04", "06", "15")
+    ]  # fmt: skip
     done = backtest(spec, "--events", "-", "--json", "--to", "2024-11-20",
-                    env=env, stdin=f"{ndjson}\n{order}\n")  # fmt: skip
+                    env=env, stdin="\n".join([ndjson, *orders]) + "\n")  # fmt: skip
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["messages"]["by_step"] == {"first": {"email": 1}, "second": {"email": 1}}
     assert report["skipped"] == {"frequency cap: 1 email per 7 days": 1}
+    # the second order came during the run, the third after it (re-entry: never)
+    assert report["entries"] == {"runs": 1, "customers": 1, "refused": {
+        "already in the journey": 1, "re-entry: never": 1}}  # fmt: skip
     from_csv = backtest(spec, "--events", log, "--csv", "--json", "--to", "2024-11-20", env=env)
     assert from_csv.returncode == 0, from_csv.stderr
     report = json.loads(from_csv.stdout)

@@ -12,13 +12,32 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import date
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.optimize import minimize
-from scipy.special import gammaln, hyp2f1
 
 Array = NDArray[np.float64]
+
+
+# scipy.optimize and scipy.special, imported on first use: half a second at the start of every
+# `journeys` command otherwise (this module is imported by the report and CLV commands)
+def minimize(*args: Any, **kwargs: Any) -> Any:
+    from scipy.optimize import minimize as scipy_minimize
+
+    return scipy_minimize(*args, **kwargs)
+
+
+def gammaln(x: Any) -> Any:
+    from scipy.special import gammaln as scipy_gammaln
+
+    return scipy_gammaln(x)
+
+
+def hyp2f1(a: Any, b: Any, c: Any, z: Any) -> Any:
+    from scipy.special import hyp2f1 as scipy_hyp2f1
+
+    return scipy_hyp2f1(a, b, c, z)
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ LAYERS: dict[str, int] = {
     "channels": 2,
     "segments": 2,
     "kpis": 2,
-    "charts": 2,  # Plotly figures and the page around them (reports, backtest --html)
+    "charts": 2,  # Plotly figures and the pages around them (reports, a backtest's page)
     "recommendations": 2,
     "store": 3,
     "client": 3,  # by name, through the vocabulary only: the segment refresh activity uses it

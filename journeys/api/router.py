@@ -44,3 +44,4 @@ for module in (
     health,
 ):
     api_router.include_router(module.router)
+api_router.include_router(backtests.pages)

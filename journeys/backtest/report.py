@@ -152,42 +152,6 @@ def _difference(a: Any, b: Any) -> Any:
     return None
 
 
-def change(a: Any, b: Any) -> str | None:
-    """b − a of one figure of the table, signed; None when it is not a number."""
-    if isinstance(a, int | float) or isinstance(b, int | float):
-        difference = (b or 0) - (a or 0)
-        return f"{difference:+.4g}" if difference else "0"
-    return None
-
-
-def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
-    """The report as labelled figures, in reading order (the terminal table)."""
-    found: list[tuple[str, Any]] = [
-        ("calls in the log", report["log"]["calls"]),
-        ("customers in the log", report["log"]["customers"]),
-        ("runs entered", report["entries"]["runs"]),
-        ("customers entered", report["entries"]["customers"]),
-    ]
-    found += [(f"entry refused: {kind}", n) for kind, n in report["entries"]["refused"].items()]
-    found += [(f"sent: {ch}", n) for ch, n in report["messages"]["by_channel"].items()]
-    for step, channels in report["messages"]["by_step"].items():
-        found += [(f"sent at {step} ({ch})", n) for ch, n in channels.items()]
-    found += [(f"skipped: {reason}", n) for reason, n in report["skipped"].items()]
-    found += [(f"failed: {reason}", n) for reason, n in report["failed"].items()]
-    found += [(f"waiting: {reason}", n) for reason, n in report["waiting"].items()]
-    goals = report["goals"]
-    found += [
-        ("goals reached", goals["reached"]),
-        ("goal rate", goals["rate"]),
-        ("median hours to goal", goals["hours_to_goal"]["median"]),
-        ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
-    ]
-    found += [(f"exited: {reason}", n) for reason, n in report["exits"].items()]
-    found += [("completed", report["completed"]), ("still open", report["open"]["runs"])]
-    found += [(f"open after {step}", n) for step, n in report["open"]["after_step"].items()]
-    return found
-
-
 def explain(backtest: Backtest, customer_id: str, journey: str) -> list[str]:
     """One customer's path: the events the log gave it, the journey's steps and its messages,
     in time order (log time, to the minute)."""

@@ -29,6 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from journeys.channels.templates import load_templates
+from journeys.charts.backtest import change, render, rows
 from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import WINDOW_UNITS, ConfigError, Settings
@@ -156,7 +157,6 @@ def _load_spec(path: Path, settings: Settings) -> JourneySpec:
 async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings: Settings) -> int:
     # imported here: the worker, scipy and plotly behind them took every other command 1.4 s
     from journeys.backtest.events import EventLog, open_source
-    from journeys.backtest.html import render
     from journeys.backtest.report import build_report, compare, explain
     from journeys.backtest.run import Progress as Fed
     from journeys.backtest.run import Schedules, run_backtest, temporary_directory
@@ -249,8 +249,6 @@ def _speed(log: LogSummary, report: dict[str, Any], seconds: float,
 
 
 def _table(reports: list[dict[str, Any]]) -> str:
-    from journeys.backtest.report import change, rows
-
     title = ", ".join(
         f"{r['journey']} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
         + ("" if r["complete"] else " (stopped early)")

@@ -3,6 +3,7 @@ calls, run by the `backtest-{id}` workflow on a real worker, its report served a
 cancelled one keeps its partial report; bad requests name the field."""
 
 import asyncio
+import base64
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -24,6 +25,10 @@ from journeys.store.models import Event
 from journeys.worker.main import build_worker
 from tests.helpers.api import ADMIN, ADMIN_KEY
 from tests.helpers.backtest import NO_NUDGE, stored
+
+
+def basic_admin() -> dict[str, str]:
+    return {"Authorization": "Basic " + base64.b64encode(f"admin:{ADMIN_KEY}".encode()).decode()}
 
 
 @pytest.fixture
@@ -104,6 +109,15 @@ async def test_a_backtest_runs_as_a_workflow_and_its_report_is_served_and_kept(
         result = await dev_env.client.get_workflow_handle(workflow_id).result()
         assert result == {"status": "done", "calls": 3, "error": ""}
 
+        page = await http.get(
+            f"/v1/backtests/{short.json()['id']}/page", headers=basic_admin()
+        )  # a browser's Basic credentials
+        assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+        assert "<h1>Backtest: a: post_purchase 2025-05-01 to 2025-05-20 vs b: post_purchase" in (
+            page.text)  # fmt: skip
+        assert all(f'data-chart="{c}"' in page.text for c in ("outcomes", "weekly", "messages"))
+        assert (await http.get(f"/v1/backtests/{short.json()['id']}/page")).status_code == 401
+
         listed = (await http.get("/v1/backtests", headers=ADMIN)).json()
         assert {b["id"]: b["status"] for b in listed} == {
             long.json()["id"]: "stopped", short.json()["id"]: "done"}  # fmt: skip
@@ -148,5 +162,6 @@ async def test_bad_requests_name_the_field(
 async def test_unknown_backtests_and_missing_keys_are_refused(http: httpx.AsyncClient) -> None:
     assert (await http.get("/v1/backtests/nope", headers=ADMIN)).status_code == 404
     assert (await http.post("/v1/backtests/nope/cancel", headers=ADMIN)).status_code == 404
+    assert (await http.get("/v1/backtests/nope/page", headers=ADMIN)).status_code == 404
     assert (await http.get("/v1/backtests")).status_code == 401
     assert (await http.get("/v1/backtests", headers=ADMIN)).json() == []

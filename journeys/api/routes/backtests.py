@@ -1,13 +1,16 @@
 """Backtests (admin key): try a journey — a published version or a draft, or two side by side —
 on the store's own calls of a past window, as `journeys backtest` does, run by a workflow
-(`backtest-{id}`); poll for the report, or cancel and keep the partial one."""
+(`backtest-{id}`); poll for the report (JSON, or a page with charts), or cancel and keep the
+partial one."""
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 from uuid import uuid4
 
 from fastapi import APIRouter, Depends, Query
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
@@ -19,11 +22,13 @@ from journeys.api.deps import (
     StoreDep,
     TemplatesDep,
     TrackingPlanDep,
+    report_reader,
     require_admin,
 )
 from journeys.api.errors import ApiError
 from journeys.api.routes.journeys import checked_spec
 from journeys.api.schemas import MAX_VERSION
+from journeys.charts.backtest import render
 from journeys.store.backtest_runs import (
     FINISHED,
     create_backtest,
@@ -45,6 +50,9 @@ router = APIRouter(
     dependencies=[Depends(require_admin)],
     tags=["backtests"],
 )
+# the page, for a browser: the admin key as Bearer or as an HTTP Basic password, as /reports
+pages = APIRouter(route_class=KeyFirstRoute, dependencies=[Depends(report_reader)],
+                  tags=["backtests"])  # fmt: skip
 DEFAULT_WINDOW = timedelta(days=365)
 
 
@@ -163,6 +171,17 @@ async def cancel(backtest_id: str, store: StoreDep, client: ClientDep) -> dict[s
             raise
         raise ApiError(409, f"backtest {backtest_id} has no running workflow") from err
     return {"id": backtest_id, "status": "stopping"}
+
+
+@pages.get("/v1/backtests/{backtest_id}/page", response_class=HTMLResponse,
+           summary="a finished backtest's report as a page with charts")  # fmt: skip
+async def page(backtest_id: str, store: StoreDep) -> HTMLResponse:
+    run = await _found(store, backtest_id)
+    if run.report is None:
+        raise ApiError(409, f"backtest {backtest_id} has no report ({run.status})")
+    report = run.report
+    reports = [report["a"], report["b"]] if "difference" in report else [report]
+    return HTMLResponse(await asyncio.to_thread(render, reports))
 
 
 async def _found(store: Any, backtest_id: str) -> BacktestRun:

@@ -1,11 +1,11 @@
-"""`journeys backtest --html FILE`: the report as one self-contained page — the figures table,
-and charts of how runs ended, entries, goals and sends week by week, sends per step and sends
-held back per reason; two versions side by side in each."""
+"""A backtest's report (the JSON `journeys backtest --json` prints) as labelled figures — the
+terminal table — and as one self-contained page (`--html`, `GET /v1/backtests/{id}/page`): the
+figures table, and charts of how runs ended, entries, goals and sends week by week, sends per
+step and sends held back per reason; two versions side by side in each."""
 
 from html import escape
 from typing import Any
 
-from journeys.backtest.report import change, rows
 from journeys.charts import COLOURS, figure, page
 
 OUTCOMES = ("reached goal", "completed", "still open")
@@ -108,3 +108,39 @@ def _table(reports: list[dict[str, Any]], labels: list[str]) -> str:
 
 def _cell(value: Any) -> str:
     return "–" if value is None else str(value)
+
+
+def change(a: Any, b: Any) -> str | None:
+    """b − a of one figure of the table, signed; None when it is not a number."""
+    if isinstance(a, int | float) or isinstance(b, int | float):
+        difference = (b or 0) - (a or 0)
+        return f"{difference:+.4g}" if difference else "0"
+    return None
+
+
+def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
+    """The report as labelled figures, in reading order (the terminal table)."""
+    found: list[tuple[str, Any]] = [
+        ("calls in the log", report["log"]["calls"]),
+        ("customers in the log", report["log"]["customers"]),
+        ("runs entered", report["entries"]["runs"]),
+        ("customers entered", report["entries"]["customers"]),
+    ]
+    found += [(f"entry refused: {kind}", n) for kind, n in report["entries"]["refused"].items()]
+    found += [(f"sent: {ch}", n) for ch, n in report["messages"]["by_channel"].items()]
+    for step, channels in report["messages"]["by_step"].items():
+        found += [(f"sent at {step} ({ch})", n) for ch, n in channels.items()]
+    found += [(f"skipped: {reason}", n) for reason, n in report["skipped"].items()]
+    found += [(f"failed: {reason}", n) for reason, n in report["failed"].items()]
+    found += [(f"waiting: {reason}", n) for reason, n in report["waiting"].items()]
+    goals = report["goals"]
+    found += [
+        ("goals reached", goals["reached"]),
+        ("goal rate", goals["rate"]),
+        ("median hours to goal", goals["hours_to_goal"]["median"]),
+        ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
+    ]
+    found += [(f"exited: {reason}", n) for reason, n in report["exits"].items()]
+    found += [("completed", report["completed"]), ("still open", report["open"]["runs"])]
+    found += [(f"open after {step}", n) for step, n in report["open"]["after_step"].items()]
+    return found

@@ -2,12 +2,11 @@
 as inline SVG on the server: no CDN, no network, no build step. The only scripts are the error
 sink and the mark that rendering finished (journeys.charts), which the browser test reads."""
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from html import escape
 
-from journeys.charts import COLOURS, ERROR_SINK, ready_mark
+from journeys.charts import COLOURS, ERROR_SINK, ready_mark, table
 from journeys.kpis.reports import ClvSummary, Conversion, ExperimentResult, Funnel, NpsReport
 
 WIDTH, HEIGHT, PAD = 720, 260, 48
@@ -152,16 +151,6 @@ def interval_chart(experiment: ExperimentResult) -> str:
     return "".join(parts)
 
 
-def _table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
-    if not rows:
-        return '<p class="none">none</p>'
-    cells = "".join(f"<th>{escape(h)}</th>" for h in head)
-    body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
-    )
-    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
-
-
 def _rate(c: Conversion) -> list[object]:
     return [c.entries, c.conversions, _pct(c.rate), f"{_pct(c.low)} – {_pct(c.high)}"]
 
@@ -193,7 +182,7 @@ def _experiments(data: PageData) -> str:
             blocks.append(
                 f'<section class="experiment"><h3>{escape(journey)} · step '
                 f"{escape(result.step)}</h3>{warning}"
-                + _table(
+                + table(
                     [
                         "variant",
                         "weight",
@@ -252,7 +241,7 @@ def render_page(data: PageData) -> str:
     sections = [
         "<h2>Lifecycle funnel</h2>",
         funnel_chart(data.funnel),
-        _table(
+        table(
             [
                 "stage",
                 "customers",
@@ -266,9 +255,9 @@ def render_page(data: PageData) -> str:
             funnel_rows,
         ),  # fmt: skip
         "<h3>Moves between stages</h3>",
-        _table(["from", "to", "moves", ""], moves),
+        table(["from", "to", "moves", ""], moves),
         "<h2>Journeys</h2>",
-        _table(
+        table(
             ["journey", "entries", "conversions", "rate", "95% interval"],
             [[c.key, *_rate(c)] for c in data.journeys],
         ),  # fmt: skip
@@ -278,9 +267,9 @@ def render_page(data: PageData) -> str:
         _experiments(data),
         f"<h2>NPS trend (per {escape(data.nps.period)})</h2>",
         line_chart("nps", trend, -100, 100, ""),
-        _table(["answers", "responses", "promoters", "passives", "detractors", "NPS"], nps_rows),
+        table(["answers", "responses", "promoters", "passives", "detractors", "NPS"], nps_rows),
         "<h2>Historic customer value</h2>",
-        _table(
+        table(
             ["customers with orders", "total", "mean", "median", "p90"],
             [
                 [

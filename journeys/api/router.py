@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from journeys.api.routes import (
     accounts,
     backtests,
+    console,
     experiments,
     feedback,
     health,
@@ -39,6 +40,7 @@ for module in (
     recommendations,
     products,
     reports,
+    console,
     keys,
     metrics,
     health,

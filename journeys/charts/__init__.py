@@ -3,6 +3,7 @@ them — Plotly's script inlined once, so a page opens with no network and no bu
 sink (`window.onerror` and `console.error` write into `<pre id="errors">`) and a mark that
 rendering finished (`body[data-ready]`), which the browser tests read."""
 
+from collections.abc import Sequence
 from functools import cache
 from html import escape
 from typing import Any
@@ -77,10 +78,22 @@ def figure(fig: Any, name: str, *, height: int = 360) -> str:
     return f'<div class="chart" data-chart="{escape(name)}">{inner}</div>'
 
 
-def page(title: str, body: str) -> str:
-    """A self-contained page around chart fragments."""
+def table(head: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """An HTML table, every cell escaped."""
+    if not rows:
+        return '<p class="none">none</p>'
+    cells = "".join(f"<th>{escape(h)}</th>" for h in head)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows
+    )
+    return f"<table><thead><tr>{cells}</tr></thead><tbody>{body}</tbody></table>"
+
+
+def page(title: str, body: str, *, refresh: int | None = None) -> str:
+    """A self-contained page around chart fragments; `refresh`: reload every so many seconds."""
+    again = f'<meta http-equiv="refresh" content="{refresh}">' if refresh else ""
     return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f'<!doctype html><html lang="en"><head><meta charset="utf-8">{again}'
         f"<title>{escape(title)}</title><style>{STYLE}</style>{ERROR_SINK}{plotly_script()}"
         f"</head><body>{body}"
         f'<p class="note" id="rendered"></p><pre id="errors" hidden></pre>'

@@ -6,7 +6,7 @@ step and sends held back per reason; two versions side by side in each."""
 from html import escape
 from typing import Any
 
-from journeys.charts import COLOURS, figure, page
+from journeys.charts import COLOURS, figure, page, table
 
 OUTCOMES = ("reached goal", "completed", "still open")
 WEEKLY = (("entered", "entered"), ("reached_goal", "reached goal"), ("sent", "messages sent"))
@@ -95,15 +95,13 @@ def _table(reports: list[dict[str, Any]], labels: list[str]) -> str:
     figures = [dict(rows(r)) for r in reports]
     keys = list(dict.fromkeys(k for f in figures for k in f))
     columns = [*labels, "b − a"] if len(reports) == 2 else labels
-    head = "".join(f"<th>{escape(h)}</th>" for h in ["", *columns])
-    body = ""
+    body = []
     for key in keys:
         cells = [f.get(key) for f in figures]
         if len(figures) == 2:
             cells.append(change(*cells))
-        body += f"<tr><td>{escape(key)}</td>"
-        body += "".join(f"<td>{escape(_cell(v))}</td>" for v in cells) + "</tr>"
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        body.append([key, *(_cell(v) for v in cells)])
+    return table(["", *columns], body)
 
 
 def _cell(value: Any) -> str:

@@ -1,0 +1,124 @@
+"""The console's journey map: the spec laid out as a layered graph (grandalf), each step with
+the runs there now (visibility, on the dev server), the runs that did it and how they ended,
+each edge with the runs that took it, each send step's messages (the store)."""
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest_asyncio
+import yaml
+from temporalio.testing import WorkflowEnvironment
+
+from journeys.api.app import create_app
+from journeys.api.journey_map import layout
+from journeys.config.settings import Settings
+from journeys.store.db import session_scope, upgrade_schema
+from journeys.store.journey_map import ENTRY, journey_map_counts
+from journeys.store.journeys import publish_spec
+from journeys.store.models import JourneyEvent, Message
+from journeys.vocabulary.journey_spec import JourneySpec
+from tests.helpers.api import ADMIN, ADMIN_KEY
+
+MAPPED = JourneySpec.model_validate(
+    yaml.safe_load("""
+name: mapped
+trigger: {event: Order Completed}
+steps:
+  - {id: thanks, kind: send, channel: email, template: order_thanks}
+  - {id: pause, kind: wait, duration: 1d}
+  - id: split
+    kind: branch
+    cases: [{when: "stage == 'loyalty'", goto: vip}]
+  - {id: tips, kind: send, channel: email, template: getting_started_tips}
+  - {id: bye, kind: exit, reason: regular}
+  - {id: vip, kind: send, channel: email, template: win_back_whats_new, next: pause}
+""")
+)
+RUNS = {  # the steps each run did, and how it ended (None: still open)
+    "r1": (["thanks", "pause", "split", "tips", "bye"], "exited"),
+    "r2": (["thanks", "pause", "split", "vip", "pause", "split", "tips", "bye"], "exited"),
+    "r3": (["thanks", "pause", "split", "tips"], "converted"),
+    "r4": (["thanks"], None),
+}
+
+
+def seed(url: str) -> None:
+    at = datetime(2025, 6, 1, tzinfo=UTC)
+    with session_scope(url) as session:
+        publish_spec(session, spec=MAPPED)
+        for run, (steps, ending) in RUNS.items():
+            kinds = [("entered", None), *(("step", s) for s in steps)]
+            kinds += [(ending, None)] if ending else []
+            for seq, (kind, step) in enumerate(kinds, start=1):
+                session.add(JourneyEvent(
+                    key=f"{run}:{seq}", workflow_id=run, seq=seq, customer_id=run,
+                    journey="mapped", version=1, kind=kind, step=step,
+                    at=at + timedelta(minutes=seq),
+                ))  # fmt: skip
+        for n, (step, status, reason) in enumerate([
+            ("thanks", "sent", ""), ("thanks", "sent", ""), ("thanks", "sent", ""),
+            ("thanks", "skipped", "no email address"), ("vip", "sent", ""),
+        ]):  # fmt: skip
+            session.add(Message(
+                idempotency_key=f"k{n}", customer_id=f"r{n}", journey="mapped", step=step,
+                channel="email", template="t", status=status, reason=reason,
+            ))  # fmt: skip
+
+
+def test_the_counts_follow_each_run_record_by_record(sqlite_url: str) -> None:
+    upgrade_schema(sqlite_url)
+    seed(sqlite_url)
+    with session_scope(sqlite_url) as session:
+        counts = journey_map_counts(session, journey="mapped", version=None)
+    assert counts.entered == 4
+    assert counts.reached["pause"] == 3 and counts.reached["split"] == 3  # r2 twice: once
+    assert counts.reached["tips"] == 3 and counts.reached["vip"] == 1
+    assert counts.edges[(ENTRY, "thanks")] == 4
+    assert counts.edges[("split", "vip")] == 1 and counts.edges[("vip", "pause")] == 1
+    assert counts.edges[("split", "tips")] == 3
+    assert counts.ended["bye"] == {"exited": 2} and counts.ended["tips"] == {"converted": 1}
+    assert counts.open_after == {"thanks": 1}
+    assert counts.messages["thanks"] == {"sent": 3, "skipped: no email address": 1}
+    assert counts.converted_after == {"thanks": 1, "pause": 1, "split": 1, "tips": 1}
+
+
+def test_the_layout_puts_each_step_below_the_ones_leading_to_it() -> None:
+    y = {name: at[1] for name, at in layout(MAPPED).items()}
+    assert y[ENTRY] > y["thanks"] > y["pause"] > y["split"]
+    assert y["split"] > y["tips"] > y["bye"]
+    assert y["split"] > y["vip"]  # the loop back to pause is drawn upwards
+    x = {name: at[0] for name, at in layout(MAPPED).items()}
+    assert x["tips"] != x["vip"] or y["tips"] != y["vip"]  # the branches do not overlap
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def console(
+    dev_env: WorkflowEnvironment, sqlite_url: str
+) -> AsyncIterator[httpx.AsyncClient]:
+    upgrade_schema(sqlite_url)
+    seed(sqlite_url)
+    app = create_app(Settings(database_url=sqlite_url, admin_key=ADMIN_KEY), client=dev_env.client)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://api") as client:
+        yield client
+
+
+async def test_the_map_page_shows_every_step_with_its_figures(console: httpx.AsyncClient) -> None:
+    page = await console.get("/console/journeys/mapped", headers=ADMIN)
+    assert page.status_code == 200, page.text[:500]
+    html = page.text
+    assert '<meta http-equiv="refresh" content="30">' in html
+    assert 'data-chart="journey-map"' in html
+    assert "Temporal did not answer" not in html  # the dev server counted the runs (none)
+    # step, kind, here now, did it, ended after it, conversion after it, messages
+    assert ("<tr><td>tips</td><td>send</td><td>0</td><td>3</td><td>converted 1</td>"
+            "<td>33.3%</td><td></td></tr>") in html  # fmt: skip
+    assert ("<tr><td>thanks</td><td>send</td><td>0</td><td>4</td><td></td><td>25.0%</td>"
+            "<td>sent 3, skipped: no email address 1</td></tr>") in html  # fmt: skip
+    assert '<a href="?version=1">v1</a>' in html
+    assert (
+        await console.get("/console/journeys/mapped?version=2", headers=ADMIN)
+    ).status_code == 404
+    assert (await console.get("/console/journeys/nope", headers=ADMIN)).status_code == 404
+    assert (await console.get("/console/journeys/mapped")).status_code == 401

@@ -8,6 +8,7 @@ import base64
 import binascii
 import hmac
 import time
+from urllib.parse import urlencode
 
 from fastapi import Request
 
@@ -53,6 +54,29 @@ def check_admin(settings: Settings, request: Request, basic_realm: str | None = 
     if not _is_admin(settings, token):
         challenge = f'Basic realm="{basic_realm}"' if basic_realm else "Bearer"
         raise ApiError(401, "missing or wrong admin key", headers={"WWW-Authenticate": challenge})
+
+
+CONSOLE_COOKIE = "journeys_console"  # the admin key, set by the console's sign-in form
+
+
+def check_console(settings: Settings, request: Request) -> None:
+    """The console: the admin key as Bearer, as an HTTP Basic password, or in the cookie the
+    sign-in form set. A browser with none of them is sent to the form (303), a wrong one 401."""
+    header = request.headers.get("authorization", "")
+    cookie = request.cookies.get(CONSOLE_COOKIE, "")
+    if not header and not cookie:
+        back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        target = "/console/sign-in?" + urlencode({"next": back})
+        raise ApiError(303, "sign in first", headers={"Location": target})
+    if header:
+        check_admin(settings, request, basic_realm="journeys console")
+    elif not _is_admin(settings, cookie):
+        raise ApiError(401, "the console's sign-in has expired or the key was revoked",
+                       headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+
+
+def is_admin_key(settings: Settings, candidate: str) -> bool:
+    return _is_admin(settings, candidate)
 
 
 def _basic_password(credentials: str) -> str:

@@ -16,7 +16,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from journeys.activities.recommendations import RecommendationActivities
-from journeys.api.auth import check_admin, check_write_key
+from journeys.api.auth import check_admin, check_console, check_write_key
 from journeys.api.ingest import Ingestor
 from journeys.channels.subscriptions import Topic
 from journeys.channels.templates import Template
@@ -107,6 +107,11 @@ def report_reader(request: Request, settings: SettingsDep) -> None:
     check_admin(settings, request, basic_realm=REPORT_REALM)
 
 
+def console_reader(request: Request, settings: SettingsDep) -> None:
+    """The admin key as Bearer, Basic, or the console's sign-in cookie (api/auth.py)."""
+    check_console(settings, request)
+
+
 def require_write_key(
     request: Request,
     settings: SettingsDep,
@@ -122,6 +127,7 @@ KEY_CHECKS: dict[Callable[..., None], Callable[[Settings, Request], None]] = {
     report_reader: lambda settings, request: check_admin(
         settings, request, basic_realm=REPORT_REALM
     ),
+    console_reader: check_console,
     require_write_key: lambda settings, request: check_write_key(
         settings, request, request.query_params.get("writeKey")
     ),

@@ -47,3 +47,4 @@ for module in (
 ):
     api_router.include_router(module.router)
 api_router.include_router(backtests.pages)
+api_router.include_router(console.sign_in)

@@ -121,4 +121,48 @@ async def test_the_map_page_shows_every_step_with_its_figures(console: httpx.Asy
         await console.get("/console/journeys/mapped?version=2", headers=ADMIN)
     ).status_code == 404
     assert (await console.get("/console/journeys/nope", headers=ADMIN)).status_code == 404
-    assert (await console.get("/console/journeys/mapped")).status_code == 401
+    assert (await console.get("/console/journeys/mapped")).status_code == 303  # sign in first
+
+
+async def test_a_browser_signs_in_once_and_the_cookie_opens_the_console(
+    console: httpx.AsyncClient,
+) -> None:
+    away = await console.get("/console/journeys/mapped?version=1")
+    assert away.status_code == 303
+    assert (
+        away.headers["location"]
+        == "/console/sign-in?next=%2Fconsole%2Fjourneys%2Fmapped%3Fversion%3D1"
+    )
+    form = await console.get(away.headers["location"])
+    assert form.status_code == 200 and 'type="password" name="key"' in form.text
+    wrong = await console.post("/console/sign-in", data={"key": "guess", "next": "/console"})
+    assert wrong.status_code == 303 and "failed=true" in wrong.headers["location"]
+    assert "not an admin key" in (await console.get(wrong.headers["location"])).text
+    assert "journeys_console" not in console.cookies
+    done = await console.post(
+        "/console/sign-in", data={"key": ADMIN_KEY, "next": "/console/journeys/mapped"}
+    )
+    assert done.status_code == 303 and done.headers["location"] == "/console/journeys/mapped"
+    cookie = done.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=strict" in cookie and "path=/console" in cookie
+    assert (await console.get("/console/journeys/mapped")).status_code == 200  # the cookie
+    index = await console.get("/console")
+    assert (
+        index.status_code == 200 and '<a href="/console/journeys/mapped">mapped</a>' in index.text
+    )
+    assert (await console.get("/v1/backtests")).status_code == 401  # the console's only
+    out = await console.post("/console/sign-out")
+    assert out.status_code == 303 and "journeys_console" not in console.cookies
+    assert (await console.get("/console")).status_code == 303
+
+
+async def test_the_sign_in_stays_on_the_console_and_a_stale_cookie_is_refused(
+    console: httpx.AsyncClient,
+) -> None:
+    done = await console.post(
+        "/console/sign-in", data={"key": ADMIN_KEY, "next": "https://elsewhere.example/"}
+    )
+    assert done.headers["location"] == "/console"
+    console.cookies.clear()
+    console.cookies.set("journeys_console", "revoked-key", path="/console")
+    assert (await console.get("/console")).status_code == 401

@@ -4,7 +4,9 @@ By name (`journeys.vocabulary.customer_types`), not through the workflow class, 
 use it without importing workflow code.
 """
 
+import asyncio
 from datetime import timedelta
+from typing import Any
 
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
@@ -50,3 +52,24 @@ async def customer_state(client: Client, customer_id: str) -> CustomerState:
     handle = client.get_workflow_handle(customer_workflow_id(customer_id))
     state: CustomerState = await handle.query(STATE_QUERY, result_type=CustomerState)
     return state
+
+
+async def live_state(client: Client, customer_id: str) -> dict[str, Any] | None:
+    """The customer's workflow state (entry decisions, active runs), or None if it does not
+    answer within 10 s (no such workflow, no worker)."""
+    try:
+        state = await asyncio.wait_for(customer_state(client, customer_id), timeout=10)
+    except Exception:  # noqa: BLE001  (no such workflow, no worker: the store speaks)
+        return None
+    return {
+        "stage": state.stage.value,
+        "at_risk": state.at_risk,
+        "segments": state.segments,
+        "active_journeys": sorted(state.journeys.active),
+        "held_journeys": {  # runs the customer holds in their first wait: start time
+            name: held.until.isoformat() for name, held in state.journeys.held.items()
+        },
+        "entry_decisions": [d.model_dump(mode="json") for d in state.journeys.decisions],
+        "refused": state.journeys.refused,
+        "events_total": state.events_total,
+    }

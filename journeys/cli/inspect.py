@@ -11,12 +11,10 @@ import asyncio
 import json
 from typing import Any
 
-from sqlmodel import Session, col, select
-
+from journeys.client import live_state
 from journeys.config.settings import ConfigError, Settings
 from journeys.store.db import session_scope
-from journeys.store.journey_runs import customer_messages
-from journeys.store.models import Customer, Decision, JourneyEvent, StageEntry
+from journeys.store.inspect import customer_story
 
 COMMAND = "inspect"
 
@@ -31,7 +29,7 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     with session_scope(settings.database_url) as session:
-        report = gather(session, args.customer)
+        report = customer_story(session, args.customer)
     report["workflow"] = asyncio.run(_live_state(settings, args.customer, args.address))
     if not report["profile"] and not report["runs"] and report["workflow"] is None:
         raise ConfigError(f"no customer {args.customer!r} in the store or in Temporal")
@@ -39,90 +37,15 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def gather(session: Session, customer_id: str) -> dict[str, Any]:
-    """What the store knows (the profile's traits are left out: personal data stays there)."""
-    customer = session.get(Customer, customer_id)
-    stages = session.exec(
-        select(StageEntry).where(StageEntry.customer_id == customer_id)
-        .order_by(col(StageEntry.at), col(StageEntry.id))
-    ).all()  # fmt: skip
-    records = session.exec(
-        select(JourneyEvent).where(JourneyEvent.customer_id == customer_id)
-        .order_by(col(JourneyEvent.at), col(JourneyEvent.seq))
-    ).all()  # fmt: skip
-    messages = customer_messages(session, customer_id=customer_id)
-    decisions = session.exec(
-        select(Decision).where(Decision.customer_id == customer_id).order_by(col(Decision.at))
-    ).all()
-    runs: dict[str, dict[str, Any]] = {}
-    for record in records:
-        fresh = {"journey": record.journey, "version": record.version, "steps": []}
-        run = runs.setdefault(record.workflow_id, fresh)
-        if record.kind == "step":
-            run["steps"].append({"step": record.step, "result": record.detail, "at": record.at})
-        else:
-            run[record.kind] = record.at
-    assignments = [
-        {"journey": r.journey, "step": r.step, "variant": r.detail.removeprefix("variant "),
-         "at": r.at}
-        for r in records if r.kind == "step" and r.detail.startswith("variant ")
-    ]  # fmt: skip
-    return {
-        "customer_id": customer_id,
-        "profile": {"stage": customer.stage, "trait_names": sorted(customer.traits)}
-        if customer
-        else None,
-        "stages": [
-            {"at": s.at, "from": s.previous, "to": s.stage, "cause": s.cause} for s in stages
-        ],  # fmt: skip
-        "runs": [{"workflow_id": wid, **run} for wid, run in runs.items()],
-        "messages": [
-            {
-                "at": m.created_at,
-                "journey": m.journey,
-                "step": m.step,
-                "channel": m.channel,
-                "template": m.template,
-                "status": m.status,
-                "reason": m.reason,
-            }
-            for m in messages
-        ],  # fmt: skip
-        "decisions": [
-            {
-                "at": d.at,
-                "journey": d.journey,
-                "step": d.step,
-                "chosen": d.chosen,
-                "expected": d.inputs.get("expected", {}),
-            }
-            for d in decisions
-        ],  # fmt: skip
-        "assignments": assignments,
-    }
-
-
 async def _live_state(settings: Settings, customer_id: str, address: str | None) -> Any:
-    """The customer's workflow state (entry decisions, active runs), or None if unreachable."""
-    from journeys.client import customer_state
+    """The customer's workflow state, or None if Temporal cannot be reached."""
     from journeys.config.temporal import connect
 
     try:
         client = await asyncio.wait_for(connect(settings, address=address), timeout=5)
-        state = await asyncio.wait_for(customer_state(client, customer_id), timeout=10)
-    except Exception:  # noqa: BLE001  (no server, no such workflow, no worker: the store speaks)
+    except Exception:  # noqa: BLE001  (no server: the store speaks)
         return None
-    return {
-        "stage": state.stage.value,
-        "at_risk": state.at_risk,
-        "segments": state.segments,
-        "active_journeys": sorted(state.journeys.active),
-        "held_journeys": {  # runs the customer holds in their first wait: start time
-            name: held.until.isoformat() for name, held in state.journeys.held.items()
-        },
-        "entry_decisions": [d.model_dump(mode="json") for d in state.journeys.decisions],
-        "events_total": state.events_total,
-    }
+    return await live_state(client, customer_id)
 
 
 def render(report: dict[str, Any]) -> str:
@@ -159,6 +82,9 @@ def render(report: dict[str, Any]) -> str:
         lines.append("entry decisions:")
         lines += [f"  {d['at'][:19]}  {d['journey']}: {d['reason']}"
                   for d in live["entry_decisions"]] or ["  none"]  # fmt: skip
+        lines.append("entries refused, in all:")
+        lines += [f"  {journey}: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))
+                  for journey, kinds in sorted(live["refused"].items())] or ["  none"]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -2,10 +2,15 @@
 the runs there now (visibility, on the dev server), the runs that did it and how they ended,
 each edge with the runs that took it, each send step's messages (the store)."""
 
+import asyncio
+import re
+import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
+import pytest
 import pytest_asyncio
 import yaml
 from temporalio.testing import WorkflowEnvironment
@@ -13,12 +18,17 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.api.app import create_app
 from journeys.api.journey_map import layout
 from journeys.config.settings import Settings
+from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.journey_map import ENTRY, journey_map_counts
 from journeys.store.journeys import publish_spec
 from journeys.store.models import JourneyEvent, Message
 from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.worker.main import build_worker
 from tests.helpers.api import ADMIN, ADMIN_KEY
+from tests.helpers.browser import run_chromium
+from tests.helpers.events import event
+from tests.helpers.journeys import send
 
 MAPPED = JourneySpec.model_validate(
     yaml.safe_load("""
@@ -166,3 +176,67 @@ async def test_the_sign_in_stays_on_the_console_and_a_stale_cookie_is_refused(
     console.cookies.clear()
     console.cookies.set("journeys_console", "revoked-key", path="/console")
     assert (await console.get("/console")).status_code == 401
+
+
+WAITING = yaml.safe_load("""
+name: waiting
+trigger: {event: Demo Requested}
+steps:
+  - {id: hello, kind: update_profile, traits: {greeted: true}}
+  - {id: linger, kind: wait, duration: 30d}
+""")
+
+
+@pytest.mark.slow
+async def test_a_step_lists_the_customers_there_and_each_has_a_page(
+    dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
+) -> None:
+    """A real run waiting at a step (dev server, worker): the map counts it there now, the
+    step's page lists its customer, whose page tells the run step by step."""
+    settings = Settings(database_url=sqlite_url, task_queue=task_queue, admin_key=ADMIN_KEY)
+    upgrade_schema(sqlite_url)
+    app = create_app(settings, client=dev_env.client)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        build_worker(dev_env.client, settings),
+        httpx.AsyncClient(transport=transport, base_url="http://api") as http,
+    ):
+        assert (await http.post("/v1/journeys", json=WAITING, headers=ADMIN)).status_code == 201
+        with session_scope(sqlite_url) as session:
+            catalog = catalog_version(session)
+        cid = f"c-{uuid.uuid4().hex[:8]}"
+        await send(dev_env.client, settings, cid, event("Demo Requested"), catalog=catalog)
+        listed = ""
+        for _ in range(100):  # visibility is eventually consistent
+            listed = (await http.get("/console/journeys/waiting/steps/linger", headers=ADMIN)).text
+            if cid in listed:
+                break
+            await asyncio.sleep(0.1)
+        assert f'<a href="/console/customers/{cid}">{cid}</a>' in listed
+        assert "journey-waiting-" in listed
+        mapped = (await http.get("/console/journeys/waiting", headers=ADMIN)).text
+        assert "<tr><td>linger</td><td>wait</td><td>1</td>" in mapped  # here now: one
+        assert '<a href="/console/journeys/waiting/steps/linger">linger</a>' in mapped
+        story = await http.get(f"/console/customers/{cid}", headers=ADMIN)
+        assert story.status_code == 200
+        assert "journeys: waiting" in story.text  # the live state: in the journey
+        assert "<td>hello</td>" in story.text  # the run's first step, done
+        assert (await http.get("/console/customers/nobody", headers=ADMIN)).status_code == 404
+        nowhere = await http.get("/console/journeys/waiting/steps/nope", headers=ADMIN)
+        assert nowhere.status_code == 404
+        bad = await http.get("/console/journeys/waiting/steps/linger?after=zz", headers=ADMIN)
+        assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "after"
+
+
+@pytest.mark.browser
+async def test_the_map_draws_in_a_browser_without_script_errors(
+    console: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    html = (await console.get("/console/journeys/mapped", headers=ADMIN)).text
+    saved = tmp_path / "map.html"
+    saved.write_text(html.replace('<meta http-equiv="refresh" content="30">', ""))
+    drawn = run_chromium(f"file://{saved}", tmp_path / "profile", "--dump-dom")
+    assert 'data-ready="yes"' in drawn.stdout, drawn.stderr[-2000:]
+    assert re.search(r'<pre id="errors" hidden="">\s*</pre>', drawn.stdout), drawn.stdout[-3000:]
+    assert 'id="rendered">1 charts' in drawn.stdout
+    assert drawn.stdout.count('class="textpoint"') == len(MAPPED.steps) + 1  # every label

@@ -5,6 +5,7 @@ Basic work too), the journeys at `/console`, and each journey's map at
 went along each edge, how runs ended and each send step's messages (the store)."""
 
 import asyncio
+import json
 from functools import partial
 from html import escape
 from typing import Annotated, Any
@@ -22,8 +23,11 @@ from journeys.api.journey_map import journey_map, step_rows
 from journeys.api.routes.journeys import quoted
 from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
+from journeys.client import live_state
+from journeys.store.inspect import customer_story
 from journeys.store.journey_map import journey_map_counts
 from journeys.store.journeys import get_version, list_journeys
+from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.journey_spec import JourneySpec
 
 router = APIRouter(
@@ -32,6 +36,18 @@ router = APIRouter(
 sign_in = APIRouter(tags=["console"])  # the form itself needs no key
 SESSION_SECONDS = 8 * 3600
 REFRESH_SECONDS = 30
+PAGE = 50  # customers a step's page lists at a time
+CLICK_TO_STEP = """<script>
+window.addEventListener("load", function () {
+  var chart = document.getElementById("chart-journey-map");
+  if (!chart || !chart.on) return;
+  chart.on("plotly_click", function (clicked) {
+    var step = clicked.points[0].customdata;
+    if (step && step !== "(entry)") location.href = BASE + encodeURIComponent(step);
+  });
+});
+</script>"""
+SILENT = '<p class="warning">Temporal did not answer: the store speaks.</p>'
 VISIBILITY_TIMEOUT = 5.0  # seconds for all the step counts; past it the page says "–"
 
 
@@ -116,6 +132,7 @@ async def journey_page(
     now = await runs_now(client, spec, version)
     chart = await asyncio.to_thread(journey_map, spec, counts, now)
     shown = f"version {version}" if version else "all versions"
+    base = f"/console/journeys/{quote(name)}"
     selector = " · ".join(
         ['<a href="?">all</a>']
         + [f'<a href="?version={v}">v{v}</a>' for v in range(1, latest + 1)]
@@ -141,8 +158,95 @@ async def journey_page(
             ],
             step_rows(spec, counts, now),
         )  # fmt: skip
+        + "<p>Who is at a step now (or click the step): "
+        + " · ".join(f'<a href="{base}/steps/{quote(s.id)}">{escape(s.id)}</a>' for s in spec.steps)
+        + "</p>"
+        + CLICK_TO_STEP.replace("BASE", json.dumps(f"{base}/steps/"))
     )
     return HTMLResponse(page(f"{spec.name}: journey map", body, refresh=REFRESH_SECONDS))
+
+
+@router.get("/console/journeys/{name}/steps/{step}", response_class=HTMLResponse,
+            summary="the customers at a step now, a page at a time")  # fmt: skip
+async def step_page(
+    name: str, step: str, client: ClientDep, store: StoreDep, after: str | None = None
+) -> HTMLResponse:
+    spec = await store.run(partial(get_version, name=name, version=None))
+    if spec is None or step not in {s.id for s in spec.steps}:
+        raise ApiError(404, f"no step {step!r} in journey {name!r}")
+    query = (f"JourneyName = {quoted(name)} AND JourneyStep = {quoted(step)}"
+             " AND ExecutionStatus = 'Running'")  # fmt: skip
+    try:
+        token = bytes.fromhex(after) if after else None
+    except ValueError as err:
+        raise ApiError(400, "invalid page", [{"field": "after", "reason": "not a page token"}]
+                       ) from err  # fmt: skip
+    try:
+        listing = client.list_workflows(query, page_size=PAGE, next_page_token=token)
+        await listing.fetch_next_page()
+    except RPCError as err:
+        raise ApiError(503, f"Temporal's visibility did not answer: {err.message}") from err
+    rows = []
+    for run in listing.current_page or []:
+        customer = run.typed_search_attributes.get(sa.CUSTOMER_ID) or ""
+        version = run.typed_search_attributes.get(sa.JOURNEY_VERSION)
+        rows.append(f'<tr><td><a href="/console/customers/{quote(customer)}">'
+                    f"{escape(customer)}</a></td><td>{escape(run.id)}</td><td>v{version}</td>"
+                    f"<td>{run.start_time:%Y-%m-%d %H:%M}</td></tr>")  # fmt: skip
+    more = listing.next_page_token
+    next_link = f'<p><a href="?after={more.hex()}">next {PAGE}</a></p>' if more else ""
+    body = (
+        f'<p><a href="/console/journeys/{quote(name)}">{escape(name)}</a></p>'
+        f"<h1>{escape(name)}: at {escape(step)} now</h1>"
+        + ("<table><thead><tr><th>customer</th><th>run</th><th>version</th><th>started</th>"
+           f"</tr></thead><tbody>{''.join(rows)}</tbody></table>" if rows
+           else '<p class="none">Nobody is at this step now.</p>')
+        + next_link
+    )  # fmt: skip
+    return HTMLResponse(page(f"{name}: {step}", body))
+
+
+@router.get("/console/customers/{customer_id}", response_class=HTMLResponse,
+            summary="one customer's story: stages, runs, messages and why")  # fmt: skip
+async def customer_page(customer_id: str, client: ClientDep, store: StoreDep) -> HTMLResponse:
+    story = await store.run(partial(customer_story, customer_id=customer_id))
+    live = await live_state(client, customer_id)
+    if not story["profile"] and not story["runs"] and live is None:
+        raise ApiError(404, f"no customer {customer_id!r}")
+    now = ("<p>Now: " + escape(f"{live['stage']}{' (at risk)' if live['at_risk'] else ''}, "
+           f"{live['events_total']} events; segments: {', '.join(live['segments']) or 'none'}; "
+           f"journeys: {', '.join(live['active_journeys']) or 'none'}") + "</p>"
+           if live else SILENT)  # fmt: skip
+    runs = "".join(
+        f"<h3>{escape(run['workflow_id'])} (v{run['version']}): "
+        f"{next((k for k in ('converted', 'exited', 'completed') if k in run), 'running')}</h3>"
+        + table(["at", "step", "result"],
+                [[_t(s["at"]), s["step"], s["result"] or "–"] for s in run["steps"]])
+        for run in story["runs"]
+    )  # fmt: skip
+    decisions = live["entry_decisions"] if live else []
+    body = (
+        f"<h1>customer {escape(customer_id)}</h1>{now}"
+        "<h2>Stages</h2>"
+        + table(["at", "from", "to", "cause"],
+                [[_t(s["at"]), s["from"] or "–", s["to"], s["cause"]] for s in story["stages"]])
+        + "<h2>Messages</h2>"
+        + table(["at", "journey", "step", "channel", "template", "status", "reason"],
+                [[_t(m["at"]), m["journey"], m["step"], m["channel"], m["template"],
+                  m["status"], m["reason"]] for m in story["messages"]])
+        + "<h2>Journeys</h2>" + (runs or '<p class="none">none</p>')
+        + "<h2>Why it entered or not</h2>"
+        + table(["at", "journey", "entered", "reason"],
+                [[d["at"][:19], d["journey"], d["entered"], d["reason"]] for d in decisions])
+        + "<h2>Next-best-action decisions</h2>"
+        + table(["at", "journey", "step", "chosen"],
+                [[_t(d["at"]), d["journey"], d["step"], d["chosen"]] for d in story["decisions"]])
+    )  # fmt: skip
+    return HTMLResponse(page(f"customer {customer_id}", body))
+
+
+def _t(value: Any) -> str:
+    return str(value)[:19]
 
 
 async def runs_now(client: Client, spec: JourneySpec, version: int | None) -> dict[str, int] | None:

@@ -22,7 +22,15 @@ from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.journey_map import ENTRY, journey_map_counts
 from journeys.store.journeys import publish_spec
-from journeys.store.models import JourneyEvent, Message
+from journeys.store.models import (
+    Event,
+    Identity,
+    JourneyEvent,
+    Message,
+    SegmentMembership,
+    StageEntry,
+)
+from journeys.store.paths import first_order_paths, segment_members, stage_moves
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.worker.main import build_worker
 from tests.helpers.api import ADMIN, ADMIN_KEY
@@ -240,3 +248,68 @@ async def test_the_map_draws_in_a_browser_without_script_errors(
     assert re.search(r'<pre id="errors" hidden="">\s*</pre>', drawn.stdout), drawn.stdout[-3000:]
     assert 'id="rendered">1 charts' in drawn.stdout
     assert drawn.stdout.count('class="textpoint"') == len(MAPPED.steps) + 1  # every label
+
+
+def seed_paths(url: str) -> None:
+    """Three buyers and a browser in June 2025: ann browsed anonymously (a1) before signing
+    up; bob and cy went straight to an order; dee only looked. Cy fell back a stage."""
+    day = datetime(2025, 6, 2, 9, tzinfo=UTC)
+    timelines = {
+        "anon-a1": ["page", "page", "Product Viewed"],
+        "ann": ["identify", "Product Viewed", "Order Completed", "Order Completed"],
+        "bob": ["page", "Product Viewed", "Order Completed"],
+        "cy": ["page", "Product Viewed", "Order Completed"],
+        "dee": ["page", "Product Viewed"],
+    }
+    with session_scope(url) as session:
+        session.add(Identity(anonymous_id="a1", customer_id="ann", linked_at=day))
+        for who, names in timelines.items():
+            for n, name in enumerate(names):
+                at = day + timedelta(hours=n + (5 if who == "ann" else 0))
+                kind = name if name in ("page", "identify") else "track"
+                session.add(Event(
+                    message_id=f"{who}-{n}", customer_id=who, type=kind,
+                    event=None if kind != "track" else name, timestamp=at, received_at=at,
+                    delivered_at=at, payload={},
+                ))  # fmt: skip
+        moves = [("bob", None, "awareness"), ("bob", "awareness", "onboarding"),
+                 ("cy", None, "awareness"), ("cy", "awareness", "loyalty"),
+                 ("cy", "loyalty", "onboarding"), ("dee", None, "awareness")]  # fmt: skip
+        for n, (who, previous, stage) in enumerate(moves):
+            session.add(StageEntry(customer_id=who, at=day + timedelta(minutes=n),
+                                   stage=stage, previous=previous, cause="x"))  # fmt: skip
+        session.add(SegmentMembership(customer_id="bob", segment="champions", entered_at=day))
+
+
+def test_paths_join_anonymous_browsing_to_the_customer_and_count_each_path(sqlite_url):
+    upgrade_schema(sqlite_url)
+    seed_paths(sqlite_url)
+    june, july = datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)
+    with session_scope(sqlite_url) as session:
+        paths, buyers = first_order_paths(session, start=june, end=july)
+        moves = stage_moves(session, start=june, end=july)
+        only = segment_members(session, "champions", june, july)
+        bob = first_order_paths(session, start=june, end=july, among=only)
+    assert buyers == 3
+    assert [(p.steps, p.customers) for p in paths] == [
+        (("page", "Product Viewed", "Order Completed"), 2),
+        (("page", "Product Viewed", "identify", "Product Viewed", "Order Completed"), 1),
+    ]
+    assert paths[1].median_hours == 7.0  # ann: first seen as a1 at 09:00, ordered at 16:00
+    assert moves[("loyalty", "onboarding")] == 1 and moves[("(first seen)", "awareness")] == 3
+    assert bob[1] == 1 and only == {"bob"}
+
+
+async def test_the_paths_page_draws_the_flow_and_lists_the_paths(
+    console: httpx.AsyncClient, sqlite_url: str
+) -> None:
+    seed_paths(sqlite_url)
+    shown = await console.get("/console/paths?from=2025-06-01&to=2025-07-01", headers=ADMIN)
+    assert shown.status_code == 200, shown.text[:300]
+    assert 'data-chart="stage-flow"' in shown.text and "rgba(220,38,38" in shown.text  # backward
+    assert "<td>page → Product Viewed → Order Completed</td><td>2</td><td>2.0</td>" in shown.text
+    assert "3 customers placed their first order" in shown.text
+    unknown = await console.get("/console/paths?segment=nope", headers=ADMIN)
+    assert unknown.status_code == 400 and unknown.json()["errors"][0]["field"] == "segment"
+    backwards = await console.get("/console/paths?from=2025-07-01&to=2025-06-01", headers=ADMIN)
+    assert backwards.status_code == 400

@@ -6,6 +6,7 @@ went along each edge, how runs ended and each send step's messages (the store)."
 
 import asyncio
 import json
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from html import escape
 from typing import Annotated, Any
@@ -20,6 +21,7 @@ from journeys.api.auth import CONSOLE_COOKIE, is_admin_key
 from journeys.api.deps import ClientDep, KeyFirstRoute, SettingsDep, StoreDep, console_reader
 from journeys.api.errors import ApiError
 from journeys.api.journey_map import journey_map, step_rows
+from journeys.api.paths_chart import stage_flow
 from journeys.api.routes.journeys import quoted
 from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
@@ -27,6 +29,8 @@ from journeys.client import live_state
 from journeys.store.inspect import customer_story
 from journeys.store.journey_map import journey_map_counts
 from journeys.store.journeys import get_version, list_journeys
+from journeys.store.paths import first_order_paths, segment_members, stage_moves
+from journeys.store.segments import list_segments
 from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.journey_spec import JourneySpec
 
@@ -37,6 +41,7 @@ sign_in = APIRouter(tags=["console"])  # the form itself needs no key
 SESSION_SECONDS = 8 * 3600
 REFRESH_SECONDS = 30
 PAGE = 50  # customers a step's page lists at a time
+PATHS_WINDOW = timedelta(days=90)
 CLICK_TO_STEP = """<script>
 window.addEventListener("load", function () {
   var chart = document.getElementById("chart-journey-map");
@@ -107,6 +112,7 @@ async def index(store: StoreDep) -> HTMLResponse:
     )
     body = (
         "<h1>journeys console</h1>"
+        '<p><a href="/console/paths">How customers move</a></p>'
         '<form method="post" action="/console/sign-out"><button>Sign out</button></form>'
         "<table><thead><tr><th>journey</th><th>status</th><th>latest version</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
@@ -243,6 +249,61 @@ async def customer_page(customer_id: str, client: ClientDep, store: StoreDep) ->
                 [[_t(d["at"]), d["journey"], d["step"], d["chosen"]] for d in story["decisions"]])
     )  # fmt: skip
     return HTMLResponse(page(f"customer {customer_id}", body))
+
+
+@router.get("/console/paths", response_class=HTMLResponse,
+            summary="how customers really move: stage flow and paths to a first order")  # fmt: skip
+async def paths_page(
+    store: StoreDep,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+    segment: Annotated[str | None, Query(max_length=64)] = None,
+) -> HTMLResponse:
+    end = _utc(end) if end else datetime.now(UTC)
+    start = _utc(start) if start else end - PATHS_WINDOW
+    if end <= start:
+        raise ApiError(400, "invalid period", [{"field": "to", "reason": "must be after from"}])
+    segments = [s.name for s in await store.run(list_segments)]
+    segment = segment or None  # the form's "everyone"
+    if segment is not None and segment not in segments:
+        problem = {"field": "segment", "reason": f"no segment {segment!r}"}
+        raise ApiError(400, "unknown segment", [problem])
+
+    def gather(session: Any) -> Any:
+        among = segment_members(session, segment, start, end) if segment else None
+        moves = stage_moves(session, start=start, end=end, among=among)
+        return moves, *first_order_paths(session, start=start, end=end, among=among)
+
+    moves, paths, buyers = await store.run(gather)
+    flow = await asyncio.to_thread(stage_flow, moves) if moves else (
+        '<p class="none">No stage moves in this period.</p>')  # fmt: skip
+    options = "".join(
+        f'<option value="{escape(n)}"{" selected" if n == segment else ""}>{escape(n)}</option>'
+        for n in segments
+    )
+    form = (
+        '<form method="get">'
+        f'From <input type="date" name="from" value="{start:%Y-%m-%d}"> '
+        f'to <input type="date" name="to" value="{end:%Y-%m-%d}"> '
+        f'segment <select name="segment"><option value="">everyone</option>{options}</select> '
+        "<button>Show</button></form>"
+    )  # fmt: skip
+    who = f"the members of {segment}" if segment else "everyone"
+    body = (
+        '<p><a href="/console">all journeys</a></p>'
+        f"<h1>How customers move: {escape(who)}, {start:%Y-%m-%d} to {end:%Y-%m-%d}</h1>"
+        + form + "<h2>Lifecycle stages</h2>" + flow
+        + f"<h2>Paths to a first order</h2><p>{buyers:,} customers placed their first order "
+        "in this period; their commonest paths from first sighting (repeats in a row counted "
+        "once, the last 8 events):</p>"
+        + table(["path", "customers", "median hours to the order"],
+                [[" → ".join(p.steps), p.customers, p.median_hours] for p in paths])
+    )  # fmt: skip
+    return HTMLResponse(page("how customers move", body))
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _t(value: Any) -> str:

@@ -62,8 +62,12 @@ def journey_map_counts(session: Session, *, journey: str, version: int | None) -
             if record.kind == "converted":
                 counts.converted_after.update(did)
     close()
-    sends = select(Message.step, Message.status, Message.reason).where(Message.journey == journey)
-    for step, status, reason in session.exec(sends):
+    sends = select(Message.step, Message.status, Message.reason, Message.outcome).where(
+        Message.journey == journey
+    )
+    for step, status, reason, outcome in session.exec(sends):
         shown = f"{status}: {reason}" if status in ("skipped", "failed") and reason else status
+        if status == "sent" and outcome not in (None, "delivered"):
+            shown = f"sent, then {outcome}"  # the provider's later word: bounced, complained
         counts.messages[step][shown] += 1
     return counts

@@ -204,6 +204,10 @@ class Message(SQLModel, table=True):
     sent_at: datetime | None = _time(nullable=True)
     # the browsing session a popover was shown in (its per-session cap)
     served_session: str | None = Field(default=None, index=True, max_length=300)
+    # what the provider reported after `sent`: delivered | bounced | complained | failed (a
+    # bounce or a failure is not undone by a later "delivered")
+    outcome: str | None = Field(default=None, max_length=16)
+    outcome_at: datetime | None = _time(nullable=True)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),

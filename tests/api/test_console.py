@@ -74,13 +74,14 @@ def seed(url: str) -> None:
                     journey="mapped", version=1, kind=kind, step=step,
                     at=at + timedelta(minutes=seq),
                 ))  # fmt: skip
-        for n, (step, status, reason) in enumerate([
-            ("thanks", "sent", ""), ("thanks", "sent", ""), ("thanks", "sent", ""),
-            ("thanks", "skipped", "no email address"), ("vip", "sent", ""),
+        for n, (step, status, reason, outcome) in enumerate([
+            ("thanks", "sent", "", None), ("thanks", "sent", "", "delivered"),
+            ("thanks", "sent", "", None), ("thanks", "skipped", "no email address", None),
+            ("vip", "sent", "", "bounced"),
         ]):  # fmt: skip
             session.add(Message(
                 idempotency_key=f"k{n}", customer_id=f"r{n}", journey="mapped", step=step,
-                channel="email", template="t", status=status, reason=reason,
+                channel="email", template="t", status=status, reason=reason, outcome=outcome,
             ))  # fmt: skip
 
 
@@ -98,6 +99,7 @@ def test_the_counts_follow_each_run_record_by_record(sqlite_url: str) -> None:
     assert counts.ended["bye"] == {"exited": 2} and counts.ended["tips"] == {"converted": 1}
     assert counts.open_after == {"thanks": 1}
     assert counts.messages["thanks"] == {"sent": 3, "skipped: no email address": 1}
+    assert counts.messages["vip"] == {"sent, then bounced": 1}  # the provider's later word
     assert counts.converted_after == {"thanks": 1, "pause": 1, "split": 1, "tips": 1}
 
 

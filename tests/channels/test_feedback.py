@@ -25,7 +25,7 @@ from journeys.channels.templates import Email, Template
 from journeys.config.settings import Settings
 from journeys.store.customers import upsert_traits
 from journeys.store.db import session_scope
-from journeys.store.models import Event, Suppression
+from journeys.store.models import Event, Message, Suppression
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import JourneyProgress, QueueMessageInput
 from journeys.worker.main import build_worker
@@ -197,10 +197,17 @@ async def test_a_hard_bounce_suppresses_the_channel_and_the_next_send_is_skipped
     with session_scope(settings.database_url) as session:
         suppression = session.get(Suppression, (customer, "email"))
         assert suppression is not None and suppression.reason == "bounced"
+        assert session.get(Message, key).outcome == "bounced"  # the ledger says so, not "sent" only
+    late = {"idempotency_key": key, "status": "delivered"}  # a late, weaker word
+    r = await api.post("/v1/providers/email/events", json=late, headers=provider(PROVIDER_SECRET))
+    assert r.status_code == 200
+    with session_scope(settings.database_url) as session:
+        row = session.get(Message, key)
+        assert row.status == "sent" and row.outcome == "bounced" and row.outcome_at is not None
     assert send_email(settings, customer, f"run-{customer}:email:2") == "skipped"
-    state = await wait_for(dev_env.client, customer, lambda s: s.events_total == 1)
-    assert state.event_counts == {"Email Bounced": 1}
-    [bounced] = events(settings, customer)
+    state = await wait_for(dev_env.client, customer, lambda s: s.events_total == 2)
+    assert state.event_counts == {"Email Bounced": 1, "Email Delivered": 1}
+    [bounced] = [e for e in events(settings, customer) if e.event == "Email Bounced"]
     properties = bounced.payload["properties"]
     assert properties["reason"] == "550 5.1.1 <[address]>: no such user"
     assert properties["permanent"] is True and properties["message_id"] == key

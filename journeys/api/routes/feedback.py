@@ -12,7 +12,7 @@ import base64
 import hashlib
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -37,6 +37,9 @@ from journeys.vocabulary.ids import segment_ids
 log = structlog.get_logger()
 
 Channel = Literal["email", "sms", "push", "webhook"]
+# what a report says became of a sent message, weakest first: a later report of a weaker kind
+# (a "delivered" after a bounce) does not undo a stronger one
+OUTCOMES = ("delivered", "failed", "bounced", "complained")
 Status = Literal["delivered", "bounced", "opened", "clicked", "complained", "failed"]
 # Segment's spec names where there is one (Email, Mobile); the rest follow their pattern.
 EVENTS: dict[tuple[str, str], str] = {
@@ -80,6 +83,10 @@ class ProviderReport(BaseModel):
     url: str | None = Field(default=None, max_length=4000)
     permanent: bool | None = None  # bounced: hard unless false; complained: always suppresses
     timestamp: datetime | None = None
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
 
 
 def scrub(text: str) -> str:
@@ -248,6 +255,12 @@ async def provider_events(
         calls = []
         for report in reports:
             m = messages[report.idempotency_key]
+            if report.status in OUTCOMES and OUTCOMES.index(report.status) >= OUTCOMES.index(
+                m.outcome or "delivered"
+            ):  # a bounce or failure stands; the first word of its rank is kept
+                if m.outcome != report.status:
+                    m.outcome, m.outcome_at = report.status, report.timestamp or now()
+                    session.add(m)
             reason = suppresses(report)
             if reason and channel != "webhook":
                 suppress(session, customer_id=m.customer_id, channel=channel, reason=reason)

@@ -22,10 +22,12 @@ from journeys.api.deps import ClientDep, KeyFirstRoute, SettingsDep, StoreDep, c
 from journeys.api.errors import ApiError
 from journeys.api.journey_map import journey_map, step_rows
 from journeys.api.paths_chart import stage_flow
+from journeys.api.routes.insights import CAVEAT, DEFAULT_GOAL, find_inflections
 from journeys.api.routes.journeys import quoted
 from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
 from journeys.client import live_state
+from journeys.kpis.inflections import MIN_EXPOSED
 from journeys.store.inspect import customer_story
 from journeys.store.journey_map import journey_map_counts
 from journeys.store.journeys import get_version, list_journeys
@@ -112,7 +114,8 @@ async def index(store: StoreDep) -> HTMLResponse:
     )
     body = (
         "<h1>journeys console</h1>"
-        '<p><a href="/console/paths">How customers move</a></p>'
+        '<p><a href="/console/paths">How customers move</a> · '
+        '<a href="/console/inflections">Inflection points</a></p>'
         '<form method="post" action="/console/sign-out"><button>Sign out</button></form>'
         "<table><thead><tr><th>journey</th><th>status</th><th>latest version</th></tr></thead>"
         f"<tbody>{rows}</tbody></table>"
@@ -300,6 +303,42 @@ async def paths_page(
                 [[" → ".join(p.steps), p.customers, p.median_hours] for p in paths])
     )  # fmt: skip
     return HTMLResponse(page("how customers move", body))
+
+
+@router.get("/console/inflections", response_class=HTMLResponse,
+            summary="touchpoints after which a goal becomes markedly more likely")  # fmt: skip
+async def inflections_page(
+    store: StoreDep,
+    goal: Annotated[str, Query(min_length=1, max_length=300)] = DEFAULT_GOAL,
+    start: Annotated[datetime | None, Query(alias="from")] = None,
+    end: Annotated[datetime | None, Query(alias="to")] = None,
+) -> HTMLResponse:
+    found, landmarks, start, end = await find_inflections(
+        store, goal=goal, start=start, end=end, window_days=30
+    )
+    rows = [[f.touchpoint, f.exposed, f"{100 * f.rate_exposed:.1f}%",
+             f"{100 * f.rate_unexposed:.1f}%", f"{f.lift:.2f}",
+             f"{f.odds_ratio:.2f} ({f.low:.2f}–{f.high:.2f})", f"{f.p_value:.3g}", f.strata]
+            for f in found]  # fmt: skip
+    form = (
+        '<form method="get">'
+        f'Goal <input name="goal" value="{escape(goal)}"> '
+        f'from <input type="date" name="from" value="{start:%Y-%m-%d}"> '
+        f'to <input type="date" name="to" value="{end:%Y-%m-%d}"> <button>Show</button></form>'
+    )  # fmt: skip
+    body = (
+        '<p><a href="/console">all journeys</a></p>'
+        f"<h1>Inflection points: {escape(goal)}</h1>{form}"
+        f'<p class="warning">This is {escape(CAVEAT)} (<a href="/docs#/journeys">an experiment '
+        "step</a> in a journey splits customers at random).</p>"
+        f"<p>{landmarks:,} stage entries from {start:%Y-%m-%d} to {end:%Y-%m-%d}, each followed "
+        "30 days: a touchpoint counts when it came while in that stage, before the goal. "
+        "Stages are pooled by Mantel-Haenszel; touchpoints with fewer than "
+        f"{MIN_EXPOSED} customers are left out. Those whose interval leaves out 1 come first.</p>"
+        + table(["touchpoint", "customers", "goal rate with", "without", "lift (risk ratio)",
+                 "odds ratio (95% CI)", "p", "stages"], rows)
+    )  # fmt: skip
+    return HTMLResponse(page(f"inflection points: {goal}", body))
 
 
 def _utc(moment: datetime) -> datetime:

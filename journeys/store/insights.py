@@ -1,7 +1,8 @@
 """The landmarks behind the inflection points (kpis/inflections.py): each stage entry in a
 period, whether the customer reached the goal for the first time within the window after it,
 and the touchpoints — events, journey steps, messages sent — it had while in that stage before
-the goal. Anonymous browsing counts for the customer it was identified as."""
+the goal. The goal is an event's first occurrence (`Order Completed`), or a journey's goal
+reached (`journey:win_back`). Anonymous browsing counts for the customer it was identified as."""
 
 from bisect import bisect_left
 from collections import defaultdict
@@ -14,6 +15,7 @@ from journeys.store.models import Event, Identity, JourneyEvent, Message, StageE
 from journeys.vocabulary.ids import anonymous_customer_id
 
 WINDOW = timedelta(days=30)
+JOURNEY_GOAL = "journey:"  # goal=journey:win_back: that journey's goal reached
 
 
 def goal_landmarks(
@@ -28,12 +30,19 @@ def goal_landmarks(
     events = select(Event.customer_id, Event.type, Event.event, Event.timestamp).where(
         col(Event.timestamp) < end, col(Event.delivered_at).is_not(None)
     )
+    journey_goal = goal.removeprefix(JOURNEY_GOAL) if goal.startswith(JOURNEY_GOAL) else None
     for customer, kind, name, at in session.exec(events.order_by(col(Event.timestamp))):
         person = people.get(customer, customer)
-        if (name or kind) == goal:
+        if journey_goal is None and (name or kind) == goal:
             first_goal.setdefault(person, at)
         else:
             touched[person].append((at, f"event: {name or kind}"))
+    if journey_goal is not None:  # a journey's goal: the first run of it that converted
+        converted = select(JourneyEvent.customer_id, JourneyEvent.at).where(
+            JourneyEvent.journey == journey_goal, JourneyEvent.kind == "converted"
+        )
+        for customer, at in session.exec(converted.order_by(col(JourneyEvent.at))):
+            first_goal.setdefault(people.get(customer, customer), at)
     sent = select(Message.customer_id, Message.template, Message.sent_at).where(
         Message.status == "sent", col(Message.sent_at) < end
     )

@@ -12,7 +12,7 @@ from journeys.config.settings import Settings
 from journeys.kpis.inflections import inflections
 from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.insights import goal_landmarks
-from journeys.store.models import Event, Message, StageEntry
+from journeys.store.models import Event, JourneyEvent, Message, StageEntry
 from tests.helpers.api import ADMIN, ADMIN_KEY
 
 START = datetime(2025, 5, 1, tzinfo=UTC)
@@ -63,6 +63,15 @@ def test_the_offer_leads_and_the_coupon_is_only_its_stage(sqlite_url: str) -> No
     assert coupon.rate_exposed == 0.55 and coupon.rate_unexposed == 0.15  # crude: 3.7 times
     assert coupon.low < 1 < coupon.high and coupon.odds_ratio == pytest.approx(1.0, abs=0.01)
     assert "event: Order Completed" not in found  # the goal is not its own touchpoint
+    with session_scope(sqlite_url) as session:  # a journey's goal: b0's run of "j" converted
+        session.add(JourneyEvent(key="r:1", workflow_id="r", seq=1, customer_id="b0",
+                                 journey="j", version=1, kind="converted",
+                                 at=START + timedelta(days=3)))  # fmt: skip
+    with session_scope(sqlite_url) as session:
+        journey = goal_landmarks(session, goal="journey:j", start=START,
+                                 end=START + timedelta(days=60))  # fmt: skip
+    assert len(journey) == 200 and sum(m.reached_goal for m in journey) == 1
+    assert any("event: Order Completed" in m.touchpoints for m in journey)  # now a touchpoint
 
 
 async def test_the_api_and_the_page_say_it_is_association(sqlite_url: str) -> None:

@@ -280,6 +280,19 @@ class Run:
         await wait_pollers(self.client, QUEUE, child, timeout=120, this_process=True)
         return child
 
+    async def catch_up(self, timeout: float = 60.0) -> None:
+        """Until a state query on every customer started so far has answered (or `timeout`)."""
+
+        async def answered(user: str) -> None:
+            handle = self.client.get_workflow_handle(customer_workflow_id(user))
+            with contextlib.suppress(Exception):
+                await handle.query("state", rpc_timeout=timedelta(seconds=timeout))
+
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(
+                asyncio.gather(*(answered(u) for u in list(self.started_users))), timeout
+            )
+
     async def start_api(self, replica: int) -> Child:
         port = self.api_ports[replica]
         child = self.stack.spawn(
@@ -318,6 +331,9 @@ class Run:
             await asyncio.sleep(self.args.down)
             await self.start_worker()
             if not self.live_workers()[:-1]:
+                # the only worker: customers are answerable again once it has replayed them
+                # (a cold worker catching up took 5 s once); the catch-up is part of recovery
+                await self.catch_up()
                 self.outages.append((fault.at, time.time()))
         elif kind == "api":
             replica = len(self.api_ports) - 1  # with replicas, the others go on serving

@@ -33,7 +33,7 @@ def stored_key_kind(settings: Settings, key: str) -> str | None:
     return cached[1].get(digest(key))
 
 
-def _is_admin(settings: Settings, token: str) -> bool:
+def is_admin_key(settings: Settings, token: str) -> bool:
     if not token:
         return False
     key = settings.admin_key
@@ -51,7 +51,7 @@ def check_admin(settings: Settings, request: Request, basic_realm: str | None = 
     token = header[7:] if header.lower().startswith("bearer ") else ""
     if basic_realm and header.lower().startswith("basic "):
         token = _basic_password(header[6:])
-    if not _is_admin(settings, token):
+    if not is_admin_key(settings, token):
         challenge = f'Basic realm="{basic_realm}"' if basic_realm else "Bearer"
         raise ApiError(401, "missing or wrong admin key", headers={"WWW-Authenticate": challenge})
 
@@ -70,13 +70,9 @@ def check_console(settings: Settings, request: Request) -> None:
         raise ApiError(303, "sign in first", headers={"Location": target})
     if header:
         check_admin(settings, request, basic_realm="journeys console")
-    elif not _is_admin(settings, cookie):
+    elif not is_admin_key(settings, cookie):
         raise ApiError(401, "the console's sign-in has expired or the key was revoked",
                        headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
-
-
-def is_admin_key(settings: Settings, candidate: str) -> bool:
-    return _is_admin(settings, candidate)
 
 
 def _basic_password(credentials: str) -> str:

@@ -173,6 +173,15 @@ def customer_epoch(session: Session, *, customer_id: str, lineage: str) -> int:
     return epoch
 
 
+def merged_survivors(session: Session) -> dict[str, str]:
+    """Every customer merged into another -> the one it lives on in: reads over all customers
+    (the console's paths and inflections) count a merged visitor's history as its survivor's."""
+    merged = session.exec(
+        select(Customer.customer_id).where(col(Customer.merged_into).is_not(None))
+    ).all()
+    return survivors(session, customer_ids=list(merged))
+
+
 def survivors(session: Session, *, customer_ids: list[str]) -> dict[str, str]:
     """For each of `customer_ids` merged into another customer, the one it lives on in (merges
     followed to the end): the API sends their calls there for as long as the customer lives."""

@@ -2,7 +2,8 @@
 period, whether the customer reached the goal for the first time within the window after it,
 and the touchpoints — events, journey steps, messages sent — it had while in that stage before
 the goal. The goal is an event's first occurrence (`Order Completed`), or a journey's goal
-reached (`journey:win_back`). Anonymous browsing counts for the customer it was identified as."""
+reached (`journey:win_back`). A merged customer's history (anonymous browsing, an alias)
+counts for the one it merged into."""
 
 from bisect import bisect_left
 from collections import defaultdict
@@ -11,8 +12,8 @@ from datetime import datetime, timedelta
 from sqlmodel import Session, col, select
 
 from journeys.kpis.inflections import Landmark
-from journeys.store.models import Event, Identity, JourneyEvent, Message, StageEntry
-from journeys.vocabulary.ids import anonymous_customer_id
+from journeys.store.customers import merged_survivors
+from journeys.store.models import Event, JourneyEvent, Message, StageEntry
 
 WINDOW = timedelta(days=30)
 JOURNEY_GOAL = "journey:"  # goal=journey:win_back: that journey's goal reached
@@ -21,10 +22,7 @@ JOURNEY_GOAL = "journey:"  # goal=journey:win_back: that journey's goal reached
 def goal_landmarks(
     session: Session, *, goal: str, start: datetime, end: datetime, window: timedelta = WINDOW
 ) -> list[Landmark]:
-    people = {
-        anonymous_customer_id(anonymous): customer
-        for anonymous, customer in session.exec(select(Identity.anonymous_id, Identity.customer_id))
-    }
+    people = merged_survivors(session)
     touched: dict[str, list[tuple[datetime, str]]] = defaultdict(list)
     first_goal: dict[str, datetime] = {}
     events = select(Event.customer_id, Event.type, Event.event, Event.timestamp).where(
@@ -63,7 +61,7 @@ def goal_landmarks(
     for customer, at, stage in session.exec(stages.order_by(col(StageEntry.at))):
         entries[people.get(customer, customer)].append((at, stage))
     for moves in entries.values():
-        moves.sort()  # an anonymous visitor's moves joined to its customer's
+        moves.sort()  # a merged visitor's moves joined to its survivor's
     found = []
     for customer, moves in entries.items():
         goal_at = first_goal.get(customer)

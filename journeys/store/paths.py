@@ -1,6 +1,6 @@
 """How customers really move, for the console's paths page: lifecycle stage moves in a period
 (backward moves and repeats included), and the most common event paths from a customer's first
-sighting to their first order — anonymous browsing joined to the customer it was identified as.
+sighting to their first order — a merged visitor's history counted as its survivor's.
 Optionally only the customers in a segment (members at any time in the period)."""
 
 from collections import Counter, defaultdict
@@ -10,8 +10,8 @@ from datetime import datetime
 import numpy as np
 from sqlmodel import Session, col, or_, select
 
-from journeys.store.models import Event, Identity, SegmentMembership, StageEntry
-from journeys.vocabulary.ids import anonymous_customer_id
+from journeys.store.customers import merged_survivors
+from journeys.store.models import Event, SegmentMembership, StageEntry
 
 ORDER = "Order Completed"
 FIRST_SEEN = "(first seen)"
@@ -53,10 +53,7 @@ def first_order_paths(
 ) -> tuple[list[EventPath], int]:  # fmt: skip
     """The `top` commonest paths of customers whose first order fell in [start, end), each cut
     to its last `longest` events; and how many such customers there were."""
-    people = {
-        anonymous_customer_id(anonymous): customer
-        for anonymous, customer in session.exec(select(Identity.anonymous_id, Identity.customer_id))
-    }
+    people = merged_survivors(session)
     query = select(Event.customer_id, Event.type, Event.event, Event.timestamp).where(
         col(Event.timestamp) < end, col(Event.delivered_at).is_not(None)
     )

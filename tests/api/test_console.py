@@ -23,8 +23,8 @@ from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.journey_map import ENTRY, journey_map_counts
 from journeys.store.journeys import publish_spec
 from journeys.store.models import (
+    Customer,
     Event,
-    Identity,
     JourneyEvent,
     Message,
     SegmentMembership,
@@ -264,7 +264,9 @@ def seed_paths(url: str) -> None:
         "dee": ["page", "Product Viewed"],
     }
     with session_scope(url) as session:
-        session.add(Identity(anonymous_id="a1", customer_id="ann", linked_at=day))
+        session.add(
+            Customer(customer_id="anon-a1", merged_into="ann", created_at=day, updated_at=day)
+        )  # the visitor identified as ann
         for who, names in timelines.items():
             for n, name in enumerate(names):
                 at = day + timedelta(hours=n + (5 if who == "ann" else 0))

@@ -4,7 +4,7 @@ on the store's own calls of a past window, as `journeys backtest` does, run by a
 partial one."""
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 from uuid import uuid4
@@ -27,6 +27,7 @@ from journeys.api.deps import (
 )
 from journeys.api.errors import ApiError
 from journeys.api.routes.journeys import checked_spec
+from journeys.api.routes.reports import last
 from journeys.api.schemas import MAX_VERSION
 from journeys.charts.backtest import render
 from journeys.store.backtest_runs import (
@@ -85,10 +86,6 @@ class BacktestRequest(BaseModel):
     end: datetime | None = Field(default=None, alias="to")
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @router.post("", status_code=202, summary="start a backtest; poll GET /v1/backtests/{id}")
 async def start(
     body: BacktestRequest,
@@ -98,10 +95,7 @@ async def start(
     plan: TrackingPlanDep,
     templates: TemplatesDep,
 ) -> dict[str, Any]:
-    end = _utc(body.end) if body.end else datetime.now(UTC)
-    begin = _utc(body.start) if body.start else end - DEFAULT_WINDOW
-    if end <= begin:
-        raise ApiError(400, "invalid window", [{"field": "to", "reason": "must be after from"}])
+    begin, end = last(body.start, body.end, DEFAULT_WINDOW)
     specs = []
     for side, choice in (("a", body.a), ("b", body.b)):
         if choice is None:

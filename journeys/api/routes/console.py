@@ -6,7 +6,7 @@ went along each edge, how runs ended and each send step's messages (the store)."
 
 import asyncio
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from functools import partial
 from html import escape
 from typing import Annotated, Any
@@ -24,6 +24,7 @@ from journeys.api.journey_map import journey_map, step_rows
 from journeys.api.paths_chart import stage_flow
 from journeys.api.routes.insights import CAVEAT, DEFAULT_GOAL, find_inflections
 from journeys.api.routes.journeys import quoted
+from journeys.api.routes.reports import From, To, last
 from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
 from journeys.client import live_state
@@ -258,14 +259,11 @@ async def customer_page(customer_id: str, client: ClientDep, store: StoreDep) ->
             summary="how customers really move: stage flow and paths to a first order")  # fmt: skip
 async def paths_page(
     store: StoreDep,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: From = None,
+    end: To = None,
     segment: Annotated[str | None, Query(max_length=64)] = None,
 ) -> HTMLResponse:
-    end = _utc(end) if end else datetime.now(UTC)
-    start = _utc(start) if start else end - PATHS_WINDOW
-    if end <= start:
-        raise ApiError(400, "invalid period", [{"field": "to", "reason": "must be after from"}])
+    start, end = last(start, end, PATHS_WINDOW)
     segments = [s.name for s in await store.run(list_segments)]
     segment = segment or None  # the form's "everyone"
     if segment is not None and segment not in segments:
@@ -310,8 +308,8 @@ async def paths_page(
 async def inflections_page(
     store: StoreDep,
     goal: Annotated[str, Query(min_length=1, max_length=300)] = DEFAULT_GOAL,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: From = None,
+    end: To = None,
 ) -> HTMLResponse:
     found, landmarks, start, end = await find_inflections(
         store, goal=goal, start=start, end=end, window_days=30
@@ -339,10 +337,6 @@ async def inflections_page(
                  "odds ratio (95% CI)", "p", "stages"], rows)
     )  # fmt: skip
     return HTMLResponse(page(f"inflection points: {goal}", body))
-
-
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _t(value: Any) -> str:

@@ -85,10 +85,6 @@ class ProviderReport(BaseModel):
     timestamp: datetime | None = None
 
 
-def now() -> datetime:
-    return datetime.now(UTC)
-
-
 def scrub(text: str) -> str:
     """`text` without email addresses or phone numbers (SMTP codes and dates stay)."""
     return _NUMBER.sub("[number]", _ADDRESS.sub("[address]", text))
@@ -259,7 +255,7 @@ async def provider_events(
                 m.outcome or "delivered"
             ):  # a bounce or failure stands; the first word of its rank is kept
                 if m.outcome != report.status:
-                    m.outcome, m.outcome_at = report.status, report.timestamp or now()
+                    m.outcome, m.outcome_at = report.status, report.timestamp or datetime.now(UTC)
                     session.add(m)
             reason = suppresses(report)
             if reason and channel != "webhook":

@@ -4,14 +4,14 @@ Association, not cause: an experiment step gives the causal answer."""
 
 import asyncio
 from dataclasses import asdict
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import partial
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query
 
 from journeys.api.deps import KeyFirstRoute, Store, StoreDep, require_admin
-from journeys.api.errors import ApiError
+from journeys.api.routes.reports import From, To, last
 from journeys.kpis.inflections import MIN_EXPOSED, Inflection, inflections
 from journeys.store.insights import goal_landmarks
 
@@ -32,26 +32,19 @@ async def find_inflections(
     min_exposed: int = MIN_EXPOSED,
 ) -> tuple[list[Inflection], int, datetime, datetime]:  # fmt: skip
     """The inflections of a period (90 days to now by default), and the landmarks behind them."""
-    end = _utc(end) if end else datetime.now(UTC)
-    start = _utc(start) if start else end - PERIOD
-    if end <= start:
-        raise ApiError(400, "invalid period", [{"field": "to", "reason": "must be after from"}])
+    start, end = last(start, end, PERIOD)
     landmarks = await store.run(partial(goal_landmarks, goal=goal, start=start, end=end,
                                         window=timedelta(days=window_days)))  # fmt: skip
     found = await asyncio.to_thread(inflections, landmarks, min_exposed=min_exposed)
     return found, len(landmarks), start, end
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 @router.get("/inflections", summary="touchpoints after which a goal is markedly more likely")
 async def inflection_points(
     store: StoreDep,
     goal: Annotated[str, Query(min_length=1, max_length=300)] = DEFAULT_GOAL,
-    start: Annotated[datetime | None, Query(alias="from")] = None,
-    end: Annotated[datetime | None, Query(alias="to")] = None,
+    start: From = None,
+    end: To = None,
     window_days: Annotated[int, Query(ge=1, le=365)] = 30,
 ) -> dict[str, Any]:
     found, landmarks, start, end = await find_inflections(

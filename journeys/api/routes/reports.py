@@ -2,7 +2,7 @@
 JSON under `/v1/reports/...` and the HTML report page `GET /reports` (api/report_page.py).
 Read-only: the same documents as `journeys report` (store/reports.py)."""
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Query
@@ -42,10 +42,22 @@ def _utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _window(start: datetime | None, end: datetime | None) -> tuple[datetime | None, ...]:
+def window(start: datetime | None, end: datetime | None) -> tuple[datetime | None, ...]:
+    """A query's `from` and `to` in UTC (naive ones are UTC); 400 unless `to` is after `from`."""
     start, end = _utc(start), _utc(end)
     if start is not None and end is not None and end <= start:
         raise ApiError(400, "invalid request", [{"field": "to", "reason": "must be after from"}])
+    return start, end
+
+
+def last(
+    start: datetime | None, end: datetime | None, span: timedelta
+) -> tuple[datetime, datetime]:
+    """`window`, a missing `to` being now and a missing `from` `span` before `to`."""
+    start, end = window(start, end)
+    end = end or datetime.now(UTC)
+    start = start or end - span
+    window(start, end)  # a `from` given after a defaulted `to`
     return start, end
 
 
@@ -60,7 +72,7 @@ async def journeys(
 ) -> list[dict[str, Any]]:
     """Runs entered in the period, runs that reached the goal (within its window) and the
     rate with a 95% Wilson interval, per journey."""
-    start, end = _window(start, end)
+    start, end = window(start, end)
     runs = RunFilter(version=version, start=start, end=end)
     return as_json(await store.run(lambda s: journeys_report(s, runs=runs)))  # type: ignore[no-any-return]
 
@@ -77,7 +89,7 @@ async def journey(
     """Per step (runs that reached it), experiment variant (with P(best), the chi-square
     test and the sample ratio check), segment (the customer's segments when the run
     entered) and period of entry."""
-    start, end = _window(start, end)
+    start, end = window(start, end)
     runs = RunFilter(version=version, start=start, end=end)
     report = await store.run(lambda s: journey_report(s, name=name, runs=runs, period=period))
     if report is None:
@@ -89,7 +101,7 @@ async def journey(
 async def funnel(store: StoreDep, start: From = None, end: To = None) -> dict[str, Any]:
     """Per stage: customers who entered it, how many later entered the next stage, the
     median and mean days in it; and every move between stages, backward ones marked."""
-    start, end = _window(start, end)
+    start, end = window(start, end)
     return as_json(await store.run(lambda s: funnel_report(s, start=start, end=end)))  # type: ignore[no-any-return]
 
 
@@ -103,7 +115,7 @@ async def nps(
 ) -> dict[str, Any]:
     """`NPS Submitted` answers (`properties.score`, 0-10); an answer counts for a journey
     when the customer entered a run of it within the 30 days before answering."""
-    start, end = _window(start, end)
+    start, end = window(start, end)
     report = await store.run(
         lambda s: nps_report(s, period=period, journey=journey, start=start, end=end)
     )
@@ -137,7 +149,7 @@ async def page(
 ) -> HTMLResponse:
     """Funnel, conversion over time, experiment results and the NPS trend, for a browser
     (HTTP Basic: any user name, the admin key as password)."""
-    start, end = _window(start, end)
+    start, end = window(start, end)
     runs = RunFilter(version=version, start=start, end=end)
     data = await store.run(lambda s: page_data(s, runs, period))
     return HTMLResponse(render_page(data), headers={"Cache-Control": "no-store"})

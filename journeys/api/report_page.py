@@ -179,6 +179,8 @@ def _experiments(data: PageData) -> str:
                 for v in result.variants
             ]
             p_value = "–" if result.p_value is None else f"{result.p_value:.3g}"
+            valid = result.always_valid_p_value
+            always = "–" if valid is None else f"{valid:.3g}"
             blocks.append(
                 f'<section class="experiment"><h3>{escape(journey)} · step '
                 f"{escape(result.step)}</h3>{warning}"
@@ -195,7 +197,9 @@ def _experiments(data: PageData) -> str:
                     rows,
                 )  # fmt: skip
                 + interval_chart(result)
-                + f'<p class="note">chi-square p = {p_value}</p></section>'
+                + f'<p class="note">chi-square p = {p_value} (valid for one look); the best'
+                f" against the rest, valid however often it is read: p = {always}"
+                " (auto-promotion uses this one)</p></section>"
             )
     return "".join(blocks) or '<p class="none">No experiment has exposures in this period.</p>'
 

@@ -108,7 +108,8 @@ def render(name: str, results: list[dict[str, Any]], made: list[dict[str, Any]])
         srm = result["srm_p_value"]
         verdict = "SAMPLE RATIO MISMATCH" if result["sample_ratio_mismatch"] else "split as planned"
         lines.append(
-            f"  best: {result['best'] or '-'}; chi-square p = {_p(p)}; {verdict} (p = {_p(srm)})"
+            f"  best: {result['best'] or '-'}; chi-square p = {_p(p)}; always-valid p ="
+            f" {_p(result['always_valid_p_value'])}; {verdict} (p = {_p(srm)})"
         )
         lines.append("")
     if made:

@@ -10,7 +10,7 @@ each had.
 from dataclasses import dataclass
 from typing import Any
 
-from journeys.kpis.experiments import Analysis, Arm, analyse
+from journeys.kpis.experiments import Analysis, Arm, always_valid_p_value, analyse
 from journeys.vocabulary.journey_spec import Promote
 
 
@@ -64,6 +64,7 @@ class ExperimentResult:
             ],
             "best": self.best,
             "p_value": analysis.p_value,
+            "always_valid_p_value": analysis.always_valid_p_value,
             "srm_p_value": analysis.srm_p_value,
             "sample_ratio_mismatch": analysis.sample_ratio_mismatch,
         }
@@ -106,10 +107,12 @@ def _combine(step: str, entries: list[ExperimentExposures]) -> ExperimentResult:
 
 
 def winner_to_promote(result: ExperimentResult, promote: Promote) -> str | None:
-    """The variant to give all the traffic: the most likely best, once its probability of
-    being best reaches the threshold, every variant still in the split has `min_exposures`
-    runs, and the split shows no sample ratio mismatch. None while the evidence is short, or
-    when only one variant has traffic left (already decided)."""
+    """The variant to give all the traffic: the most likely best, once it converts better than
+    every other variant still in the split at the confidence `probability` by the always-valid
+    test (the schedule looks every hour: a fixed-level test read that often would find
+    winners in most A/A tests), every one of them has `min_exposures` runs, and the split
+    shows no sample ratio mismatch. None while the evidence is short, or when only one
+    variant has traffic left (already decided)."""
     live = [name for name, weight in result.weights.items() if weight > 0]
     analysis = result.analysis
     if len(live) < 2 or analysis.sample_ratio_mismatch:
@@ -118,6 +121,11 @@ def winner_to_promote(result: ExperimentResult, promote: Promote) -> str | None:
     if any(arms[name].exposures < promote.min_exposures for name in live):
         return None
     best = max(analysis.arms, key=lambda arm: arm.probability_best)
-    if best.name not in live or best.probability_best < promote.probability:
+    if best.name not in live:
+        return None
+    rivals = [arms[name] for name in live if name != best.name]
+    if any(rival.rate >= best.rate for rival in rivals):
+        return None
+    if always_valid_p_value(best, rivals) > 1 - promote.probability:
         return None
     return best.name

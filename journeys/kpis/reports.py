@@ -55,6 +55,7 @@ class ExperimentResult:
     step: str
     variants: list[Variant]
     p_value: float | None  # chi-square, "no difference between variants"
+    always_valid_p_value: float | None  # the best against the rest, valid at any look
     srm_p_value: float | None
     sample_ratio_mismatch: bool
 
@@ -69,7 +70,8 @@ def experiment_summaries(results: Iterable[Any]) -> list[ExperimentResult]:
             Variant(**asdict(a), weight=result.weights.get(a.name, 0.0)) for a in analysis.arms
         ]
         summaries.append(
-            ExperimentResult(result.step, variants, analysis.p_value, analysis.srm_p_value,
+            ExperimentResult(result.step, variants, analysis.p_value,
+                             analysis.always_valid_p_value, analysis.srm_p_value,
                              analysis.sample_ratio_mismatch)
         )  # fmt: skip
     return summaries

@@ -241,7 +241,8 @@ class Variant(_Model):
 
 class Promote(_Model):
     """Auto-promotion of an experiment's winner (the `experiment-evaluation` schedule): once a
-    variant's probability of being best reaches `probability`, every variant has at least
+    variant beats every other in the split with confidence `probability` by a sequential test
+    that stays valid however often it is evaluated, every variant has at least
     `min_exposures` and the split shows no sample ratio mismatch, a new version gives it all
     the traffic (weight 1, the others 0)."""
 

@@ -102,9 +102,27 @@ def _label(name: str, kind: str | None, counts: MapCounts, now: dict[str, int] |
     return "<br>".join(parts)
 
 
+def engagement(name: str, counts: MapCounts) -> str:
+    """Opens and clicks of the step's sent messages, the person's with their rate, a
+    machine's (privacy proxy, link scanner) apart and not in the rate."""
+    found = counts.engagement.get(name, Counter())
+    sent = sum(n for what, n in counts.messages.get(name, {}).items() if what.startswith("sent"))
+    if not sent or not found:
+        return ""
+    people = ", ".join(f"{kind} {found[kind]:,} ({100 * found[kind] / sent:.1f}%)"
+                       for kind in ("opened", "clicked"))  # fmt: skip
+    machines = found["machine opened"] + found["machine clicked"]
+    if not machines:
+        return people
+    return (f"{people}; by a machine: opened {found['machine opened']:,},"
+            f" clicked {found['machine clicked']:,}")  # fmt: skip
+
+
 def _details(name: str, counts: MapCounts) -> str:
     lines = [f"{name}"]
     lines += [f"{what}: {n:,}" for what, n in sorted(counts.messages.get(name, {}).items())]
+    if engaged := engagement(name, counts):
+        lines.append(engaged)
     lines += [f"ended {kind}: {n:,}" for kind, n in sorted(counts.ended.get(name, {}).items())]
     if counts.open_after.get(name):
         lines.append(f"open runs whose last step done is this: {counts.open_after[name]:,}")
@@ -113,7 +131,7 @@ def _details(name: str, counts: MapCounts) -> str:
 
 def step_rows(spec: JourneySpec, counts: MapCounts, now: dict[str, int] | None) -> list[Any]:
     """The map's figures as table rows: step, kind, here now, did it, ended after it, the share
-    of runs that did it and reached the goal later, messages."""
+    of runs that did it and reached the goal later, messages, opens and clicks."""
     rows = []
     for step in spec.steps:
         ended = counts.ended.get(step.id, Counter())
@@ -125,5 +143,6 @@ def step_rows(spec: JourneySpec, counts: MapCounts, now: dict[str, int] | None) 
             ", ".join(f"{k} {n}" for k, n in sorted(ended.items())) or "",
             "–" if conversion is None else f"{100 * conversion:.1f}%",
             ", ".join(f"{k} {n}" for k, n in sorted(counts.messages.get(step.id, {}).items())),
+            engagement(step.id, counts),
         ])  # fmt: skip
     return rows

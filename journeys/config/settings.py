@@ -1,5 +1,6 @@
 """The one settings object: every `JOURNEYS_*` environment variable is a field here."""
 
+import ipaddress
 import re
 from datetime import time, timedelta
 from functools import lru_cache
@@ -116,6 +117,11 @@ class Settings(BaseSettings):
         description="AES-256-GCM keys for workflow payloads, base64, comma-separated: encrypt"
         " with the first, decrypt with any (rotation); unset: payloads are stored in the clear",
     )
+    machine_ranges: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="address ranges (CIDR, comma-separated) whose email opens and clicks are"
+        " a machine's, like your mail gateway's link scanner; added to the known ones",
+    )
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
         description="the Temporal UI origins `journeys codec-server` answers",
@@ -229,6 +235,18 @@ class Settings(BaseSettings):
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("machine_ranges", mode="before")
+    @classmethod
+    def _split_ranges(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [text.strip() for text in value.split(",") if text.strip()]
+        for text in value if isinstance(value, list) else []:
+            try:
+                ipaddress.ip_network(text, strict=False)
+            except ValueError as err:  # refused at start-up, by name
+                raise ValueError(f"{text!r} is not an address range (like 203.0.113.0/24)") from err
         return value
 
     @field_validator("write_keys", mode="before")

@@ -1,16 +1,19 @@
 """What a journey map shows on each step and edge, from the runs' records (`journeyevent`) and
 the send ledger: runs that did each step, runs that went along each edge, how runs ended
-after each step, and each send step's messages by status and reason."""
+after each step, each send step's messages by status and reason, and how many of them were
+opened and clicked, by the person and by a machine apart."""
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
+from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
 from journeys.store.models import JourneyEvent, Message
 
 ENTRY = "(entry)"  # where every run's first edge starts
 ENDINGS = ("converted", "exited", "completed")
+ENGAGEMENT = ("opened", "clicked", "machine opened", "machine clicked")
 
 
 @dataclass
@@ -24,6 +27,9 @@ class MapCounts:
     converted_after: Counter[str] = field(default_factory=Counter)  # step -> runs that did it
     # and reached the goal later
     messages: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
+    # step -> messages "opened" / "clicked" (by the person) and "machine opened" / "machine
+    # clicked" (privacy proxies, link scanners): each message counted once per kind
+    engagement: dict[str, Counter[str]] = field(default_factory=lambda: defaultdict(Counter))
 
 
 def journey_map_counts(session: Session, *, journey: str, version: int | None) -> MapCounts:
@@ -62,12 +68,18 @@ def journey_map_counts(session: Session, *, journey: str, version: int | None) -
             if record.kind == "converted":
                 counts.converted_after.update(did)
     close()
-    sends = select(Message.step, Message.status, Message.reason, Message.outcome).where(
-        Message.journey == journey
+    columns = ["step", "status", "reason", "outcome", "opened_at", "clicked_at",
+               "machine_opened_at", "machine_clicked_at"]  # fmt: skip
+    # sqlalchemy's select: sqlmodel's types four columns at most
+    sends = sql_select(*(col(getattr(Message, c)) for c in columns)).where(
+        col(Message.journey) == journey
     )
-    for step, status, reason, outcome in session.exec(sends):
+    for step, status, reason, outcome, *engaged in session.execute(sends):
         shown = f"{status}: {reason}" if status in ("skipped", "failed") and reason else status
         if status == "sent" and outcome not in (None, "delivered"):
             shown = f"sent, then {outcome}"  # the provider's later word: bounced, complained
         counts.messages[step][shown] += 1
+        for kind, at in zip(ENGAGEMENT, engaged, strict=True):
+            if at is not None:
+                counts.engagement[step][kind] += 1
     return counts

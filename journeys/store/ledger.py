@@ -62,3 +62,18 @@ def give_up(session: Session, *, key: str, status: str, reason: str) -> bool:
         .values(status=status, reason=reason)
     )
     return bool(changed.rowcount)  # type: ignore[attr-defined]
+
+
+def record_engagement(
+    session: Session, *, key: str, clicked: bool, by_machine: bool, at: datetime
+) -> bool:
+    """The message's first open (or click), the person's or a machine's: later ones, and a
+    key no message has (a token outliving its row), change nothing. True if it was the first."""
+    column = ("machine_" if by_machine else "") + ("clicked_at" if clicked else "opened_at")
+    field = getattr(Message, column)
+    changed = session.execute(
+        update(Message)
+        .where(col(Message.idempotency_key) == key, col(field).is_(None))
+        .values({column: at})
+    )
+    return bool(changed.rowcount)  # type: ignore[attr-defined]

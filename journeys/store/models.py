@@ -208,6 +208,11 @@ class Message(SQLModel, table=True):
     # bounce or a failure is not undone by a later "delivered")
     outcome: str | None = Field(default=None, max_length=16)
     outcome_at: datetime | None = _time(nullable=True)
+    # first open and first click, the person's and a machine's apart (channels.machine)
+    opened_at: datetime | None = _time(nullable=True)
+    clicked_at: datetime | None = _time(nullable=True)
+    machine_opened_at: datetime | None = _time(nullable=True)
+    machine_clicked_at: datetime | None = _time(nullable=True)
     created_at: datetime = Field(
         default_factory=lambda: datetime.now(UTC),
         sa_column=Column(UTCDateTime(), nullable=False),

@@ -74,14 +74,17 @@ def seed(url: str) -> None:
                     journey="mapped", version=1, kind=kind, step=step,
                     at=at + timedelta(minutes=seq),
                 ))  # fmt: skip
-        for n, (step, status, reason, outcome) in enumerate([
-            ("thanks", "sent", "", None), ("thanks", "sent", "", "delivered"),
-            ("thanks", "sent", "", None), ("thanks", "skipped", "no email address", None),
-            ("vip", "sent", "", "bounced"),
+        for n, (step, status, reason, outcome, engaged) in enumerate([
+            ("thanks", "sent", "", None, ("opened_at", "machine_opened_at")),
+            ("thanks", "sent", "", "delivered", ("machine_opened_at", "machine_clicked_at")),
+            ("thanks", "sent", "", None, ()),
+            ("thanks", "skipped", "no email address", None, ()),
+            ("vip", "sent", "", "bounced", ()),
         ]):  # fmt: skip
             session.add(Message(
                 idempotency_key=f"k{n}", customer_id=f"r{n}", journey="mapped", step=step,
                 channel="email", template="t", status=status, reason=reason, outcome=outcome,
+                **dict.fromkeys(engaged, at),
             ))  # fmt: skip
 
 
@@ -100,6 +103,8 @@ def test_the_counts_follow_each_run_record_by_record(sqlite_url: str) -> None:
     assert counts.open_after == {"thanks": 1}
     assert counts.messages["thanks"] == {"sent": 3, "skipped: no email address": 1}
     assert counts.messages["vip"] == {"sent, then bounced": 1}  # the provider's later word
+    # Apple's proxy opened two of the three, the gateway's scanner clicked one; one person opened
+    assert counts.engagement["thanks"] == {"opened": 1, "machine opened": 2, "machine clicked": 1}
     assert counts.converted_after == {"thanks": 1, "pause": 1, "split": 1, "tips": 1}
 
 
@@ -131,11 +136,12 @@ async def test_the_map_page_shows_every_step_with_its_figures(console: httpx.Asy
     assert '<meta http-equiv="refresh" content="30">' in html
     assert 'data-chart="journey-map"' in html
     assert "Temporal did not answer" not in html  # the dev server counted the runs (none)
-    # step, kind, here now, did it, ended after it, conversion after it, messages
+    # step, kind, here now, did it, ended after it, conversion after it, messages, engagement
     assert ("<tr><td>tips</td><td>send</td><td>0</td><td>3</td><td>converted 1</td>"
-            "<td>33.3%</td><td></td></tr>") in html  # fmt: skip
+            "<td>33.3%</td><td></td><td></td></tr>") in html  # fmt: skip
     assert ("<tr><td>thanks</td><td>send</td><td>0</td><td>4</td><td></td><td>25.0%</td>"
-            "<td>sent 3, skipped: no email address 1</td></tr>") in html  # fmt: skip
+            "<td>sent 3, skipped: no email address 1</td><td>opened 1 (33.3%), clicked 0"
+            " (0.0%); by a machine: opened 2, clicked 1</td></tr>") in html  # fmt: skip
     assert '<a href="?version=1">v1</a>' in html
     assert (
         await console.get("/console/journeys/mapped?version=2", headers=ADMIN)

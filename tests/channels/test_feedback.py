@@ -1,7 +1,7 @@
 """Delivery feedback: an email sent through a real SMTP server carries tracked links and an open
 pixel; fetching them through the API records `Email Opened` / `Email Link Clicked` for the
-customer's workflow; providers' reports are authenticated, applied once, and a hard bounce
-suppresses the channel."""
+customer's workflow, a machine's (privacy proxy, link scanner, too soon) marked as such;
+providers' reports are authenticated, applied once, and a hard bounce suppresses the channel."""
 
 import asyncio
 import re
@@ -15,6 +15,7 @@ import httpx
 import pytest
 import pytest_asyncio
 from sqlmodel import select
+from temporalio.client import WorkflowExecutionStatus
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
 from journeys.activities.channels import ChannelActivities
@@ -35,6 +36,8 @@ from tests.helpers.smtp import Inbox, settings_for
 from tests.helpers.temporal import wait_for
 
 PROVIDER_SECRET, SMS_TOKEN = "provider-secret", "sms-token"
+SAFARI = ("Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like"
+          " Gecko) Version/17.4 Safari/605.1.15")  # fmt: skip
 TEMPLATES = {
     "cart_links": Template(
         email=Email(
@@ -153,6 +156,7 @@ async def test_the_pixel_and_a_click_reach_the_customer_workflow_once(
         "channel": "email", "journey": "cart_recovery", "step": "email",
         "template": "cart_links", "message_id": f"run-{customer}:email:1",
         "url": f"https://shop.test/cart?c={customer}&x=1",
+        "machine": "link_scanner",  # an HTTP library, a second after the send
     }  # fmt: skip
     assert all(e.delivered_at is not None for e in stored.values())
     assert "ann@example.test" not in str([e.payload for e in stored.values()])
@@ -289,7 +293,12 @@ name: opened_feedback
 trigger: {event: Signed Up}
 steps:
   - {id: mail, kind: send, channel: email, template: cart_recovery_email}
-  - {id: opened, kind: wait_for_event, event: Email Opened, timeout: 1d, on_event: engaged}
+  - id: opened
+    kind: wait_for_event
+    event: Email Opened
+    where: not properties.machine
+    timeout: 1d
+    on_event: engaged
   - {id: ignored, kind: exit, reason: ignored}
   - {id: engaged, kind: exit, reason: opened}
 """
@@ -309,7 +318,27 @@ async def test_a_journey_waiting_for_email_opened_takes_its_event_branch(
         await asyncio.sleep(0.1)
     pixel = re.search(r'<img src="http://shop\.test(/v1/t/o/[^"]+)"', html_of(box.messages[0]))
     assert pixel is not None
-    assert (await api.get(pixel.group(1))).status_code == 200
+    # Apple's proxy fetches the image as the mail arrives: recorded, but the journey waits on
+    assert (await api.get(pixel.group(1), headers={"user-agent": "Mozilla/5.0"})).status_code == 200
+    state = await wait_for(dev_env.client, customer, lambda s: "Email Opened" in s.event_counts)
+    assert state.event_counts["Email Opened"] == 1
     handle = dev_env.client.get_workflow_handle(journey_workflow_id("opened_feedback", customer, 1))
+    await asyncio.sleep(1)  # the run had its chance to take the signal
+    waiting = JourneyProgress.model_validate(await handle.query("progress"))
+    assert [s.step for s in waiting.steps] == ["mail"], waiting.steps  # still at `opened`
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    # the person opens it an hour later, in Safari
+    send_of = tracking.read_token("sign-me", pixel.group(1)[len("/v1/t/o/") : -4], tracking.OPEN)
+    hour_ago = datetime.now(UTC) + timedelta(days=tracking.TOKEN_DAYS, hours=-1)
+    later = tracking.make_token("sign-me", tracking.OPEN, send_of.send, hour_ago)
+    person = await api.get(f"/v1/t/o/{later}.gif", headers={"user-agent": SAFARI})
+    assert person.status_code == 200
     done = JourneyProgress.model_validate(await asyncio.wait_for(handle.result(), 30))
     assert [s.step for s in done.steps] == ["mail", "opened", "engaged"], done.steps
+    opens = [e.payload["properties"] for e in events(settings, customer)
+             if e.event == "Email Opened"]  # fmt: skip
+    assert sorted(str(o.get("machine")) for o in opens) == ["None", "privacy_proxy"]
+    with session_scope(settings.database_url) as session:  # the ledger row knows both
+        row = session.get(Message, send_of.send.idempotency_key)
+        assert row is not None and row.opened_at and row.machine_opened_at
+        assert row.opened_at > row.machine_opened_at and row.clicked_at is None

@@ -165,6 +165,7 @@ async def journey_page(
                 "ended after it",
                 "conversion after it",
                 "messages",
+                "opened / clicked",
             ],
             step_rows(spec, counts, now),
         )  # fmt: skip

@@ -6,13 +6,17 @@ so a journey can wait for `Email Opened` or branch on `Email Bounced` like on an
 messageId is derived from the send, the event and the link, so a provider retrying a report or
 a mail client loading the pixel twice is stored and applied once. A hard bounce or a spam
 complaint also suppresses the channel for the customer: later sends are skipped with the reason.
+An open or click a machine made (channels.machine: privacy proxies, link scanners) is recorded
+too, marked `properties.machine` with the reason and under its own messageId, so the person's
+own open after Apple's prefetch still counts.
 """
 
 import base64
 import hashlib
+import ipaddress
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -24,13 +28,21 @@ from sqlmodel import Session, col, select
 from temporalio.client import Client
 
 from journeys.api.auth import check_provider_token
-from journeys.api.deps import ClientDep, IngestorDep, KeyFirstRoute, SettingsDep, StoreDep
+from journeys.api.deps import (
+    ClientDep,
+    IngestorDep,
+    KeyFirstRoute,
+    SettingsDep,
+    Store,
+    StoreDep,
+)
 from journeys.api.errors import ApiError, field_errors
 from journeys.api.ingest import DeliveryFailed, Ingestor
 from journeys.api.schemas import SegmentCall
-from journeys.channels import tracking
+from journeys.channels import machine, tracking
 from journeys.config.settings import Settings
 from journeys.store.consent import suppress
+from journeys.store.ledger import record_engagement
 from journeys.store.models import Message
 from journeys.vocabulary.ids import segment_ids
 
@@ -104,11 +116,13 @@ def scrub_url(url: str) -> str:
 def feedback_call(
     *, customer_id: str, event: str, send: tracking.SendIdentity, channel: str,
     url: str | None = None, reason: str = "", permanent: bool | None = None,
-    timestamp: datetime | None = None,
+    timestamp: datetime | None = None, made_by_machine: str | None = None,
 ) -> SegmentCall:  # fmt: skip
     """The track call for one piece of feedback, with an id that repeats when the feedback does:
-    per message and event, and per link for clicks."""
+    per message and event, per link for clicks, and apart for a machine's."""
     seed = "\n".join([send.idempotency_key, event, url or ""])
+    if made_by_machine:
+        seed += "\nmachine"
     properties: dict[str, Any] = {
         "channel": channel,
         "journey": send.journey,
@@ -122,6 +136,8 @@ def feedback_call(
         properties["reason"] = scrub(reason)
     if permanent is not None:
         properties["permanent"] = permanent
+    if made_by_machine:
+        properties["machine"] = made_by_machine
     user_id, anonymous_id = segment_ids(customer_id)  # an anonymous one reaches who it became
     return SegmentCall(
         type="track", event=event, properties=properties, timestamp=timestamp,
@@ -148,17 +164,30 @@ router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["feedback"])
 
 
 async def record_tracked(
-    token: str, kind: tracking.Kind, client: Client, settings: Settings, ingestor: Ingestor
-) -> tracking.Tracked:
-    """Read a pixel or click token and record its event; tracking never breaks the mail."""
+    request: Request, token: str, kind: tracking.Kind, client: Client, settings: Settings,
+    ingestor: Ingestor, store: Store,
+) -> tracking.Tracked:  # fmt: skip
+    """Read a pixel or click token and record its event, and the message's first open or
+    click on its ledger row; tracking never breaks the mail."""
     if not settings.signing_key:
         raise tracking.InvalidToken("tracking is not configured")
     tracked = tracking.read_token(settings.signing_key, token, kind)
     send = tracked.send
     event = "Email Opened" if kind == tracking.OPEN else "Email Link Clicked"
-    call = feedback_call(customer_id=send.customer_id, event=event, send=send,
-                         channel="email", url=tracked.url)  # fmt: skip
+    composed = tracked.expires_at - timedelta(days=tracking.TOKEN_DAYS)
+    made_by = machine.machine_reason(
+        user_agent=request.headers.get("user-agent", ""),
+        address=request.client.host if request.client else None,
+        seconds_after_send=(datetime.now(UTC) - composed).total_seconds(),
+        extra_ranges=[ipaddress.ip_network(text, strict=False) for text in settings.machine_ranges],
+    )
+    call = feedback_call(customer_id=send.customer_id, event=event, send=send, channel="email",
+                         url=tracked.url, made_by_machine=made_by)  # fmt: skip
     try:
+        await store.run(lambda session: record_engagement(
+            session, key=send.idempotency_key, clicked=kind == tracking.CLICK,
+            by_machine=made_by is not None, at=datetime.now(UTC),
+        ))  # fmt: skip
         await ingestor.ingest([call], client)
     except Exception as err:  # noqa: BLE001  (the person still gets the pixel or the page)
         log.warning("feedback_not_recorded", event=event, customer_id=send.customer_id,
@@ -168,12 +197,13 @@ async def record_tracked(
 
 @router.get("/t/o/{token}.gif", summary="email open pixel", response_class=Response)
 async def opened(
-    token: str, client: ClientDep, settings: SettingsDep, ingestor: IngestorDep
-) -> Response:
+    request: Request, token: str, client: ClientDep, settings: SettingsDep, ingestor: IngestorDep,
+    store: StoreDep,
+) -> Response:  # fmt: skip
     """Always the 1x1 GIF, even for a bad or expired token: a broken image in an email
     would be worse than an open not counted."""
     try:
-        await record_tracked(token, tracking.OPEN, client, settings, ingestor)
+        await record_tracked(request, token, tracking.OPEN, client, settings, ingestor, store)
     except (tracking.InvalidToken, tracking.ExpiredToken) as err:
         log.info("open_not_recorded", reason=str(err))
     return Response(PIXEL, media_type="image/gif", headers=NO_CACHE)
@@ -181,11 +211,14 @@ async def opened(
 
 @router.get("/t/c/{token}", summary="email click redirect", response_class=RedirectResponse)
 async def clicked(
-    token: str, client: ClientDep, settings: SettingsDep, ingestor: IngestorDep
-) -> RedirectResponse:
+    request: Request, token: str, client: ClientDep, settings: SettingsDep, ingestor: IngestorDep,
+    store: StoreDep,
+) -> RedirectResponse:  # fmt: skip
     """Redirects only to the URL the token signs: never an open redirect."""
     try:
-        tracked = await record_tracked(token, tracking.CLICK, client, settings, ingestor)
+        tracked = await record_tracked(
+            request, token, tracking.CLICK, client, settings, ingestor, store
+        )
     except tracking.InvalidToken as err:
         raise ApiError(403, "this link is not valid", [token_error(err)]) from err
     except tracking.ExpiredToken as err:
@@ -257,6 +290,11 @@ async def provider_events(
                 if m.outcome != report.status:
                     m.outcome, m.outcome_at = report.status, report.timestamp or datetime.now(UTC)
                     session.add(m)
+            if report.status in ("opened", "clicked"):  # a push tapped, an SMS link followed
+                clicked, at = report.status == "clicked", report.timestamp or datetime.now(UTC)
+                record_engagement(
+                    session, key=m.idempotency_key, clicked=clicked, by_machine=False, at=at
+                )
             reason = suppresses(report)
             if reason and channel != "webhook":
                 suppress(session, customer_id=m.customer_id, channel=channel, reason=reason)

@@ -1,11 +1,11 @@
 """Next-best-action decisions: what each `decide` step chose, with its inputs, and how each
 action has done so far (the Beta posteriors of the next decisions)."""
 
-from sqlalchemy import Subquery, func
+from sqlalchemy import Subquery, case, func
 from sqlalchemy import select as select_rows
 from sqlmodel import Session, col, select
 
-from journeys.store.models import Decision, JourneyEvent
+from journeys.store.models import RUN_ENDINGS, Decision, JourneyEvent
 from journeys.vocabulary.journey_types import ActionStats, DecisionRecord
 
 
@@ -26,11 +26,13 @@ def record_decision(session: Session, *, record: DecisionRecord) -> None:
 
 
 def decision_stats(session: Session, *, journey: str, step: str) -> dict[str, ActionStats]:
-    """Per action chosen at this step (any version): decisions, and runs that converted."""
-    converted = _converted_runs()
+    """Per action chosen at this step (any version): decisions whose run has ended, and those
+    runs that converted. A run still in flight has not failed yet: counted as a miss, it would
+    pull down whichever action was chosen most lately, the one getting the traffic."""
+    ended = _ended_runs()
     query = (
-        select_rows(col(Decision.chosen), func.count(), func.count(converted.c.workflow_id))
-        .outerjoin(converted, converted.c.workflow_id == col(Decision.workflow_id))
+        select_rows(col(Decision.chosen), func.count(), func.coalesce(func.sum(ended.c.won), 0))
+        .join(ended, ended.c.workflow_id == col(Decision.workflow_id))
         .where(col(Decision.journey) == journey, col(Decision.step) == step)
         .where(col(Decision.chosen).is_not(None))
         .group_by(col(Decision.chosen))
@@ -41,10 +43,15 @@ def decision_stats(session: Session, *, journey: str, step: str) -> dict[str, Ac
     }
 
 
-def _converted_runs() -> Subquery:
-    """The runs that reached their goal (one row per run)."""
-    query = select_rows(col(JourneyEvent.workflow_id)).where(col(JourneyEvent.kind) == "converted")
-    return query.distinct().subquery()
+def _ended_runs() -> Subquery:
+    """The runs that ended (one row per run), `won` 1 for those that reached their goal."""
+    won = case((col(JourneyEvent.kind) == "converted", 1), else_=0)
+    query = (
+        select_rows(col(JourneyEvent.workflow_id), func.max(won).label("won"))
+        .where(col(JourneyEvent.kind).in_(RUN_ENDINGS))
+        .group_by(col(JourneyEvent.workflow_id))
+    )
+    return query.subquery()
 
 
 def decisions(

@@ -9,10 +9,9 @@ from dataclasses import dataclass, field
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
-from journeys.store.models import JourneyEvent, Message
+from journeys.store.models import RUN_ENDINGS, JourneyEvent, Message
 
 ENTRY = "(entry)"  # where every run's first edge starts
-ENDINGS = ("converted", "exited", "completed")
 ENGAGEMENT = ("opened", "clicked", "machine opened", "machine clicked")
 
 
@@ -62,7 +61,7 @@ def journey_map_counts(session: Session, *, journey: str, version: int | None) -
                 counts.edges[(last, record.step)] += 1
                 took.add((last, record.step))
             last = record.step
-        elif record.kind in ENDINGS:
+        elif record.kind in RUN_ENDINGS:
             counts.ended[last][record.kind] += 1
             done = True
             if record.kind == "converted":

@@ -168,6 +168,9 @@ class Catalog(SQLModel, table=True):
     version: int = 0
 
 
+RUN_ENDINGS = ("converted", "exited", "completed")  # the JourneyEvent kinds that end a run
+
+
 class JourneyEvent(SQLModel, table=True):
     """A journey run's durable record: entered, each step with its result, and how it ended."""
 

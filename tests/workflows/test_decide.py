@@ -36,7 +36,7 @@ steps:
 
 
 def seed_history(url: str) -> None:
-    """100 past decisions each: ten_off converted 60 times, free_shipping 5 times."""
+    """100 past decisions each, their runs ended: ten_off converted 60 times, free_shipping 5."""
     at = datetime(2026, 10, 1, tzinfo=UTC)
     with session_scope(url) as session:
         for action, wins in (("ten_off", 60), ("free_shipping", 5)):
@@ -45,10 +45,10 @@ def seed_history(url: str) -> None:
                 session.add(Decision(decision_id=f"{run}:pick:1", workflow_id=run,
                                      customer_id=f"p{i}", journey="offer", version=1,
                                      step="pick", chosen=action, inputs={}, at=at))  # fmt: skip
-                if i < wins:
-                    session.add(JourneyEvent(key=f"{run}:9", workflow_id=run, seq=9,
-                                             customer_id=f"p{i}", journey="offer", version=1,
-                                             kind="converted", at=at))  # fmt: skip
+                session.add(JourneyEvent(key=f"{run}:9", workflow_id=run, seq=9,
+                                         customer_id=f"p{i}", journey="offer", version=1,
+                                         kind="converted" if i < wins else "exited",
+                                         at=at))  # fmt: skip
 
 
 async def test_decide_follows_the_evidence_and_records_why(

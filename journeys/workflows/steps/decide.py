@@ -5,6 +5,8 @@ draws the same), times its value plus the customer's predicted CLV; the best exp
 wins. The choice is recorded with all of its inputs, so the results can be audited.
 """
 
+from random import Random
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -13,6 +15,21 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.journey_spec import Action, Decide
     from journeys.vocabulary.journey_types import ActionStats, DecisionRecord, DecisionStatsInput
     from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun
+
+
+def thompson_choice(
+    eligible: list[Action], stats: dict[str, ActionStats], clv: float, rng: Random
+) -> tuple[Action | None, dict[str, float], dict[str, float]]:
+    """The action with the best sampled value, with each action's draw and expected value.
+    A draw per action, in spec order: the same random stream makes the same choice."""
+    samples, expected = {}, {}
+    for action in eligible:
+        seen = stats.get(action.name, ActionStats())
+        draw = rng.betavariate(1 + seen.conversions, 1 + seen.exposures - seen.conversions)
+        samples[action.name] = draw
+        expected[action.name] = draw * (action.value + clv)
+    chosen = max(eligible, key=lambda a: expected[a.name], default=None)
+    return chosen, samples, expected
 
 
 class Decisions:
@@ -29,13 +46,7 @@ class Decisions:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         clv = float(context["traits"].get("predicted_clv") or 0) if step.use_clv else 0.0
-        rng, samples, expected = workflow.random(), {}, {}
-        for action in eligible:
-            seen = stats.get(action.name, ActionStats())
-            draw = rng.betavariate(1 + seen.conversions, 1 + seen.exposures - seen.conversions)
-            samples[action.name] = draw
-            expected[action.name] = draw * (action.value + clv)
-        chosen = max(eligible, key=lambda a: expected[a.name], default=None)
+        chosen, samples, expected = thompson_choice(eligible, stats, clv, workflow.random())
         await RECORD_DECISION.run_local(
             DecisionRecord(
                 decision_id=run.visit_id(step.id),

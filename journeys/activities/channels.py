@@ -33,6 +33,11 @@ from journeys.store.db import session_scope
 from journeys.store.journey_runs import recent_marketing_sends, record_journey_events
 from journeys.store.ledger import SETTLED, give_up, ledger_entry, mark, settle
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY, GIVE_UP_MESSAGE
+from journeys.vocabulary.holdouts import (
+    GLOBAL_CONTROL_REASON,
+    HOLDOUT_REASON,
+    in_global_control,
+)
 from journeys.vocabulary.journey_types import (
     DeliveryPolicy,
     DeliveryResult,
@@ -133,6 +138,11 @@ class ChannelActivities:
     ) -> tuple[str, str] | None:  # fmt: skip
         """Why this message must not go now: (status, reason), or None to send it."""
         channel, customer_id = input.channel, input.customer_id
+        if input.held_out:
+            return "skipped", HOLDOUT_REASON
+        marketing = template is not None and not template.transactional
+        if marketing and in_global_control(customer_id, self.settings.global_control):
+            return "skipped", GLOBAL_CONTROL_REASON
         blocked = suppression(session, customer_id=customer_id, channel=channel)
         if blocked:
             return "skipped", blocked.reason

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from journeys.config.settings import Settings
-from journeys.kpis.reports import as_json
+from journeys.kpis.reports import as_json, lift_text
 from journeys.store.db import session_scope
 from journeys.store.kpis import RunFilter, customer_value
 from journeys.store.reports import (
@@ -66,7 +66,8 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "journeys":
             document: Any = journeys_report(session, runs=runs)
         elif args.action == "journey":
-            document = journey_report(session, name=args.name, runs=runs, period=args.period)
+            document = journey_report(session, name=args.name, runs=runs, period=args.period,
+                                      global_control=settings.global_control)  # fmt: skip
             if document is None:
                 return _fail("journey", f"no journey {args.name!r}")
         elif args.action == "funnel":
@@ -154,6 +155,7 @@ def _journey(doc: dict[str, Any]) -> str:
         if experiment["sample_ratio_mismatch"]:
             lines.append(f"WARNING: sample ratio mismatch (p = {experiment['srm_p_value']:.2g})")
         parts.append("\n".join(lines))
+    parts += [lift_text(doc[g]) for g in ("holdout", "global_control") if doc.get(g)]
     parts.append("Segments (when the run entered)\n" + _conversions("segment", doc["segments"]))
     parts.append(f"Per {doc['period']} of entry\n" + _conversions(doc["period"], doc["over_time"]))
     return "\n\n".join(parts)

@@ -122,6 +122,13 @@ class Settings(BaseSettings):
         description="address ranges (CIDR, comma-separated) whose email opens and clicks are"
         " a machine's, like your mail gateway's link scanner; added to the known ones",
     )
+    global_control: float = Field(
+        default=0.0,
+        ge=0,
+        le=0.5,
+        description="share of customers (by a hash of the id) who get no marketing message from"
+        " any journey: the global control group reports compare against; 0: none",
+    )
     codec_cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["http://localhost:8233", "http://127.0.0.1:8233"],
         description="the Temporal UI origins `journeys codec-server` answers",

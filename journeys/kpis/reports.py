@@ -44,6 +44,72 @@ def conversions(rows: Iterable[Any]) -> list[Conversion]:
 
 
 @dataclass(frozen=True)
+class Lift:
+    """What a journey adds over doing nothing: the goal rate of the runs that got its messages
+    against the runs held out of them (the journey's holdout group, or the global control
+    group), the difference in points and the ratio, each with a 95% interval (Newcombe's for
+    the difference, the adjusted log for the ratio; statsmodels), and the two-sided p-value."""
+
+    group: str  # "holdout" | "global control"
+    treated: Conversion
+    held: Conversion
+    difference: float | None  # treated rate - held rate
+    difference_low: float | None
+    difference_high: float | None
+    relative: float | None  # treated rate / held rate - 1
+    relative_low: float | None
+    relative_high: float | None
+    p_value: float | None
+
+
+def lift_text(doc: dict[str, Any]) -> str:
+    """A Lift (as JSON) in one sentence, for the CLI, the console and the report page."""
+    a, b = doc["treated"], doc["held"]
+
+    def rate(c: dict[str, Any]) -> str:
+        return f"{100 * c['rate']:.1f}% [{100 * c['low']:.1f}% – {100 * c['high']:.1f}%]"
+
+    text = (f"{doc['group']}: goal rate {rate(a)} of {a['entries']:,} runs that got the messages,"
+            f" {rate(b)} of {b['entries']:,} held out")  # fmt: skip
+    if doc["difference"] is None:
+        return text + "; no comparison until both groups have runs"
+    low, high = 100 * doc["difference_low"], 100 * doc["difference_high"]
+    text += f"; the messages add {100 * doc['difference']:+.1f} points [{low:+.1f} – {high:+.1f}]"
+    if doc["relative"] is not None:
+        text += (f" ({100 * doc['relative']:+.0f}% [{100 * doc['relative_low']:+.0f}% –"
+                 f" {100 * doc['relative_high']:+.0f}%])")  # fmt: skip
+    if doc["p_value"] is not None:
+        text += f", p = {doc['p_value']:.2g}"
+    return text
+
+
+def lift(group: str, treated: tuple[int, int], held: tuple[int, int]) -> Lift:
+    """From (entries, conversions) of each group; the comparison needs entries in both, the
+    ratio a conversion among the held."""
+    from statsmodels.stats.proportion import (
+        confint_proportions_2indep,
+        test_proportions_2indep,
+    )
+
+    a, b = conversion("treated", *treated), conversion(group, *held)
+    if not (a.entries and b.entries):
+        return Lift(group, a, b, None, None, None, None, None, None, None)
+    counts = (a.conversions, a.entries, b.conversions, b.entries)
+    low, high = confint_proportions_2indep(*counts, method="newcomb", compare="diff")
+    with np.errstate(divide="ignore", invalid="ignore"):  # it computes the ratio too
+        p = float(test_proportions_2indep(*counts, method="score", compare="diff").pvalue)
+    p_value = None if np.isnan(p) else p
+    relative = relative_low = relative_high = None
+    if b.conversions and a.conversions:
+        ratio_low, ratio_high = confint_proportions_2indep(*counts, method="log-adjusted",
+                                                           compare="ratio")  # fmt: skip
+        relative = a.rate / b.rate - 1
+        relative_low, relative_high = float(ratio_low) - 1, float(ratio_high) - 1
+    return Lift(group, a, b, a.rate - b.rate, float(low), float(high), relative, relative_low,
+                relative_high, p_value)  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Variant(ArmResult):
     """An arm's result with the share of traffic its version gives it."""
 

@@ -154,6 +154,24 @@ def conversion_by_journey(session: Session, *, runs: RunFilter) -> list[Counts]:
     return _counted(session, subquery, subquery.c.journey)
 
 
+def run_outcomes(session: Session, *, runs: RunFilter) -> list[tuple[int, str, bool]]:
+    """Every run: its version, its customer at entry and whether it converted (the holdout
+    and control groups are a hash of the customer: they are told apart in Python)."""
+    subquery, converted = _runs(runs), _converted()
+    query = select_rows(
+        subquery.c.version, subquery.c.customer_id, converted.c.workflow_id.is_not(None)
+    ).outerjoin(converted, converted.c.workflow_id == subquery.c.workflow_id)
+    return [(int(v), str(c), bool(won)) for v, c, won in session.execute(query)]
+
+
+def holdout_shares(session: Session, *, journey: str) -> dict[int, float]:
+    """Each published version's holdout share (0 where it has none)."""
+    query = select(JourneyVersion.version, JourneyVersion.spec).where(
+        JourneyVersion.name == journey
+    )
+    return {int(v): float(spec.get("holdout") or 0) for v, spec in session.exec(query)}
+
+
 def conversion_by_step(session: Session, *, runs: RunFilter) -> list[tuple[Counts, int]]:
     """Per step: the runs that reached it (have its step record: it finished, or a goal or an
     exit cut it short) and how many of those converted, with the step's first record number

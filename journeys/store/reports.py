@@ -1,6 +1,7 @@
 """The report documents the API, the report page and `journeys report` show: store/kpis.py's
 queries shaped by kpis/reports.py, so all three give the same figures."""
 
+from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,6 +12,7 @@ from journeys.kpis.experiment_results import experiment_results
 from journeys.store import kpis
 from journeys.store.experiments import experiment_exposures
 from journeys.store.kpis import RunFilter
+from journeys.vocabulary.holdouts import held_out, in_global_control
 
 NPS_WINDOW_DAYS = 30.0  # an answer speaks of the journeys entered this long before it
 
@@ -25,6 +27,8 @@ class JourneyReport:
     segments: list[reports.Conversion]
     over_time: list[reports.Conversion]  # key: the period's first day (UTC)
     period: str
+    holdout: reports.Lift | None = None  # when a counted version holds entrants out
+    global_control: reports.Lift | None = None  # when JOURNEYS_GLOBAL_CONTROL is set
 
 
 def journeys_report(session: Session, *, runs: RunFilter) -> list[reports.Conversion]:
@@ -32,8 +36,9 @@ def journeys_report(session: Session, *, runs: RunFilter) -> list[reports.Conver
 
 
 def journey_report(
-    session: Session, *, name: str, runs: RunFilter, period: reports.Period = "week"
-) -> JourneyReport | None:
+    session: Session, *, name: str, runs: RunFilter, period: reports.Period = "week",
+    global_control: float = 0.0,
+) -> JourneyReport | None:  # fmt: skip
     """None if no journey of that name was published or recorded."""
     if not kpis.journey_known(session, name=name):
         return None
@@ -52,7 +57,38 @@ def journey_report(
         segments=reports.conversions(kpis.conversion_by_segment(session, runs=runs)),
         over_time=reports.conversions(kpis.conversion_over_time(session, runs=runs, period=period)),
         period=period,
+        **held_groups(session, name=name, runs=runs, global_control=global_control),
     )
+
+
+def held_groups(
+    session: Session, *, name: str, runs: RunFilter, global_control: float
+) -> dict[str, reports.Lift]:
+    """The journey's runs that got its messages against those held out of them: its holdout
+    group (each version's share) and the global control group. Runs in either group are left
+    out of the other comparison's treated side: they got nothing from this journey."""
+    shares = kpis.holdout_shares(session, journey=name)
+    outcomes = kpis.run_outcomes(session, runs=runs)
+    holding = any(shares.get(version) for version, _, _ in outcomes)
+    if not (holding or global_control > 0):
+        return {}
+    entries: Counter[str] = Counter()
+    converted: Counter[str] = Counter()
+    for version, customer_id, won in outcomes:
+        group = "treated"
+        if held_out(name, customer_id, shares.get(version, 0.0)):
+            group = "holdout"
+        elif in_global_control(customer_id, global_control):
+            group = "global control"
+        entries[group] += 1
+        converted[group] += won
+    wanted = {"holdout": holding, "global control": global_control > 0}
+    treated = (entries["treated"], converted["treated"])
+    return {
+        group.replace(" ", "_"): reports.lift(group, treated, (entries[group], converted[group]))
+        for group, shown in wanted.items()
+        if shown
+    }
 
 
 def funnel_report(

@@ -347,6 +347,11 @@ class JourneySpec(_Model):
     goal: Goal | None = None
     exits: list[EventMatch] = Field(default_factory=list)
     re_entry: ReEntry = ReEntry()
+    # The share of entrants held out (by a hash of the customer id: the same customer is held
+    # out on every entry): they enter and go through the steps, but nothing is sent to them, so
+    # the goal rate of both groups measures what the journey adds. Left out of the stored
+    # document when 0: specs published before it keep their hash.
+    holdout: float = Field(default=0.0, ge=0, le=0.5, exclude_if=lambda value: value == 0)
     steps: list[Step] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -364,6 +369,8 @@ class JourneySpec(_Model):
             problems += [f"{where}.correlate: only a journey triggered by an event can correlate"
                          for where, _ in self.correlations()]  # fmt: skip
         problems += self._unreadable_names()
+        if self.holdout and self.goal is None:
+            problems.append("holdout: a holdout measures the goal; give the journey a goal")
         if not problems and (loop := self._loop_without_wait()):
             problems.append(
                 f"steps: {' -> '.join(loop)} is a loop with no wait in it (a run would go round "

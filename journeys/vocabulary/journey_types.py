@@ -65,6 +65,8 @@ class JourneyInput(BaseModel):
     # set by the run's own continue-as-new: where it stood, so the next run goes on from there
     resume: "RunCarry | None" = None
     continue_as_new_after: int = 2000  # history events; a run may live for years (Advocate)
+    # in the journey's holdout group (vocabulary.holdouts): decided by the run at entry
+    held_out: bool | None = None
 
     def record(
         self,
@@ -259,6 +261,7 @@ class QueueMessageInput(BaseModel):
     context: dict[str, Any] = Field(default_factory=dict)
     # the run's records not written yet: they go with the send instead of costing an activity
     records: list[JourneyRecordInput] = Field(default_factory=list)
+    held_out: bool = False  # the run is in its journey's holdout group: recorded, not sent
 
 
 class TaskInput(BaseModel):
@@ -319,7 +322,9 @@ class DeliveryResult(BaseModel):
     def allows_fallback(self) -> bool:
         """A channel that could not deliver (no address, a bounce, a refusal) lets the step try
         its fallback; the customer's consent or a frequency cap says "not now, anywhere"."""
-        held = self.reason.startswith(("unsubscribed", "not opted in", "frequency cap"))
+        held = self.reason.startswith(
+            ("unsubscribed", "not opted in", "frequency cap", "holdout", "global control")
+        )
         return self.status in ("failed", "skipped") and not held
 
 

@@ -7,8 +7,6 @@ checked against every one of them the moment it arrives (a signal interrupts any
 `wait_for_event` also finds an event that arrived earlier, while the run was still in a delay.
 """
 
-import hashlib
-
 from temporalio import workflow
 from temporalio.exceptions import ApplicationError
 
@@ -18,6 +16,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.customer_types import ProfileUpdateInput
     from journeys.vocabulary.events import EventBatch
     from journeys.vocabulary.expressions import evaluate
+    from journeys.vocabulary.holdouts import hash_point, held_out
     from journeys.vocabulary.journey_spec import (
         Branch,
         Decide,
@@ -54,7 +53,7 @@ with workflow.unsafe.imports_passed_through():
 
 def assign_variant(key: str, weights: list[float]) -> int:
     """Deterministic weighted assignment: the same customer always gets the same variant."""
-    point = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
+    point = hash_point(key)
     total, edge = sum(weights), 0.0
     for index, weight in enumerate(weights):
         edge += weight / total
@@ -133,6 +132,8 @@ class JourneyWorkflow:
             for event in journey.events:  # events that arrived before the spec was known
                 if journey.outcome is None:
                     journey.check_goal_and_exits(event)
+        if journey.input.held_out is None:  # decided at entry, carried through continue-as-new
+            journey.input.held_out = held_out(input.name, input.customer_id, journey.spec.holdout)
         upsert_changed(  # the customer's start sets them; a run started otherwise sets them here
             sa.CUSTOMER_ID.value_set(input.customer_id),
             sa.JOURNEY_NAME.value_set(input.name),

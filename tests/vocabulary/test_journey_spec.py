@@ -64,3 +64,14 @@ def test_a_name_a_condition_cannot_read_is_refused_naming_the_site(
 )
 def test_what_each_site_can_read_is_published(document: dict[str, Any]) -> None:
     JourneySpec.model_validate(document)
+
+
+def test_a_holdout_needs_a_goal_and_at_most_half_the_entrants() -> None:
+    with pytest.raises(ValidationError, match="holdout: a holdout measures the goal"):
+        JourneySpec.model_validate(spec(holdout=0.1))
+    with pytest.raises(ValidationError, match="holdout"):
+        JourneySpec.model_validate(spec(holdout=0.6, goal={"event": "Order Completed"}))
+    held = JourneySpec.model_validate(spec(holdout=0.1, goal={"event": "Order Completed"}))
+    assert held.model_dump()["holdout"] == 0.1
+    # a spec without one is stored as before: published specs keep their content hash
+    assert "holdout" not in JourneySpec.model_validate(spec()).model_dump()

@@ -29,10 +29,13 @@ from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
 from journeys.client import live_state
 from journeys.kpis.inflections import MIN_EXPOSED
+from journeys.kpis.reports import as_json, lift_text
 from journeys.store.inspect import customer_story
 from journeys.store.journey_map import journey_map_counts
 from journeys.store.journeys import get_version, list_journeys
+from journeys.store.kpis import RunFilter
 from journeys.store.paths import first_order_paths, segment_members, stage_moves
+from journeys.store.reports import held_groups
 from journeys.store.segments import list_segments
 from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.journey_spec import JourneySpec
@@ -130,6 +133,7 @@ async def journey_page(
     name: str,
     store: StoreDep,
     client: ClientDep,
+    settings: SettingsDep,
     version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None,
 ) -> HTMLResponse:
     spec = await store.run(partial(get_version, name=name, version=version))
@@ -139,6 +143,11 @@ async def journey_page(
     journeys = await store.run(list_journeys)
     latest = next((j.latest_version for j in journeys if j.name == name), 1)
     counts = await store.run(partial(journey_map_counts, journey=name, version=version))
+    runs = RunFilter(journey=name, version=version)
+    held = await store.run(partial(held_groups, name=name, runs=runs,
+                                   global_control=settings.global_control))  # fmt: skip
+    lifts = "".join(f'<p class="lift">{escape(lift_text(as_json(lift)))}</p>'
+                    for lift in held.values())  # fmt: skip
     now = await runs_now(client, spec, version)
     chart = await asyncio.to_thread(journey_map, spec, counts, now)
     shown = f"version {version}" if version else "all versions"
@@ -154,6 +163,7 @@ async def journey_page(
         f"<h1>{escape(spec.name)} ({shown})</h1>"
         f'<p class="note">{escape(spec.description or "")}</p>'
         f"<p>Versions: {selector}. The page refreshes every {REFRESH_SECONDS} s.</p>{note}"
+        + lifts
         + chart
         + "<h2>Steps</h2>"
         + table(

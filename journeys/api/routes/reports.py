@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import HTMLResponse
 from sqlmodel import Session
 
-from journeys.api.deps import KeyFirstRoute, StoreDep, report_reader
+from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, report_reader
 from journeys.api.errors import ApiError
 from journeys.api.report_page import PageData, render_page
 from journeys.api.schemas import MAX_VERSION
@@ -81,6 +81,7 @@ async def journeys(
 async def journey(
     name: str,
     store: StoreDep,
+    settings: SettingsDep,
     start: From = None,
     end: To = None,
     version: Version = None,
@@ -88,10 +89,13 @@ async def journey(
 ) -> dict[str, Any]:
     """Per step (runs that reached it), experiment variant (with P(best), the chi-square
     test and the sample ratio check), segment (the customer's segments when the run
-    entered) and period of entry."""
+    entered) and period of entry; with a holdout or a global control group, the goal rate
+    of the held out against the rest and the lift with its interval."""
     start, end = window(start, end)
     runs = RunFilter(version=version, start=start, end=end)
-    report = await store.run(lambda s: journey_report(s, name=name, runs=runs, period=period))
+    report = await store.run(lambda s: journey_report(
+        s, name=name, runs=runs, period=period, global_control=settings.global_control
+    ))  # fmt: skip
     if report is None:
         raise ApiError(404, f"no journey {name!r}")
     return as_json(report)  # type: ignore[no-any-return]

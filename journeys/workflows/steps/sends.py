@@ -69,6 +69,7 @@ class Sends:
             template=step.template,
             fallback=step.fallback,
             context={"properties": run.last_event.properties if run.last_event else {}},
+            held_out=bool(run.input.held_out),
         )
         if self.products:  # the latest `recommend` results, or those it saved as `products`
             products = self.products.get("products") or list(self.products.values())[-1]

@@ -1,7 +1,8 @@
 """Charts for the pages we write and serve: Plotly figures as HTML fragments, and the page around
 them — Plotly's script inlined once, so a page opens with no network and no build step; an error
-sink (`window.onerror` and `console.error` write into `<pre id="errors">`) and a mark that
-rendering finished (`body[data-ready]`), which the browser tests read."""
+sink (`window.onerror` and `console.error` write into `<pre id="errors">`), a mark that
+rendering finished (`body[data-ready]`) and what each chart drew (`<pre id="drawn">`, JSON),
+which the browser tests read and compare with the store's figures."""
 
 from collections.abc import Sequence
 from functools import cache
@@ -18,6 +19,7 @@ table { border-collapse: collapse; margin: 8px 0; } td, th { padding: 3px 10px; 
 td:first-child, th:first-child { text-align: left; } thead { background: #f3f4f6; }
 .chart { max-width: 960px; } .note, .none { color: #6b7280; }
 .warning { background: #fef3c7; border: 1px solid #d97706; padding: 6px 10px; }
+h3 { font-size: 15px; }
 """
 
 ERROR_SINK = """<script>
@@ -41,7 +43,9 @@ ERROR_SINK = """<script>
 
 def ready_mark(selector: str) -> str:
     """Runs once the page has loaded: early errors into #errors, the count of drawn charts
-    (`selector`) into #rendered, then `body[data-ready="yes"]`."""
+    (`selector`) into #rendered, each chart's traces as drawn (name, type and the x, y,
+    labels, values, node and link arrays the browser holds) into #drawn, then
+    `body[data-ready="yes"]`."""
     return f"""<script>
 window.addEventListener("load", function () {{
   var out = document.getElementById("errors");
@@ -49,8 +53,36 @@ window.addEventListener("load", function () {{
     out.textContent += t + "\\n";
     out.hidden = false;
   }});
-  var charts = document.querySelectorAll({selector!r}).length;
-  document.getElementById("rendered").textContent = charts + " charts";
+  var charts = document.querySelectorAll({selector!r});
+  document.getElementById("rendered").textContent = charts.length + " charts";
+  function plain(value) {{
+    if (value && typeof value === "object" && value.length !== undefined) {{
+      return Array.prototype.map.call(value, plain);
+    }}
+    if (value && typeof value === "object") {{
+      var copy = {{}};
+      Object.keys(value).forEach(function (k) {{ copy[k] = plain(value[k]); }});
+      return copy;
+    }}
+    return value;
+  }}
+  var drawn = {{}};
+  charts.forEach(function (chart) {{
+    drawn[chart.id] = (chart._fullData || []).map(function (trace) {{
+      var kept = {{name: trace.name, type: trace.type}};
+      ["x", "y", "labels", "values"].forEach(function (k) {{
+        if (trace[k] !== undefined) {{ kept[k] = plain(trace[k]); }}
+      }});
+      if (trace.node) {{ kept.node = {{label: plain(trace.node.label)}}; }}
+      if (trace.link) {{
+        kept.link = {{source: plain(trace.link.source), target: plain(trace.link.target),
+                     value: plain(trace.link.value)}};
+      }}
+      return kept;
+    }});
+  }});
+  var sink = document.getElementById("drawn");
+  if (sink) {{ sink.textContent = JSON.stringify(drawn); }}
   document.body.dataset.ready = "yes";
 }});
 </script>"""
@@ -96,6 +128,7 @@ def page(title: str, body: str, *, refresh: int | None = None) -> str:
         f'<!doctype html><html lang="en"><head><meta charset="utf-8">{again}'
         f"<title>{escape(title)}</title><style>{STYLE}</style>{ERROR_SINK}{plotly_script()}"
         f"</head><body>{body}"
-        f'<p class="note" id="rendered"></p><pre id="errors" hidden></pre>'
+        '<p class="note" id="rendered"></p><pre id="errors" hidden></pre>'
+        '<pre id="drawn" hidden></pre>'
         f"{ready_mark('.chart .js-plotly-plot')}</body></html>"
     )

@@ -1,10 +1,17 @@
 """Headless Chromium (Debian's `chromium`) for the page tests: the DOM after the page's scripts
-ran, or a screenshot."""
+ran, what each chart drew, and a screenshot of each page for review (in
+`$JOURNEYS_SCREENSHOTS`, by default build/screenshots/ of the checkout). Every host but this
+machine is unresolvable, so a page that needs anything from outside shows it."""
 
+import html
+import json
 import os
+import re
 import shutil
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -25,6 +32,53 @@ def run_chromium(address: str, profile: Path, *extra: str) -> subprocess.Complet
         chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-dev-shm-usage", f"--user-data-dir={profile}",
+        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
         "--virtual-time-budget=5000", *extra, address,
     ]  # fmt: skip
     return subprocess.run(command, capture_output=True, text=True, timeout=120, check=False)
+
+
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "build" / "screenshots"
+_OUTSIDE = re.compile(r'\b(?:src|href|action)="(?:https?:)?//(?!127\.0\.0\.1|localhost)[^"]*"')
+
+
+@dataclass(frozen=True)
+class Drawn:
+    """A page as the browser left it."""
+
+    dom: str
+    ready: bool
+    errors: str
+    rendered: str  # "N charts"
+    charts: dict[str, list[dict[str, Any]]]  # chart element id -> its traces as drawn
+    outside: list[str]  # attributes that point off this machine
+
+
+def open_page(page: str, tmp_path: Path, name: str) -> Drawn:
+    """Open a page in headless Chromium — an http:// address, or served HTML (saved without
+    its auto-refresh) — the DOM after its scripts ran, and a screenshot `name`.png for review."""
+    address = page
+    if not page.startswith("http://"):
+        saved = tmp_path / f"{name}.html"
+        saved.write_text(re.sub(r'<meta http-equiv="refresh"[^>]*>', "", page))
+        address = f"file://{saved}"
+    done = run_chromium(address, tmp_path / f"profile-{name}", "--dump-dom")
+    assert done.returncode == 0, done.stderr[-2000:]
+    dom = done.stdout
+    errors = re.search(r'<pre id="errors"[^>]*>(.*?)</pre>', dom, re.S)
+    drawn = re.search(r'<pre id="drawn"[^>]*>(.*?)</pre>', dom, re.S)
+    rendered = re.search(r'id="rendered">([^<]*)<', dom)
+    screenshots = Path(os.environ.get("JOURNEYS_SCREENSHOTS") or SCREENSHOTS)
+    screenshots.mkdir(parents=True, exist_ok=True)
+    shot = run_chromium(address, tmp_path / f"profile-{name}",
+                        f"--screenshot={screenshots / f'{name}.png'}", "--window-size=1280,2200",
+                        "--hide-scrollbars")  # fmt: skip
+    assert shot.returncode == 0, shot.stderr[-2000:]
+    return Drawn(
+        dom=dom,
+        ready='data-ready="yes"' in dom,
+        errors=html.unescape(errors.group(1)).strip() if errors else "(no error sink)",
+        rendered=rendered.group(1) if rendered else "",
+        charts=json.loads(html.unescape(drawn.group(1))) if drawn and drawn.group(1) else {},
+        outside=_OUTSIDE.findall(re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)),
+    )

@@ -70,7 +70,7 @@ window.addEventListener("load", function () {{
   charts.forEach(function (chart) {{
     drawn[chart.id] = (chart._fullData || []).map(function (trace) {{
       var kept = {{name: trace.name, type: trace.type}};
-      ["x", "y", "labels", "values"].forEach(function (k) {{
+      ["x", "y", "text", "labels", "values"].forEach(function (k) {{
         if (trace[k] !== undefined) {{ kept[k] = plain(trace[k]); }}
       }});
       if (trace.node) {{ kept.node = {{label: plain(trace.node.label)}}; }}

@@ -3,7 +3,6 @@ the runs there now (visibility, on the dev server), the runs that did it and how
 each edge with the runs that took it, each send step's messages (the store)."""
 
 import asyncio
-import re
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -34,7 +33,7 @@ from journeys.store.paths import first_order_paths, segment_members, stage_moves
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.worker.main import build_worker
 from tests.helpers.api import ADMIN, ADMIN_KEY
-from tests.helpers.browser import run_chromium
+from tests.helpers.browser import open_page
 from tests.helpers.events import event
 from tests.helpers.journeys import send
 
@@ -204,11 +203,13 @@ steps:
 
 
 @pytest.mark.slow
+@pytest.mark.browser
 async def test_a_step_lists_the_customers_there_and_each_has_a_page(
-    dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
+    dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str, tmp_path: Path
 ) -> None:
     """A real run waiting at a step (dev server, worker): the map counts it there now, the
-    step's page lists its customer, whose page tells the run step by step."""
+    step's page lists its customer, whose page tells the run step by step; both pages open
+    in headless Chromium."""
     settings = Settings(database_url=sqlite_url, task_queue=task_queue, admin_key=ADMIN_KEY)
     upgrade_schema(sqlite_url)
     app = create_app(settings, client=dev_env.client)
@@ -242,20 +243,48 @@ async def test_a_step_lists_the_customers_there_and_each_has_a_page(
         assert nowhere.status_code == 404
         bad = await http.get("/console/journeys/waiting/steps/linger?after=zz", headers=ADMIN)
         assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "after"
+    for name, html in (("console-step", listed), ("console-customer", story.text)):
+        drawn = open_page(html, tmp_path, name)
+        assert drawn.ready and drawn.errors == "" and drawn.outside == [], name
 
 
 @pytest.mark.browser
-async def test_the_map_draws_in_a_browser_without_script_errors(
-    console: httpx.AsyncClient, tmp_path: Path
+async def test_the_console_pages_draw_in_a_browser_with_the_stores_figures(
+    console: httpx.AsyncClient, sqlite_url: str, tmp_path: Path
 ) -> None:
-    html = (await console.get("/console/journeys/mapped", headers=ADMIN)).text
-    saved = tmp_path / "map.html"
-    saved.write_text(html.replace('<meta http-equiv="refresh" content="30">', ""))
-    drawn = run_chromium(f"file://{saved}", tmp_path / "profile", "--dump-dom")
-    assert 'data-ready="yes"' in drawn.stdout, drawn.stderr[-2000:]
-    assert re.search(r'<pre id="errors" hidden="">\s*</pre>', drawn.stdout), drawn.stdout[-3000:]
-    assert 'id="rendered">1 charts' in drawn.stdout
-    assert drawn.stdout.count('class="textpoint"') == len(MAPPED.steps) + 1  # every label
+    """Sign-in, index, map and paths in headless Chromium: nothing from outside, no script
+    error, each chart's figures the store's (a screenshot of each in build/screenshots)."""
+    for name, path in (("console-sign-in", "/console/sign-in"), ("console", "/console")):
+        drawn = open_page((await console.get(path, headers=ADMIN)).text, tmp_path, name)
+        assert drawn.ready and drawn.errors == "" and drawn.outside == [], name
+
+    drawn = open_page(
+        (await console.get("/console/journeys/mapped", headers=ADMIN)).text, tmp_path, "console-map"
+    )
+    assert drawn.ready and drawn.errors == "" and drawn.outside == []
+    assert drawn.rendered == "1 charts"
+    with session_scope(sqlite_url) as session:
+        counts = journey_map_counts(session, journey="mapped", version=None)
+    [steps] = drawn.charts["chart-journey-map"]
+    assert len(steps["text"]) == len(MAPPED.steps) + 1  # the entry and every step
+    assert f"{counts.entered:,} entered" in steps["text"][0]
+    for step, text in zip(MAPPED.steps, steps["text"][1:], strict=True):
+        assert f"{counts.reached.get(step.id, 0):,} did it" in text, (step.id, text)
+
+    seed_paths(sqlite_url)
+    shown = await console.get("/console/paths?from=2025-06-01&to=2025-07-01", headers=ADMIN)
+    drawn = open_page(shown.text, tmp_path, "console-paths")
+    assert drawn.ready and drawn.errors == "" and drawn.outside == []
+    june, july = datetime(2025, 6, 1, tzinfo=UTC), datetime(2025, 7, 1, tzinfo=UTC)
+    with session_scope(sqlite_url) as session:
+        moves = stage_moves(session, start=june, end=july)
+    [flow] = drawn.charts["chart-stage-flow"]
+    nodes, link = flow["node"]["label"], flow["link"]
+    drawn_moves = {
+        (nodes[a].removeprefix("from "), nodes[b].removeprefix("to ")): value
+        for a, b, value in zip(link["source"], link["target"], link["value"], strict=True)
+    }
+    assert drawn_moves == dict(moves)
 
 
 def seed_paths(url: str) -> None:

@@ -5,7 +5,6 @@ import hashlib
 import io
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from journeys.data import JOURNEYS
 from journeys.store.consent import suppress
 from journeys.store.db import session_scope, upgrade_schema
 from tests.helpers.backtest import NO_NUDGE
-from tests.helpers.browser import run_chromium
+from tests.helpers.browser import open_page
 
 POST_PURCHASE = JOURNEYS / "post_purchase.yaml"
 CAPPED = """
@@ -136,13 +135,22 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
     html = page.read_text()
     assert "<th>a: post_purchase</th><th>b: post_purchase</th><th>b − a</th>" in html
     assert "<tr><td>completed</td><td>0</td><td>3</td><td>+3</td></tr>" in html
-    drawn = run_chromium(f"file://{page}", tmp_path / "profile", "--dump-dom")
-    assert 'data-ready="yes"' in drawn.stdout, drawn.stderr[-2000:]
-    assert re.search(r'<pre id="errors" hidden="">\s*</pre>', drawn.stdout), drawn.stdout[-3000:]
-    assert 'id="rendered">4 charts' in drawn.stdout
-    for chart in ("outcomes", "weekly", "messages", "skipped"):
-        assert re.search(rf'data-chart="{chart}"><div[^>]*>\s*<div id="chart-{chart}" '
-                         r'class="[^"]*js-plotly-plot', drawn.stdout), chart  # fmt: skip
+    drawn = open_page(html, tmp_path, "backtest")
+    assert drawn.ready and drawn.errors == "" and drawn.outside == []
+    assert drawn.rendered == "4 charts"
+    sends = {
+        t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in drawn.charts["chart-messages"]
+    }
+    for side in (report["a"], report["b"]):
+        label = f"{'a' if side is report['a'] else 'b'}: {side['journey']}"
+        for step, channels in side["messages"]["by_step"].items():
+            for channel, count in channels.items():
+                assert sends[f"{label}: {channel}"][step] == count, (label, step, channel)
+    skipped = {
+        t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in drawn.charts["chart-skipped"]
+    }
+    held = skipped["a: post_purchase"]
+    assert held == {reason: report["a"]["skipped"].get(reason, 0) for reason in held}
 
 
 @pytest.mark.slow

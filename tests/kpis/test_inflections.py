@@ -2,10 +2,13 @@
 first; one whose crude association is only the stage it is given in (most of it in a stage that
 converts anyway) comes out at an odds ratio of 1 once stages are pooled (Mantel-Haenszel)."""
 
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
 
 from journeys.api.app import create_app
 from journeys.config.settings import Settings
@@ -14,6 +17,7 @@ from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.insights import goal_landmarks
 from journeys.store.models import Event, JourneyEvent, Message, StageEntry
 from tests.helpers.api import ADMIN, ADMIN_KEY
+from tests.helpers.browser import open_page
 
 START = datetime(2025, 5, 1, tzinfo=UTC)
 
@@ -74,24 +78,46 @@ def test_the_offer_leads_and_the_coupon_is_only_its_stage(sqlite_url: str) -> No
     assert any("event: Order Completed" in m.touchpoints for m in journey)  # now a touchpoint
 
 
-async def test_the_api_and_the_page_say_it_is_association(sqlite_url: str) -> None:
+PERIOD = {"from": "2025-05-01", "to": "2025-06-30"}
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def http(sqlite_url: str) -> AsyncIterator[httpx.AsyncClient]:
+    """The API over the seeded store, without Temporal (insights read the store only)."""
     upgrade_schema(sqlite_url)
     seed(sqlite_url)
     settings = Settings(database_url=sqlite_url, admin_key=ADMIN_KEY)
     app = create_app(settings, client=object())  # type: ignore[arg-type]
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                 base_url="http://api") as http:  # fmt: skip
-        period = {"from": "2025-05-01", "to": "2025-06-30"}
-        r = await http.get("/v1/insights/inflections", params=period, headers=ADMIN)
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert body["goal"] == "Order Completed" and body["stage_entries"] == 200
-        assert "association, not cause" in body["note"]
-        assert body["inflections"][0]["touchpoint"] == "message: offer"
-        page = await http.get("/console/inflections", params=period, headers=ADMIN)
-        assert page.status_code == 200 and "association, not cause" in page.text
-        assert "<td>message: offer</td><td>100</td>" in page.text
-        wrong = await http.get("/v1/insights/inflections", headers=ADMIN,
-                               params={"from": "2025-06-30", "to": "2025-05-01"})  # fmt: skip
-        assert wrong.status_code == 400 and wrong.json()["errors"][0]["field"] == "to"
-        assert (await http.get("/v1/insights/inflections")).status_code == 401
+                                 base_url="http://api") as client:  # fmt: skip
+        yield client
+
+
+async def test_the_api_and_the_page_say_it_is_association(http: httpx.AsyncClient) -> None:
+    r = await http.get("/v1/insights/inflections", params=PERIOD, headers=ADMIN)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["goal"] == "Order Completed" and body["stage_entries"] == 200
+    assert "association, not cause" in body["note"]
+    assert body["inflections"][0]["touchpoint"] == "message: offer"
+    page = await http.get("/console/inflections", params=PERIOD, headers=ADMIN)
+    assert page.status_code == 200 and "association, not cause" in page.text
+    assert "<td>message: offer</td><td>100</td>" in page.text
+    wrong = await http.get("/v1/insights/inflections", headers=ADMIN,
+                           params={"from": "2025-06-30", "to": "2025-05-01"})  # fmt: skip
+    assert wrong.status_code == 400 and wrong.json()["errors"][0]["field"] == "to"
+    assert (await http.get("/v1/insights/inflections")).status_code == 401
+
+
+@pytest.mark.browser
+async def test_the_forest_plot_draws_the_api_figures(
+    http: httpx.AsyncClient, tmp_path: Path
+) -> None:
+    found = (await http.get("/v1/insights/inflections", params=PERIOD, headers=ADMIN)).json()
+    page = (await http.get("/console/inflections", params=PERIOD, headers=ADMIN)).text
+    drawn = open_page(page, tmp_path, "console-inflections")
+    assert drawn.ready and drawn.errors == "" and drawn.outside == []
+    assert drawn.rendered == "1 charts"
+    [dots] = drawn.charts["chart-inflections"]
+    assert dots["y"] == [f["touchpoint"] for f in found["inflections"]]
+    assert dots["x"] == [pytest.approx(f["odds_ratio"]) for f in found["inflections"]]

@@ -20,6 +20,7 @@ from temporalio.service import RPCError
 from journeys.api.auth import CONSOLE_COOKIE, is_admin_key
 from journeys.api.deps import ClientDep, KeyFirstRoute, SettingsDep, StoreDep, console_reader
 from journeys.api.errors import ApiError
+from journeys.api.inflections_chart import forest
 from journeys.api.journey_map import journey_map, step_rows
 from journeys.api.paths_chart import stage_flow
 from journeys.api.routes.insights import CAVEAT, DEFAULT_GOAL, find_inflections
@@ -327,7 +328,8 @@ async def inflections_page(
     )
     rows = [[f.touchpoint, f.exposed, f"{100 * f.rate_exposed:.1f}%",
              f"{100 * f.rate_unexposed:.1f}%", f"{f.lift:.2f}",
-             f"{f.odds_ratio:.2f} ({f.low:.2f}–{f.high:.2f})", f"{f.p_value:.3g}", f.strata]
+             f"{f.odds_ratio:.2f} ({f.low:.2f}–{f.high:.2f})",
+             "< 0.001" if f.p_value < 0.001 else f"{f.p_value:.3f}", f.strata]
             for f in found]  # fmt: skip
     form = (
         '<form method="get">'
@@ -344,6 +346,7 @@ async def inflections_page(
         "30 days: a touchpoint counts when it came while in that stage, before the goal. "
         "Stages are pooled by Mantel-Haenszel; touchpoints with fewer than "
         f"{MIN_EXPOSED} customers are left out. Those whose interval leaves out 1 come first.</p>"
+        + forest(found)
         + table(["touchpoint", "customers", "goal rate with", "without", "lift (risk ratio)",
                  "odds ratio (95% CI)", "p", "stages"], rows)
     )  # fmt: skip

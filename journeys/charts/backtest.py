@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from journeys.charts import COLOURS, figure, page, table
+from journeys.kpis.experiments import wilson
 
 OUTCOMES = ("reached goal", "completed", "still open")
 WEEKLY = (("entered", "entered"), ("reached_goal", "reached goal"), ("sent", "messages sent"))
@@ -132,9 +133,11 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     found += [(f"failed: {reason}", n) for reason, n in report["failed"].items()]
     found += [(f"waiting: {reason}", n) for reason, n in report["waiting"].items()]
     goals = report["goals"]
+    low, high = wilson(goals["reached"], report["entries"]["runs"])
     found += [
         ("goals reached", goals["reached"]),
         ("goal rate", goals["rate"]),
+        ("goal rate, 95% interval", f"{low:.4g} – {high:.4g}"),
         ("median hours to goal", goals["hours_to_goal"]["median"]),
         ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
     ]

@@ -136,11 +136,13 @@ async def test_the_map_page_shows_every_step_with_its_figures(console: httpx.Asy
     assert 'data-chart="journey-map"' in html
     assert "Temporal did not answer" not in html  # the dev server counted the runs (none)
     # step, kind, here now, did it, ended after it, conversion after it, messages, engagement
+    # every rate with its Wilson 95% interval
     assert ("<tr><td>tips</td><td>send</td><td>0</td><td>3</td><td>converted 1</td>"
-            "<td>33.3%</td><td></td><td></td></tr>") in html  # fmt: skip
-    assert ("<tr><td>thanks</td><td>send</td><td>0</td><td>4</td><td></td><td>25.0%</td>"
-            "<td>sent 3, skipped: no email address 1</td><td>opened 1 (33.3%), clicked 0"
-            " (0.0%); by a machine: opened 2, clicked 1</td></tr>") in html  # fmt: skip
+            "<td>33.3% [6.1–79.2]</td><td></td><td></td></tr>") in html  # fmt: skip
+    assert ("<tr><td>thanks</td><td>send</td><td>0</td><td>4</td><td></td>"
+            "<td>25.0% [4.6–69.9]</td><td>sent 3, skipped: no email address 1</td>"
+            "<td>opened 1 (33.3% [6.1–79.2]), clicked 0 (0.0% [0.0–56.1]); by a machine:"
+            " opened 2, clicked 1</td></tr>") in html  # fmt: skip
     assert '<a href="?version=1">v1</a>' in html
     assert (
         await console.get("/console/journeys/mapped?version=2", headers=ADMIN)

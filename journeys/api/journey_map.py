@@ -113,8 +113,8 @@ def engagement(name: str, counts: MapCounts) -> str:
     """Opens and clicks of the step's sent messages, the person's with their rate, a
     machine's (privacy proxy, link scanner) apart and not in the rate."""
     found = counts.engagement.get(name, Counter())
-    sent = sum(n for what, n in counts.messages.get(name, {}).items() if what.startswith("sent"))
-    if not sent or not found:
+    sent = found["sent"]
+    if not sent:
         return ""
     people = ", ".join(f"{kind} {found[kind]:,} ({share(found[kind], sent)})"
                        for kind in ("opened", "clicked"))  # fmt: skip

@@ -155,6 +155,16 @@ def _journey(doc: dict[str, Any]) -> str:
         if experiment["sample_ratio_mismatch"]:
             lines.append(f"WARNING: sample ratio mismatch (p = {experiment['srm_p_value']:.2g})")
         parts.append("\n".join(lines))
+    if doc["engagement"]:
+        parts.append("Messages sent per step: opened and clicked by the person; a machine's apart\n"
+                     + table(["step", "sent", "bounced", "opened", "95% interval", "clicked",
+                              "95% interval", "machine opened", "machine clicked"],
+                             [[e["step"], e["sent"], e["bounced"], _pct(e["opened"]["rate"]),
+                               f"{_pct(e['opened']['low'])} - {_pct(e['opened']['high'])}",
+                               _pct(e["clicked"]["rate"]),
+                               f"{_pct(e['clicked']['low'])} - {_pct(e['clicked']['high'])}",
+                               e["machine_opened"], e["machine_clicked"]]
+                              for e in doc["engagement"]]))  # fmt: skip
     parts += [lift_text(doc[g]) for g in ("holdout", "global_control") if doc.get(g)]
     parts.append("Segments (when the run entered)\n" + _conversions("segment", doc["segments"]))
     parts.append(f"Per {doc['period']} of entry\n" + _conversions(doc["period"], doc["over_time"]))

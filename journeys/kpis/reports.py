@@ -44,6 +44,32 @@ def conversions(rows: Iterable[Any]) -> list[Conversion]:
 
 
 @dataclass(frozen=True)
+class Engagement:
+    """A send step's messages that went out: bounced, and opened and clicked by the person
+    (as rates of those sent, with Wilson intervals) and by a machine (counted apart)."""
+
+    step: str
+    sent: int
+    bounced: int
+    opened: Conversion
+    clicked: Conversion
+    machine_opened: int
+    machine_clicked: int
+
+
+def engagement(step: str, counts: dict[str, int]) -> Engagement:
+    """From store.journey_map.engagement_by_step's counts for one step."""
+    sent = counts.get("sent", 0)
+    return Engagement(
+        step=step, sent=sent, bounced=counts.get("bounced", 0),
+        opened=conversion("opened", sent, counts.get("opened", 0)),
+        clicked=conversion("clicked", sent, counts.get("clicked", 0)),
+        machine_opened=counts.get("machine opened", 0),
+        machine_clicked=counts.get("machine clicked", 0),
+    )  # fmt: skip
+
+
+@dataclass(frozen=True)
 class Lift:
     """What a journey adds over doing nothing: the goal rate of the runs that got its messages
     against the runs held out of them (the journey's holdout group, or the global control

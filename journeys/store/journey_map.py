@@ -5,7 +5,9 @@ opened and clicked, by the person and by a machine apart."""
 
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 
+from sqlalchemy import case, func
 from sqlalchemy import select as sql_select
 from sqlmodel import Session, col, select
 
@@ -13,6 +15,7 @@ from journeys.store.models import RUN_ENDINGS, JourneyEvent, Message
 
 ENTRY = "(entry)"  # where every run's first edge starts
 ENGAGEMENT = ("opened", "clicked", "machine opened", "machine clicked")
+ENGAGEMENT_COLUMNS = ("opened_at", "clicked_at", "machine_opened_at", "machine_clicked_at")
 
 
 @dataclass
@@ -67,18 +70,40 @@ def journey_map_counts(session: Session, *, journey: str, version: int | None) -
             if record.kind == "converted":
                 counts.converted_after.update(did)
     close()
-    columns = ["step", "status", "reason", "outcome", "opened_at", "clicked_at",
-               "machine_opened_at", "machine_clicked_at"]  # fmt: skip
-    # sqlalchemy's select: sqlmodel's types four columns at most
-    sends = sql_select(*(col(getattr(Message, c)) for c in columns)).where(
-        col(Message.journey) == journey
+    sends = select(Message.step, Message.status, Message.reason, Message.outcome).where(
+        Message.journey == journey
     )
-    for step, status, reason, outcome, *engaged in session.execute(sends):
+    for step, status, reason, outcome in session.exec(sends):
         shown = f"{status}: {reason}" if status in ("skipped", "failed") and reason else status
         if status == "sent" and outcome not in (None, "delivered"):
             shown = f"sent, then {outcome}"  # the provider's later word: bounced, complained
         counts.messages[step][shown] += 1
-        for kind, at in zip(ENGAGEMENT, engaged, strict=True):
-            if at is not None:
-                counts.engagement[step][kind] += 1
+    counts.engagement.update(engagement_by_step(session, journey=journey))
     return counts
+
+
+def engagement_by_step(
+    session: Session, *, journey: str, start: datetime | None = None, end: datetime | None = None
+) -> dict[str, Counter[str]]:
+    """Per send step, of its messages sent (in [start, end) when given): how many went out,
+    bounced, and were opened and clicked — by the person and by a machine apart (ENGAGEMENT),
+    each message once per kind."""
+    first = [col(getattr(Message, c)) for c in ENGAGEMENT_COLUMNS]
+    query = (
+        sql_select(  # sqlalchemy's: sqlmodel's select types four columns at most
+            col(Message.step), func.count(),
+            func.count(case((col(Message.outcome) == "bounced", 1))),
+            *(func.count(column) for column in first),
+        )
+        .where(col(Message.journey) == journey, col(Message.status) == "sent")
+        .group_by(col(Message.step))
+    )  # fmt: skip
+    if start is not None:
+        query = query.where(col(Message.sent_at) >= start)
+    if end is not None:
+        query = query.where(col(Message.sent_at) < end)
+    found: dict[str, Counter[str]] = {}
+    for step, sent, bounced, *engaged in session.execute(query):
+        found[step] = Counter({"sent": sent, "bounced": bounced,
+                               **dict(zip(ENGAGEMENT, engaged, strict=True))})  # fmt: skip
+    return found

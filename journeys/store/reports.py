@@ -2,7 +2,7 @@
 queries shaped by kpis/reports.py, so all three give the same figures."""
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlmodel import Session
@@ -11,6 +11,7 @@ from journeys.kpis import reports
 from journeys.kpis.experiment_results import experiment_results
 from journeys.store import kpis
 from journeys.store.experiments import experiment_exposures
+from journeys.store.journey_map import engagement_by_step
 from journeys.store.kpis import RunFilter
 from journeys.vocabulary.holdouts import held_out, in_global_control
 
@@ -27,6 +28,8 @@ class JourneyReport:
     segments: list[reports.Conversion]
     over_time: list[reports.Conversion]  # key: the period's first day (UTC)
     period: str
+    # per send step, its messages sent in the period (every version: messages carry none)
+    engagement: list[reports.Engagement] = field(default_factory=list)
     holdout: reports.Lift | None = None  # when a counted version holds entrants out
     global_control: reports.Lift | None = None  # when JOURNEYS_GLOBAL_CONTROL is set
 
@@ -57,6 +60,12 @@ def journey_report(
         segments=reports.conversions(kpis.conversion_by_segment(session, runs=runs)),
         over_time=reports.conversions(kpis.conversion_over_time(session, runs=runs, period=period)),
         period=period,
+        engagement=[
+            reports.engagement(step, counts)
+            for step, counts in engagement_by_step(
+                session, journey=name, start=runs.start, end=runs.end
+            ).items()
+        ],
         **held_groups(session, name=name, runs=runs, global_control=global_control),
     )
 

@@ -26,7 +26,9 @@ from journeys.channels.templates import Email, Template
 from journeys.config.settings import Settings
 from journeys.store.customers import upsert_traits
 from journeys.store.db import session_scope
+from journeys.store.kpis import RunFilter
 from journeys.store.models import Event, Message, Suppression
+from journeys.store.reports import journey_report
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import JourneyProgress, QueueMessageInput
 from journeys.worker.main import build_worker
@@ -342,3 +344,8 @@ async def test_a_journey_waiting_for_email_opened_takes_its_event_branch(
         row = session.get(Message, send_of.send.idempotency_key)
         assert row is not None and row.opened_at and row.machine_opened_at
         assert row.opened_at > row.machine_opened_at and row.clicked_at is None
+        report = journey_report(session, name="opened_feedback", runs=RunFilter())
+    assert report is not None
+    [mail] = report.engagement  # the journey's figures count the two apart
+    assert (mail.step, mail.sent, mail.opened.conversions, mail.machine_opened) == ("mail", 1, 1, 1)
+    assert mail.opened.rate == 1.0 and mail.opened.low < 1.0 and mail.clicked.conversions == 0

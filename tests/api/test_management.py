@@ -196,6 +196,11 @@ async def test_runs_lists_a_run_held_in_its_first_wait(
     for elsewhere in ("?step=call", "?status=closed"):
         r = await http.get(f"/v1/journeys/follow_up/runs{elsewhere}", headers=ADMIN)
         assert cid not in [run["customer_id"] for run in r.json()], elsewhere
+    # a name no journey can have is 404 and a step id no step can have 400, before Temporal is
+    # asked (a double quote in a visibility query fails the dev server's SQLite: a 500 once)
+    assert (await http.get('/v1/journeys/"/runs', headers=ADMIN)).status_code == 404
+    bad = await http.get("/v1/journeys/follow_up/runs", params={"step": 'a"b'}, headers=ADMIN)
+    assert bad.status_code == 400 and bad.json()["errors"][0]["field"] == "step"
 
 
 async def eventually(http: httpx.AsyncClient, path: str, customer_id: str) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Journeys (admin key): list, read a spec, publish a new version, enable, disable, archive,
 pause and resume, and who is where (runs by step) and why (decisions)."""
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Depends, Query
@@ -49,8 +50,13 @@ class Pausing(BaseModel):
     reason: str = Field(default="paused by an operator", min_length=1, max_length=300)
 
 
+IDENTIFIER = re.compile(r"^[a-z0-9_]{1,64}$")  # journey names and step ids (journey_spec)
+
+
 def quoted(value: str) -> str:
-    """A string literal for a visibility query (no way out of the quotes)."""
+    """A string literal for a visibility query (no way out of the quotes). Give it checked
+    identifiers only: the dev server's SQLite visibility fails ("unterminated string") on a
+    double quote inside the literal, and the SDK retries that as "unavailable"."""
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
@@ -83,6 +89,11 @@ async def runs(
     run waits (docs/journeys.md, Runs). Runs their customers hold in the journey's first
     step, a wait, have no workflow yet: listed with status `held`, from the customers'
     `HeldJourneys`."""
+    if not IDENTIFIER.match(name):  # no journey can have it; Temporal need not be asked
+        raise ApiError(404, f"no journey {name!r}")
+    if step is not None and not IDENTIFIER.match(step):
+        reason = "a step id is lower-case letters, digits and _ (at most 64)"
+        raise ApiError(400, "invalid step", [{"field": "step", "reason": reason}])
     clauses = [f"JourneyName = {quoted(name)}"]
     if step is not None:
         clauses.append(f"JourneyStep = {quoted(step)}")

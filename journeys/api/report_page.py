@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from html import escape
 
 from journeys.charts import figure, page, table
+from journeys.kpis.experiments import wilson
 from journeys.kpis.reports import ClvSummary, Conversion, ExperimentResult, Funnel, NpsReport
 
 
@@ -28,6 +29,14 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
+
+
+def _interval(part: int, whole: int) -> str:
+    """A rate with its Wilson 95% interval."""
+    if not whole:
+        return "–"
+    low, high = wilson(part, whole)
+    return f"{100 * part / whole:.1f}% [{100 * low:.1f}–{100 * high:.1f}]"
 
 
 def _empty(name: str, message: str) -> str:
@@ -160,7 +169,7 @@ def render_page(data: PageData) -> str:
             s.customers,
             s.next_stage or "–",
             s.advanced if s.next_stage else "–",
-            _pct(s.rate),
+            _interval(s.advanced, s.customers) if s.next_stage else "–",
             _num(s.median_days),
             _num(s.mean_days),
             s.still_in,
@@ -182,7 +191,7 @@ def render_page(data: PageData) -> str:
                 "customers",
                 "next",
                 "advanced",
-                "conversion",
+                "conversion (95% interval)",
                 "median days",
                 "mean days",
                 "still in",

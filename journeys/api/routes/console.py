@@ -21,7 +21,7 @@ from journeys.api.auth import CONSOLE_COOKIE, is_admin_key
 from journeys.api.deps import ClientDep, KeyFirstRoute, SettingsDep, StoreDep, console_reader
 from journeys.api.errors import ApiError
 from journeys.api.inflections_chart import forest
-from journeys.api.journey_map import journey_map, step_rows
+from journeys.api.journey_map import journey_map, share, step_rows
 from journeys.api.paths_chart import stage_flow
 from journeys.api.routes.insights import CAVEAT, DEFAULT_GOAL, find_inflections
 from journeys.api.routes.journeys import quoted
@@ -326,8 +326,9 @@ async def inflections_page(
     found, landmarks, start, end = await find_inflections(
         store, goal=goal, start=start, end=end, window_days=30
     )
-    rows = [[f.touchpoint, f.exposed, f"{100 * f.rate_exposed:.1f}%",
-             f"{100 * f.rate_unexposed:.1f}%", f"{f.lift:.2f}",
+    rows = [[f.touchpoint, f.exposed, share(round(f.rate_exposed * f.exposed), f.exposed),
+             share(round(f.rate_unexposed * (landmarks - f.exposed)), landmarks - f.exposed)
+             if landmarks > f.exposed else "–", f"{f.lift:.2f}",
              f"{f.odds_ratio:.2f} ({f.low:.2f}–{f.high:.2f})",
              "< 0.001" if f.p_value < 0.001 else f"{f.p_value:.3f}", f.strata]
             for f in found]  # fmt: skip
@@ -349,6 +350,7 @@ async def inflections_page(
         + forest(found)
         + table(["touchpoint", "customers", "goal rate with", "without", "lift (risk ratio)",
                  "odds ratio (95% CI)", "p", "stages"], rows)
+        + '<p class="note">Goal rates with their Wilson 95% intervals.</p>'
     )  # fmt: skip
     return HTMLResponse(page(f"inflection points: {goal}", body))
 

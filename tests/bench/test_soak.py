@@ -32,11 +32,11 @@ def test_a_cache_filling_then_flat_passes_and_a_slow_leak_does_not() -> None:
 def test_a_short_soak_loses_and_doubles_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """18 seconds are too short to judge memory (the hour is `make soak`): the memory checks run
+    """12 seconds are too short to judge memory (the hour is `make soak`): the memory checks run
     and report a slope; every other check must pass."""
     png = tmp_path / "soak.png"
-    main(["--minutes", "0.3", "--rate", "8", "--sample-seconds", "3",
-          "--warmup-minutes", "0.1", "--cache", "100", "--json", "--png", str(png)])  # fmt: skip
+    main(["--minutes", "0.2", "--rate", "8", "--sample-seconds", "2",
+          "--warmup-minutes", "0.05", "--cache", "100", "--json", "--png", str(png)])  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     checks = {c["check"]: c for c in report["checks"]}
     failed = [c for name, c in checks.items() if not c["ok"] and "memory" not in name]

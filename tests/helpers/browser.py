@@ -62,18 +62,16 @@ def open_page(page: str, tmp_path: Path, name: str) -> Drawn:
         saved = tmp_path / f"{name}.html"
         saved.write_text(re.sub(r'<meta http-equiv="refresh"[^>]*>', "", page))
         address = f"file://{saved}"
-    done = run_chromium(address, tmp_path / f"profile-{name}", "--dump-dom")
+    screenshots = Path(os.environ.get("JOURNEYS_SCREENSHOTS") or SCREENSHOTS)
+    screenshots.mkdir(parents=True, exist_ok=True)
+    done = run_chromium(address, tmp_path / f"profile-{name}", "--dump-dom",
+                        f"--screenshot={screenshots / f'{name}.png'}", "--window-size=1280,2200",
+                        "--hide-scrollbars")  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
     errors = re.search(r'<pre id="errors"[^>]*>(.*?)</pre>', dom, re.S)
     drawn = re.search(r'<pre id="drawn"[^>]*>(.*?)</pre>', dom, re.S)
     rendered = re.search(r'id="rendered">([^<]*)<', dom)
-    screenshots = Path(os.environ.get("JOURNEYS_SCREENSHOTS") or SCREENSHOTS)
-    screenshots.mkdir(parents=True, exist_ok=True)
-    shot = run_chromium(address, tmp_path / f"profile-{name}",
-                        f"--screenshot={screenshots / f'{name}.png'}", "--window-size=1280,2200",
-                        "--hide-scrollbars")  # fmt: skip
-    assert shot.returncode == 0, shot.stderr[-2000:]
     return Drawn(
         dom=dom,
         ready='data-ready="yes"' in dom,

@@ -370,7 +370,7 @@ class JourneySpec(_Model):
                          for where, _ in self.correlations()]  # fmt: skip
         problems += self._unreadable_names()
         if self.holdout and self.goal is None:
-            problems.append("holdout: a holdout measures the goal; give the journey a goal")
+            problems.append("holdout: a holdout measures the goal, so the journey needs one")
         if not problems and (loop := self._loop_without_wait()):
             problems.append(
                 f"steps: {' -> '.join(loop)} is a loop with no wait in it (a run would go round "

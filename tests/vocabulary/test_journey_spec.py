@@ -67,7 +67,7 @@ def test_what_each_site_can_read_is_published(document: dict[str, Any]) -> None:
 
 
 def test_a_holdout_needs_a_goal_and_at_most_half_the_entrants() -> None:
-    with pytest.raises(ValidationError, match="holdout: a holdout measures the goal"):
+    with pytest.raises(ValidationError, match="holdout: a holdout measures the goal, so"):
         JourneySpec.model_validate(spec(holdout=0.1))
     with pytest.raises(ValidationError, match="holdout"):
         JourneySpec.model_validate(spec(holdout=0.6, goal={"event": "Order Completed"}))

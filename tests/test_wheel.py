@@ -67,6 +67,7 @@ def test_the_wheel_holds_one_namespace_and_the_shipped_data(wheel: Path) -> None
         "journeys/data/journeys/journey.schema.json",
         "journeys/data/templates/welcome.yaml",
         "journeys/data/segments/champions.yaml",
+        "journeys/data/web/popovers.js",
     ):
         assert shipped in names
 

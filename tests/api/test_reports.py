@@ -3,9 +3,6 @@ HTTP Basic for browsers), on the store of tests/helpers/report_data.py; and the 
 Chromium against a real server."""
 
 import base64
-import socket
-import threading
-import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -13,7 +10,6 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-import uvicorn
 from fastapi import FastAPI
 
 from journeys.api.app import create_app
@@ -23,6 +19,7 @@ from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.kpis import RunFilter
 from tests.helpers.browser import open_page
+from tests.helpers.http import serving
 from tests.helpers.report_data import ADMIN_KEY, seed
 
 BEARER = {"Authorization": f"Bearer {ADMIN_KEY}"}
@@ -176,31 +173,11 @@ async def test_the_page_has_every_chart(http: httpx.AsyncClient) -> None:
 # -- the page in a real browser --------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def server(store: str) -> Iterator[str]:
     """uvicorn serving the reports on a free port, in a thread of this process."""
-    port = _free_port()
-    config = uvicorn.Config(reports_app(store), host="127.0.0.1", port=port,
-                            log_config=None, access_log=False, lifespan="off")  # fmt: skip
-    running = uvicorn.Server(config)
-    thread = threading.Thread(target=running.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not running.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            pytest.fail("the report server did not start")
-        time.sleep(0.05)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        running.should_exit = True
-        thread.join(timeout=10)
+    with serving(reports_app(store)) as address:
+        yield address
 
 
 @pytest.mark.browser

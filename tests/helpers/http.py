@@ -58,3 +58,28 @@ def serve(
         server.shutdown()
         server.server_close()
         thread.join()
+
+
+@contextmanager
+def serving(app: Any) -> Iterator[str]:
+    """uvicorn serving an ASGI app on a free port, in a thread of this process: its
+    "127.0.0.1:port", until the block ends."""
+    import uvicorn
+
+    from tests.helpers.ports import free_port
+
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None,
+                            access_log=False, lifespan="off")  # fmt: skip
+    running = uvicorn.Server(config)
+    thread = threading.Thread(target=running.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not running.started:
+        assert time.monotonic() < deadline and thread.is_alive(), "the server did not start"
+        time.sleep(0.05)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        running.should_exit = True
+        thread.join(timeout=10)

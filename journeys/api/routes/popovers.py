@@ -1,11 +1,16 @@
-"""On-site popovers: `GET /v1/popovers`, what a website shows this visitor now (write key as
-for tracking), with the display rules applied."""
+"""On-site popovers: `GET /v1/popovers.js`, the script a shop adds with one tag, and
+`GET /v1/popovers`, what a website shows this visitor now (write key as for tracking), with
+the display rules applied. Websites call these from their own origin: both answer any origin
+(the write key is public by design, like Segment's)."""
 
+import hashlib
 from datetime import timedelta
+from functools import cache
+from importlib.resources import files
 from typing import Annotated, Any
 
 import structlog
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query, Request, Response
 from sqlmodel import Session
 
 from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, TemplatesDep, require_write_key
@@ -19,6 +24,25 @@ from journeys.vocabulary.ids import anonymous_customer_id, identified_customer_i
 log = structlog.get_logger()
 
 router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["popovers"])
+ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
+
+
+@cache
+def snippet() -> tuple[bytes, str]:
+    """The script (package data) and its ETag."""
+    body = files("journeys.data").joinpath("web/popovers.js").read_bytes()
+    return body, '"' + hashlib.sha256(body).hexdigest()[:20] + '"'
+
+
+@router.get("/popovers.js", summary="the website snippet: <script src=… data-write-key=…>",
+            response_class=Response)  # fmt: skip
+async def popovers_script(request: Request) -> Response:
+    """Public and cacheable for an hour; a revalidation with the same ETag is 304."""
+    body, etag = snippet()
+    headers = {"ETag": etag, "Cache-Control": "public, max-age=3600", **ANY_ORIGIN}
+    if request.headers.get("if-none-match") == etag:
+        return Response(status_code=304, headers=headers)
+    return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
 
 
 @router.get(
@@ -28,6 +52,7 @@ router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["popovers"])
 )
 async def popovers(
     request: Request,
+    response: Response,
     settings: SettingsDep,
     store: StoreDep,
     templates: TemplatesDep,
@@ -93,4 +118,5 @@ async def popovers(
             )
         return shown
 
+    response.headers.update(ANY_ORIGIN)
     return await store.run(serve)

@@ -19,7 +19,7 @@ import jinja2
 import yaml
 from jinja2 import StrictUndefined, TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from journeys.channels.subscriptions import TOPICS_FILE, load_topics
 from journeys.config.settings import ConfigError
@@ -68,6 +68,15 @@ class Popover(_Content):
     fields: dict[str, str] = Field(min_length=1)
     # Display rule: page paths (globs, `*` spans `/`) where it may show; none: any page.
     pages: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+
+    @model_validator(mode="after")
+    def _kind_fields(self) -> "Popover":
+        if self.kind == "time_sensitive_offer" and "ends_at" not in self.fields:
+            raise ValueError(
+                "a time_sensitive_offer needs fields.ends_at: when the offer ends (ISO 8601,"
+                ' e.g. "{{ properties.ends_at }}"), for its countdown and its expiry'
+            )
+        return self
 
     def shows_on(self, page: str | None) -> bool:
         """Whether it may show on this page; one that names pages waits for a page it names."""

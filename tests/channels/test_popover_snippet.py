@@ -1,17 +1,19 @@
 """The website snippet (`/v1/popovers.js`) on a shop page of another origin, in headless
-Chromium against a real API server: it finds the visitor by analytics.js's anonymousId, shows
-the due welcome popover as a dialog with the focus in it, Escape dismisses it, and the exit
-intent popover waits until the pointer leaves through the top. What the page did is reported
-back as `Popover Viewed` / `Popover Dismissed` events in the store."""
+Chromium against a real API server, with the shipped templates: it finds the visitor by
+analytics.js's anonymousId, shows the due welcome popover as a dialog with the focus in it,
+Escape dismisses it, the exit-intent popover waits until the pointer leaves through the top, and
+a time-sensitive offer counts down and is gone when it ends (an ended one is not served). What
+the page did is reported back as `Popover Viewed` / `Popover Dismissed` events in the store."""
 
 import functools
 import http.server
 import json
-import shutil
 import threading
 import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,7 +21,6 @@ from sqlmodel import select
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.api.app import create_app
-from journeys.channels.templates import SHIPPED
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope, upgrade_schema
 from journeys.store.models import Event, Message
@@ -30,31 +31,35 @@ from tests.helpers.ports import free_port
 
 WRITE_KEY = "shop-write-key"
 VISITOR = "visitor-1"  # the anonymousId analytics.js left in the shop's storage
-EXIT = """
-leaving_offer:
-  topic: offers
-  popover:
-    kind: exit_intent
-    fields: {title: Before you go, body: Free shipping today., cta: Keep shopping}
-"""
 # The shop's page: analytics.js's id already stored, the snippet, then a driver standing in
-# for the visitor (keys and pointer), which writes what it saw into #seen.
+# for the visitor (keys, pointer, patience), which writes what it saw into #seen.
 SHOP = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Shop</title></head>
-<body><h1>Boots</h1><a href="/cart">Cart</a><pre id="seen"></pre>
+<body><h1>Boots</h1><a href="/cart">Cart</a><pre id="seen"></pre><pre id="errors" hidden></pre>
+<script>window.onerror = function (message, source, line) {
+  document.getElementById("errors").textContent += message + " " + source + ":" + line + "\n";
+};</script>
 <script>localStorage.setItem("ajs_anonymous_id", JSON.stringify("VISITOR"));</script>
 <script src="API/v1/popovers.js" data-write-key="KEY"></script>
 <script>
 function look() {
   var d = document.querySelector('[role="dialog"]');
+  var countdown = d && d.querySelector(".jp-countdown");
   return d && {title: d.querySelector(".jp-title").textContent,
                modal: d.getAttribute("aria-modal"),
                focused: document.activeElement.textContent,
-               id: d.getAttribute("data-popover-id")};
+               id: d.getAttribute("data-popover-id"),
+               countdown: countdown ? countdown.textContent : null};
 }
+function done(seen) { document.getElementById("seen").textContent = JSON.stringify(seen); }
 window.addEventListener("load", function () {
-  var seen = {};
   journeysPopovers.ready.then(function (due) {
-    seen.due = due.map(function (p) { return p.kind; });
+    var seen = {due: due.map(function (p) { return p.kind; }),
+                anonymousId: journeysPopovers.anonymousId()};
+    DRIVER
+  });
+});
+</script></body></html>"""
+LEAVING = """
     seen.first = look();
     document.dispatchEvent(new KeyboardEvent("keydown", {key: "Escape", bubbles: true}));
     seen.afterEscape = look();
@@ -62,48 +67,62 @@ window.addEventListener("load", function () {
     seen.pointerStillIn = look();
     document.dispatchEvent(new MouseEvent("mouseout", {clientY: -2, bubbles: true}));
     seen.leaving = look();
-    seen.anonymousId = journeysPopovers.anonymousId();
-    document.getElementById("seen").textContent = JSON.stringify(seen);
-  });
-});
-</script></body></html>"""
-
-
-def serve(root: Path) -> Iterator[str]:
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
+    done(seen);
+"""
+WAITING = """
+    setTimeout(function () { seen.soon = look(); }, 300);
+    setTimeout(function () { seen.later = look(); done(seen); }, 3500);
+"""
 
 
 @pytest.fixture
-def api(dev_env: WorkflowEnvironment, sqlite_url: str, tmp_path: Path) -> Iterator[str]:
-    """The API (templates: the shipped ones and an exit-intent offer) on a free port."""
-    templates = tmp_path / "templates"
-    shutil.copytree(SHIPPED, templates)
-    (templates / "exit.yaml").write_text(EXIT)
-    settings = Settings(
-        database_url=sqlite_url,
-        write_keys=[WRITE_KEY],
-        templates_dir=templates,
-        popovers_per_session=2,
-    )  # both due popovers in one page view
+def api(dev_env: WorkflowEnvironment, sqlite_url: str) -> Iterator[str]:
+    """The API with the shipped templates on a free port."""
+    settings = Settings(database_url=sqlite_url, write_keys=[WRITE_KEY],
+                        popovers_per_session=2)  # both due popovers in one page view  # fmt: skip
     upgrade_schema(sqlite_url)
     with serving(create_app(settings, client=dev_env.client)) as address:
         yield f"http://{address}"
 
 
-def queue_popovers(url: str) -> None:
-    customer = anonymous_customer_id(VISITOR)
+def queue(url: str, *popovers: tuple[str, str, dict[str, Any]]) -> None:
+    """(key, template, the properties it renders) each, queued for the visitor."""
     with session_scope(url) as session:
-        for key, template in (("run-1:hello:1", "welcome_popover"),
-                              ("run-2:leave:1", "leaving_offer")):  # fmt: skip
-            session.add(Message(idempotency_key=key, customer_id=customer, journey="welcome",
-                                step=key.split(":")[1], channel="popover", template=template,
-                                status="queued", context={}))  # fmt: skip
+        for key, template, properties in popovers:
+            session.add(Message(idempotency_key=key, customer_id=anonymous_customer_id(VISITOR),
+                                journey="j", step=key.split(":")[1], channel="popover",
+                                template=template, status="queued",
+                                context={"properties": properties}))  # fmt: skip
+
+
+def visit(api: str, tmp_path: Path, driver: str, name: str) -> dict[str, Any]:
+    """The shop's page, from its own origin, as the driver saw it."""
+    shop = tmp_path / "shop"
+    shop.mkdir()
+    page = SHOP.replace("VISITOR", VISITOR).replace("API", api).replace("KEY", WRITE_KEY)
+    (shop / "index.html").write_text(page.replace("DRIVER", driver))
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(shop))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), handler)
+    with server:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        drawn = open_page(f"http://127.0.0.1:{server.server_address[1]}/index.html", tmp_path, name)
+        server.shutdown()
+    assert drawn.errors == "", drawn.errors
+    return json.loads(drawn.dom.split('<pre id="seen">')[1].split("</pre>")[0])
+
+
+def reported(url: str, expected: int) -> list[tuple[str, str]]:
+    """The popover events stored for the visitor, once `expected` arrived (fire and forget)."""
+    found: list[tuple[str, str]] = []
+    for _ in range(50):
+        with session_scope(url) as session:
+            rows = session.exec(select(Event).where(Event.customer_id
+                                                    == anonymous_customer_id(VISITOR)))  # fmt: skip
+            found = sorted((e.event, e.payload["properties"]["popover_id"]) for e in rows)
+        if len(found) >= expected:
+            break
+        time.sleep(0.1)
+    return found
 
 
 def test_the_script_is_public_cacheable_and_revalidates(api: str) -> None:
@@ -119,31 +138,37 @@ def test_the_script_is_public_cacheable_and_revalidates(api: str) -> None:
 def test_a_shop_page_shows_the_due_popovers_and_reports_back(
     api: str, sqlite_url: str, tmp_path: Path
 ) -> None:
-    queue_popovers(sqlite_url)
-    shop = tmp_path / "shop"
-    shop.mkdir()
-    page = SHOP.replace("VISITOR", VISITOR).replace("API", api).replace("KEY", WRITE_KEY)
-    (shop / "index.html").write_text(page)
-    for origin in serve(shop):  # the shop's own origin, not the API's
-        drawn = open_page(f"{origin}/index.html", tmp_path, "popover-snippet")
-    seen = json.loads(drawn.dom.split('<pre id="seen">')[1].split("</pre>")[0])
+    queue(sqlite_url, ("run-1:hello:1", "welcome_popover", {}),
+          ("run-2:leave:1", "leaving_offer_popover", {}))  # fmt: skip
+    seen = visit(api, tmp_path, LEAVING, "popover-exit-intent")
     assert seen["anonymousId"] == VISITOR  # analytics.js's id, not a new one
     assert seen["due"] == ["welcome", "exit_intent"]
     assert seen["first"] == {"title": "Welcome!", "modal": "true", "focused": "Show me",
-                             "id": "run-1:hello:1"}  # fmt: skip
+                             "id": "run-1:hello:1", "countdown": None}  # fmt: skip
     assert seen["afterEscape"] is None and seen["pointerStillIn"] is None
     assert seen["leaving"]["title"] == "Before you go"  # left through the top
-    reported = []
-    for _ in range(50):  # the reports are fire-and-forget
-        with session_scope(sqlite_url) as session:
-            rows = session.exec(select(Event).where(Event.customer_id
-                                                    == anonymous_customer_id(VISITOR)))  # fmt: skip
-            reported = sorted((e.event, e.payload["properties"]["popover_id"]) for e in rows)
-        if len(reported) >= 3:
-            break
-        time.sleep(0.1)
-    assert reported == [
+    assert reported(sqlite_url, 3) == [
         ("Popover Dismissed", "run-1:hello:1"),
         ("Popover Viewed", "run-1:hello:1"),
         ("Popover Viewed", "run-2:leave:1"),
     ]
+
+
+@pytest.mark.browser
+def test_a_time_sensitive_offer_counts_down_and_is_gone_when_it_ends(
+    api: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    now = datetime.now(UTC)
+    ended, ending = now - timedelta(minutes=1), now + timedelta(seconds=3)
+    queue(sqlite_url,
+          ("run-1:sale:1", "flash_sale_popover", {"ends_at": ended.isoformat()}),
+          ("run-2:sale:1", "flash_sale_popover", {"ends_at": ending.isoformat()}))  # fmt: skip
+    seen = visit(api, tmp_path, WAITING, "popover-countdown")
+    assert seen["due"] == ["time_sensitive_offer"]  # the ended one is not served
+    assert seen["soon"]["title"] == "Today only" and seen["soon"]["id"] == "run-2:sale:1"
+    assert seen["soon"]["countdown"] in ("Ends in 0:03", "Ends in 0:02")
+    assert seen["later"] is None  # gone when it ended
+    with session_scope(sqlite_url) as session:
+        ended = session.get(Message, "run-1:sale:1")
+        assert ended is not None and ended.status == "skipped"
+        assert ended.reason == "the offer ended before it showed"

@@ -5,9 +5,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import pytest
+from pydantic import ValidationError
 from sqlmodel import select
 
 from journeys.api.app import create_app
+from journeys.channels.templates import Popover
 from journeys.config.settings import Settings
 from journeys.store.customers import link_identity, upsert_traits
 from journeys.store.db import session_scope
@@ -184,3 +187,10 @@ async def test_page_loads_at_once_never_get_the_same_popover(database_url: str) 
     assert [r.status_code for r in loads] == [200] * 8
     shown = [p["popover_id"] for r in loads for p in r.json()]
     assert sorted(shown) == ["p1", "p2", "p3"]
+
+
+def test_a_time_sensitive_offer_needs_its_end() -> None:
+    with pytest.raises(ValidationError, match="a time_sensitive_offer needs fields.ends_at"):
+        Popover(kind="time_sensitive_offer", fields={"title": "Today only"})
+    offer = Popover(kind="time_sensitive_offer", fields={"title": "x", "ends_at": "{{ e }}"})
+    assert offer.fields["ends_at"] == "{{ e }}"

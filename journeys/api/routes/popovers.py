@@ -4,7 +4,7 @@ the display rules applied. Websites call these from their own origin: both answe
 (the write key is public by design, like Segment's)."""
 
 import hashlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from importlib.resources import files
 from typing import Annotated, Any
@@ -43,6 +43,21 @@ async def popovers_script(request: Request) -> Response:
     if request.headers.get("if-none-match") == etag:
         return Response(status_code=304, headers=headers)
     return Response(body, media_type="text/javascript; charset=utf-8", headers=headers)
+
+
+def offer_ended(content: dict[str, Any]) -> bool:
+    """A time-sensitive offer past its `ends_at` (the countdown's end) is not shown; an
+    `ends_at` that is not a date fails the popover like a template that does not render."""
+    if content["kind"] != "time_sensitive_offer":
+        return False
+    text = content["fields"].get("ends_at", "")
+    try:
+        ends = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError as err:
+        raise RenderError([("popover.ends_at", f"{text!r} is not a date (ISO 8601)")]) from err
+    if ends.tzinfo is None:
+        ends = ends.replace(tzinfo=UTC)
+    return ends <= datetime.now(UTC)
 
 
 @router.get(
@@ -103,10 +118,14 @@ async def popovers(
             )  # fmt: skip
             try:
                 content = render(templates[message.template], "popover", context)
+                ended = offer_ended(content)
             except RenderError as err:  # failed for good: later page views go on
                 mark(session, message, status="failed", reason=str(err))
                 log.warning("popover_not_rendered", customer_id=customer_id,
                             template=message.template, error=str(err))  # fmt: skip
+                continue
+            if ended:
+                mark(session, message, status="skipped", reason="the offer ended before it showed")
                 continue
             shown.append(
                 {

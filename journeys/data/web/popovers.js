@@ -8,7 +8,9 @@
  * for this visitor, page and browsing session; shows them one at a time as accessible dialogs
  * (focus kept inside, Escape closes, fixed position so the page never shifts); and reports
  * `Popover Viewed`, `Popover Clicked` and `Popover Dismissed`. An `exit_intent` popover waits
- * until the pointer leaves the page towards the top, at most once per session. Every class is
+ * until the pointer leaves the page towards the top, at most once per session; a
+ * `time_sensitive_offer` counts down to its `ends_at` and is gone when it ends (one whose end
+ * has passed is not shown at all; the API does not serve it either). Every class is
  * `jp-…` and the built-in style comes first in <head>: a shop's own CSS overrides it.
  */
 (function () {
@@ -84,6 +86,7 @@
     "border-radius:10px;padding:20px 22px;font:15px/1.45 system-ui,sans-serif;position:relative;" +
     "box-shadow:0 12px 40px rgba(0,0,0,.25)}" +
     ".jp-title{font-size:19px;margin:0 28px 8px 0}.jp-body{margin:0 0 16px}" +
+    ".jp-countdown{font-weight:600;color:#b91c1c;margin:0 0 14px}" +
     ".jp-cta{background:#2563eb;color:#fff;border:0;border-radius:6px;padding:9px 16px;" +
     "font:inherit;cursor:pointer}.jp-close{position:absolute;top:10px;right:12px;border:0;" +
     "background:none;font-size:22px;line-height:1;cursor:pointer;color:#374151}";
@@ -126,6 +129,23 @@
     dialog.appendChild(close);
     dialog.appendChild(title);
     dialog.appendChild(body);
+    var ticking = null;
+    if (popover.kind === "time_sensitive_offer") {
+      var ends = Date.parse(fields.ends_at);
+      var countdown = document.createElement("p");
+      countdown.className = "jp-countdown";
+      countdown.setAttribute("aria-live", "off");  // a screen reader is not read every second
+      dialog.appendChild(countdown);
+      var tick = function () {
+        var left = Math.max(0, Math.round((ends - Date.now()) / 1000));
+        if (!left) { gone(); return; }
+        var h = Math.floor(left / 3600), m = Math.floor(left % 3600 / 60), sec = left % 60;
+        countdown.textContent = "Ends in " + (h ? h + ":" : "") +
+          (h && m < 10 ? "0" : "") + m + ":" + (sec < 10 ? "0" : "") + sec;
+      };
+      ticking = setInterval(tick, 1000);
+      setTimeout(tick, 0);
+    }
     var cta = null;
     if (fields.cta) {
       cta = document.createElement("button");
@@ -136,14 +156,22 @@
     }
     overlay.appendChild(dialog);
 
-    function done(event) {
+    function takeDown() {
+      if (ticking) { clearInterval(ticking); }
       document.removeEventListener("keydown", onKey, true);
       overlay.remove();
       open = null;
       if (before && before.focus) { before.focus(); }
+    }
+    function done(event) {
+      takeDown();
       var sent = report(event, popover);
       next();
       return sent;
+    }
+    function gone() {  // the offer ended while on screen: nothing the visitor did
+      takeDown();
+      next();
     }
     function onKey(e) {
       if (e.key === "Escape") { e.preventDefault(); done("Popover Dismissed"); return; }
@@ -170,9 +198,15 @@
     report("Popover Viewed", popover);
   }
 
+  function over(popover) {
+    return popover.kind === "time_sensitive_offer" &&
+      !(Date.parse((popover.fields || {}).ends_at) > Date.now());
+  }
   function next() {
-    if (open || !queue.length) { return; }
-    show(queue.shift());
+    while (!open && queue.length) {
+      var popover = queue.shift();
+      if (!over(popover)) { show(popover); }
+    }
   }
 
   function whenLeaving(popover) {

@@ -66,8 +66,7 @@ LEAVING = """
     document.dispatchEvent(new MouseEvent("mouseout", {clientY: 300, bubbles: true}));
     seen.pointerStillIn = look();
     document.dispatchEvent(new MouseEvent("mouseout", {clientY: -2, bubbles: true}));
-    seen.leaving = look();
-    done(seen);
+    setTimeout(function () { seen.leaving = look(); done(seen); }, 500);  // granted, then shown
 """
 WAITING = """
     setTimeout(function () { seen.soon = look(); }, 300);
@@ -125,6 +124,40 @@ def reported(url: str, expected: int) -> list[tuple[str, str]]:
     return found
 
 
+def test_an_exit_offer_is_served_when_the_page_shows_it_once(api: str, sqlite_url: str) -> None:
+    queue(sqlite_url, ("run-1:hello:1", "welcome_popover", {}),
+          ("run-2:leave:1", "leaving_offer_popover", {}),
+          ("run-3:leave:1", "leaving_offer_popover", {}))  # fmt: skip
+    visit = {"writeKey": WRITE_KEY, "anonymousId": VISITOR, "sessionId": "tab-1"}
+    due = httpx.get(f"{api}/v1/popovers", params={**visit, "page": "/"}).json()
+    assert [(p["popover_id"], p["claim"]) for p in due] == [
+        ("run-1:hello:1", False),
+        ("run-2:leave:1", True),
+        ("run-3:leave:1", True),
+    ]
+    again = httpx.get(f"{api}/v1/popovers", params={**visit, "page": "/"}).json()
+    assert [p["popover_id"] for p in again] == ["run-2:leave:1", "run-3:leave:1"]  # still due
+
+    def shown(key: str, **body: Any) -> httpx.Response:
+        return httpx.post(f"{api}/v1/popovers/{key}/shown", content=json.dumps(body),
+                          headers={"Content-Type": "text/plain"})  # fmt: skip
+
+    first = shown("run-2:leave:1", **visit)
+    assert first.status_code == 200 and first.json() == {"show": True}
+    assert first.headers["access-control-allow-origin"] == "*"  # the shop's page reads it
+    twice = shown("run-2:leave:1", **visit)  # another tab
+    assert twice.status_code == 409 and twice.json()["reason"] == "already shown"
+    full = shown("run-3:leave:1", **visit)  # two served in this session: the cap
+    assert full.status_code == 409 and "used up" in full.json()["reason"]
+    other = shown("run-3:leave:1", **{**visit, "anonymousId": "someone-else"})
+    assert other.status_code == 404
+    assert shown("run-3:leave:1", writeKey=WRITE_KEY).status_code == 400  # whose?
+    assert shown("run-3:leave:1", anonymousId=VISITOR).status_code == 401
+    with session_scope(sqlite_url) as session:
+        waiting = session.get(Message, "run-3:leave:1")
+        assert waiting is not None and waiting.status == "queued"  # for another session
+
+
 def test_the_script_is_public_cacheable_and_revalidates(api: str) -> None:
     first = httpx.get(f"{api}/v1/popovers.js")
     assert first.status_code == 200 and first.headers["content-type"].startswith("text/javascript")
@@ -147,6 +180,9 @@ def test_a_shop_page_shows_the_due_popovers_and_reports_back(
                              "id": "run-1:hello:1", "countdown": None}  # fmt: skip
     assert seen["afterEscape"] is None and seen["pointerStillIn"] is None
     assert seen["leaving"]["title"] == "Before you go"  # left through the top
+    with session_scope(sqlite_url) as session:  # served when shown, in this browsing session
+        exit_offer = session.get(Message, "run-2:leave:1")
+        assert exit_offer is not None and exit_offer.status == "sent" and exit_offer.served_session
     assert reported(sqlite_url, 3) == [
         ("Popover Dismissed", "run-1:hello:1"),
         ("Popover Viewed", "run-1:hello:1"),

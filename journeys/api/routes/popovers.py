@@ -11,20 +11,23 @@ from typing import Annotated, Any
 
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
 from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, TemplatesDep, require_write_key
 from journeys.api.errors import ApiError
+from journeys.api.routes.tracking import TrackingBody
 from journeys.channels.templates import RenderError, render, render_context
 from journeys.store.customers import customer_traits, resolve_anonymous, survivors
 from journeys.store.ledger import mark
-from journeys.store.popovers import due_popovers
+from journeys.store.popovers import claim_popover, due_popovers
 from journeys.vocabulary.ids import anonymous_customer_id, identified_customer_id
 
 log = structlog.get_logger()
 
 router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["popovers"])
 ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
+ON_SHOW = ("exit_intent",)  # kinds the page may never show: served when shown, not when fetched
 
 
 @cache
@@ -95,21 +98,17 @@ async def popovers(
         )
     shows_here = {name for name, t in templates.items() if t.popover and t.popover.shows_on(page)}
 
+    on_show = {name for name, t in templates.items() if t.popover and t.popover.kind in ON_SHOW}
+
     def serve(session: Session) -> list[dict[str, Any]]:
-        customer_id = (
-            identified_customer_id(userId)
-            if userId
-            else resolve_anonymous(session, anonymous_ids=[str(anonymousId)]).get(
-                str(anonymousId), anonymous_customer_id(str(anonymousId))
-            )
-        )
-        customer_id = survivors(session, customer_ids=[customer_id]).get(customer_id, customer_id)
+        customer_id = visitor(session, userId, anonymousId)
         traits = customer_traits(session, customer_id=customer_id) or {}
         shown = []
         for message in due_popovers(
             session, customer_id=customer_id, max_per_day=settings.popovers_per_day,
             expiry=timedelta(days=settings.popover_expiry_days), session_id=sessionId,
             max_per_session=settings.popovers_per_session, templates=shows_here,
+            on_show=on_show,
         ):  # fmt: skip
             context = render_context(
                 customer_id=customer_id, traits=traits,
@@ -133,9 +132,59 @@ async def popovers(
                     "kind": content["kind"],
                     "fields": content["fields"],
                     "journey": message.journey,
+                    # served only once the page shows it: POST .../{popover_id}/shown first
+                    "claim": message.template in on_show,
                 }
             )
         return shown
 
     response.headers.update(ANY_ORIGIN)
     return await store.run(serve)
+
+
+def visitor(session: Session, user_id: str | None, anonymous_id: str | None) -> str:
+    """The customer a website's ids stand for, after merges."""
+    customer_id = (
+        identified_customer_id(user_id)
+        if user_id
+        else resolve_anonymous(session, anonymous_ids=[str(anonymous_id)]).get(
+            str(anonymous_id), anonymous_customer_id(str(anonymous_id))
+        )
+    )
+    return survivors(session, customer_ids=[customer_id]).get(customer_id, customer_id)
+
+
+@router.post("/popovers/{popover_id}/shown", summary="serve a popover the page shows now")
+async def shown(
+    popover_id: str, body: TrackingBody, settings: SettingsDep, store: StoreDep
+) -> JSONResponse:
+    """For an exit-intent popover, which the page holds until the visitor leaves: the page
+    asks before it shows it (text/plain body with `writeKey`, `userId` or `anonymousId`, and
+    `sessionId`, as the snippet sends). 200 `{"show": true}` once; 409 if it was shown
+    already (another tab) or the day's or session's popovers are used up; 404 if it is not
+    this visitor's."""
+    user_id, anonymous_id = body.get("userId"), body.get("anonymousId")
+    session_id = body.get("sessionId")
+    problems = [{"field": f, "reason": "a string of at most 300 characters"}
+                for f, v in (("userId", user_id), ("anonymousId", anonymous_id),
+                             ("sessionId", session_id))
+                if v is not None and (not isinstance(v, str) or not 0 < len(v) <= 300)]  # fmt: skip
+    if not user_id and not anonymous_id:
+        problems.append({"field": "userId", "reason": "userId or anonymousId is required"})
+    if problems:
+        raise ApiError(400, "invalid request", problems)
+
+    def claim(session: Session) -> str | None:
+        return claim_popover(
+            session, customer_id=visitor(session, user_id, anonymous_id), key=popover_id,
+            max_per_day=settings.popovers_per_day, session_id=session_id,
+            max_per_session=settings.popovers_per_session,
+        )  # fmt: skip
+
+    why_not = await store.run(claim)
+    if why_not == "no such popover for this visitor":
+        raise ApiError(404, why_not, headers=ANY_ORIGIN)
+    if why_not is not None:
+        return JSONResponse({"show": False, "reason": why_not}, status_code=409,
+                            headers=ANY_ORIGIN)  # fmt: skip
+    return JSONResponse({"show": True}, headers=ANY_ORIGIN)

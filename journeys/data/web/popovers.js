@@ -8,7 +8,8 @@
  * for this visitor, page and browsing session; shows them one at a time as accessible dialogs
  * (focus kept inside, Escape closes, fixed position so the page never shifts); and reports
  * `Popover Viewed`, `Popover Clicked` and `Popover Dismissed`. An `exit_intent` popover waits
- * until the pointer leaves the page towards the top, at most once per session; a
+ * until the pointer leaves the page towards the top, at most once per session, and is served
+ * (counted against the caps) only then, when the API grants it; a
  * `time_sensitive_offer` counts down to its `ends_at` and is gone when it ends (one whose end
  * has passed is not shown at all; the API does not serve it either). Every class is
  * `jp-…` and the built-in style comes first in <head>: a shop's own CSS overrides it.
@@ -209,6 +210,17 @@
     }
   }
 
+  function claim(popover) {
+    // served only when shown: the API says yes once (not if another tab showed it, or the
+    // day's or session's popovers are used up)
+    if (!popover.claim) { return Promise.resolve(true); }
+    var body = {writeKey: writeKey, anonymousId: anonymousId, sessionId: sessionId};
+    if (userId) { body.userId = userId; }
+    return fetch(api + "/v1/popovers/" + encodeURIComponent(popover.popover_id) + "/shown", {
+      method: "POST", headers: {"Content-Type": "text/plain"}, body: JSON.stringify(body)
+    }).then(function (r) { return r.ok; }, function () { return false; });
+  }
+
   function whenLeaving(popover) {
     var flag = "journeys_exit_" + popover.popover_id;
     if (session(flag)) { return; }  // at most once per session
@@ -216,8 +228,9 @@
       if (e.relatedTarget || e.clientY > 0) { return; }  // left through the top edge only
       document.removeEventListener("mouseout", onOut);
       try { sessionStorage.setItem(flag, "1"); } catch (err) { /* storage blocked */ }
-      queue.push(popover);
-      next();
+      claim(popover).then(function (granted) {
+        if (granted) { queue.push(popover); next(); }
+      });
     }
     document.addEventListener("mouseout", onOut);
   }

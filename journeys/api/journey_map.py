@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 from journeys.charts import COLOURS, figure
-from journeys.kpis.experiments import wilson
+from journeys.kpis.reports import rate_text
 from journeys.store.journey_map import ENTRY, MapCounts
 from journeys.vocabulary.journey_spec import JourneySpec
 
@@ -103,12 +103,6 @@ def _label(name: str, kind: str | None, counts: MapCounts, now: dict[str, int] |
     return "<br>".join(parts)
 
 
-def share(part: int, whole: int) -> str:
-    """A rate with its Wilson 95% interval: "25.0% [4.6–69.9]"."""
-    low, high = wilson(part, whole)
-    return f"{100 * part / whole:.1f}% [{100 * low:.1f}–{100 * high:.1f}]"
-
-
 def engagement(name: str, counts: MapCounts) -> str:
     """Opens and clicks of the step's sent messages, the person's with their rate, a
     machine's (privacy proxy, link scanner) apart and not in the rate."""
@@ -116,7 +110,7 @@ def engagement(name: str, counts: MapCounts) -> str:
     sent = found["sent"]
     if not sent:
         return ""
-    people = ", ".join(f"{kind} {found[kind]:,} ({share(found[kind], sent)})"
+    people = ", ".join(f"{kind} {found[kind]:,} ({rate_text(found[kind], sent)})"
                        for kind in ("opened", "clicked"))  # fmt: skip
     machines = found["machine opened"] + found["machine clicked"]
     if not machines:
@@ -143,7 +137,7 @@ def step_rows(spec: JourneySpec, counts: MapCounts, now: dict[str, int] | None) 
     for step in spec.steps:
         ended = counts.ended.get(step.id, Counter())
         runs = counts.reached.get(step.id, 0)
-        conversion = share(counts.converted_after[step.id], runs) if runs else "–"
+        conversion = rate_text(counts.converted_after[step.id], runs)
         rows.append([
             step.id, step.kind, "–" if now is None else now.get(step.id, 0),
             counts.reached.get(step.id, 0),

@@ -7,8 +7,14 @@ from dataclasses import dataclass
 from html import escape
 
 from journeys.charts import figure, page, table
-from journeys.kpis.experiments import wilson
-from journeys.kpis.reports import ClvSummary, Conversion, ExperimentResult, Funnel, NpsReport
+from journeys.kpis.reports import (
+    ClvSummary,
+    Conversion,
+    ExperimentResult,
+    Funnel,
+    NpsReport,
+    rate_text,
+)
 
 
 @dataclass(frozen=True)
@@ -29,14 +35,6 @@ def _pct(value: float | None) -> str:
 
 def _num(value: float | None, digits: int = 1) -> str:
     return "–" if value is None else f"{value:,.{digits}f}"
-
-
-def _interval(part: int, whole: int) -> str:
-    """A rate with its Wilson 95% interval."""
-    if not whole:
-        return "–"
-    low, high = wilson(part, whole)
-    return f"{100 * part / whole:.1f}% [{100 * low:.1f}–{100 * high:.1f}]"
 
 
 def _empty(name: str, message: str) -> str:
@@ -169,7 +167,7 @@ def render_page(data: PageData) -> str:
             s.customers,
             s.next_stage or "–",
             s.advanced if s.next_stage else "–",
-            _interval(s.advanced, s.customers) if s.next_stage else "–",
+            rate_text(s.advanced, s.customers) if s.next_stage else "–",
             _num(s.median_days),
             _num(s.mean_days),
             s.still_in,

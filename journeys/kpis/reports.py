@@ -38,6 +38,15 @@ def conversion(key: str, entries: int, conversions: int, group: str = "") -> Con
     return Conversion(key, entries, conversions, rate, low, high, group)
 
 
+def rate_text(part: int, whole: int) -> str:
+    """A rate with its Wilson 95% interval as the pages print it, "25.0% [4.6–69.9]"; "–"
+    with nothing to divide by."""
+    if not whole:
+        return "–"
+    low, high = wilson(part, whole)
+    return f"{100 * part / whole:.1f}% [{100 * low:.1f}–{100 * high:.1f}]"
+
+
 def conversions(rows: Iterable[Any]) -> list[Conversion]:
     """From store.kpis.Counts rows (key, entries, conversions, group)."""
     return [conversion(r.key, r.entries, r.conversions, r.group) for r in rows]

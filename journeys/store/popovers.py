@@ -42,9 +42,8 @@ def due_popovers(
             continue
         elif message.template in on_show:
             due.append(message)
-        elif len([m for m in due if m.status == "sent"]) < room and _claim(
-            session, message, session_id, now
-        ):
+        elif room > 0 and _claim(session, message, session_id, now):
+            room -= 1
             due.append(message)
     return due
 

@@ -21,7 +21,7 @@ from journeys.api.auth import CONSOLE_COOKIE, is_admin_key
 from journeys.api.deps import ClientDep, KeyFirstRoute, SettingsDep, StoreDep, console_reader
 from journeys.api.errors import ApiError
 from journeys.api.inflections_chart import forest
-from journeys.api.journey_map import journey_map, share, step_rows
+from journeys.api.journey_map import journey_map, step_rows
 from journeys.api.paths_chart import stage_flow
 from journeys.api.routes.insights import CAVEAT, DEFAULT_GOAL, find_inflections
 from journeys.api.routes.journeys import quoted
@@ -30,7 +30,7 @@ from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
 from journeys.client import live_state
 from journeys.kpis.inflections import MIN_EXPOSED
-from journeys.kpis.reports import as_json, lift_text
+from journeys.kpis.reports import as_json, lift_text, rate_text
 from journeys.store.inspect import customer_story
 from journeys.store.journey_map import journey_map_counts
 from journeys.store.journeys import get_version, list_journeys
@@ -326,9 +326,9 @@ async def inflections_page(
     found, landmarks, start, end = await find_inflections(
         store, goal=goal, start=start, end=end, window_days=30
     )
-    rows = [[f.touchpoint, f.exposed, share(round(f.rate_exposed * f.exposed), f.exposed),
-             share(round(f.rate_unexposed * (landmarks - f.exposed)), landmarks - f.exposed)
-             if landmarks > f.exposed else "–", f"{f.lift:.2f}",
+    rows = [[f.touchpoint, f.exposed, rate_text(round(f.rate_exposed * f.exposed), f.exposed),
+             rate_text(round(f.rate_unexposed * (landmarks - f.exposed)), landmarks - f.exposed),
+             f"{f.lift:.2f}",
              f"{f.odds_ratio:.2f} ({f.low:.2f}–{f.high:.2f})",
              "< 0.001" if f.p_value < 0.001 else f"{f.p_value:.3f}", f.strata]
             for f in found]  # fmt: skip

@@ -17,6 +17,7 @@ import ipaddress
 import json
 import re
 from datetime import UTC, datetime, timedelta
+from functools import cache
 from typing import Any, Literal
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -163,6 +164,12 @@ def suppresses(report: ProviderReport) -> str | None:
 router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["feedback"])
 
 
+@cache
+def networks(ranges: tuple[str, ...]) -> list[machine.Network]:
+    """JOURNEYS_MACHINE_RANGES as networks, parsed once (settings checked them at start)."""
+    return [ipaddress.ip_network(text, strict=False) for text in ranges]
+
+
 async def record_tracked(
     request: Request, token: str, kind: tracking.Kind, client: Client, settings: Settings,
     ingestor: Ingestor, store: Store,
@@ -179,7 +186,7 @@ async def record_tracked(
         user_agent=request.headers.get("user-agent", ""),
         address=request.client.host if request.client else None,
         seconds_after_send=(datetime.now(UTC) - composed).total_seconds(),
-        extra_ranges=[ipaddress.ip_network(text, strict=False) for text in settings.machine_ranges],
+        extra_ranges=networks(tuple(settings.machine_ranges)),
     )
     call = feedback_call(customer_id=send.customer_id, event=event, send=send, channel="email",
                          url=tracked.url, made_by_machine=made_by)  # fmt: skip

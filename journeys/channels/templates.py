@@ -60,23 +60,124 @@ class Push(_Content):
     deep_link: str | None = None
 
 
+PopoverKind = Literal[
+    "welcome", "cart_recovery", "exit_intent", "product_recommendation",
+    "time_sensitive_offer", "retargeting", "email_my_basket", "data_capture", "survey",
+]  # fmt: skip
+FORM_KINDS = ("email_my_basket", "data_capture", "survey")  # the visitor submits answers
+PRODUCT_KINDS = ("product_recommendation", "retargeting", "email_my_basket", "cart_recovery")
+COMMON_FIELDS = ("title", "body", "cta", "url")
+# Each kind's fields: those it needs, and those only it may have.
+KIND_FIELDS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "welcome": (("title",), ()),
+    "cart_recovery": (("title",), ()),
+    "exit_intent": (("title",), ()),
+    "product_recommendation": (("title",), ()),
+    "time_sensitive_offer": (("title", "ends_at"), ("ends_at",)),
+    "retargeting": (("title",), ()),
+    "email_my_basket": (("title", "cta"), ("thanks",)),
+    "data_capture": (("title", "cta"), ("thanks",)),
+    "survey": (("title", "cta"), ("thanks",)),
+}
+FIELD_MEANING = {
+    "ends_at": 'when the offer ends (ISO 8601, e.g. "{{ properties.ends_at }}"), for its '
+    "countdown and its expiry",
+    "cta": "the label of the button that sends the form",
+    "title": "the heading",
+}
+
+
+RESERVED_ANSWERS = ("popover_id", "journey", "survey", "kind", "products")
+
+
+class FormField(_Content):
+    """One question of a data-capture, survey or email-my-basket form. `name` is the trait
+    (data capture) or answer (survey) it fills; a `consent` box records the visitor joining
+    the subscription group `channel`/`topic` when ticked."""
+
+    name: str = Field(pattern=r"^[a-z_][a-z0-9_]{0,63}$")
+    label: str = Field(min_length=1, max_length=300)
+    type: Literal["email", "text", "phone", "number", "choice", "rating", "consent"]
+    required: bool = False
+    choices: list[Annotated[str, Field(min_length=1, max_length=200)]] | None = None
+    min: float | None = None  # number and rating (a rating is whole numbers, 1-5 by default)
+    max: float | None = None
+    max_length: int = Field(default=500, ge=1, le=5000)  # text
+    channel: Literal["email", "sms", "push"] | None = None  # consent
+    topic: str | None = None  # consent: a topic of topics.yaml, or "*" for all
+
+    @model_validator(mode="after")
+    def _by_type(self) -> "FormField":
+        if self.name in RESERVED_ANSWERS:
+            raise ValueError(f"name: {self.name!r} is what the answers event says itself")
+        if (self.type == "choice") != (self.choices is not None):
+            raise ValueError("choices: a choice question needs them, other types have none")
+        if self.choices is not None and len(set(self.choices)) != len(self.choices):
+            raise ValueError("choices: each choice once")
+        if (self.type == "consent") != (self.channel is not None and self.topic is not None):
+            raise ValueError("channel and topic: a consent box needs both, other types neither")
+        if self.type == "rating" and (self.min, self.max) == (None, None):
+            object.__setattr__(self, "min", 1.0)
+            object.__setattr__(self, "max", 5.0)
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError("min: above max")
+        return self
+
+
 class Popover(_Content):
-    kind: Literal[
-        "welcome", "cart_recovery", "exit_intent", "product_recommendation",
-        "time_sensitive_offer", "retargeting", "email_my_basket", "data_capture", "survey",
-    ]  # fmt: skip
+    kind: PopoverKind
     fields: dict[str, str] = Field(min_length=1)
     # Display rule: page paths (globs, `*` spans `/`) where it may show; none: any page.
     pages: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
+    form: list[FormField] | None = Field(default=None, min_length=1, max_length=20)
+    event: str | None = Field(default=None, min_length=1, max_length=200)  # answers_event
 
     @model_validator(mode="after")
     def _kind_fields(self) -> "Popover":
-        if self.kind == "time_sensitive_offer" and "ends_at" not in self.fields:
-            raise ValueError(
-                "a time_sensitive_offer needs fields.ends_at: when the offer ends (ISO 8601,"
-                ' e.g. "{{ properties.ends_at }}"), for its countdown and its expiry'
-            )
+        """Publishing refuses a template whose fields do not fit its kind, before a visitor
+        sees a popover without its button or a countdown to nothing."""
+        needed, own = KIND_FIELDS[self.kind]
+        problems = [
+            f"a {self.kind} needs fields.{name}"
+            + (f": {FIELD_MEANING[name]}" if name in FIELD_MEANING else "")
+            for name in needed
+            if name not in self.fields
+        ]
+        allowed = {*COMMON_FIELDS, *own}
+        problems += [
+            f"fields.{name} is not a field of a {self.kind} ({', '.join(sorted(allowed))})"
+            for name in sorted(set(self.fields) - allowed)
+        ]
+        problems += self._form_problems()
+        if self.event is not None and self.kind != "survey":
+            problems.append("event: only a survey names the event its answers are sent as")
+        if problems:
+            raise ValueError(". ".join(problems))
         return self
+
+    def _form_problems(self) -> list[str]:
+        form = self.form or []
+        if self.kind not in FORM_KINDS:
+            return [f"a {self.kind} has no form"] if form else []
+        if not form:
+            return [f"a {self.kind} needs a form: the questions the visitor answers"]
+        names = [f.name for f in form]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        problems = [f"form: {n!r} asked twice" for n in twice]
+        questions = [f for f in form if f.type != "consent"]
+        if self.kind == "email_my_basket" and [f.type for f in questions] != ["email"]:
+            problems.append("an email_my_basket form asks one email question (and may have "
+                            "consent boxes)")  # fmt: skip
+        elif not questions:
+            problems.append(f"a {self.kind} form needs a question besides consent boxes")
+        if self.kind == "email_my_basket" and not any(f.required for f in questions):
+            problems.append("an email_my_basket form's email question is required")
+        return problems
+
+    @property
+    def answers_event(self) -> str:
+        """The track event a survey's answers are sent as."""
+        return self.event or "Survey Answered"
 
     def shows_on(self, page: str | None) -> bool:
         """Whether it may show on this page; one that names pages waits for a page it names."""
@@ -157,9 +258,13 @@ def load_templates(folder: Path | None = None) -> dict[str, Template]:
                 problems.append(f"{path}: {name}: defined twice")
             templates[name] = template
             problems += [f"{path}: {p}" for p in template_problems(name, template)]
+            known = ", ".join(sorted(topics)) or f"none: add {TOPICS_FILE}"
             if template.topic and template.topic not in topics:
-                known = ", ".join(sorted(topics)) or f"none: add {TOPICS_FILE}"
                 problems.append(f"{path}: {name}.topic: unknown topic {template.topic!r} ({known})")
+            for i, box in enumerate(template.popover.form or [] if template.popover else []):
+                if box.topic is not None and box.topic != "*" and box.topic not in topics:
+                    problems.append(f"{path}: {name}.popover.form.{i}.topic: unknown topic "
+                                    f"{box.topic!r} ({known}, or * for all)")  # fmt: skip
     if problems:
         raise ConfigError("invalid templates:\n" + "\n".join(problems))
     return templates

@@ -112,8 +112,8 @@ def _fields(content: dict[str, Any]) -> list[tuple[str, str]]:
     for field, value in content.items():
         if isinstance(value, dict):
             pairs += [(f"{field}.{k}", str(v)) for k, v in value.items()]
-        elif isinstance(value, list):
-            pairs.append((field, ", ".join(map(str, value))))
+        elif isinstance(value, list):  # pages, or a form's questions
+            pairs.append((field, ", ".join(str(getattr(v, "name", v)) for v in value)))
         elif value is not None:
             pairs.append((field, str(value)))
     return pairs

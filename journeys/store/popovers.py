@@ -2,10 +2,12 @@
 
 from collections.abc import Container
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
+from journeys.store import recommendations
 from journeys.store.customers import customer_traits
 from journeys.store.models import Message
 
@@ -110,3 +112,83 @@ def _claim(session: Session, message: Message, session_id: str | None, now: date
         return False
     session.refresh(message)
     return True
+
+
+MAX_PRODUCTS = 6  # what a popover has room for
+
+
+def popover_products(
+    session: Session, *, kind: str, customer_id: str, context: dict[str, Any]
+) -> list[dict[str, Any]]:
+    """The products a popover of `kind` shows, as cards (product_id, name, price, quantity,
+    url, image_url): the cart's (the event's Segment `products`) for a basket or cart popover,
+    the journey's `recommend` step's for a recommendation, and when the journey supplied none,
+    for a recommendation or retargeting popover the customer's recently viewed products they
+    have not bought (from the catalogue)."""
+    given = (context.get("properties") or {}).get("products")
+    cart = [p for p in given if isinstance(p, dict)] if isinstance(given, list) else []
+    picked = [p for p in context.get("products") or [] if isinstance(p, dict)]
+    if kind in ("email_my_basket", "cart_recovery"):
+        found = cart or picked
+    elif kind in ("product_recommendation", "retargeting"):
+        found = picked or _recently_viewed(session, customer_id)
+    else:
+        return []
+    return [_card(p) for p in found if _card(p)["product_id"]][:MAX_PRODUCTS]
+
+
+def _recently_viewed(session: Session, customer_id: str) -> list[dict[str, Any]]:
+    seen = recommendations.customer(session, customer_id=customer_id)
+    if seen is None:
+        return []
+    latest = list(dict.fromkeys(reversed(seen.history)))  # newest first, each once
+    wanted = [p for p in latest if p not in seen.purchased][:MAX_PRODUCTS]
+    rows = recommendations.products(session, product_ids=wanted)
+    return [
+        {"product_id": p, "name": row.name, "price": row.price}
+        for p in wanted
+        if (row := rows.get(p)) is not None
+    ]
+
+
+def _card(product: dict[str, Any]) -> dict[str, Any]:
+    """A product as the snippet draws it, from a Segment product or a recommendation card."""
+    product_id = product.get("product_id") or product.get("sku")
+
+    def number(key: str) -> float | None:
+        value = product.get(key)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+        return None
+
+    def text(key: str) -> str | None:
+        value = product.get(key)
+        return str(value)[:500] if isinstance(value, str | int | float) and value != "" else None
+
+    return {
+        "product_id": str(product_id) if product_id not in (None, "") else None,
+        "name": text("name") or (str(product_id) if product_id else None),
+        "price": number("price"),
+        "quantity": number("quantity"),
+        "url": text("url"),
+        "image_url": text("image_url"),
+    }
+
+
+def served_popover(session: Session, *, customer_id: str, key: str) -> Message | None:
+    """The customer's popover `key` once it has been shown (served), else None."""
+    message = session.get(Message, key)
+    if message is None or message.customer_id != customer_id or message.channel != "popover":
+        return None
+    return message if message.status == "sent" else None
+
+
+def mark_submitted(session: Session, *, key: str, now: datetime | None = None) -> bool:
+    """Record that the visitor submitted the popover's form; False if it was already."""
+    done = session.execute(
+        update(Message)
+        .where(col(Message.idempotency_key) == key, col(Message.outcome).is_(None))
+        .values(outcome="submitted", outcome_at=now or datetime.now(UTC))
+        .execution_options(synchronize_session=False)
+    )
+    return done.rowcount == 1  # type: ignore[attr-defined]

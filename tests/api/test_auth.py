@@ -21,6 +21,7 @@ PUBLIC = {
     "/v1/popovers": "a write key",
     "/v1/popovers.js": "nothing: the website snippet, the same for every shop",
     "/v1/popovers/{popover_id}/shown": "a write key",
+    "/v1/popovers/{popover_id}/submit": "a write key",
     "/v1/recommendations/{userId}": "a write key",
     "/console/sign-in": "nothing: it is where the key is given",
     "/console/sign-out": "nothing: it only forgets the console's cookie",

@@ -27,9 +27,11 @@ def chromium() -> str:
     pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
 
 
-def run_chromium(address: str, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+def run_chromium(
+    address: str, profile: Path, *extra: str, budget_ms: int = 5000
+) -> subprocess.CompletedProcess[str]:
     """Chromium on `address` (http://user:key@host/... passes Basic credentials for a top-level
-    navigation; file:// opens a file), with five seconds of virtual time for the scripts.
+    navigation; file:// opens a file), with `budget_ms` of virtual time for the scripts.
 
     A headless Chromium now and then never exits on a loaded machine (it once held a CI run for
     its whole two minutes), so each try gets a minute and its own process group, killed whole
@@ -39,7 +41,7 @@ def run_chromium(address: str, profile: Path, *extra: str) -> subprocess.Complet
         "--no-first-run", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--disable-dev-shm-usage",
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-        "--virtual-time-budget=5000", *extra, address,
+        f"--virtual-time-budget={budget_ms}", *extra, address,
     ]  # fmt: skip
     environment = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
     overran = ""
@@ -79,9 +81,12 @@ class Drawn:
     outside: list[str]  # attributes that point off this machine
 
 
-def open_page(page: str, tmp_path: Path, name: str) -> Drawn:
+def open_page(
+    page: str, tmp_path: Path, name: str, *flags: str, budget_ms: int = 5000
+) -> Drawn:
     """Open a page in headless Chromium — an http:// address, or served HTML (saved without
-    its auto-refresh) — the DOM after its scripts ran, and a screenshot `name`.png for review."""
+    its auto-refresh) — the DOM after its scripts ran, and a screenshot `name`.png for review.
+    `flags` go to Chromium (`--touch-events=enabled`: a touch screen)."""
     address = page
     if not page.startswith("http://"):
         saved = tmp_path / f"{name}.html"
@@ -91,7 +96,7 @@ def open_page(page: str, tmp_path: Path, name: str) -> Drawn:
     screenshots.mkdir(parents=True, exist_ok=True)
     done = run_chromium(address, tmp_path / f"profile-{name}", "--dump-dom",
                         f"--screenshot={screenshots / f'{name}.png'}", "--window-size=1280,2200",
-                        "--hide-scrollbars")  # fmt: skip
+                        "--hide-scrollbars", *flags, budget_ms=budget_ms)  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     dom = done.stdout
     errors = re.search(r'<pre id="errors"[^>]*>(.*?)</pre>', dom, re.S)

@@ -14,19 +14,38 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from journeys.api.deps import KeyFirstRoute, SettingsDep, StoreDep, TemplatesDep, require_write_key
+from journeys.api.deps import (
+    ClientDep,
+    IngestorDep,
+    KeyFirstRoute,
+    SettingsDep,
+    StoreDep,
+    TemplatesDep,
+    require_write_key,
+)
 from journeys.api.errors import ApiError
-from journeys.api.routes.tracking import TrackingBody
+from journeys.api.routes.tracking import TrackingBody, accept
+from journeys.api.schemas import SegmentCall
+from journeys.channels.forms import read_answers
 from journeys.channels.templates import RenderError, render, render_context
+from journeys.store.consent import set_subscription
 from journeys.store.customers import customer_traits, resolve_anonymous, survivors
 from journeys.store.ledger import mark
-from journeys.store.popovers import claim_popover, due_popovers
+from journeys.store.models import Message
+from journeys.store.popovers import (
+    claim_popover,
+    due_popovers,
+    mark_submitted,
+    popover_products,
+    served_popover,
+)
 from journeys.vocabulary.ids import anonymous_customer_id, identified_customer_id
 
 log = structlog.get_logger()
 
 router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["popovers"])
 ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
+BASKET_EVENT = "Basket Email Requested"  # the email_my_basket journey's trigger
 ON_SHOW = ("exit_intent",)  # kinds the page may never show: served when shown, not when fetched
 
 
@@ -126,6 +145,8 @@ async def popovers(
             if ended:
                 mark(session, message, status="skipped", reason="the offer ended before it showed")
                 continue
+            popover = templates[message.template].popover
+            assert popover is not None  # only popover templates queue popover messages
             shown.append(
                 {
                     "popover_id": message.idempotency_key,
@@ -134,6 +155,14 @@ async def popovers(
                     "journey": message.journey,
                     # served only once the page shows it: POST .../{popover_id}/shown first
                     "claim": message.template in on_show,
+                    "products": popover_products(
+                        session,
+                        kind=popover.kind,
+                        customer_id=customer_id,
+                        context=message.context,
+                    ),  # fmt: skip
+                    # answered with POST .../{popover_id}/submit
+                    "form": [q.model_dump(exclude_none=True) for q in popover.form or []],
                 }
             )
         return shown
@@ -163,16 +192,7 @@ async def shown(
     `sessionId`, as the snippet sends). 200 `{"show": true}` once; 409 if it was shown
     already (another tab) or the day's or session's popovers are used up; 404 if it is not
     this visitor's."""
-    user_id, anonymous_id = body.get("userId"), body.get("anonymousId")
-    session_id = body.get("sessionId")
-    problems = [{"field": f, "reason": "a string of at most 300 characters"}
-                for f, v in (("userId", user_id), ("anonymousId", anonymous_id),
-                             ("sessionId", session_id))
-                if v is not None and (not isinstance(v, str) or not 0 < len(v) <= 300)]  # fmt: skip
-    if not user_id and not anonymous_id:
-        problems.append({"field": "userId", "reason": "userId or anonymousId is required"})
-    if problems:
-        raise ApiError(400, "invalid request", problems)
+    user_id, anonymous_id, session_id = visitor_ids(body)
 
     def claim(session: Session) -> str | None:
         return claim_popover(
@@ -188,3 +208,106 @@ async def shown(
         return JSONResponse({"show": False, "reason": why_not}, status_code=409,
                             headers=ANY_ORIGIN)  # fmt: skip
     return JSONResponse({"show": True}, headers=ANY_ORIGIN)
+
+
+def visitor_ids(body: dict[str, Any]) -> tuple[str | None, str | None, str | None]:
+    """userId, anonymousId and sessionId of a snippet's text/plain body; 400 naming each
+    one that is not a short string, or when neither id is there."""
+    user_id, anonymous_id = body.get("userId"), body.get("anonymousId")
+    session_id = body.get("sessionId")
+    problems = [{"field": f, "reason": "a string of at most 300 characters"}
+                for f, v in (("userId", user_id), ("anonymousId", anonymous_id),
+                             ("sessionId", session_id))
+                if v is not None and (not isinstance(v, str) or not 0 < len(v) <= 300)]  # fmt: skip
+    if not user_id and not anonymous_id:
+        problems.append({"field": "userId", "reason": "userId or anonymousId is required"})
+    if problems:
+        raise ApiError(400, "invalid request", problems, headers=ANY_ORIGIN)
+    return user_id, anonymous_id, session_id
+
+
+@router.post("/popovers/{popover_id}/submit", summary="a popover form's answers")
+async def submit(
+    popover_id: str, body: TrackingBody, store: StoreDep, templates: TemplatesDep,
+    client: ClientDep, ingestor: IngestorDep,
+) -> JSONResponse:  # fmt: skip
+    """The visitor's answers to a shown email-my-basket, data-capture or survey popover
+    (text/plain body with `writeKey`, `userId` or `anonymousId`, and `answers`, as the snippet
+    sends). Checked against the template's form (400 names `answers.<question>`), then sent
+    as Segment calls through ingestion like any other: a data capture's answers as an
+    `identify` (traits), a survey's as its `event` (`Survey Answered` by default) with the
+    answers as properties, an email-my-basket's as an `identify` (email) and `Basket Email
+    Requested` with the cart's products, which the `email_my_basket` journey sends; and for
+    each, `Popover Submitted`. Ticked consent boxes join their subscription groups. Once per
+    popover: the calls' messageIds come from the popover, so a retry is harmless and a second
+    submission is refused (409); 404 if the popover is not this visitor's or was never shown."""
+    user_id, anonymous_id, _ = visitor_ids(body)
+
+    def find(session: Session) -> tuple[str, Message | None, list[dict[str, Any]]]:
+        customer_id = visitor(session, user_id, anonymous_id)
+        message = served_popover(session, customer_id=customer_id, key=popover_id)
+        cart = (
+            []
+            if message is None
+            else popover_products(
+                session, kind="email_my_basket", customer_id=customer_id, context=message.context
+            )
+        )
+        return customer_id, message, cart
+
+    customer_id, message, cart = await store.run(find)
+    template = templates.get(message.template) if message else None
+    if message is None or template is None or template.popover is None:
+        raise ApiError(404, "no such popover shown to this visitor", headers=ANY_ORIGIN)
+    form, kind = template.popover.form, template.popover.kind
+    if form is None:
+        raise ApiError(409, f"a {kind} popover has no form", headers=ANY_ORIGIN)
+    if message.outcome == "submitted":
+        raise ApiError(409, "this popover was answered already", headers=ANY_ORIGIN)
+    answers = read_answers(form, body.get("answers"))
+    if answers.problems:
+        raise ApiError(400, "invalid answers", answers.problems, headers=ANY_ORIGIN)
+    about = {"popover_id": popover_id, "journey": message.journey}
+    calls: list[dict[str, Any]] = []
+    if kind == "data_capture" and answers.values:
+        calls.append({"type": "identify", "traits": answers.values})
+    elif kind == "survey":
+        calls.append(
+            {
+                "type": "track",
+                "event": template.popover.answers_event,
+                "properties": {**answers.values, **about, "survey": message.template},
+            }
+        )
+    elif kind == "email_my_basket":
+        calls.append({"type": "identify", "traits": answers.values})
+        calls.append({"type": "track", "event": BASKET_EVENT,
+                      "properties": {**about, "products": cart}})  # fmt: skip
+    calls.append({"type": "track", "event": "Popover Submitted",
+                  "properties": {**about, "kind": kind}})  # fmt: skip
+    ids = {k: v for k, v in (("userId", user_id), ("anonymousId", anonymous_id)) if v}
+    now = datetime.now(UTC).isoformat()
+    segment_calls = [
+        SegmentCall.model_validate({
+            **call, **ids, "timestamp": now, "messageId": _answer_id(popover_id, i),
+            "context": {"library": {"name": "journeys-popovers"}},
+        })
+        for i, call in enumerate(calls)
+    ]  # fmt: skip
+    await accept(segment_calls, client, ingestor)
+
+    def settle(session: Session) -> None:
+        for channel, topic in answers.consents:
+            set_subscription(session, customer_id=customer_id, channel=channel, topic=topic,
+                             subscribed=True, source="popover")  # fmt: skip
+        mark_submitted(session, key=popover_id)
+
+    await store.run(settle)
+    log.info("popover_submitted", customer_id=customer_id, kind=kind,
+             consents=len(answers.consents))  # fmt: skip
+    return JSONResponse({"submitted": True}, headers=ANY_ORIGIN)
+
+
+def _answer_id(popover_id: str, index: int) -> str:
+    """The messageId of a submission's `index`th call: the same for every retry."""
+    return "popover-" + hashlib.sha256(f"{popover_id}\n{index}".encode()).hexdigest()[:32]

@@ -7,6 +7,7 @@ from journeys.api.routes import (
     accounts,
     backtests,
     console,
+    demo,
     experiments,
     feedback,
     health,
@@ -29,6 +30,7 @@ api_router = APIRouter()
 for module in (
     tracking,
     popovers,
+    demo,
     feedback,
     subscriptions,
     journeys,

@@ -43,7 +43,7 @@ from journeys.cli import simulate as simulate_cli
 from journeys.cli import templates as templates_cli
 from journeys.config.logging import configure_logging
 from journeys.config.settings import ConfigError, Settings, get_settings
-from journeys.data import JOURNEYS
+from journeys.data import DEMO, JOURNEYS
 
 log = structlog.get_logger()
 
@@ -122,6 +122,10 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     }
     if "database_url" not in settings.model_fields_set:
         overrides["database_url"] = f"sqlite:///{data_dir / 'journeys.db'}"
+    if not args.no_demo:  # the demo page shows nine popovers to one visitor in a row
+        overrides["demo_page"] = True
+        caps = ("popovers_per_day", "popovers_per_session")
+        overrides |= {cap: DEMO_POPOVER_CAP for cap in caps if cap not in settings.model_fields_set}
     settings = settings.model_copy(update=overrides)
     # Bound now, before the dev server starts: its own free ports and connections can't take it.
     api_socket = _bind_api_socket(settings.api_host, args.api_port)
@@ -129,6 +133,8 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     upgrade_schema(settings.database_url)
     _publish_shipped_segments(settings)  # first: journeys may name them
     _publish_shipped_journeys(settings)
+    if settings.demo_page:
+        _publish_shipped_journeys(settings, DEMO)  # the popover tour the demo page asks
     server = DevServer(data_dir / "temporal.db", args.temporal_port, args.ui_port)
     stop = asyncio.Event()
     _stop_on_signals(stop)
@@ -137,10 +143,11 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     except RuntimeError as err:
         raise SystemExit(f"journeys up: {err}") from err
     api_url = f"http://{settings.api_host}:{args.api_port}"
+    shop = f"\n  Demo shop    {api_url}/demo  (nine popover kinds)" if settings.demo_page else ""
     print(
         f"\n  Temporal UI  http://localhost:{args.ui_port}"
         f"\n  Temporal     {server.address}"
-        f"\n  API          {api_url}  (docs: {api_url}/docs)"
+        f"\n  API          {api_url}  (docs: {api_url}/docs){shop}"
         f"\n  Write key    {settings.write_keys[0]}"
         f"\n  Admin key    {settings.admin_key}"
         f"\n  Data         {data_dir}\n\n  Ctrl-C stops everything.\n",
@@ -167,7 +174,7 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
         log.info("stopped")
 
 
-SHIPPED_JOURNEYS = JOURNEYS
+DEMO_POPOVER_CAP = 20  # unless set: the demo visitor tries each kind, some twice
 
 
 def _bind_api_socket(host: str, port: int) -> socket.socket:
@@ -213,19 +220,20 @@ def _publish_shipped_segments(settings: Settings) -> None:
             save_segment(session, definition=definition)
 
 
-def _publish_shipped_journeys(settings: Settings) -> None:
-    """The journeys in `journeys/`, published (a version only where one changed)."""
+def _publish_shipped_journeys(settings: Settings, folder: Path = JOURNEYS) -> None:
+    """The journeys in `folder` (the shipped ones), published (a version only where one
+    changed)."""
     from journeys.channels.templates import load_templates
     from journeys.cli.specs import SpecError, load_spec_files
     from journeys.config.tracking_plan import load_tracking_plan
     from journeys.store.db import session_scope
     from journeys.store.journeys import CatalogError, publish_spec
 
-    if not SHIPPED_JOURNEYS.is_dir():
+    if not folder.is_dir():
         return
     try:
         specs = load_spec_files(
-            [SHIPPED_JOURNEYS],
+            [folder],
             plan=load_tracking_plan(settings.tracking_plan_file),
             templates=load_templates(settings.templates_dir),
         )

@@ -111,6 +111,10 @@ class Settings(BaseSettings):
         description="display rule: at most this many popovers per browsing session"
         " (`GET /v1/popovers?sessionId=`)",
     )
+    demo_page: bool = Field(
+        default=False,
+        description="serve the demo shop page at /demo (`journeys up` turns it on with its demo)",
+    )
     payload_key: str | None = Field(
         default=None,
         repr=False,

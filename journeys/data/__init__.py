@@ -16,3 +16,4 @@ TRACKING_PLAN = JOURNEYS / "tracking_plan.yaml"
 JOURNEY_SCHEMA = JOURNEYS / "journey.schema.json"
 TEMPLATES = _shipped("templates")
 SEGMENTS = _shipped("segments")
+DEMO = _shipped("demo")  # what `journeys up` adds for its demo: the popover tour, the shop page

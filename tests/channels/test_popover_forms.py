@@ -257,7 +257,12 @@ async def test_a_survey_sends_its_answers_and_a_basket_request_carries_the_cart(
 async def test_product_popovers_list_the_recommend_steps_or_the_viewed_products(
     site: httpx.AsyncClient, sqlite_url: str
 ) -> None:
+    queue(sqlite_url, "early-1", "still_thinking_popover")
+    assert await shown(site) == {}  # nothing viewed yet: nothing to show again
     with session_scope(sqlite_url) as session:
+        early = session.get(Message, "early-1")
+        assert early is not None and early.status == "skipped"
+        assert early.reason == "no viewed products to show again"
         upsert_products(session, products=[
             {"product_id": p, "name": name, "price": price}
             for p, name, price in (("tent-1", "Tent", 199.0), ("mat-1", "Mat", 29.0),

@@ -3,14 +3,17 @@ ran, what each chart drew, and a screenshot of each page for review (in
 `$JOURNEYS_SCREENSHOTS`, by default build/screenshots/ of the checkout). Every host but this
 machine is unresolvable, so a page that needs anything from outside shows it."""
 
+import base64
 import contextlib
 import html
 import json
 import os
 import re
+import select
 import shutil
 import signal
 import subprocess
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -81,9 +84,7 @@ class Drawn:
     outside: list[str]  # attributes that point off this machine
 
 
-def open_page(
-    page: str, tmp_path: Path, name: str, *flags: str, budget_ms: int = 5000
-) -> Drawn:
+def open_page(page: str, tmp_path: Path, name: str, *flags: str, budget_ms: int = 5000) -> Drawn:
     """Open a page in headless Chromium — an http:// address, or served HTML (saved without
     its auto-refresh) — the DOM after its scripts ran, and a screenshot `name`.png for review.
     `flags` go to Chromium (`--touch-events=enabled`: a touch screen)."""
@@ -110,3 +111,135 @@ def open_page(
         charts=json.loads(html.unescape(drawn.group(1))) if drawn and drawn.group(1) else {},
         outside=_OUTSIDE.findall(re.sub(r"<script\b.*?</script>", "", dom, flags=re.S)),
     )
+
+
+class DevTools:
+    """Headless Chromium driven through the DevTools protocol on a pipe
+    (`--remote-debugging-pipe`: no port, no WebSocket library): navigate, run scripts, move the
+    real pointer and press real keys, and take screenshots. A context manager that leaves no
+    browser process behind."""
+
+    def __init__(self, profile: Path, *flags: str, width: int = 1280, height: int = 900) -> None:
+        commands_read, self._commands = os.pipe()  # we write, Chromium reads its fd 3
+        self._replies, replies_write = os.pipe()  # Chromium writes its fd 4, we read
+
+        def as_fds_3_and_4() -> None:
+            ours = os.dup(commands_read), os.dup(replies_write)  # out of the way of 3 and 4
+            os.dup2(ours[0], 3)
+            os.dup2(ours[1], 4)
+
+        self.process = subprocess.Popen(
+            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+             "--no-first-run", "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--disable-dev-shm-usage", "--remote-debugging-pipe",
+             f"--user-data-dir={profile}", f"--window-size={width},{height}",
+             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+             *flags, "about:blank"],
+            preexec_fn=as_fds_3_and_4, close_fds=False, start_new_session=True,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"},
+        )  # fmt: skip
+        os.close(commands_read)
+        os.close(replies_write)
+        self._buffer = b""
+        self._last_id = 0
+        self.session = ""
+        target = self.call("Target.createTarget", url="about:blank")["targetId"]
+        self.session = self.call("Target.attachToTarget", targetId=target, flatten=True)[
+            "sessionId"
+        ]
+        self.call("Page.enable")
+        self.call("Runtime.enable")
+
+    def __enter__(self) -> "DevTools":
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        with contextlib.suppress(OSError, RuntimeError, TimeoutError):
+            self.session = ""
+            self.call("Browser.close", timeout=5)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+        os.close(self._commands)
+        os.close(self._replies)
+
+    def call(self, method: str, timeout: float = 30, **params: Any) -> dict[str, Any]:
+        """One protocol command, in the page's session once attached; its result."""
+        self._last_id += 1
+        message: dict[str, Any] = {"id": self._last_id, "method": method, "params": params}
+        if self.session:
+            message["sessionId"] = self.session
+        os.write(self._commands, json.dumps(message).encode() + b"\0")
+        deadline = time.monotonic() + timeout
+        while True:
+            while b"\0" not in self._buffer:
+                left = deadline - time.monotonic()
+                if left <= 0 or not select.select([self._replies], [], [], left)[0]:
+                    raise TimeoutError(f"chromium did not answer {method} in {timeout} s")
+                chunk = os.read(self._replies, 1 << 16)
+                if not chunk:
+                    raise RuntimeError("chromium closed the DevTools pipe")
+                self._buffer += chunk
+            raw, self._buffer = self._buffer.split(b"\0", 1)
+            reply = json.loads(raw)
+            if reply.get("id") == self._last_id:  # events in between are not needed here
+                if "error" in reply:
+                    raise RuntimeError(f"{method}: {reply['error']}")
+                return dict(reply.get("result", {}))
+
+    def open(self, address: str) -> None:
+        """Navigate and wait for the load event."""
+        self.call("Page.navigate", url=address)
+        self.wait_for("document.readyState === 'complete'")
+
+    def run(self, expression: str) -> Any:
+        """The expression's value (a promise is awaited); a script error fails the test."""
+        done = self.call("Runtime.evaluate", expression=expression, awaitPromise=True,
+                         returnByValue=True)  # fmt: skip
+        if "exceptionDetails" in done:
+            details = done["exceptionDetails"]
+            raise AssertionError(details.get("exception", {}).get("description") or details)
+        return done["result"].get("value")
+
+    def wait_for(self, expression: str, timeout: float = 20) -> Any:
+        """Poll until the expression is truthy; its value."""
+        deadline = time.monotonic() + timeout
+        while True:
+            value = self.run(expression)
+            if value:
+                return value
+            if time.monotonic() > deadline:
+                raise AssertionError(f"still false after {timeout} s: {expression}")
+            time.sleep(0.1)
+
+    def move(self, x: float, y: float) -> None:
+        """The real pointer to (x, y) of the viewport; a negative y is above the page."""
+        self.call("Input.dispatchMouseEvent", type="mouseMoved", x=x, y=y)
+
+    def click(self, x: float, y: float) -> None:
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left",
+                      clickCount=1)  # fmt: skip
+
+    def press(self, key: str) -> None:
+        """A real key press: Escape, Tab, Enter."""
+        codes = {"Escape": 27, "Tab": 9, "Enter": 13}
+        text = {"Enter": "\r"}.get(key)  # a key that types something submits a form
+        self.call("Input.dispatchKeyEvent", type="keyDown", key=key, code=key,
+                  windowsVirtualKeyCode=codes[key], **({"text": text} if text else {}))  # fmt: skip
+        self.call("Input.dispatchKeyEvent", type="keyUp", key=key, code=key,
+                  windowsVirtualKeyCode=codes[key])  # fmt: skip
+
+    def type(self, text: str) -> None:
+        """Text typed into the focused control."""
+        self.call("Input.insertText", text=text)
+
+    def screenshot(self, name: str) -> Path:
+        """The viewport as `name`.png among the review screenshots."""
+        folder = Path(os.environ.get("JOURNEYS_SCREENSHOTS") or SCREENSHOTS)
+        folder.mkdir(parents=True, exist_ok=True)
+        shot = self.call("Page.captureScreenshot", format="png")
+        path = folder / f"{name}.png"
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path

@@ -46,7 +46,12 @@ log = structlog.get_logger()
 router = APIRouter(route_class=KeyFirstRoute, prefix="/v1", tags=["popovers"])
 ANY_ORIGIN = {"Access-Control-Allow-Origin": "*"}
 BASKET_EVENT = "Basket Email Requested"  # the email_my_basket journey's trigger
-ON_SHOW = ("exit_intent",)  # kinds the page may never show: served when shown, not when fetched
+ON_SHOW = ("exit_intent",)
+NEEDS_PRODUCTS = {  # kinds that are their products: without any, nothing to show
+    "product_recommendation": "no products to recommend",
+    "retargeting": "no viewed products to show again",
+    "email_my_basket": "the cart is empty",
+}  # kinds the page may never show: served when shown, not when fetched
 
 
 @cache
@@ -147,6 +152,11 @@ async def popovers(
                 continue
             popover = templates[message.template].popover
             assert popover is not None  # only popover templates queue popover messages
+            products = popover_products(session, kind=popover.kind, customer_id=customer_id,
+                                        context=message.context)  # fmt: skip
+            if not products and popover.kind in NEEDS_PRODUCTS:
+                mark(session, message, status="skipped", reason=NEEDS_PRODUCTS[popover.kind])
+                continue
             shown.append(
                 {
                     "popover_id": message.idempotency_key,
@@ -155,12 +165,7 @@ async def popovers(
                     "journey": message.journey,
                     # served only once the page shows it: POST .../{popover_id}/shown first
                     "claim": message.template in on_show,
-                    "products": popover_products(
-                        session,
-                        kind=popover.kind,
-                        customer_id=customer_id,
-                        context=message.context,
-                    ),  # fmt: skip
+                    "products": products,
                     # answered with POST .../{popover_id}/submit
                     "form": [q.model_dump(exclude_none=True) for q in popover.form or []],
                 }

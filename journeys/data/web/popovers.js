@@ -3,7 +3,8 @@
  *   <script src="https://YOUR-API/v1/popovers.js" data-write-key="WRITE_KEY" async></script>
  *
  * Optional attributes: data-user-id (the signed-in customer), data-page="true" (send a `page`
- * call on load). It uses Segment analytics.js's ids (the `ajs_anonymous_id` / `ajs_user_id`
+ * call on load). `window.journeysPopovers` has identify(userId), page(), track(event,
+ * properties), refresh() (ask for due popovers again) and anonymousId(). It uses Segment analytics.js's ids (the `ajs_anonymous_id` / `ajs_user_id`
  * cookies or localStorage), so both can run side by side; asks the API which popovers are due
  * for this visitor, page and browsing session; shows them one at a time as accessible dialogs
  * (focus kept inside, Escape closes, fixed position so the page never shifts); and reports
@@ -480,6 +481,8 @@
     }
   }
 
+  var armed = {};
+
   function fetchDue() {
     var query = new URLSearchParams({writeKey: writeKey, anonymousId: anonymousId,
                                      sessionId: sessionId, page: location.pathname});
@@ -488,8 +491,11 @@
       .then(function (r) { return r.ok ? r.json() : []; })
       .then(function (due) {
         due.forEach(function (popover) {
-          if (popover.kind === "exit_intent") { whenLeaving(popover); }
-          else { queue.push(popover); }
+          if (!popover.claim) { queue.push(popover); }
+          else if (!armed[popover.popover_id]) {  // a refresh returns it again while it waits
+            armed[popover.popover_id] = true;
+            whenLeaving(popover);
+          }
         });
         next();
         return due;
@@ -501,6 +507,9 @@
     anonymousId: function () { return anonymousId; },
     identify: function (id) { userId = id; keep("ajs_user_id", id); return call("identify", {}); },
     page: function () { return call("page", {name: document.title}); },
+    track: function (event, properties) {
+      return call("track", {event: event, properties: properties || {}});
+    },
     refresh: fetchDue
   };
   function start() {

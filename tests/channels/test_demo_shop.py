@@ -49,7 +49,8 @@ SHOWN = """(function () {
                                              function (e) { return e.textContent; }),
           questions: d.querySelectorAll(".jp-field").length,
           countdown: countdown ? countdown.textContent : null,
-          focusInside: d.contains(document.activeElement)};
+          focusInside: d.contains(document.activeElement),
+          fillsTheScreen: d.getBoundingClientRect().width >= window.innerWidth - 20};
 })()"""
 
 
@@ -128,6 +129,7 @@ async def test_the_demo_page_shows_all_nine_kinds(
     # what the visitor viewed on the page, newest first (the cart is not a view)
     assert seen["retargeting"]["products"] == ["Waterproof shell jacket", "Headlamp 400 lm"][::-1]
     assert seen["data_capture"]["questions"] == 3 and seen["survey"]["questions"] == 3
+    assert [k for k in TITLES if seen[k]["fillsTheScreen"]] == ["survey"]  # layout: fullscreen
     assert seen["email_my_basket"]["thanks"] == "Sent - check your inbox."
     for _ in range(300):
         if box.messages:

@@ -12,6 +12,7 @@ from typing import Annotated, Any
 import structlog
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from sqlmodel import Session
 
 from journeys.api.deps import (
@@ -23,7 +24,7 @@ from journeys.api.deps import (
     TemplatesDep,
     require_write_key,
 )
-from journeys.api.errors import ApiError
+from journeys.api.errors import ApiError, field_errors
 from journeys.api.routes.tracking import TrackingBody, accept
 from journeys.api.schemas import SegmentCall
 from journeys.channels.forms import read_answers
@@ -166,6 +167,7 @@ async def popovers(
                     # served only once the page shows it: POST .../{popover_id}/shown first
                     "claim": message.template in on_show,
                     "products": products,
+                    "layout": popover.layout,
                     # answered with POST .../{popover_id}/submit
                     "form": [q.model_dump(exclude_none=True) for q in popover.form or []],
                 }
@@ -292,13 +294,16 @@ async def submit(
                   "properties": {**about, "kind": kind}})  # fmt: skip
     ids = {k: v for k, v in (("userId", user_id), ("anonymousId", anonymous_id)) if v}
     now = datetime.now(UTC).isoformat()
-    segment_calls = [
-        SegmentCall.model_validate({
-            **call, **ids, "timestamp": now, "messageId": _answer_id(popover_id, i),
-            "context": {"library": {"name": "journeys-popovers"}},
-        })
-        for i, call in enumerate(calls)
-    ]  # fmt: skip
+    try:
+        segment_calls = [
+            SegmentCall.model_validate({
+                **call, **ids, "timestamp": now, "messageId": _answer_id(popover_id, call),
+                "context": {"library": {"name": "journeys-popovers"}},
+            })
+            for call in calls
+        ]  # fmt: skip
+    except ValidationError as err:  # answers fit their questions but not a Segment call
+        raise ApiError(400, "invalid answers", field_errors(err), headers=ANY_ORIGIN) from err
     await accept(segment_calls, client, ingestor)
 
     def settle(session: Session) -> None:
@@ -313,6 +318,7 @@ async def submit(
     return JSONResponse({"submitted": True}, headers=ANY_ORIGIN)
 
 
-def _answer_id(popover_id: str, index: int) -> str:
-    """The messageId of a submission's `index`th call: the same for every retry."""
-    return "popover-" + hashlib.sha256(f"{popover_id}\n{index}".encode()).hexdigest()[:32]
+def _answer_id(popover_id: str, call: dict[str, Any]) -> str:
+    """The messageId of a submission's call (its type and event): the same for every retry."""
+    what = f"{popover_id}\n{call['type']}\n{call.get('event', '')}"
+    return "popover-" + hashlib.sha256(what.encode()).hexdigest()[:32]

@@ -110,7 +110,9 @@
     "border:1px solid #9ca3af;border-radius:6px;padding:4px 9px;cursor:pointer}" +
     ".jp-consent label{font-weight:400;display:flex;gap:8px;align-items:flex-start}" +
     ".jp-error{color:#b91c1c;margin:4px 0 0;font-size:13px}.jp-error:empty{display:none}" +
-    ".jp-thanks{font-weight:600;margin:0 0 6px}";
+    ".jp-thanks{font-weight:600;margin:0 0 6px}" +
+    ".jp-fullscreen .jp-popover{max-width:none;width:100%;height:100%;border-radius:0;" +
+    "box-sizing:border-box;overflow:auto;padding:32px max(24px,calc(50% - 300px))}";
 
   function addStyle() {
     if (document.getElementById("jp-style")) { return; }
@@ -127,7 +129,8 @@
     addStyle();
     var before = document.activeElement;
     var overlay = document.createElement("div");
-    overlay.className = "jp-overlay jp-kind-" + popover.kind;
+    overlay.className = "jp-overlay jp-kind-" + popover.kind +
+      (popover.layout === "fullscreen" ? " jp-fullscreen" : "");
     var dialog = document.createElement("div");
     dialog.className = "jp-popover";
     dialog.setAttribute("role", "dialog");

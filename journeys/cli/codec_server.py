@@ -3,13 +3,12 @@
 operator's environment. In the UI: settings → Codec Server → http://127.0.0.1:8081/codec."""
 
 import argparse
+from typing import TYPE_CHECKING
 
-import uvicorn
-from fastapi import FastAPI
-
-from journeys.api.codec import codec_router
-from journeys.api.errors import ApiError, api_error_response
 from journeys.config.settings import ConfigError, Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 COMMAND = "codec-server"
 
@@ -20,7 +19,13 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
     server.set_defaults(action="serve")
 
 
-def app(settings: Settings) -> FastAPI:
+def app(settings: Settings) -> "FastAPI":
+    """The codec app; FastAPI is imported here, not at every `journeys` command's start."""
+    from fastapi import FastAPI
+
+    from journeys.api.codec import codec_router
+    from journeys.api.errors import ApiError, api_error_response
+
     if not settings.payload_key:
         raise ConfigError("JOURNEYS_PAYLOAD_KEY is not set: there is nothing to decode")
     codec = FastAPI(title="journeys codec")
@@ -30,5 +35,7 @@ def app(settings: Settings) -> FastAPI:
 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn
+
     uvicorn.run(app(settings), host="127.0.0.1", port=args.port, log_level="warning")
     return 0

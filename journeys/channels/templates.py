@@ -131,7 +131,7 @@ class Popover(_Content):
     pages: list[Annotated[str, Field(min_length=1)]] | None = Field(default=None, min_length=1)
     form: list[FormField] | None = Field(default=None, min_length=1, max_length=20)
     # overlay: a dialog over the page; fullscreen: the whole viewport (a long form on a phone)
-    layout: Literal["overlay", "fullscreen"] = "overlay"
+    layout: Literal["overlay", "fullscreen"] | None = None  # None: overlay
     event: str | None = Field(default=None, min_length=1, max_length=200)  # answers_event
 
     @model_validator(mode="after")

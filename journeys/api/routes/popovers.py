@@ -167,7 +167,7 @@ async def popovers(
                     # served only once the page shows it: POST .../{popover_id}/shown first
                     "claim": message.template in on_show,
                     "products": products,
-                    "layout": popover.layout,
+                    "layout": popover.layout or "overlay",
                     # answered with POST .../{popover_id}/submit
                     "form": [q.model_dump(exclude_none=True) for q in popover.form or []],
                 }

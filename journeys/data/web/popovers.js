@@ -443,14 +443,14 @@
 
   var TOUCH = (window.matchMedia && matchMedia("(pointer: coarse)").matches) ||
     navigator.maxTouchPoints > 0 || "ontouchstart" in window;
-  var FAST_UP = 1.2;  // px per ms: a flick back towards the address bar, not reading
+  var FLICK_PX = 300, FLICK_MS = 250;  // that far up that fast: back towards the address bar
 
   function whenLeaving(popover) {
     // the pointer leaving through the top edge; on a touch screen, where there is no pointer,
     // a fast scroll back up or the back gesture (one history entry of our own catches it)
     var flag = "journeys_exit_" + popover.popover_id;
     if (session(flag)) { return; }  // at most once per session
-    var lastY = window.scrollY, lastAt = Date.now();
+    var recent = [];  // [time, scrollY] of the last FLICK_MS
     function leaving() {
       document.removeEventListener("mouseout", onOut);
       window.removeEventListener("scroll", onScroll);
@@ -464,12 +464,12 @@
       if (e.relatedTarget || e.clientY > 0) { return; }  // left through the top edge only
       leaving();
     }
-    function onScroll() {
-      var y = window.scrollY, at = Date.now();
-      var up = lastY - y, took = Math.max(at - lastAt, 1);
-      lastY = y;
-      lastAt = at;
-      if (up > 80 && up / took > FAST_UP) { leaving(); }
+    function onScroll() {  // over a window of time, not event to event: events come unevenly
+      var at = Date.now(), y = window.scrollY;
+      recent.push([at, y]);
+      while (at - recent[0][0] > FLICK_MS) { recent.shift(); }
+      var lowest = Math.max.apply(null, recent.map(function (sample) { return sample[1]; }));
+      if (lowest - y > FLICK_PX) { leaving(); }
     }
     function onBack(e) {
       if (!e.state || !e.state.journeysExit) { leaving(); }

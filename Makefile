@@ -4,6 +4,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
+# Two test processes (pytest-xdist), each module's tests in one: the tests mostly wait on
+# servers, so two cores finish the suite in about 9 minutes instead of 15. PARALLEL= runs one.
+PARALLEL ?= -n 2 --dist loadfile
 
 .PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale bench-backtest chaos soak clean
 
@@ -20,10 +23,10 @@ up: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/ruff check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PARALLEL)
 
 test-fast: $(BIN)/.installed
-	$(BIN)/python -m pytest -m "not slow and not e2e and not postgres and not browser"
+	$(BIN)/python -m pytest $(PARALLEL) -m "not slow and not e2e and not postgres and not browser"
 
 test-decade: $(BIN)/.installed  # one customer through ten simulated years (about 2.5 minutes)
 	$(BIN)/python -m pytest -m decade -s

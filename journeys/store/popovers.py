@@ -134,7 +134,8 @@ def popover_products(
         found = picked or _recently_viewed(session, customer_id)
     else:
         return []
-    return [_card(p) for p in found if _card(p)["product_id"]][:MAX_PRODUCTS]
+    cards = [_card(p) for p in found]
+    return [card for card in cards if card["product_id"]][:MAX_PRODUCTS]
 
 
 def _recently_viewed(session: Session, customer_id: str) -> list[dict[str, Any]]:
@@ -153,7 +154,7 @@ def _recently_viewed(session: Session, customer_id: str) -> list[dict[str, Any]]
 
 def _card(product: dict[str, Any]) -> dict[str, Any]:
     """A product as the snippet draws it, from a Segment product or a recommendation card."""
-    product_id = product.get("product_id") or product.get("sku")
+    product_id = recommendations.product_id_of(product)
 
     def number(key: str) -> float | None:
         value = product.get(key)
@@ -166,8 +167,8 @@ def _card(product: dict[str, Any]) -> dict[str, Any]:
         return str(value)[:500] if isinstance(value, str | int | float) and value != "" else None
 
     return {
-        "product_id": str(product_id) if product_id not in (None, "") else None,
-        "name": text("name") or (str(product_id) if product_id else None),
+        "product_id": product_id,
+        "name": text("name") or product_id,
         "price": number("price"),
         "quantity": number("quantity"),
         "url": text("url"),

@@ -133,7 +133,7 @@ def interactions(session: Session, *, since: datetime | None = None) -> list[Int
     if since is not None:
         events = events.where(col(Event.timestamp) >= since)
     for customer_id, name, timestamp, payload in session.exec(events):
-        viewed = _product_id(payload.get("properties") or {})
+        viewed = product_id_of(payload.get("properties") or {})
         if viewed and name is not None:  # never None: the query asks for PRODUCT_EVENTS only
             found.append(
                 Interaction(customer_id, viewed, timestamp.timestamp(), PRODUCT_EVENTS[name])
@@ -161,7 +161,7 @@ def customer(session: Session, *, customer_id: str) -> Customer | None:
     seen = [
         (at.timestamp(), p)
         for at, payload in events
-        if (p := _product_id(payload.get("properties") or {}))
+        if (p := product_id_of(payload.get("properties") or {}))
     ]
     history = [p for _, p in sorted(bought + seen)]
     return Customer(history=history, purchased={p for _, p in bought})
@@ -183,7 +183,7 @@ def _lines(products: Sequence[Any] | None) -> list[tuple[str, float]]:
     skipped."""
     lines = []
     for line in products or []:
-        if isinstance(line, dict) and (product_id := _product_id(line)):
+        if isinstance(line, dict) and (product_id := product_id_of(line)):
             try:
                 quantity = float(line.get("quantity") or 1)
             except (TypeError, ValueError):
@@ -192,6 +192,7 @@ def _lines(products: Sequence[Any] | None) -> list[tuple[str, float]]:
     return lines
 
 
-def _product_id(properties: dict[str, Any]) -> str | None:
+def product_id_of(properties: dict[str, Any]) -> str | None:
+    """A Segment product's id: `product_id`, else `sku`."""
     value = properties.get("product_id") or properties.get("sku")
     return str(value) if value not in (None, "") else None

@@ -30,6 +30,16 @@ def chromium() -> str:
     pytest.skip("chromium is not installed (Debian: apt-get install chromium)")
 
 
+# Every launch: no sandbox or GPU in a container, nothing fetched for Chromium itself, and every
+# host but this machine unresolvable, so a page that needs anything from outside shows it.
+HEADLESS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
+]  # fmt: skip
+
+
 def run_chromium(
     address: str, profile: Path, *extra: str, budget_ms: int = 5000
 ) -> subprocess.CompletedProcess[str]:
@@ -39,13 +49,7 @@ def run_chromium(
     A headless Chromium now and then never exits on a loaded machine (it once held a CI run for
     its whole two minutes), so each try gets a minute and its own process group, killed whole
     when it overruns, and a second try with a fresh profile follows; no D-Bus is looked for."""
-    command = [
-        chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-        "--no-first-run", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--disable-dev-shm-usage",
-        "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-        f"--virtual-time-budget={budget_ms}", *extra, address,
-    ]  # fmt: skip
+    command = [chromium(), *HEADLESS, f"--virtual-time-budget={budget_ms}", *extra, address]
     environment = {**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"}
     overran = ""
     for attempt in (1, 2):
@@ -129,12 +133,8 @@ class DevTools:
             os.dup2(ours[1], 4)
 
         self.process = subprocess.Popen(
-            [chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-             "--no-first-run", "--disable-background-networking", "--disable-component-update",
-             "--disable-sync", "--disable-dev-shm-usage", "--remote-debugging-pipe",
-             f"--user-data-dir={profile}", f"--window-size={width},{height}",
-             "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE localhost , EXCLUDE 127.0.0.1",
-             *flags, "about:blank"],
+            [chromium(), *HEADLESS, "--remote-debugging-pipe", f"--user-data-dir={profile}",
+             f"--window-size={width},{height}", *flags, "about:blank"],
             preexec_fn=as_fds_3_and_4, close_fds=False, start_new_session=True,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             env={**os.environ, "DBUS_SESSION_BUS_ADDRESS": "disabled:"},

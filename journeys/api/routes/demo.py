@@ -7,12 +7,12 @@ from functools import cache
 
 from fastapi import APIRouter
 from fastapi.responses import HTMLResponse
-from sqlmodel import Session, col, select
+from sqlmodel import Session
 
 from journeys.api.deps import SettingsDep, StoreDep
 from journeys.api.errors import ApiError
 from journeys.data import DEMO
-from journeys.store.models import Product
+from journeys.store.recommendations import catalogue_ids, products
 
 router = APIRouter(tags=["demo"])
 
@@ -27,10 +27,11 @@ async def demo_shop(settings: SettingsDep, store: StoreDep) -> HTMLResponse:
     if not settings.demo_page or not settings.write_keys:
         raise ApiError(404, "no demo page here (journeys up serves one with its demo)")
 
-    def products(session: Session) -> list[dict[str, object]]:
-        rows = session.exec(select(Product).order_by(col(Product.product_id)).limit(12))
-        return [{"product_id": p.product_id, "name": p.name, "price": p.price} for p in rows]
+    def shelf(session: Session) -> list[dict[str, object]]:
+        found = products(session, product_ids=catalogue_ids(session, limit=12))
+        return [{"product_id": p.product_id, "name": p.name, "price": p.price}
+                for p in sorted(found.values(), key=lambda p: p.product_id)]  # fmt: skip
 
-    listed = json.dumps(await store.run(products)).replace("</", "<\\/")  # inside <script>
+    listed = json.dumps(await store.run(shelf)).replace("</", "<\\/")  # inside <script>
     page = _page().replace("__WRITE_KEY__", settings.write_keys[0].replace('"', "&quot;"))
     return HTMLResponse(page.replace("__PRODUCTS__", listed))

@@ -68,20 +68,28 @@
   var userId = script.getAttribute("data-user-id") || stored("ajs_user_id");
   var sessionId = session("journeys_session", newId);
 
-  function call(type, fields) {
-    // text/plain and the key in the body: a simple request, no CORS preflight, and the
-    // request outlives the page (keepalive) when a click navigates away
-    var body = {
-      writeKey: writeKey, anonymousId: anonymousId, messageId: newId(),
-      timestamp: new Date().toISOString(),
+  function post(path, fields, options) {
+    // text/plain and the key in the body: a simple request, no CORS preflight
+    var body = {writeKey: writeKey, anonymousId: anonymousId};
+    if (userId) { body.userId = userId; }
+    Object.keys(fields).forEach(function (k) { body[k] = fields[k]; });
+    var request = {method: "POST", headers: {"Content-Type": "text/plain"},
+                   body: JSON.stringify(body)};
+    Object.keys(options || {}).forEach(function (k) { request[k] = options[k]; });
+    return fetch(api + "/v1/" + path, request);
+  }
+  function call(type, fields) {  // outlives the page (keepalive) when a click navigates away
+    var segment = {
+      messageId: newId(), timestamp: new Date().toISOString(),
       context: {library: {name: "journeys-popovers", version: VERSION},
                 page: {path: location.pathname, url: location.href, title: document.title,
                        referrer: document.referrer}}
     };
-    if (userId) { body.userId = userId; }
-    Object.keys(fields).forEach(function (k) { body[k] = fields[k]; });
-    return fetch(api + "/v1/" + type, {method: "POST", mode: "no-cors", keepalive: true,
-      headers: {"Content-Type": "text/plain"}, body: JSON.stringify(body)});
+    Object.keys(fields).forEach(function (k) { segment[k] = fields[k]; });
+    return post(type, segment, {mode: "no-cors", keepalive: true});
+  }
+  function popoverPath(popover, action) {
+    return "popovers/" + encodeURIComponent(popover.popover_id) + "/" + action;
   }
   function report(event, popover) {
     return call("track", {event: event, properties: {
@@ -390,11 +398,7 @@
       });
       if (wrong) { focusOn(wrong); return; }
       submit.disabled = true;
-      var body = {writeKey: writeKey, anonymousId: anonymousId, answers: answers};
-      if (userId) { body.userId = userId; }
-      fetch(api + "/v1/popovers/" + encodeURIComponent(popover.popover_id) + "/submit", {
-        method: "POST", headers: {"Content-Type": "text/plain"}, body: JSON.stringify(body)
-      }).then(function (r) {
+      post(popoverPath(popover, "submit"), {answers: answers}).then(function (r) {
         if (r.ok || r.status === 409) { thank(); return; }  // 409: answered already
         return r.json().then(function (problem) {
           var first = null;
@@ -434,11 +438,8 @@
     // served only when shown: the API says yes once (not if another tab showed it, or the
     // day's or session's popovers are used up)
     if (!popover.claim) { return Promise.resolve(true); }
-    var body = {writeKey: writeKey, anonymousId: anonymousId, sessionId: sessionId};
-    if (userId) { body.userId = userId; }
-    return fetch(api + "/v1/popovers/" + encodeURIComponent(popover.popover_id) + "/shown", {
-      method: "POST", headers: {"Content-Type": "text/plain"}, body: JSON.stringify(body)
-    }).then(function (r) { return r.ok; }, function () { return false; });
+    return post(popoverPath(popover, "shown"), {sessionId: sessionId})
+      .then(function (r) { return r.ok; }, function () { return false; });
   }
 
   var TOUCH = (window.matchMedia && matchMedia("(pointer: coarse)").matches) ||

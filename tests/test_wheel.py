@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import tomllib
 import uuid
 import zipfile
 from pathlib import Path
@@ -85,6 +86,10 @@ def test_installed_elsewhere_it_runs_and_sends_the_welcome_email(
     assert location.startswith(str(venv)), location  # the wheel, not the checkout
     check = subprocess.run([python, "-m", "pip", "check"], capture_output=True, text=True)
     assert check.returncode == 0, check.stdout  # every declared dependency is met
+    released = tomllib.loads((Path(__file__).parents[1] / "pyproject.toml").read_text())
+    shown = subprocess.run([str(venv / "bin" / "journeys"), "--version"], cwd=where,
+                           check=True, capture_output=True, text=True).stdout  # fmt: skip
+    assert shown.strip() == f"journeys {released['project']['version']}"
 
     with serve(Inbox()) as (inbox, smtp_port):
         asyncio.run(_up_and_welcome(venv, where, smtp_port, inbox))

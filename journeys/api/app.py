@@ -28,6 +28,7 @@ from journeys.channels.templates import SHIPPED, load_templates
 from journeys.config.settings import Settings
 from journeys.config.temporal import connect
 from journeys.config.tracking_plan import load_tracking_plan
+from journeys.config.version import VERSION
 from journeys.store.db import upgrade_schema
 
 log = structlog.get_logger()
@@ -47,7 +48,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 def create_app(settings: Settings, client: Client | None = None) -> FastAPI:
     """The API for `settings`; tests pass their own Temporal client. The files are read
     here, so a bad template or tracking plan stops the start (ConfigError)."""
-    app = FastAPI(title="journeys", version="0.1.0", lifespan=lifespan)
+    app = FastAPI(title="journeys", version=VERSION, lifespan=lifespan)
     app.state.settings = settings
     app.state.client = client
     app.state.templates = load_templates(settings.templates_dir)

@@ -43,6 +43,7 @@ from journeys.cli import simulate as simulate_cli
 from journeys.cli import templates as templates_cli
 from journeys.config.logging import configure_logging
 from journeys.config.settings import ConfigError, Settings, get_settings
+from journeys.config.version import VERSION
 from journeys.data import DEMO, JOURNEYS
 
 log = structlog.get_logger()
@@ -272,6 +273,7 @@ COMMAND_GROUPS = (
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="journeys", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"journeys {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, API, demo")
     up.add_argument("--data-dir", type=Path, default=Path(".journeys"))

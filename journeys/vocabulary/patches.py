@@ -1,10 +1,9 @@
 """Every `workflow.patched` marker the workflows use, in one list that `docs/versioning.md`'s
 table mirrors (a test holds the two together, and the code's calls to this list).
 
-0.2.0 starts clean: nothing ran the 0.1 histories outside this repository, so their patches
-were removed and baseline histories recorded. Until 0.2.0 is tagged, workflow changes re-record
-the baseline; from the tag on, each change to a recorded path adds a patch here and follows the
-procedure in docs/versioning.md.
+0.2.0 started clean (the 0.1 patches were removed and baseline histories recorded) and is
+tagged: each change to a recorded path now adds a patch here and follows the procedure in
+docs/versioning.md.
 """
 
 from dataclasses import dataclass

@@ -1,11 +1,12 @@
 """Record CustomerWorkflow histories for the replay test (run when adding a workflow version).
 
-    .venv/bin/python -m tests.workflows.record_histories [TAG]
+    .venv/bin/python -m tests.workflows.record_histories TAG    # v1, v2, ...
 
 Runs a few customers on the time-skipping server (stages, profile activity, alias merge from both
 sides, the inactivity timer, continue-as-new) and writes their histories to
 tests/workflows/histories/customer-{TAG}-*.json. Existing files are never overwritten: they are the
-running histories the current code must still replay.
+running histories the current code must still replay. `baseline` is 0.2.0's tag and is refused:
+those histories are what 0.2.0 wrote, and a later build must replay them as they are.
 """
 
 import asyncio
@@ -355,4 +356,7 @@ def save(path: Path, history: WorkflowHistory) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(record(sys.argv[1] if len(sys.argv) > 1 else "baseline"))
+    if len(sys.argv) != 2 or sys.argv[1] == "baseline":
+        sys.exit("usage: python -m tests.workflows.record_histories TAG (v1, v2, ...; "
+                 "'baseline' holds 0.2.0's histories and is never recorded again)")  # fmt: skip
+    asyncio.run(record(sys.argv[1]))

@@ -220,6 +220,7 @@ class Run:
         self.peak_mb: dict[str, float] = {}
         self.worker_count = 0
         self.extra_settings: dict[str, str] = {}  # JOURNEYS_ settings beyond the stack's own
+        self.worker_settings: dict[str, str] = {}  # and those for workers alone (a port)
         self._samplers: list[asyncio.Task[None]] = []
         self.sent_at = self.settled_at = 0.0
         self.client: Client
@@ -273,7 +274,7 @@ class Run:
         child = self.stack.spawn(
             name,
             [find_binary("journeys"), "worker"],
-            env=self.env,
+            env=self.env | self.worker_settings,
             log_file=self.tmp / f"{name}.log",
             cwd=self.tmp,
         )

@@ -17,8 +17,10 @@ The verdict (exit code 0 only if all hold):
   - every customer applied exactly the calls it sent (its state's event total);
   - every message the send ledger says was sent was received once, nothing else received;
   - nothing stuck at the end (no failing workflow task, no retrying activity, no backlog);
-  - worker and server memory flat after --warmup-minutes: the Theil–Sen slope of their
-    resident memory at most --max-slope MB an hour;
+  - worker and server memory flat once the worker's workflow cache is full (read from the SDK's
+    `temporal_sticky_cache_size`; until then every new customer is cached, growth by design,
+    and a run whose cache never fills is not judged): the Theil–Sen slope of their resident
+    memory at most --max-slope MB an hour;
   - `state` queries within 2 s.
 The samples go to JSON (--json) and to a PNG (--png, drawn with matplotlib).
 
@@ -43,12 +45,14 @@ from typing import Any
 if __package__ in (None, ""):  # `python bench/soak.py`
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import httpx  # noqa: E402
 from scipy.stats import theilslopes  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from bench.chaos import QUERY_BUDGET_S, Run, databases  # noqa: E402
-from bench.stack import group_peak_rss_mb, log, machine, percentiles  # noqa: E402
+from bench.stack import free_port, group_peak_rss_mb, log, machine, percentiles  # noqa: E402
 from journeys.channels.email import message_id  # noqa: E402
+from journeys.config.settings import Settings  # noqa: E402
 from journeys.store.db import session_scope  # noqa: E402
 from journeys.store.models import Message  # noqa: E402
 from journeys.vocabulary.ids import customer_workflow_id  # noqa: E402
@@ -69,6 +73,7 @@ class Sample:
     latency_p99_s: float | None
     longest_history: int  # among the sampled customers
     query_s: float  # one `state` query; inf: failed
+    cached: int | None = None  # workflows in the worker's cache (SDK metric); None: unread
 
 
 class Soak:
@@ -199,11 +204,12 @@ class Soak:
             except Exception:  # noqa: BLE001  (counted as failed)
                 pass
         spread = percentiles(latencies)
+        cached = await cached_workflows(self.args.metrics_port)
         return Sample(
             minute=round((now - started) / 60, 2), worker_mb=rss("worker"),
             server_mb=rss("temporal"), api_mb=rss("api"), calls=calls, emails=len(emails),
             latency_p50_s=spread["p50"], latency_p99_s=spread["p99"], longest_history=longest,
-            query_s=query_s,
+            query_s=query_s, cached=cached,
         )  # fmt: skip
 
     def ledger(self) -> set[str]:
@@ -218,6 +224,26 @@ class Soak:
                 else f"/{m.channel} {m.idempotency_key}"
                 for m in rows
             }
+
+
+async def cached_workflows(port: int) -> int | None:
+    """The worker's `temporal_sticky_cache_size` gauge: how many workflows it holds."""
+    try:
+        async with httpx.AsyncClient(timeout=5.0) as http:
+            text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    except httpx.HTTPError:
+        return None
+    values = [float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+              if line.startswith("temporal_sticky_cache_size")]  # fmt: skip
+    return int(sum(values)) if values else None
+
+
+def warm_from(samples: list[Sample], cache: int, at_least: float) -> float | None:
+    """The minute memory starts to be judged: once the worker's cache is full (before that
+    every new customer adds a cached workflow, which is growth by design), and not before
+    `at_least`. None: the cache never filled in this run."""
+    full = next((s.minute for s in samples if s.cached is not None and s.cached >= cache), None)
+    return None if full is None else max(full, at_least)
 
 
 def slope_mb_per_hour(samples: list[Sample], attribute: str, warmup_minutes: float) -> float | None:
@@ -255,13 +281,16 @@ def verdict(soak: Soak, outcome: Any, args: argparse.Namespace) -> list[dict[str
         {"check": "nothing stuck", "ok": not outcome.stuck and outcome.backlog == 0,
          "detail": f"{len(outcome.stuck)} stuck, backlog {outcome.backlog}"},
     ]  # fmt: skip
+    warm = warm_from(soak.samples, args.cache, args.warmup_minutes)
+    most = max((s.cached or 0 for s in soak.samples), default=0)
     for part in ("worker_mb", "server_mb"):
-        slope = slope_mb_per_hour(soak.samples, part, args.warmup_minutes)
+        slope = None if warm is None else slope_mb_per_hour(soak.samples, part, warm)
         checks.append({
-            "check": f"{part.removesuffix('_mb')} memory flat after {args.warmup_minutes} min",
+            "check": f"{part.removesuffix('_mb')} memory flat once the worker's cache is full",
             "ok": slope is not None and slope <= args.max_slope,
-            "detail": f"slope {slope:.1f} MB/h (at most {args.max_slope})" if slope is not None
-            else "too few samples after the warm-up",
+            "detail": f"the cache never filled ({most} of {args.cache} workflows): not judged"
+            if warm is None else f"too few samples after minute {warm}" if slope is None
+            else f"slope {slope:.1f} MB/h from minute {warm} (at most {args.max_slope})",
         })  # fmt: skip
     slow = [s.query_s for s in soak.samples if s.query_s > QUERY_BUDGET_S]
     checks.append({"check": "state queries within 2 s", "ok": not slow,
@@ -312,8 +341,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--warmup-minutes",
         type=float,
-        default=10.0,
-        help="memory before this is not judged (caches filling)",
+        default=0.0,
+        help="memory is judged from when the worker's cache is full, and not before this",
     )
     parser.add_argument(
         "--max-slope",
@@ -321,7 +350,12 @@ def _parser() -> argparse.ArgumentParser:
         default=30.0,
         help="MB an hour of worker or server memory growth allowed (default 30)",
     )
-    parser.add_argument("--cache", type=int, help="the worker's JOURNEYS_MAX_CACHED_WORKFLOWS")
+    parser.add_argument(
+        "--cache",
+        type=int,
+        default=Settings.model_fields["max_cached_workflows"].default,
+        help="the worker's JOURNEYS_MAX_CACHED_WORKFLOWS (default: the product's, 2,000)",
+    )
     parser.add_argument(
         "--postgres",
         action="store_true",
@@ -341,8 +375,9 @@ async def _main(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     )  # fmt: skip
     with databases(run_args, tmp) as (store, url, _):
         run = Run("soak", run_args, tmp, url)
-        if args.cache is not None:
-            run.extra_settings["JOURNEYS_MAX_CACHED_WORKFLOWS"] = str(args.cache)
+        run.extra_settings["JOURNEYS_MAX_CACHED_WORKFLOWS"] = str(args.cache)
+        args.metrics_port = free_port()  # the SDK's metrics: how full the worker's cache is
+        run.worker_settings["JOURNEYS_TEMPORAL_METRICS_PORT"] = str(args.metrics_port)
         with run.receivers():
             await run.start()
             soak = Soak(args, run)

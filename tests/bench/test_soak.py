@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from bench.soak import Sample, main, slope_mb_per_hour
+from bench.soak import Sample, main, slope_mb_per_hour, warm_from
 
 
-def series(mb_at: list[float]) -> list[Sample]:
+def series(mb_at: list[float], cached: list[int] | None = None) -> list[Sample]:
     return [
         Sample(minute=float(i), worker_mb=mb, server_mb=300.0, api_mb=200.0, calls=600,
-               emails=100, latency_p50_s=0.2, latency_p99_s=0.8, longest_history=90, query_s=0.1)
+               emails=100, latency_p50_s=0.2, latency_p99_s=0.8, longest_history=90, query_s=0.1,
+               cached=cached[i] if cached else None)
         for i, mb in enumerate(mb_at)
     ]  # fmt: skip
 
@@ -27,22 +28,32 @@ def test_a_cache_filling_then_flat_passes_and_a_slow_leak_does_not() -> None:
     assert slope_mb_per_hour(series(leak[:11]), "worker_mb", warmup_minutes=10) is None
 
 
+def test_memory_is_judged_from_when_the_workers_cache_is_full() -> None:
+    cached = [min(60 * i, 2000) for i in range(60)]  # full at minute 34
+    assert warm_from(series([500.0] * 60, cached), cache=2000, at_least=0) == 34.0
+    assert warm_from(series([500.0] * 60, cached), cache=2000, at_least=40) == 40.0
+    assert warm_from(series([500.0] * 60, [1999] * 60), cache=2000, at_least=0) is None
+    assert warm_from(series([500.0] * 60), cache=2000, at_least=0) is None  # gauge unread
+
+
 @pytest.mark.slow
 @pytest.mark.e2e
 def test_a_short_soak_loses_and_doubles_nothing(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """12 seconds are too short to judge memory (the hour is `make soak`): the memory checks run
-    and report a slope; every other check must pass."""
+    """12 seconds are too short to judge memory (the hour is `make soak`): with a cache of ten
+    workflows, full within seconds, the memory checks run and report a slope; every other check
+    must pass."""
     png = tmp_path / "soak.png"
     main(["--minutes", "0.2", "--rate", "8", "--sample-seconds", "2",
-          "--warmup-minutes", "0.05", "--cache", "100", "--json", "--png", str(png)])  # fmt: skip
+          "--cache", "10", "--json", "--png", str(png)])  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     checks = {c["check"]: c for c in report["checks"]}
     failed = [c for name, c in checks.items() if not c["ok"] and "memory" not in name]
     assert failed == []
     assert all("MB/h" in c["detail"] for name, c in checks.items() if "memory" in name)
     samples = report["samples"]
+    assert max(s["cached"] or 0 for s in samples) == 10  # the worker's gauge, read
     assert len(samples) >= 5 and samples[-1]["calls"] > 0
     assert sum(s["emails"] for s in samples[2:]) > 0  # new customers keep messages going
     assert png.read_bytes().startswith(b"\x89PNG")

@@ -17,9 +17,10 @@ from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages
 from journeys.store.models import JourneyEvent
-from journeys.vocabulary.customer_types import CustomerState
+from journeys.vocabulary.customer_types import CustomerInput, CustomerState
 from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.ids import customer_workflow_id
+from journeys.vocabulary.journey_types import JourneyInput
 from journeys.vocabulary.segment_types import SEGMENT_ENTERED, SEGMENT_EXITED
 from journeys.worker.main import build_worker
 from tests.helpers.journeys import publish, publish_shipped
@@ -29,7 +30,8 @@ from tests.helpers.temporal import wait_for
 YEARS, MONTHS = 10, 12
 EVENTS_PER_MONTH = 830  # about 100,000 in ten years
 SIGNAL_SIZE = 415  # events per signal (the API groups a customer's calls the same way)
-CUSTOMER_CAN, JOURNEY_CAN = 5000, 2000  # the products' continue-as-new thresholds
+CUSTOMER_CAN = CustomerInput.model_fields["continue_as_new_after"].default  # the product's
+JOURNEY_CAN = JourneyInput.model_fields["continue_as_new_after"].default
 
 ANNIVERSARY = """
 name: anniversary

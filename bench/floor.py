@@ -3,7 +3,8 @@
 For bench/ingest.py, a trivial workflow that only counts `tick` signals (one signal per event,
 started by signal-with-start) and answers a `count` query. For bench/journeys.py, a bare
 workflow per customer that does the sends the journeys owe and nothing else: started by one
-signal-with-start, one activity per send (an email over SMTP to the same receiver). One worker
+signal-with-start (or, the event floor, one signal-with-start per incoming event), one activity
+per send (an email over SMTP to the same receiver). One worker
 serves both. The worker runs as its own
 process (`python -m bench.floor --address HOST:PORT --task-queue Q`) so that it does not share
 the benchmark client's interpreter, exactly like `journeys worker` does not.
@@ -55,6 +56,7 @@ SEND_SIGNAL = "go"
 class Send:
     to: str
     subject: str
+    after: int = 0  # sent once this many `go` signals beyond the first have come
 
 
 @dataclass
@@ -77,19 +79,21 @@ def send_email(send: Send) -> None:
 
 @workflow.defn(name="BenchSendFloor")
 class SendFloorWorkflow:
-    """Signal-with-start, then the customer's sends one after another, then done."""
+    """Signal-with-start, then the customer's sends one after another, then done. The event
+    floor signals once per incoming event (as the API signals a customer) and each send waits for
+    the event that owes it (`Send.after`); the plain floor signals once and sends at once."""
 
     def __init__(self) -> None:
-        self.started = False
+        self.signals = 0
 
     @workflow.signal(name=SEND_SIGNAL)
     def go(self) -> None:
-        self.started = True
+        self.signals += 1
 
     @workflow.run
     async def run(self, input: SendFloorInput) -> None:
-        await workflow.wait_condition(lambda: self.started)
         for send in input.sends:
+            await workflow.wait_condition(lambda send=send: self.signals > send.after)  # type: ignore[misc]
             await workflow.execute_activity(
                 send_email, send, start_to_close_timeout=timedelta(seconds=30)
             )

@@ -15,6 +15,10 @@ and the shipped journeys owe it two emails: `welcome` (page) sends `welcome_emai
 Phases, each on fresh customers:
   floor     per customer one signal-with-start of a bare workflow that sends the same two
             emails, one activity each, to the same SMTP receiver; as fast as it goes;
+  floor-events  the same bare workflow, but signalled once per incoming event (five
+            signal-with-starts a customer, one after another, as the API signals a customer),
+            each email sent after the event that owes it: the floor for a design that receives
+            every event, reported beside the first;
   capacity  N customers through the product, --concurrency at once, as fast as it goes;
   steady    customers started at a steady rate — half the capacity phase's served rate unless
             --rate — for --steady-seconds, while an operator's `state` query samples customers.
@@ -79,6 +83,7 @@ from journeys.vocabulary.ids import customer_workflow_id  # noqa: E402
 WRITE_KEY = "bench-write-key"
 QUEUE = "journeys-bench"
 FLOOR_QUEUE = "bench-floor"
+FLOORS = ("floor", "floor-events")
 QUERY_BUDGET_S = 2.0  # an operator's state query must answer within this (docs/architecture)
 
 
@@ -322,17 +327,25 @@ class Bench:
             times[name] = await post_until_ok(self.http, path, call)
         accepted[user] = times
 
-    async def _floor_customer(self, user: str, accepted: dict[str, dict[str, float]]) -> None:
-        sends = [Send(to=f"{user}@bench.test", subject=owed.subject) for owed in OWED]
-        await self.client.start_workflow(
-            "BenchSendFloor",
-            SendFloorInput(sends=sends),
-            id=f"floor-{user}",
-            task_queue=FLOOR_QUEUE,
-            start_signal=SEND_SIGNAL,
-        )
-        now = time.time()
-        accepted[user] = {owed.trigger: now for owed in OWED}
+    async def _floor_customer(
+        self, user: str, accepted: dict[str, dict[str, float]], per_event: bool
+    ) -> None:
+        """The floor: one signal-with-start per customer; `per_event`, one per incoming event,
+        each send after the event that owes it (what the API and the journeys do at least)."""
+        names = [name for name, _, _ in customer_calls(user)] if per_event else ["all"]
+        after = {owed.trigger: names.index(owed.trigger) if per_event else 0 for owed in OWED}
+        sends = [Send(f"{user}@bench.test", owed.subject, after[owed.trigger]) for owed in OWED]
+        times: dict[str, float] = {}
+        for name in names:
+            await self.client.start_workflow(
+                "BenchSendFloor",
+                SendFloorInput(sends=sends),
+                id=f"floor-{user}",
+                task_queue=FLOOR_QUEUE,
+                start_signal=SEND_SIGNAL,
+            )
+            times[name] = time.time()
+        accepted[user] = {o.trigger: times[o.trigger if per_event else "all"] for o in OWED}
 
     async def _drive(
         self,
@@ -410,14 +423,15 @@ class Bench:
         users = [f"{name}-{self.run_id}-{i}" for i in range(customers)]
         accepted: dict[str, dict[str, float]] = {}
         self._started: set[str] = set()
-        floor = name == "floor"
+        floor = name in FLOORS
         # the floor's one incoming event per customer is its signal-with-start
-        phase.events = customers if floor else customers * len(customer_calls("x"))
+        per_customer = 1 if name == "floor" else len(customer_calls("x"))
+        phase.events = customers * per_customer
 
         async def start_one(user: str) -> None:
             self._started.add(user)
             if floor:
-                await self._floor_customer(user, accepted)
+                await self._floor_customer(user, accepted, per_event=name == "floor-events")
             else:
                 await self._customer(user, accepted)
 
@@ -506,30 +520,33 @@ def _ratio(ours: float | None, floor: float | None) -> float | None:
     return ours / floor if ours is not None and floor else None
 
 
+def ratios_to(floor: dict[str, Any] | None, ours: dict[str, Any] | None) -> dict[str, Any]:
+    """Our capacity phase's figures as ratios to one floor's."""
+    if not (floor and ours):
+        return {}
+    return {
+        "served_customers_per_s": _ratio(
+            ours["served_customers_per_s"], floor["served_customers_per_s"]
+        ),
+        "history_per_customer": _ratio(ours["history_per_customer"], floor["history_per_customer"]),
+        "server_cpu_ms_per_customer": _ratio(
+            ours["cpu_ms_per_customer"].get("temporal"),
+            floor["cpu_ms_per_customer"].get("temporal"),
+        ),
+        "latency_p99": _ratio(ours["latency_s"]["p99"], floor["latency_s"]["p99"]),
+    }
+
+
 def report(phases: dict[str, Phase], memory: dict[str, float], args: argparse.Namespace) -> dict:
     figures = {name: phase.figures() for name, phase in phases.items()}
-    floor, ours = figures.get("floor"), figures.get("capacity")
-    ratios = {}
-    if floor and ours:
-        ratios = {
-            "served_customers_per_s": _ratio(
-                ours["served_customers_per_s"], floor["served_customers_per_s"]
-            ),
-            "history_per_customer": _ratio(
-                ours["history_per_customer"], floor["history_per_customer"]
-            ),
-            "server_cpu_ms_per_customer": _ratio(
-                ours["cpu_ms_per_customer"].get("temporal"),
-                floor["cpu_ms_per_customer"].get("temporal"),
-            ),
-            "latency_p99": _ratio(ours["latency_s"]["p99"], floor["latency_s"]["p99"]),
-        }
+    ours = figures.get("capacity")
     return {
         "benchmark": "journeys",
         "machine": machine(),
         "args": {k: v for k, v in vars(args).items() if k != "json"},
         "phases": figures,
-        "ratio_to_floor": ratios,
+        "ratio_to_floor": ratios_to(figures.get("floor"), ours),
+        "ratio_to_event_floor": ratios_to(figures.get("floor-events"), ours),
         "peak_memory_mb": memory,
     }
 
@@ -583,10 +600,11 @@ def print_table(rep: dict[str, Any]) -> None:
     for name in names:
         per = phases[name]["history_per_event"]
         print(f"  {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
-    if rep["ratio_to_floor"]:
-        print("\nratio to the floor (capacity ÷ floor):")
-        for key, value in rep["ratio_to_floor"].items():
-            print(f"  {key}: {_fmt(value)}")
+    for key, floor in (("ratio_to_floor", "floor"), ("ratio_to_event_floor", "floor-events")):
+        if rep.get(key):
+            print(f"\nratio to {floor} (capacity ÷ {floor}):")
+            for figure, value in rep[key].items():
+                print(f"  {figure}: {_fmt(value)}")
     print(
         "\npeak memory MB: " + ", ".join(f"{k} {v:.0f}" for k, v in rep["peak_memory_mb"].items())
     )
@@ -603,7 +621,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--customers", type=int, default=200, help="per phase (default 200)")
     parser.add_argument("--concurrency", type=int, default=20, help="customers sending at once")
     parser.add_argument(
-        "--phases", default="floor,capacity,steady", help="which, in order (default all three)"
+        "--phases",
+        default="floor,floor-events,capacity,steady",
+        help="which, in order (default all four)",
     )
     parser.add_argument("--rate", type=float, help="steady phase: customers per second")
     parser.add_argument("--steady-seconds", type=float, default=60.0)
@@ -632,10 +652,10 @@ async def _main(args: argparse.Namespace, stack: Stack, tmp: Path) -> dict[str, 
                 )
                 count = max(1, int(rate * args.steady_seconds))
                 phases[name] = await bench.run_phase(name, count, rate)
-            elif name in ("floor", "capacity"):
+            elif name in (*FLOORS, "capacity"):
                 phases[name] = await bench.run_phase(name, args.customers, None)
             else:
-                raise SystemExit(f"unknown phase {name!r}: floor, capacity, steady")
+                raise SystemExit(f"unknown phase {name!r}: floor, floor-events, capacity, steady")
         groups = stack.groups()
         memory: dict[str, float] = {
             g: group_peak_rss_mb(groups[g]) for g in ("temporal", "worker", "api") if g in groups

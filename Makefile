@@ -6,7 +6,7 @@ VENV   ?= .venv
 BIN    := $(VENV)/bin
 # Two test processes (pytest-xdist), each module's tests in one: the tests mostly wait on
 # servers, so two cores finish the suite in about 9 minutes instead of 15. PARALLEL= runs one.
-PARALLEL ?= -n 2 --dist loadfile
+PARALLEL ?= -n 2 --dist loadfile --no-loadscope-reorder
 
 .PHONY: up test test-fast test-decade lint bench bench-journeys bench-scale bench-backtest chaos soak clean
 

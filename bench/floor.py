@@ -62,6 +62,7 @@ class Send:
 @dataclass
 class SendFloorInput:
     sends: list[Send]
+    signals: int = 1  # the run ends once this many have come: a late one never starts another
 
 
 @activity.defn(name="BenchFloorSend")
@@ -97,6 +98,7 @@ class SendFloorWorkflow:
             await workflow.execute_activity(
                 send_email, send, start_to_close_timeout=timedelta(seconds=30)
             )
+        await workflow.wait_condition(lambda: self.signals >= input.signals)
 
 
 async def _serve(address: str, task_queue: str) -> None:

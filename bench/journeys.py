@@ -339,7 +339,7 @@ class Bench:
         for name in names:
             await self.client.start_workflow(
                 "BenchSendFloor",
-                SendFloorInput(sends=sends),
+                SendFloorInput(sends=sends, signals=len(names)),
                 id=f"floor-{user}",
                 task_queue=FLOOR_QUEUE,
                 start_signal=SEND_SIGNAL,
@@ -424,7 +424,7 @@ class Bench:
         accepted: dict[str, dict[str, float]] = {}
         self._started: set[str] = set()
         floor = name in FLOORS
-        # the floor's one incoming event per customer is its signal-with-start
+        # the plain floor's one incoming event per customer is its signal-with-start
         per_customer = 1 if name == "floor" else len(customer_calls("x"))
         phase.events = customers * per_customer
 

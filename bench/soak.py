@@ -18,9 +18,9 @@ The verdict (exit code 0 only if all hold):
   - every message the send ledger says was sent was received once, nothing else received;
   - nothing stuck at the end (no failing workflow task, no retrying activity, no backlog);
   - worker and server memory flat once the worker's workflow cache is full (read from the SDK's
-    `temporal_sticky_cache_size`; until then every new customer is cached, growth by design,
-    and a run whose cache never fills is not judged): the Theil–Sen slope of their resident
-    memory at most --max-slope MB an hour;
+    `temporal_sticky_cache_size`; until then every new customer is cached, growth by design):
+    the Theil–Sen slope of their resident memory at most --max-slope MB an hour; a run whose
+    cache never fills cannot say, and fails these checks (run longer, or a smaller --cache);
   - `state` queries within 2 s.
 The samples go to JSON (--json) and to a PNG (--png, drawn with matplotlib).
 
@@ -288,7 +288,7 @@ def verdict(soak: Soak, outcome: Any, args: argparse.Namespace) -> list[dict[str
         checks.append({
             "check": f"{part.removesuffix('_mb')} memory flat once the worker's cache is full",
             "ok": slope is not None and slope <= args.max_slope,
-            "detail": f"the cache never filled ({most} of {args.cache} workflows): not judged"
+            "detail": f"the cache never filled ({most} of {args.cache} workflows): cannot judge"
             if warm is None else f"too few samples after minute {warm}" if slope is None
             else f"slope {slope:.1f} MB/h from minute {warm} (at most {args.max_slope})",
         })  # fmt: skip

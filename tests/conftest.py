@@ -62,7 +62,8 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that asks for the PostgreSQL server itself needs it, whatever its module says.
     The ten-year test goes first: it takes minutes, and begun last it would keep one of
-    `make test`'s two processes busy long after the other is done."""
+    `make test`'s two processes busy long after the other is done (the Makefile turns off
+    xdist's reordering of files by size, which would put this one-test file near the end)."""
     for item in items:
         if "postgres_url" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)

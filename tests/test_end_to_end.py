@@ -161,8 +161,8 @@ async def test_state_survives_a_killed_worker(
 async def test_continue_as_new_suggested_by_the_server_keeps_every_event(
     settings: Settings, dev_env: WorkflowEnvironment
 ) -> None:
-    """The dev server suggests continue-as-new (by history length or size: here the size, far
-    below our own 5,000-event threshold); a customer sent 50,000 events at once spans several
+    """The dev server suggests continue-as-new (by history length or size: here the size, below
+    our own 1,000-event threshold); a customer sent 50,000 events at once spans several
     runs, and none is lost or applied twice."""
     client = dev_env.client
     user = f"u-{uuid.uuid4()}"

@@ -117,7 +117,8 @@ class CustomerInput(BaseModel):
     pending: list[CustomerEvent] = Field(default_factory=list)
     # History events. Low, because a worker keeps every step's inputs of a cached run until it
     # ends: 1,500 events one per signal cost a cached customer about 1.5 MB at 1,000, 6 MB at
-    # 5,000 (measured), and a replay after a restart is five times shorter.
+    # 5,000 (measured), and a replay after a restart is five times shorter. A running customer
+    # keeps the threshold it started with (its continue-as-new carries it).
     continue_as_new_after: int = 1000
 
 

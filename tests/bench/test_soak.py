@@ -53,7 +53,7 @@ def test_a_short_soak_loses_and_doubles_nothing(
     assert failed == []
     assert all("MB/h" in c["detail"] for name, c in checks.items() if "memory" in name)
     samples = report["samples"]
-    assert max(s["cached"] or 0 for s in samples) == 10  # the worker's gauge, read
+    assert max(s["cached"] or 0 for s in samples) >= 10  # the worker's gauge, read: full
     assert len(samples) >= 5 and samples[-1]["calls"] > 0
     assert sum(s["emails"] for s in samples[2:]) > 0  # new customers keep messages going
     assert png.read_bytes().startswith(b"\x89PNG")

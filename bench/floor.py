@@ -20,6 +20,7 @@ import signal
 import sys
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from pathlib import Path
 
 from temporalio import activity, workflow
@@ -94,11 +95,14 @@ class SendFloorWorkflow:
     @workflow.run
     async def run(self, input: SendFloorInput) -> None:
         for send in input.sends:
-            await workflow.wait_condition(lambda send=send: self.signals > send.after)  # type: ignore[misc]
+            await workflow.wait_condition(partial(self._heard_more_than, send.after))
             await workflow.execute_activity(
                 send_email, send, start_to_close_timeout=timedelta(seconds=30)
             )
-        await workflow.wait_condition(lambda: self.signals >= input.signals)
+        await workflow.wait_condition(partial(self._heard_more_than, input.signals - 1))
+
+    def _heard_more_than(self, count: int) -> bool:
+        return self.signals > count
 
 
 async def _serve(address: str, task_queue: str) -> None:

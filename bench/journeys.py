@@ -423,15 +423,14 @@ class Bench:
         users = [f"{name}-{self.run_id}-{i}" for i in range(customers)]
         accepted: dict[str, dict[str, float]] = {}
         self._started: set[str] = set()
-        floor = name in FLOORS
+        floor, per_event = name in FLOORS, name != "floor"
         # the plain floor's one incoming event per customer is its signal-with-start
-        per_customer = 1 if name == "floor" else len(customer_calls("x"))
-        phase.events = customers * per_customer
+        phase.events = customers * (len(customer_calls("x")) if per_event else 1)
 
         async def start_one(user: str) -> None:
             self._started.add(user)
             if floor:
-                await self._floor_customer(user, accepted, per_event=name == "floor-events")
+                await self._floor_customer(user, accepted, per_event=per_event)
             else:
                 await self._customer(user, accepted)
 

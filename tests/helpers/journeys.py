@@ -74,7 +74,11 @@ async def finished(env: WorkflowEnvironment, workflow_id: str) -> JourneyProgres
             await _taken(handle)
         except RPCError:  # not started yet
             pass
-        await env.sleep(timedelta(days=1))
+        try:
+            await asyncio.wait_for(env.sleep(timedelta(days=1)), timeout=60)
+        except TimeoutError:
+            tail = await _tail(handle)
+            raise AssertionError(f"time stopped; {workflow_id} ends in {tail}") from None
     return JourneyProgress.model_validate(await handle.result())
 
 
@@ -88,12 +92,20 @@ async def _taken(handle: WorkflowHandle[Any, Any]) -> None:
     """Until the run has taken what was just sent to it (its history does not end in a pending
     workflow task). Time skipped while a task that cancels a timer is under way fires that
     timer, and the legacy test server then fails the task ("invalid history builder state for
-    action") and never moves time again: a resumed run's pause check did, in CI."""
+    action") and never moves time again. (The same happens when a timer falls due in real
+    time just as a signal's task runs: see the pause test in test_operator.py.)"""
     for _ in range(50):
         events = (await handle.fetch_history()).events
         if not events or events[-1].event_type not in PENDING_TASK:
             return
         await asyncio.sleep(0.1)
+
+
+async def _tail(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    events = (await handle.fetch_history()).events[-8:]
+    return [
+        f"{e.event_id} {e.event_time.ToJsonString()} {EventType.Name(e.event_type)}" for e in events
+    ]
 
 
 async def progress(client: Client, workflow_id: str) -> JourneyProgress:

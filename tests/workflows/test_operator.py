@@ -66,7 +66,10 @@ async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
         if journey_too:
             await run.signal("pause", OperatorCommand(reason="offer review", journey_wide=True))
             await run.signal("resume", OperatorCommand(journey_wide=True))
-        await skipping_env.sleep(timedelta(hours=3))
+        # Not a whole number of pause checks (every 10 minutes from the pause): one would fire
+        # a few milliseconds after the sleep, just as the resume below arrives, and the legacy
+        # test server fails a task that cancels a timer which fires meanwhile.
+        await skipping_env.sleep(timedelta(hours=3, minutes=5))
         held = await progress(client, run.id)
         assert (held.current_step, held.paused) == ("push", "complaint under review")
         assert sent(settings, cid) == []  # nobody messaged

@@ -50,7 +50,14 @@ from scipy.stats import theilslopes  # noqa: E402
 from sqlmodel import select  # noqa: E402
 
 from bench.chaos import QUERY_BUDGET_S, Run, databases  # noqa: E402
-from bench.stack import free_port, group_peak_rss_mb, log, machine, percentiles  # noqa: E402
+from bench.stack import (  # noqa: E402
+    free_port,
+    group_peak_rss_mb,
+    group_threads,
+    log,
+    machine,
+    percentiles,
+)
 from journeys.channels.email import message_id  # noqa: E402
 from journeys.config.settings import Settings  # noqa: E402
 from journeys.store.db import session_scope  # noqa: E402
@@ -74,6 +81,7 @@ class Sample:
     longest_history: int  # among the sampled customers
     query_s: float  # one `state` query; inf: failed
     cached: int | None = None  # workflows in the worker's cache (SDK metric); None: unread
+    worker_threads: int | None = None  # OS threads of the worker (Python's and the SDK core's)
 
 
 class Soak:
@@ -205,11 +213,13 @@ class Soak:
                 pass
         spread = percentiles(latencies)
         cached = await cached_workflows(self.args.metrics_port)
+        threads = sum(group_threads(pgid) for n, pgid in groups.items() if n.startswith("worker"))
         return Sample(
             minute=round((now - started) / 60, 2), worker_mb=rss("worker"),
             server_mb=rss("temporal"), api_mb=rss("api"), calls=calls, emails=len(emails),
             latency_p50_s=spread["p50"], latency_p99_s=spread["p99"], longest_history=longest,
             query_s=query_s, cached=cached,
+            worker_threads=threads,
         )  # fmt: skip
 
     def ledger(self) -> set[str]:
@@ -393,6 +403,8 @@ async def _main(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "pass": all(c["ok"] for c in checks),
         "store": store,
         "machine": machine(),
+        # glibc's malloc arenas (a threaded process's memory can step up as more are used)
+        "malloc_arena_max": os.environ.get("MALLOC_ARENA_MAX"),
         "args": {k: str(v) for k, v in vars(args).items() if k != "json"},
         "checks": checks,
         "samples": [asdict(s) for s in soak.samples],

@@ -255,6 +255,11 @@ def group_peak_rss_mb(pgid: int, field: str = "VmHWM") -> float:
     return total_kb / 1024
 
 
+def group_threads(pgid: int) -> int:
+    """OS threads summed over the live processes of a process group."""
+    return sum(int(rest[17]) for _, rest in _group_stats(pgid))
+
+
 def thread_cpu(pid: int) -> dict[str, float]:
     """A Python process's CPU seconds by thread kind: `main` (the asyncio loop), `threads`
     (other Python threads: to_thread pool, workflow and activity executors), `core` (the Rust

@@ -46,7 +46,7 @@ def test_a_short_soak_loses_and_doubles_nothing(
     must pass."""
     png = tmp_path / "soak.png"
     main(["--minutes", "0.2", "--rate", "8", "--sample-seconds", "2",
-          "--cache", "10", "--json", "--png", str(png)])  # fmt: skip
+          "--cache", "10", "--warmup-minutes", "0", "--json", "--png", str(png)])  # fmt: skip
     report = json.loads(capsys.readouterr().out)
     checks = {c["check"]: c for c in report["checks"]}
     failed = [c for name, c in checks.items() if not c["ok"] and "memory" not in name]

@@ -8,6 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from sqlmodel import select
 from temporalio.client import Client
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
@@ -180,8 +181,10 @@ async def test_a_customer_lives_ten_years_with_nothing_growing_lost_or_doubled(
         state = await applied()
         customer_runs = await history_lengths(client, customer_workflow_id(cid))
         with session_scope(settings.database_url) as session:
-            run_ids = sorted({e.workflow_id for e in session.query(JourneyEvent).filter(
-                JourneyEvent.customer_id == cid)})  # fmt: skip
+            found = session.exec(
+                select(JourneyEvent.workflow_id).where(JourneyEvent.customer_id == cid)
+            )
+            run_ids = sorted(set(found))
             ledger = customer_messages(session, customer_id=cid)
         journey_runs = {wid: await history_lengths(client, wid) for wid in run_ids
                         if not wid.startswith("journey-cart_recovery")}  # fmt: skip

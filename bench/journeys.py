@@ -195,6 +195,8 @@ class Phase:
     cpu: dict[str, float] = field(default_factory=dict)  # group -> CPU seconds in the phase
     history: dict[str, int] = field(default_factory=dict)  # workflow kind -> history events
     wft_start_s: list[float] = field(default_factory=list)
+    sampled: dict[str, int] = field(default_factory=dict)  # workflow kind -> runs read in full
+    event_types: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> type -> n
     queries: list[float] = field(default_factory=list)  # seconds; inf: failed
     offered_rate: float | None = None
     timed_out: bool = False
@@ -219,6 +221,15 @@ class Phase:
             | {"total": history_total / max(self.events, 1)},
             "history_per_customer": history_total / per,
             "workflow_task_schedule_to_start_s": percentiles(self.wft_start_s),
+            # where the server's work goes: each workflow task, activity task and timer is a
+            # round trip and several writes; a local activity is one marker in a task
+            "history_events_per_run_by_type": {
+                kind: {
+                    name: n / self.sampled[kind]
+                    for name, n in sorted(types.items(), key=lambda kv: -kv[1])
+                }
+                for kind, types in sorted(self.event_types.items())
+            },
             "cpu_ms_per_customer": {k: 1000 * v / per for k, v in sorted(self.cpu.items())},
             "state_queries": {
                 "sent": len(self.queries),
@@ -485,7 +496,12 @@ class Bench:
         for workflow_id, run_id in sample[: self.args.history_sample]:
             handle = self.client.get_workflow_handle(workflow_id, run_id=run_id)
             scheduled: float | None = None
+            kind, _ = _kind_and_user(workflow_id, wanted)
+            phase.sampled[kind] = phase.sampled.get(kind, 0) + 1
+            types = phase.event_types.setdefault(kind, {})
             async for event in handle.fetch_history_events():
+                name = EventType.Name(event.event_type).removeprefix("EVENT_TYPE_").lower()
+                types[name] = types.get(name, 0) + 1
                 at = event.event_time.ToDatetime().timestamp()
                 if event.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
                     scheduled = at
@@ -599,6 +615,10 @@ def print_table(rep: dict[str, Any]) -> None:
     for name in names:
         per = phases[name]["history_per_event"]
         print(f"  {name}: " + ", ".join(f"{k} {v:.1f}" for k, v in per.items()))
+    print("\nhistory events per run, by type (sampled runs):")
+    for name in names:
+        for kind, types in phases[name]["history_events_per_run_by_type"].items():
+            print(f"  {name} {kind}: " + ", ".join(f"{k} {v:.1f}" for k, v in types.items()))
     for key, floor in (("ratio_to_floor", "floor"), ("ratio_to_event_floor", "floor-events")):
         if rep.get(key):
             print(f"\nratio to {floor} (capacity ÷ {floor}):")

@@ -15,7 +15,6 @@ from temporalio.worker import (
     Worker,
     WorkflowRunner,
 )
-from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from journeys.activities.backtests import BacktestActivities
 from journeys.activities.channels import ChannelActivities, delivery_policy
@@ -32,6 +31,7 @@ from journeys.config.temporal import connect
 from journeys.store.db import upgrade_schema
 from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
 from journeys.worker.deployment import become_current_if_first, deployment_config
+from journeys.worker.runner import sandbox_runner
 from journeys.workflows.backtest import BacktestWorkflow
 from journeys.workflows.clv_fit import ClvFitWorkflow
 from journeys.workflows.customer import CustomerWorkflow
@@ -141,7 +141,7 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
         deployment_config=deployment,
-        workflow_runner=workflow_runner or SandboxedWorkflowRunner(),
+        workflow_runner=workflow_runner or sandbox_runner(client.data_converter),
         workflow_task_poller_behavior=workflow_pollers(settings),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

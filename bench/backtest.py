@@ -11,7 +11,7 @@ Beside it, in the same run, the floor: the cheapest the time-skipping server can
 here — a bare workflow per customer, started by the first order, that does post_purchase's sends
 (one no-op activity each) and waits (one timer each), fed the same calls the same way (the clock
 advanced to each day, one signal-with-start per call), in one worker process without the sandbox,
-in shards of 1,000 customers one after another as the backtest runs them.
+in shards of 1,000 customers (--shard-size), --jobs at once as the backtest runs them.
 
     python -m bench.backtest                               # every customer, post_purchase
     python -m bench.backtest --customers 1000 2000 4000   # how the speed grows with customers
@@ -22,11 +22,13 @@ in shards of 1,000 customers one after another as the backtest runs them.
 import argparse
 import asyncio
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ProcessPoolExecutor
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -79,18 +81,28 @@ class FloorCustomer:
         await workflow.wait_condition(lambda: False)  # a customer lives on
 
 
-async def floor(log: Path, shard_size: int = SHARD_SIZE) -> float:
+def floor(log: Path, shard_size: int = SHARD_SIZE, jobs: int = 1) -> float:
     """Seconds the floor takes over `log` (read whole: the bench's logs fit in memory), in
-    shards of customers as the backtest runs them (dealt out in the order of their ids)."""
+    shards of customers as the backtest runs them (dealt out in the order of their ids): one
+    after another, or `jobs` at once in processes of their own (then the wall time of them
+    all, their start-up included, as the backtest's)."""
     calls = [json.loads(line) for line in log.read_text().splitlines()]
     calls.sort(key=lambda c: c["timestamp"])
     customers = sorted({c["userId"] for c in calls})
     shards = max(1, -(-len(customers) // shard_size))
     shard_of = {customer: n % shards for n, customer in enumerate(customers)}
-    seconds = 0.0
-    for shard in range(shards):
-        seconds += await floor_shard([c for c in calls if shard_of[c["userId"]] == shard])
-    return seconds
+    parts = [[c for c in calls if shard_of[c["userId"]] == shard] for shard in range(shards)]
+    if min(jobs, shards) <= 1:
+        return sum(_floor_shard_process(part) for part in parts)
+    began = time.monotonic()
+    spawn = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=spawn) as pool:
+        list(pool.map(_floor_shard_process, parts))
+    return time.monotonic() - began
+
+
+def _floor_shard_process(calls: list[dict[str, Any]]) -> float:
+    return asyncio.run(floor_shard(calls))
 
 
 async def floor_shard(calls: list[dict[str, Any]]) -> float:
@@ -186,6 +198,15 @@ def main() -> None:
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="the figures as JSON on stdout")
     parser.add_argument(
+        "--shard-size", type=int, default=SHARD_SIZE, metavar="N",
+        help=f"customers to a test server, for the backtest and the floor (default {SHARD_SIZE})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, metavar="N",
+        help="shards at once, each in a process of its own, for the backtest and the floor "
+        "(default: the number of cores)",
+    )  # fmt: skip
+    parser.add_argument(
         "--write-log", type=Path, metavar="FILE",
         help="only write the CDNOW log (of the first --customers) to FILE and stop",
     )  # fmt: skip
@@ -194,14 +215,14 @@ def main() -> None:
         calls, customers = write_log(args.write_log, (args.customers or [None])[0])
         print(f"[bench] {args.write_log}: {calls} calls of {customers} customers", file=sys.stderr)
         return
-    extra: list[str] = []
+    extra = ["--shard-size", str(args.shard_size), "--jobs", str(args.jobs)]
     runs = []
     with tempfile.TemporaryDirectory(prefix="bench-backtest-") as tmp:
         for size in args.customers or [None]:
             log = Path(tmp) / f"cdnow-{size or 'all'}.ndjson"
             calls, customers = write_log(log, size)
             report, seconds, said = run("post_purchase", log, extra)
-            floor_seconds = asyncio.run(floor(log))
+            floor_seconds = floor(log, args.shard_size, args.jobs)
             start = datetime.fromisoformat(report["window"]["from"])
             end = datetime.fromisoformat(report["window"]["to"])
             customer_days = customers * (end - start).total_seconds() / 86_400

@@ -128,13 +128,17 @@ class EventLog:
     """The calls of a log between `start` (inclusive) and `end` (exclusive), sorted by time
     (ties in file order). Built once by `load`, read as often as there are versions to try."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, existing: bool = False) -> None:
+        """A new log in `directory`, or with `existing` the one loaded there (a shard's
+        process reads its calls from it)."""
+        self.directory = directory
         # loaded in a worker thread, read in the event loop: one user at a time
         self.db = sqlite3.connect(directory / "events.sqlite3", check_same_thread=False)
-        self.db.execute(
-            "CREATE TABLE calls (at REAL NOT NULL, line INTEGER NOT NULL, customer TEXT NOT NULL,"
-            " body TEXT NOT NULL, shard INTEGER NOT NULL DEFAULT 0)"
-        )
+        if not existing:
+            self.db.execute(
+                "CREATE TABLE calls (at REAL NOT NULL, line INTEGER NOT NULL,"
+                " customer TEXT NOT NULL, body TEXT NOT NULL, shard INTEGER NOT NULL DEFAULT 0)"
+            )
         self.people = _People()
         self.shards = 1
 

@@ -13,6 +13,10 @@ the server was seen moving its clock while the fit's (heartbeating) activity ran
 """
 
 import asyncio
+import base64
+import json
+import pickle
+import sys
 import tempfile
 import time
 from collections import Counter
@@ -66,7 +70,7 @@ RECORDERS = {
 @dataclass
 class Progress:
     """What the caller shows while it runs: calls and customers fed, simulated days done (in
-    the shard under way)."""
+    the shard under way; with shards side by side, the least advanced), shards done."""
 
     calls: int = 0
     customers: set[str] = field(default_factory=set)
@@ -74,6 +78,7 @@ class Progress:
     days: int = 0
     shard: int = 0
     shards: int = 1
+    running: dict[int, int] = field(default_factory=dict)  # shard -> day, side by side
 
 
 @dataclass(frozen=True)
@@ -128,6 +133,20 @@ def backtest_worker(client: Client, settings: Settings) -> WorkerGroup:
     return build_worker(client, settings, channels, UnsandboxedWorkflowRunner())
 
 
+@dataclass(frozen=True)
+class ShardJob:
+    """One shard's run, as a process of its own receives it (pickled)."""
+
+    events: Path  # the directory of the log's calls (EventLog)
+    shard: int
+    resolution: timedelta
+    settings: Settings  # the backtest's: its own store, recorders
+    start: datetime
+    end: datetime
+    journey: str
+    schedules: Schedules | None
+
+
 def backtest_settings(settings: Settings, database_url: str) -> Settings:
     return settings.model_copy(
         update={
@@ -156,10 +175,13 @@ async def run_backtest(
     stop: asyncio.Event | None = None,
     on_step: Callable[[], None] | None = None,
     schedules: Schedules | None = None,
+    jobs: int = 1,
 ) -> Backtest:
     """Feed `log` through `spec` from `start` (by default the first call's day) until `end` (by
-    default the end of the last call's day), one shard after another; `stop` ends the feed early
-    (the backtest is then incomplete). `schedules` run when the spec names a segment."""
+    default the end of the last call's day), shard by shard — with `jobs` over 1, that many at
+    once, each in a process of its own; `stop` ends the feed early (the backtest is then
+    incomplete: shards not begun are left out). `schedules` run when the spec names a
+    segment. The shards are independent, so the report does not depend on `jobs`."""
     assert summary.first is not None and summary.last is not None, "an empty log"
     progress = progress or Progress()
     stop = stop or asyncio.Event()
@@ -168,43 +190,115 @@ async def run_backtest(
     progress.days = max(1, (end - start).days)
     progress.shards = log.shards
     backtest = Backtest([], start, end, complete=True, shards_planned=log.shards)
-    for shard in range(log.shards):
-        progress.shard, progress.day = shard, 0
-        part = directory / f"shard-{shard}"
-        part.mkdir()
-        url = f"sqlite:///{part / 'backtest.db'}"
-        await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
-        shift, stopped_at, refused = await _run_shard(
-            log.slots(resolution, shard), backtest_settings(settings, url), start, end,
-            progress=progress, stop=stop, on_step=on_step, journey=spec.name,
-            schedules=schedules if spec.segments_named() else None,
-        )  # fmt: skip
+    side_by_side = min(jobs, log.shards) > 1  # else in this process: no start-up to pay
+    gate = asyncio.Semaphore(max(jobs, 1))  # waiters are woken in order: shard 0 first
+    preparing = asyncio.Lock()  # alembic's migration context is global: one store at a time
+    done: dict[int, tuple[str, timedelta, datetime, dict[str, int]]] = {}
+
+    async def one(shard: int) -> None:
+        async with gate:
+            if stop.is_set():
+                return
+            part = directory / f"shard-{shard}"
+            part.mkdir()
+            url = f"sqlite:///{part / 'backtest.db'}"
+            async with preparing:
+                await asyncio.to_thread(_prepare_store, settings.database_url, url, spec)
+            job = ShardJob(
+                events=log.directory, shard=shard, resolution=resolution,
+                settings=backtest_settings(settings, url), start=start, end=end,
+                journey=spec.name, schedules=schedules if spec.segments_named() else None,
+            )  # fmt: skip
+            if side_by_side:
+                outcome = await _run_shard_process(job, progress, stop, on_step)
+            else:
+                progress.day = 0
+                outcome = await run_shard(
+                    log.slots(resolution, shard), job, progress=progress, stop=stop,
+                    on_step=on_step,
+                )  # fmt: skip
+            done[shard] = (url, *outcome)
+            progress.shard += 1
+
+    tasks = [asyncio.create_task(one(shard)) for shard in range(log.shards)]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for task in tasks:
+            task.cancel()
+    for shard in sorted(done):
+        url, shift, stopped_at, refused = done[shard]
         backtest.shards.append(Shard(url, shift, refused))
-        if stopped_at < end:
-            backtest.end, backtest.complete = stopped_at, False
-            break
+        if stopped_at < end:  # fed until at least the earliest stop
+            backtest.end, backtest.complete = min(backtest.end, stopped_at), False
     return backtest
 
 
-async def _run_shard(
+async def _run_shard_process(
+    job: ShardJob, progress: Progress, stop: asyncio.Event, on_step: Callable[[], None] | None
+) -> tuple[timedelta, datetime, dict[str, int]]:
+    """`run_shard` in `python -m journeys.backtest.shard`, in a session of its own: asked to
+    stop when `stop` is set, killed if this task is cancelled; its progress adds to ours."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "journeys.backtest.shard", stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE, start_new_session=True, limit=2**26,
+    )  # fmt: skip
+    assert process.stdin is not None and process.stdout is not None
+    stdin = process.stdin
+
+    async def relay_stop() -> None:
+        await stop.wait()
+        try:
+            stdin.write(b"stop\n")
+            await stdin.drain()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # it has ended already
+
+    stdin.write(base64.b64encode(pickle.dumps(job)) + b"\n")
+    relay = asyncio.create_task(relay_stop())
+    result: dict[str, Any] | None = None
+    progress.running[job.shard] = 0
+    try:
+        async for line in process.stdout:
+            message = json.loads(line)
+            if "result" in message:
+                result = message["result"]
+                continue
+            progress.calls += message["calls"]
+            progress.customers.update(message["customers"])
+            progress.running[job.shard] = message["day"]
+            progress.day = min(progress.running.values())
+            if on_step:
+                on_step()
+        code = await process.wait()
+    finally:
+        relay.cancel()
+        progress.running.pop(job.shard, None)
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
+    if code != 0 or result is None:
+        raise RuntimeError(f"backtest shard {job.shard} failed (exit {code}); its error is above")
+    return (timedelta(seconds=result["shift_s"]), datetime.fromisoformat(result["stopped_at"]),
+            result["refused"])  # fmt: skip
+
+
+async def run_shard(
     slots: Iterator[tuple[datetime, list[SegmentCall]]],
-    settings: Settings,
-    start: datetime,
-    end: datetime,
+    job: ShardJob,
     *,
     progress: Progress,
     stop: asyncio.Event,
     on_step: Callable[[], None] | None,
-    journey: str,
-    schedules: Schedules | None = None,
 ) -> tuple[timedelta, datetime, dict[str, int]]:
     """One test server and worker through one shard's calls: the shift, the event time it
-    stopped at (`end` unless stopped), and the entries into `journey` refused."""
+    stopped at (`end` unless stopped), and the entries into the journey refused."""
+    settings, start, end = job.settings, job.start, job.end
     env = await start_time_skipping(quiet_runtime())
     try:
         shift = _shift(start, await env.get_current_time())
         stopped_at = end
-        ticks = _ticks(start, end, schedules)
+        ticks = _ticks(start, end, job.schedules)
         async with backtest_worker(env.client, settings):
             for at, calls in slots:
                 if stop.is_set():
@@ -223,7 +317,7 @@ async def _run_shard(
                 await advance_clock(env, end + shift)
             await sleep_simulated(env, timedelta(seconds=1))  # returns once the last tasks are done
             progress.day = (stopped_at - start).days
-            refused = await _refusals(env, settings.database_url, journey)
+            refused = await _refusals(env, settings.database_url, job.journey)
     finally:
         await env.shutdown()
     return shift, stopped_at, refused

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import re
 import signal
 import sys
@@ -72,6 +73,11 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     parser.add_argument(
         "--shard-size", type=_positive, default=SHARD_SIZE, metavar="N",
         help=f"run at most about N customers on one test server at a time (default {SHARD_SIZE})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--jobs", type=_positive, default=os.cpu_count() or 1, metavar="N",
+        help="run up to N shards at once, each in a process of its own (default: the number "
+        "of cores); the report is the same for any N",
     )  # fmt: skip
     parser.add_argument(
         "--refresh-every", type=_duration, default=timedelta(days=1), metavar="DURATION",
@@ -196,7 +202,7 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
                 backtest = await run_backtest(
                     spec, log, summary, settings, part, start=args.start, end=args.end,
                     resolution=args.resolution, progress=fed, stop=stop, on_step=shown,
-                    schedules=Schedules(args.refresh_every, args.clv_fit_every),
+                    schedules=Schedules(args.refresh_every, args.clv_fit_every), jobs=args.jobs,
                 )  # fmt: skip
                 shown()
             reports.append(await asyncio.to_thread(build_report, backtest, spec, summary))

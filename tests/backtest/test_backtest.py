@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -99,14 +100,16 @@ def test_a_backtest_reports_each_send_skip_and_step_and_gives_the_same_json_twic
     assert "customer-days a second" in first.stderr
     again = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json", env=env)
     assert again.stdout == first.stdout
-    # two customers to a test server: three servers, one after another, the same figures
-    sharded = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json",
-                       "--shard-size", "2", env=env)  # fmt: skip
-    assert sharded.returncode == 0, sharded.stderr
-    in_shards = json.loads(sharded.stdout)
-    assert in_shards.pop("shards") == {"run": 3, "of": 3}
+    # two customers to a test server: three servers, one after another or side by side in
+    # processes of their own, the same figures
     assert report.pop("shards") == {"run": 1, "of": 1}
-    assert in_shards == report
+    for jobs in ("1", "3"):
+        sharded = backtest(POST_PURCHASE, "--events", log, "--to", "2025-03-20", "--json",
+                           "--shard-size", "2", "--jobs", jobs, env=env)  # fmt: skip
+        assert sharded.returncode == 0, sharded.stderr
+        in_shards = json.loads(sharded.stdout)
+        assert in_shards.pop("shards") == {"run": 3, "of": 3}
+        assert in_shards == report, jobs
     assert hashlib.sha256((tmp_path / "live.db").read_bytes()).hexdigest() == before
 
 
@@ -245,7 +248,9 @@ def test_bad_input_is_refused_with_the_file_line_and_field(tmp_path):
 
 
 @pytest.mark.slow
-def test_ctrl_c_stops_with_a_partial_report(tmp_path):
+@pytest.mark.parametrize("sharding", [[], ["--shard-size", "100", "--jobs", "3"]],
+                         ids=["one-process", "shards-side-by-side"])  # fmt: skip
+def test_ctrl_c_stops_with_a_partial_report(tmp_path, sharding):
     start = datetime(2024, 1, 1, tzinfo=UTC)
     lines = [
         call(type="track", userId=f"c{n}", event="Order Completed", messageId=f"m{n}",
@@ -254,19 +259,35 @@ def test_ctrl_c_stops_with_a_partial_report(tmp_path):
     ]  # fmt: skip
     log = tmp_path / "year.ndjson"
     log.write_text("\n".join(lines) + "\n")
+    mark = f"ctrl-c-{uuid.uuid4()}"  # in the environment of every process the backtest starts
     child = subprocess.Popen(
         [sys.executable, "-m", "journeys.cli.main", "backtest", str(POST_PURCHASE),
-         "--events", str(log), "--json"],
+         "--events", str(log), "--json", *sharding],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={**os.environ, "JOURNEYS_TEST_MARK": mark},
     )  # fmt: skip
-    time.sleep(6)
-    child.send_signal(signal.SIGINT)
+    time.sleep(12 if sharding else 6)
+    child.send_signal(signal.SIGINT)  # to the command only, as a terminal's Ctrl-C
     out, err = child.communicate(timeout=120)
     assert child.returncode == 130, err
     report = json.loads(out)
     assert report["complete"] is False
     assert 0 < report["entries"]["runs"] < 300
     assert report["window"]["to"] < "2024-10-27"
+    if sharding:  # the shards under way stopped and reported; none is left running
+        assert report["shards"]["of"] == 3 and report["shards"]["run"] >= 1
+        assert processes_marked(mark) == []
+
+
+def processes_marked(mark: str) -> list[int]:
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if f"JOURNEYS_TEST_MARK={mark}".encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours
+            continue
+    return found
 
 
 @pytest.mark.slow

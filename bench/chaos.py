@@ -295,17 +295,10 @@ class Run:
                 asyncio.gather(*(answered(u) for u in list(self.started_users))), timeout
             )
 
-    async def drain_workflow_tasks(self, timeout: float = 60.0) -> None:
-        """Until the workflow task queue's backlog reads 0 (or `timeout`)."""
-        request = DescribeTaskQueueRequest(
-            namespace="default", task_queue=TaskQueue(name=QUEUE),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW, report_stats=True,
-        )  # fmt: skip
+    async def drain(self, timeout: float = 60.0) -> None:
+        """Until the task queues' backlog reads 0 (or `timeout`)."""
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            described = await self.client.workflow_service.describe_task_queue(request)
-            if described.stats.approximate_backlog_count == 0:
-                return
+        while time.monotonic() < deadline and await self.backlog() > 0:
             await asyncio.sleep(0.5)
 
     async def start_api(self, replica: int) -> Child:
@@ -350,7 +343,7 @@ class Run:
                 # (a cold worker catching up took 5 s once) and worked off the tasks that
                 # waited for it (a query waits behind its customer's); both are recovery
                 await self.catch_up()
-                await self.drain_workflow_tasks()
+                await self.drain()
                 self.outages.append((fault.at, time.time()))
         elif kind == "api":
             replica = len(self.api_ports) - 1  # with replicas, the others go on serving

@@ -15,7 +15,9 @@ the server was seen moving its clock while the fit's (heartbeating) activity ran
 import asyncio
 import base64
 import json
+import os
 import pickle
+import signal
 import sys
 import tempfile
 import time
@@ -238,7 +240,8 @@ async def _run_shard_process(
     job: ShardJob, progress: Progress, stop: asyncio.Event, on_step: Callable[[], None] | None
 ) -> tuple[timedelta, datetime, dict[str, int]]:
     """`run_shard` in `python -m journeys.backtest.shard`, in a session of its own: asked to
-    stop when `stop` is set, killed if this task is cancelled; its progress adds to ours."""
+    stop when `stop` is set, killed with its test server (its process group) if this task is
+    cancelled — say another shard failed; its progress adds to ours."""
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "journeys.backtest.shard", stdin=asyncio.subprocess.PIPE,
         stdout=asyncio.subprocess.PIPE, start_new_session=True, limit=2**26,
@@ -275,7 +278,10 @@ async def _run_shard_process(
         relay.cancel()
         progress.running.pop(job.shard, None)
         if process.returncode is None:
-            process.kill()
+            try:  # the shard leads its session: its group holds its test server too
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
             await process.wait()
     if code != 0 or result is None:
         raise RuntimeError(f"backtest shard {job.shard} failed (exit {code}); its error is above")
@@ -301,8 +307,8 @@ async def run_shard(
         ticks = _ticks(start, end, job.schedules)
         async with backtest_worker(env.client, settings):
             for at, calls in slots:
-                if stop.is_set():
-                    stopped_at = await env.get_current_time() - shift
+                if stop.is_set():  # not before `start`: stopped before its first call
+                    stopped_at = max(start, await env.get_current_time() - shift)
                     break
                 await _run_scheduled(env, ticks, until=at, shift=shift)
                 await advance_clock(env, at + shift)

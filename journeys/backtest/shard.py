@@ -18,6 +18,7 @@ import pickle
 import sys
 import threading
 import time
+import traceback
 from typing import IO
 
 from journeys.backtest.events import EventLog
@@ -76,8 +77,19 @@ def main() -> None:
     out = os.fdopen(os.dup(1), "w", buffering=1)
     os.dup2(2, 1)
     logging.basicConfig(level=logging.WARNING)
-    job: ShardJob = pickle.loads(base64.b64decode(sys.stdin.readline()))
-    asyncio.run(_run(job, out))
+    code = 0
+    try:
+        job: ShardJob = pickle.loads(base64.b64decode(sys.stdin.readline()))
+        asyncio.run(_run(job, out))
+    except BaseException:
+        traceback.print_exc()
+        code = 1
+    # No interpreter finalization: the SDK core's threads, still winding down a worker that
+    # stopped early, can call into a finalizing interpreter, which aborts (exit -6) after the
+    # result was written. The test server is shut down already; nothing else needs cleaning.
+    out.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":

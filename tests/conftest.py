@@ -46,6 +46,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--fuzz-examples", type=int, default=10,
         help="examples per fuzzed operation or payload kind (tests/api/test_fuzz.py)",
     )  # fmt: skip
+    parser.addoption(
+        "--years", type=int, default=3,
+        help="simulated years of the long-life test (tests/workflows/test_long_life.py)",
+    )  # fmt: skip
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -61,7 +65,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """A test that asks for the PostgreSQL server itself needs it, whatever its module says.
-    The ten-year test goes first: it takes minutes, and begun last it would keep one of
+    The long-life test goes first: it takes minutes, and begun last it would keep one of
     `make test`'s two processes busy long after the other is done (the Makefile turns off
     xdist's reordering of files by size, which would put this one-test file near the end)."""
     for item in items:

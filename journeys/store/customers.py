@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import func, update
+from sqlalchemy import delete, func, update
 from sqlmodel import Session, col, select
 
 from journeys.store.db import insert_builder
@@ -121,9 +121,34 @@ def record_stage_entries(
     session: Session, *, customer_id: str, entries: list[StageChange], previous: str | None
 ) -> None:
     """Keep the stage history the customer's workflow reports (`previous`: the stage before
-    the first entry) and its current stage; a retried call adds nothing."""
+    the first entry) and its current stage; a retried call adds nothing. A customer has one
+    first sighting, the earliest: a merge's joined history brings the anonymous visit's, and
+    the identified customer's own later one goes."""
     if not entries:
         return
+    firsts = sorted(entry.at for entry in entries if entry.cause == "first_seen")
+    seen_before = False
+    if firsts:
+        seen_before = (
+            session.exec(
+                select(StageEntry.id)
+                .where(
+                    StageEntry.customer_id == customer_id,
+                    StageEntry.cause == "first_seen",
+                    col(StageEntry.at) < firsts[0],
+                )
+                .limit(1)  # fmt: skip
+            ).first()
+            is not None
+        )
+        if not seen_before:
+            session.execute(
+                delete(StageEntry).where(
+                    col(StageEntry.customer_id) == customer_id,
+                    col(StageEntry.cause) == "first_seen",
+                    col(StageEntry.at) > firsts[0],
+                )  # fmt: skip
+            )
     since = min(entry.at for entry in entries)
     known = {  # one read for the batch, not one per entry
         (at, stage)
@@ -134,7 +159,8 @@ def record_stage_entries(
         )
     }
     for entry in entries:
-        if (entry.at, entry.stage.value) not in known:
+        later_sighting = entry.cause == "first_seen" and (seen_before or entry.at != firsts[0])
+        if not later_sighting and (entry.at, entry.stage.value) not in known:
             known.add((entry.at, entry.stage.value))
             session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,
                                    previous=None if entry.cause == "first_seen" else previous,

@@ -415,6 +415,34 @@ def test_stage_entries_are_kept_once_across_retries_and_offsets(database_url: st
     assert stage == "consideration"
 
 
+def test_a_merged_stage_history_keeps_one_first_sighting(database_url: str) -> None:
+    """A merge writes the joined history again, whose first sighting is the earlier of the two
+    customers'; the identified customer's own, later one goes (`journeys inspect` showed both),
+    and a later life (the workflow recreated) adds none."""
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    own = [StageChange(stage=Stage.AWARENESS, at=at + timedelta(hours=1), cause="first_seen")]
+    joined = [
+        StageChange(stage=Stage.AWARENESS, at=at, cause="first_seen"),  # the anonymous visit
+        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=5), cause="page"),
+        StageChange(stage=Stage.DECISION, at=at + timedelta(hours=2), cause="merge"),
+    ]
+    new_life = [StageChange(stage=Stage.AWARENESS, at=at + timedelta(days=9), cause="first_seen")]
+    for entries in (own, joined, joined, new_life):  # the joined history's write retried
+        with session_scope(database_url) as session:
+            record_stage_entries(session, customer_id="c1", entries=entries, previous=None)
+    with session_scope(database_url) as session:
+        rows = session.exec(select(StageEntry).order_by(StageEntry.at)).all()
+
+    def utc(moment: datetime) -> datetime:  # SQLite's come back naive
+        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+    assert [(utc(r.at), r.stage, r.cause) for r in rows] == [
+        (at, "awareness", "first_seen"),
+        (at + timedelta(minutes=5), "consideration", "page"),
+        (at + timedelta(hours=2), "decision", "merge"),
+    ]
+
+
 def test_a_customer_s_lives_are_numbered_once_each(database_url: str) -> None:
     """A retried start (same lineage) keeps its number; a recreated customer takes the next;
     each customer counts its own."""

@@ -174,10 +174,18 @@ class EventLog:
         self.shards = max(1, -(-len(leaders) // max(people_per_shard, 1)))
         if self.shards > 1:
             shard = {leader: n % self.shards for n, leader in enumerate(leaders)}
+            # one pass over the calls through a keyed table (an UPDATE per customer scanned
+            # every call each time: six minutes for CDNOW's 23,570 customers and 93,229 calls)
+            self.db.execute("CREATE TEMP TABLE shard_of (customer TEXT PRIMARY KEY, shard INT)")
             self.db.executemany(
-                "UPDATE calls SET shard = ? WHERE customer = ?",
-                ((shard[self.people.find(key)], key) for key in self.people.parent),
+                "INSERT INTO shard_of VALUES (?, ?)",
+                ((key, shard[self.people.find(key)]) for key in self.people.parent),
             )
+            self.db.execute(
+                "UPDATE calls SET shard ="
+                " (SELECT shard FROM shard_of WHERE shard_of.customer = calls.customer)"
+            )
+            self.db.execute("DROP TABLE shard_of")
             self.db.commit()
         return self.shards
 

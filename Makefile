@@ -28,7 +28,7 @@ test: $(BIN)/.installed
 test-fast: $(BIN)/.installed
 	$(BIN)/python -m pytest $(PARALLEL) -m "not slow and not e2e and not postgres and not browser"
 
-test-decade: $(BIN)/.installed  # one customer through ten simulated years, alone (about 4 minutes; make test lives three)
+test-decade: $(BIN)/.installed  # one customer through ten simulated years, alone (about 3 minutes; make test lives three)
 	$(BIN)/python -m pytest -m decade -s --years 10
 
 lint: $(BIN)/.installed

@@ -137,7 +137,7 @@ def record_stage_entries(
                     StageEntry.cause == "first_seen",
                     col(StageEntry.at) < firsts[0],
                 )
-                .limit(1)  # fmt: skip
+                .limit(1)
             ).first()
             is not None
         )
@@ -147,7 +147,7 @@ def record_stage_entries(
                     col(StageEntry.customer_id) == customer_id,
                     col(StageEntry.cause) == "first_seen",
                     col(StageEntry.at) > firsts[0],
-                )  # fmt: skip
+                )
             )
     since = min(entry.at for entry in entries)
     known = {  # one read for the batch, not one per entry

@@ -126,27 +126,19 @@ def record_stage_entries(
     the identified customer's own later one goes."""
     if not entries:
         return
-    firsts = sorted(entry.at for entry in entries if entry.cause == "first_seen")
+    first = min((entry.at for entry in entries if entry.cause == "first_seen"), default=None)
     seen_before = False
-    if firsts:
-        seen_before = (
-            session.exec(
-                select(StageEntry.id)
-                .where(
-                    StageEntry.customer_id == customer_id,
-                    StageEntry.cause == "first_seen",
-                    col(StageEntry.at) < firsts[0],
-                )
-                .limit(1)
-            ).first()
-            is not None
+    if first is not None:
+        sightings = select(StageEntry.id).where(
+            StageEntry.customer_id == customer_id, StageEntry.cause == "first_seen"
         )
+        seen_before = session.exec(sightings.where(col(StageEntry.at) < first)).first() is not None
         if not seen_before:
             session.execute(
                 delete(StageEntry).where(
                     col(StageEntry.customer_id) == customer_id,
                     col(StageEntry.cause) == "first_seen",
-                    col(StageEntry.at) > firsts[0],
+                    col(StageEntry.at) > first,
                 )
             )
     since = min(entry.at for entry in entries)
@@ -159,7 +151,7 @@ def record_stage_entries(
         )
     }
     for entry in entries:
-        later_sighting = entry.cause == "first_seen" and (seen_before or entry.at != firsts[0])
+        later_sighting = entry.cause == "first_seen" and (seen_before or entry.at != first)
         if not later_sighting and (entry.at, entry.stage.value) not in known:
             known.add((entry.at, entry.stage.value))
             session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,

@@ -253,12 +253,13 @@ SHARDS = ["--shard-size", "100", "--jobs", "3"]
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("sharding", "after_s"),
-    [([], 6), (SHARDS, 12), (SHARDS, 3)],
+    [([], 6), (SHARDS, 12), (SHARDS, None)],
     ids=["one-process", "shards-side-by-side", "shards-just-starting"],
 )
 def test_ctrl_c_stops_with_a_partial_report(tmp_path, sharding, after_s):
-    """Ctrl-C as the shard processes are still starting once made one abort as it exited
-    (exit -6), and the parent killed the others, leaving their test servers holding the pipes."""
+    """Ctrl-C as the shard processes are still starting (`after_s` None: as soon as they are
+    there) once made one abort as it exited (exit -6), and the parent killed the others,
+    leaving their test servers holding the pipes."""
     start = datetime(2024, 1, 1, tzinfo=UTC)
     lines = [
         call(type="track", userId=f"c{n}", event="Order Completed", messageId=f"m{n}",
@@ -274,7 +275,12 @@ def test_ctrl_c_stops_with_a_partial_report(tmp_path, sharding, after_s):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
         env={**os.environ, "JOURNEYS_TEST_MARK": mark},
     )  # fmt: skip
-    time.sleep(after_s)
+    if after_s is None:
+        deadline = time.monotonic() + 60
+        while not shard_processes(mark) and time.monotonic() < deadline:
+            time.sleep(0.1)
+    else:
+        time.sleep(after_s)
     child.send_signal(signal.SIGINT)  # to the command only, as a terminal's Ctrl-C
     try:
         out, err = child.communicate(timeout=120)
@@ -288,10 +294,21 @@ def test_ctrl_c_stops_with_a_partial_report(tmp_path, sharding, after_s):
     assert report["complete"] is False
     assert report["entries"]["runs"] < 300
     assert report["window"]["from"] <= report["window"]["to"] < "2024-10-27"
-    if after_s > 3:
+    if after_s is not None:
         assert report["entries"]["runs"] > 0
     if sharding:  # the shards under way stopped and reported
         assert report["shards"]["of"] == 3 and report["shards"]["run"] >= 1
+
+
+def shard_processes(mark: str) -> list[int]:
+    found = []
+    for pid in processes_marked(mark):
+        try:
+            if b"journeys.backtest.shard" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                found.append(pid)
+        except OSError:  # gone
+            continue
+    return found
 
 
 def processes_marked(mark: str) -> list[int]:

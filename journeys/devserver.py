@@ -82,6 +82,12 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
+class _ExitedWhileStarting(Exception):
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class DevServer:
     def __init__(self, db_file: Path, port: int, ui_port: int, ip: str = "127.0.0.1") -> None:
         self.db_file, self.port, self.ui_port, self.ip = db_file, port, ui_port, ip
@@ -120,24 +126,38 @@ class DevServer:
             args += ["--search-attribute", f"{key.name}={_TYPE_NAMES[int(key.indexed_value_type)]}"]
         return args
 
-    async def start(self, log_file: Path, timeout: float = 60.0) -> None:
-        for port in (self.port, self.ui_port):
-            if not port_is_free(port, self.ip):
-                raise RuntimeError(
-                    f"port {port} is in use: is another Temporal server running? "
-                    "choose others with --temporal-port/--ui-port"
-                )
+    async def start(self, log_file: Path, timeout: float = 60.0, attempts: int = 3) -> None:
+        """Start and wait until it answers. A server that exits while starting is started again
+        (up to `attempts` times): it picks free ports of its own for its HTTP API, metrics and
+        internal services, and another process can take one between its pick and its bind."""
+        for attempt in range(1, attempts + 1):
+            for port in (self.port, self.ui_port):
+                if not port_is_free(port, self.ip):
+                    raise RuntimeError(
+                        f"port {port} is in use: is another Temporal server running? "
+                        "choose others with --temporal-port/--ui-port"
+                    )
+            try:
+                await self._start_once(log_file, timeout)
+                return
+            except _ExitedWhileStarting as exited:
+                if attempt == attempts:
+                    raise RuntimeError(
+                        f"temporal server exited with {exited.code}; see {log_file}"
+                    ) from None
+                log.warning("temporal server exited while starting; starting it again",
+                            code=exited.code, attempt=attempt)  # fmt: skip
+
+    async def _start_once(self, log_file: Path, timeout: float) -> None:
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
-        out = log_file.open("ab")
-        self.process = subprocess.Popen(
-            self.command(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
+        with log_file.open("ab") as out:  # the child keeps its own copy of the descriptor
+            self.process = subprocess.Popen(
+                self.command(), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            )
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"temporal server exited with {self.process.returncode}; see {log_file}"
-                )
+                raise _ExitedWhileStarting(self.process.returncode)
             try:
                 await Client.connect(self.address)
                 return

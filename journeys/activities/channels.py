@@ -30,7 +30,11 @@ from journeys.config.settings import Settings
 from journeys.store.consent import subscriptions, suppression
 from journeys.store.customers import customer_traits
 from journeys.store.db import session_scope
-from journeys.store.journey_runs import recent_marketing_sends, record_journey_events
+from journeys.store.journey_runs import (
+    recent_marketing_sends,
+    record_journey_event,
+    record_journey_events,
+)
 from journeys.store.ledger import SETTLED, give_up, ledger_entry, mark, settle
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY, GIVE_UP_MESSAGE
 from journeys.vocabulary.holdouts import (
@@ -44,6 +48,7 @@ from journeys.vocabulary.journey_types import (
     GiveUpInput,
     QueueMessageInput,
 )
+from journeys.vocabulary.local_time import quiet_wait, zone_or
 
 
 def delivery_policy(settings: Settings) -> DeliveryPolicy:
@@ -97,17 +102,25 @@ class ChannelActivities:
         category = "transactional" if template and template.transactional else "marketing"
         with session_scope(self.settings.database_url) as session:
             count_run_changes(record_journey_events(session, records=input.records))
-            entry = ledger_entry(session, message=input, category=category, at=self.clock())
-            if entry.status in SETTLED:  # delivered (or settled) before: exactly once
-                return DeliveryResult(status=entry.status, reason=entry.reason)
             # locked: two journeys sending at once are counted one after the other against
             # the frequency cap
             traits = customer_traits(session, customer_id=input.customer_id, lock=True) or {}
+            if input.quiet is not None and input.quiet.quiet_start and input.quiet.quiet_end:
+                zone = zone_or(traits.get("timezone"), "UTC")
+                wait = quiet_wait(input.at or self.clock(), zone, input.quiet.quiet_start,
+                                  input.quiet.quiet_end)  # fmt: skip
+                if wait > timedelta(0):  # nothing in the ledger yet: the run asks again later
+                    return DeliveryResult(status="held", reason="quiet hours", held_for=wait)
+            entry = ledger_entry(session, message=input, category=category, at=self.clock())
+            if entry.status in SETTLED:  # delivered (or settled) before: exactly once
+                result = DeliveryResult(status=entry.status, reason=entry.reason)
+                return _with_step_record(session, input, result)
             problem = self._why_not(session, input, template, traits)
             if problem is not None:
                 mark(session, entry, status=problem[0], reason=problem[1], at=self.clock())
                 MESSAGES.labels(channel=input.channel, outcome=problem[0]).inc()
-                return DeliveryResult(status=problem[0], reason=problem[1])
+                result = DeliveryResult(status=problem[0], reason=problem[1])
+                return _with_step_record(session, input, result)
             assert template is not None  # _why_not fails a message whose template is gone
             payload = entry.payload
             if payload is None:  # composed once; a retry after a crash reuses it
@@ -116,13 +129,14 @@ class ChannelActivities:
                 except (email.PermanentFailure, RenderError) as err:
                     mark(session, entry, status="failed", reason=str(err), at=self.clock())
                     MESSAGES.labels(channel=input.channel, outcome="failed").inc()
-                    return DeliveryResult(status="failed", reason=str(err))
+                    result = DeliveryResult(status="failed", reason=str(err))
+                    return _with_step_record(session, input, result)
             mark(session, entry, status="sending", payload=payload, at=self.clock())
             payload = dict(payload)
         try:
             self.transmit(input, payload)
         except email.PermanentFailure as err:  # a retry would fail the same way
-            return self._settle(input.idempotency_key, "failed", str(err))
+            return self._settle(input, "failed", str(err))
         except Exception as err:  # transient: the activity retries; the ledger says "sending"
             raise ApplicationError(f"{input.channel} not sent yet: {err}") from err
         activity.logger.info(
@@ -130,7 +144,7 @@ class ChannelActivities:
             extra={"customer_id": input.customer_id, "channel": input.channel,
                    "template": input.template},
         )  # fmt: skip
-        return self._settle(input.idempotency_key, "sent", "")
+        return self._settle(input, "sent", "")
 
     def _why_not(
         self, session: Session, input: QueueMessageInput, template: Template | None,
@@ -241,11 +255,24 @@ class ChannelActivities:
             provider = HttpProvider(str(s.webhook_url), secret=s.webhook_secret)
         http_providers.post(provider, payload["body"].encode(), input.idempotency_key)
 
-    def _settle(self, key: str, status: str, reason: str) -> DeliveryResult:
+    def _settle(self, input: QueueMessageInput, status: str, reason: str) -> DeliveryResult:
         with session_scope(self.settings.database_url) as session:
-            entry = settle(session, key=key, status=status, reason=reason, at=self.clock())
+            entry = settle(session, key=input.idempotency_key, status=status, reason=reason,
+                           at=self.clock())  # fmt: skip
             MESSAGES.labels(channel=entry.channel, outcome=status).inc()
-        return DeliveryResult(status=status, reason=reason)
+            return _with_step_record(session, input, DeliveryResult(status=status, reason=reason))
+
+
+def _with_step_record(
+    session: Session, input: QueueMessageInput, result: DeliveryResult
+) -> DeliveryResult:
+    """The step's own record, in the transaction that settles its last send: the run needs no
+    activity of its own to write it before it waits."""
+    record = input.step_record
+    if record is not None and not result.takes_fallback(input.fallback):
+        detail = record.detail + result.describe(input.channel)
+        record_journey_event(session, record=record.model_copy(update={"detail": detail}))
+    return result
 
 
 @contextmanager

@@ -1,6 +1,6 @@
 """Payloads of JourneyWorkflow and its conversation with CustomerWorkflow (import-light)."""
 
-from datetime import datetime, time
+from datetime import datetime, time, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
@@ -262,6 +262,13 @@ class QueueMessageInput(BaseModel):
     # the run's records not written yet: they go with the send instead of costing an activity
     records: list[JourneyRecordInput] = Field(default_factory=list)
     held_out: bool = False  # the run is in its journey's holdout group: recorded, not sent
+    # set by runs that send in one activity (the patch `send_in_one_activity`): the quiet hours
+    # the send checks in the customer's time zone at `at` (held: nothing sent, the run waits and
+    # asks again), and the step's own record, written with what became of the send (its detail
+    # follows the one given) unless a fallback channel is still to be tried
+    quiet: DeliveryPolicy | None = None
+    at: datetime | None = None  # the run's clock when it asked: quiet hours are judged at it
+    step_record: JourneyRecordInput | None = None
 
 
 class TaskInput(BaseModel):
@@ -312,11 +319,23 @@ class GiveUpInput(BaseModel):
 
 
 class DeliveryResult(BaseModel):
-    """What became of a send: sent, skipped (with the reason), failed, or queued in the outbox
-    (no provider for the channel yet)."""
+    """What became of a send: sent, skipped (with the reason), failed, queued in the outbox
+    (no provider for the channel yet), or held (quiet hours: nothing done, ask again after
+    `held_for`)."""
 
     status: str
     reason: str = ""
+    held_for: timedelta | None = None
+
+    def describe(self, channel: str) -> str:
+        """The step's result as runs show and record it: "email sent", "sms skipped (no phone
+        number)"."""
+        settled = self.status in ("failed", "skipped") and self.reason
+        return f"{channel} {self.status}" + (f" ({self.reason})" if settled else "")
+
+    def takes_fallback(self, fallback: str | None) -> bool:
+        """Whether the step goes on to its fallback channel (so this was not its last send)."""
+        return bool(fallback) and self.allows_fallback
 
     @property
     def allows_fallback(self) -> bool:

@@ -29,4 +29,13 @@ class Patch:
     why: str
 
 
-PATCHES: list[Patch] = []
+PATCHES: list[Patch] = [
+    Patch(
+        name="send_in_one_activity",
+        workflow="JourneyWorkflow",
+        since="v1",
+        stage="patched",
+        why="a send checks quiet hours and writes its step's record in its own activity: two "
+        "local activities fewer a send",
+    ),
+]

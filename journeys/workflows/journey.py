@@ -51,6 +51,12 @@ with workflow.unsafe.imports_passed_through():
     from journeys.workflows.steps.waits import Waits
 
 
+# A send checks the customer's quiet hours and writes its step's record in its own activity
+# (v1): the two local activities each send cost before (the customer's time zone, the record
+# before the next wait) are gone. The run decides once, at its start.
+SEND_IN_ONE_ACTIVITY = "send_in_one_activity"
+
+
 def assign_variant(key: str, weights: list[float]) -> int:
     """Deterministic weighted assignment: the same customer always gets the same variant."""
     point = hash_point(key)
@@ -124,6 +130,7 @@ class JourneyWorkflow:
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyProgress:
         journey = self.journey
+        self.sends.in_one_activity = workflow.patched(SEND_IN_ONE_ACTIVITY)
         if journey.spec is None:
             journey.spec = await LOAD_JOURNEY_SPEC.run(
                 LoadSpecInput(name=input.name, version=input.version),
@@ -193,12 +200,14 @@ class JourneyWorkflow:
         step = journey.spec.step(step_id)
         journey.visits[step_id] = journey.visits.get(step_id, 0) + 1
         result, target = await self._step(step, journey.spec.after(step_id))
-        if journey.outcome is not None and not isinstance(step, Exit):
+        written, journey.step_written = journey.step_written, False  # by the send, as it was
+        if journey.outcome is not None and not isinstance(step, Exit) and not written:
             result = f"interrupted: {journey.outcome}"  # a goal or an exit cut the step short
         journey.note_step(
             StepRecord(step=step.id, kind=step.kind, at=workflow.now(), result=result)
         )
-        journey.record("step", step=step.id, detail=result)
+        if not written:
+            journey.record("step", step=step.id, detail=result)
         return target
 
     async def _step(self, step: Step, after: str | None) -> tuple[str, str | None]:

@@ -13,7 +13,7 @@ CALLS = {"patched": "patched", "deprecate_patch": "deprecated"}
 def calls_in_workflows() -> set[tuple[str, str]]:
     """(patch name, stage its call implies) for every patch call in the workflow modules."""
     found = set()
-    for path in sorted((ROOT / "journeys" / "workflows").glob("*.py")):
+    for path in sorted((ROOT / "journeys" / "workflows").rglob("*.py")):
         tree = ast.parse(path.read_text())
         constants = {
             target.id: node.value.value

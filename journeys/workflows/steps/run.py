@@ -66,6 +66,7 @@ class JourneyRun:
         self.visits = self.progress.visits  # the same dict: the progress query shows them
         self.records = 1 if input.entered_at else 0  # a held run's customer wrote `entered`
         self.unwritten: list[JourneyRecordInput] = []  # noted, not yet in the store
+        self.step_written = False  # the step that just ran wrote its own record (a send)
         self.pauses: dict[bool, OperatorCommand] = {}  # by `journey_wide`: either holds it
         if input.resume is not None:
             self._resume(input.resume)
@@ -225,6 +226,23 @@ class JourneyRun:
                 detail=detail,
             )
         )
+
+    def step_record(self, step: str, detail: str) -> JourneyRecordInput:
+        """The record of the running step, numbered after those noted so far, for an activity
+        that writes it with its own work (its detail completed by what it did)."""
+        return self.input.record(
+            "step",
+            workflow_id=workflow.info().workflow_id,
+            seq=self.records + 1,
+            at=workflow.now(),
+            step=step,
+            detail=detail,
+        )
+
+    def step_recorded(self) -> None:
+        """The running step's activity wrote the step's record (`step_record`)."""
+        self.records += 1
+        self.step_written = True
 
     def take_records(self) -> list[JourneyRecordInput]:
         """The records not yet written, for an activity that writes them with its own work."""

@@ -54,6 +54,9 @@ class Sends:
         # the customer's, given at entry; asked once per run, at the first send, without it
         self.policy: DeliveryPolicy | None = None
         self.products: dict[str, list[dict[str, Any]]] = {}  # recommend steps' `save_as`
+        # the send checks quiet hours and records its step itself (the run decides at its start,
+        # by the patch `send_in_one_activity`); else a local activity does each
+        self.in_one_activity = False
 
     async def send(self, step: Send) -> str:
         """Deliver on the step's channel, then on its fallback if the first could not deliver
@@ -74,6 +77,8 @@ class Sends:
         if self.products:  # the latest `recommend` results, or those it saved as `products`
             products = self.products.get("products") or list(self.products.values())[-1]
             message.context["products"] = products
+        if self.in_one_activity:
+            return await self._send_in_one_activity(step, message)
         if message.channel in await self._quiet_channels():
             held = await self._hold_for_quiet_hours()
             if held and run.outcome is not None:
@@ -92,6 +97,52 @@ class Sends:
             return f"{first}; {step.fallback} {second.status}"
         settled = outcome.status in ("failed", "skipped") and outcome.reason
         return f"{step.channel} {outcome.status}" + (f" ({outcome.reason})" if settled else "")
+
+    async def _send_in_one_activity(self, step: Send, message: QueueMessageInput) -> str:
+        """`send` where the delivery activity itself holds the message through the customer's
+        quiet hours (the run then sleeps and asks again) and writes the step's record: no local
+        activity before the send, none after it."""
+        outcome = await self._deliver_checked(step.id, message, detail="")
+        if isinstance(outcome, str):
+            return outcome
+        if outcome.takes_fallback(step.fallback) and self.run.outcome is None:
+            assert step.fallback is not None
+            first = outcome.describe(step.channel)
+            fallback = message.model_copy(update={
+                "idempotency_key": f"{message.idempotency_key}:fallback",
+                "channel": step.fallback, "fallback": None,
+            })  # fmt: skip
+            second = await self._deliver_checked(step.id, fallback, detail=f"{first}; ")
+            return f"{first}; " + (
+                second if isinstance(second, str) else second.describe(step.fallback)
+            )
+        return outcome.describe(step.channel)
+
+    async def _deliver_checked(
+        self, step_id: str, message: QueueMessageInput, detail: str
+    ) -> DeliveryResult | str:
+        """Deliver, sleeping through quiet hours as often as the activity says they hold the
+        message; what became of it, or why it was not sent (the run ended or was paused)."""
+        run = self.run
+        message.quiet = self.policy if message.channel in await self._quiet_channels() else None
+        while True:
+            message.at, message.step_record = workflow.now(), run.step_record(step_id, detail)
+            outcome = await self._deliver(message)
+            if outcome.status != "held":
+                if message.step_record and not outcome.takes_fallback(message.fallback):
+                    run.step_recorded()  # by the activity, with this outcome
+                return outcome
+            assert outcome.held_for is not None
+            workflow.set_current_details(
+                f"{run.input.name} v{run.input.version}: quiet hours, sending in {outcome.held_for}"
+            )
+            await run.sleep(outcome.held_for)
+            if run.outcome is not None:
+                return f"{message.channel} not sent: {run.outcome} during quiet hours"
+            if run.paused is not None:  # paused while quiet hours held the message back
+                await run.wait_while_paused()
+                if run.outcome is not None:
+                    return f"{message.channel} not sent: {run.outcome} while paused"
 
     async def recommend(self, step: Recommend) -> str:
         """Products for the sends that follow, seeded by what the last event is about (the
@@ -182,7 +233,9 @@ class Sends:
     async def _give_up(
         self, message: QueueMessageInput, status: str, reason: str
     ) -> DeliveryResult:
-        """A send the run stopped: the ledger says so (unless an attempt settled it first)."""
+        """A send the run stopped: the ledger says so (unless an attempt settled it first). The
+        message no longer carries the step's record: the run writes it."""
+        message.step_record = None
         await GIVE_UP_MESSAGE.run_local(
             GiveUpInput(idempotency_key=message.idempotency_key, status=status, reason=reason),
             start_to_close_timeout=ACTIVITY_TIMEOUT,

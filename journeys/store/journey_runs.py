@@ -5,38 +5,33 @@ from datetime import datetime
 from sqlalchemy import and_, func, or_
 from sqlmodel import Session, col, select
 
+from journeys.store.db import insert_builder
 from journeys.store.models import JourneyEvent, Message
 from journeys.vocabulary.journey_types import JourneyRecordInput
 
 
 def record_journey_event(session: Session, *, record: JourneyRecordInput) -> bool:
     """Idempotent on (run, seq): a retried activity leaves one record. True if it wrote it."""
-    key = f"{record.workflow_id}:{record.seq}"
-    if session.get(JourneyEvent, key) is not None:
-        return False
-    session.add(
-        JourneyEvent(
-            key=key,
-            workflow_id=record.workflow_id,
-            seq=record.seq,
-            customer_id=record.customer_id,
-            journey=record.journey,
-            version=record.version,
-            kind=record.kind,
-            step=record.step,
-            detail=record.detail,
-            at=record.at,
-        )
-    )
-    return True
+    return bool(record_journey_events(session, records=[record]))
 
 
 def record_journey_events(
     session: Session, *, records: list[JourneyRecordInput]
 ) -> list[JourneyRecordInput]:
-    """Several records of runs at once (what a run noted since it last wrote); the ones that
-    were new."""
-    return [record for record in records if record_journey_event(session, record=record)]
+    """Several records of runs at once (what a run noted since it last wrote), in one statement
+    that skips those already there (a retried activity); the ones that were new."""
+    by_key = {f"{r.workflow_id}:{r.seq}": r for r in records}
+    if not by_key:
+        return []
+    table = JourneyEvent.__table__  # type: ignore[attr-defined]
+    rows = [{"key": key, **record.model_dump()} for key, record in by_key.items()]
+    written = set(
+        session.execute(
+            insert_builder(session)(table).values(rows).on_conflict_do_nothing()
+            .returning(table.c.key)
+        ).scalars()
+    )  # fmt: skip
+    return [record for key, record in by_key.items() if key in written]
 
 
 def journey_events(session: Session, *, workflow_id: str) -> list[JourneyEvent]:

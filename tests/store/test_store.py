@@ -22,9 +22,11 @@ from journeys.store.customers import (
 )
 from journeys.store.db import session_scope
 from journeys.store.events import customer_events, forget_undelivered, mark_delivered, record_events
+from journeys.store.journey_runs import journey_events, record_journey_event, record_journey_events
 from journeys.store.models import Customer, Event, Identity, Order, StageEntry
 from journeys.vocabulary.customer_types import StageChange
 from journeys.vocabulary.events import Stage
+from journeys.vocabulary.journey_types import JourneyRecordInput
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 PLUS_TWO = timezone(timedelta(hours=2))
@@ -453,3 +455,41 @@ def test_a_customer_s_lives_are_numbered_once_each(database_url: str) -> None:
     with session_scope(database_url) as session:
         second = customer_epoch(session, customer_id="c1", lineage="run-b")
     assert (first, again, other, second) == (1, 1, 1, 2)
+
+
+def test_a_runs_records_are_written_once_however_often_they_come(database_url: str) -> None:
+    """A retried activity brings the same records again (and a send its step's record after
+    its run wrote the others): each (run, seq) is stored once, the first time, and the caller
+    learns which were new."""
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    records = [
+        JourneyRecordInput(
+            workflow_id="journey-w-c1-1",
+            seq=seq,
+            customer_id="c1",
+            journey="w",
+            version=1,
+            kind=kind,
+            step=step,
+            detail=detail,
+            at=at,
+        )  # fmt: skip
+        for seq, kind, step, detail in [
+            (1, "entered", None, "v1"),
+            (2, "step", "hello", "email sent"),
+        ]
+    ]
+    with session_scope(database_url) as session:
+        assert record_journey_events(session, records=records) == records
+    again = records[1].model_copy(update={"detail": "email failed"})  # a retry's own words
+    third = records[1].model_copy(update={"seq": 3, "step": "rest", "detail": ""})
+    with session_scope(database_url) as session:
+        assert record_journey_events(session, records=[records[0], again, third, third]) == [third]
+        assert not record_journey_event(session, record=records[0])
+    with session_scope(database_url) as session:
+        stored = journey_events(session, workflow_id="journey-w-c1-1")
+    assert [(r.seq, r.kind, r.step, r.detail, r.at) for r in stored] == [
+        (1, "entered", None, "v1", at),
+        (2, "step", "hello", "email sent", at),
+        (3, "step", "rest", "", at),
+    ]

@@ -272,6 +272,7 @@ def _with_step_record(
     if record is not None and not result.takes_fallback(input.fallback):
         detail = record.detail + result.describe(input.channel)
         record_journey_event(session, record=record.model_copy(update={"detail": detail}))
+        result.recorded = True  # (or an earlier attempt did: the record is the run's seq)
     return result
 
 

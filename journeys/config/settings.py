@@ -270,9 +270,14 @@ class Settings(BaseSettings):
     @field_validator("quiet_hours")
     @classmethod
     def _window(cls, value: str | None) -> str | None:
-        if value and len(_parse_window(value)) != 2:
+        if not value:
+            return None
+        window = _parse_window(value)
+        if len(window) != 2:
             raise ValueError("expected a window like 21:00-08:00, or empty for none")
-        return value or None
+        if window[0] == window[1]:  # all day or never: either way a send would wait for ever
+            raise ValueError(f"{value!r} starts and ends at the same time")
+        return value
 
     @property
     def quiet_window(self) -> tuple[time, time] | None:

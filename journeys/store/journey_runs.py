@@ -20,7 +20,9 @@ def record_journey_events(
 ) -> list[JourneyRecordInput]:
     """Several records of runs at once (what a run noted since it last wrote), in one statement
     that skips those already there (a retried activity); the ones that were new."""
-    by_key = {f"{r.workflow_id}:{r.seq}": r for r in records}
+    by_key: dict[str, JourneyRecordInput] = {}
+    for record in records:  # the first of one key wins, as in the table
+        by_key.setdefault(f"{record.workflow_id}:{record.seq}", record)
     if not by_key:
         return []
     table = JourneyEvent.__table__  # type: ignore[attr-defined]

@@ -326,6 +326,7 @@ class DeliveryResult(BaseModel):
     status: str
     reason: str = ""
     held_for: timedelta | None = None
+    recorded: bool = False  # the activity wrote the step's record it was given (`step_record`)
 
     def describe(self, channel: str) -> str:
         """The step's result as runs show and record it: "email sent", "sms skipped (no phone

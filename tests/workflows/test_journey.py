@@ -429,3 +429,41 @@ async def test_a_branch_reads_the_stage_the_customer_is_in_now_not_at_entry(
     assert [(s.step, s.result) for s in done.steps][1:] == [
         ("check", "case 1"), ("ready", "ready to buy"),
     ]  # fmt: skip
+
+
+ANY_CHANNEL = """
+name: reach
+trigger: {event: Checkout Started}
+steps:
+  - {id: nudge, kind: send, channel: email, template: usage_nudge, fallback: push}
+  - {id: rest, kind: wait, duration: 1d}
+"""
+
+
+async def test_a_send_that_falls_back_records_both_channels_in_one_step_record(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """No email address: the email is skipped and the push goes instead (to the outbox: no push
+    provider here); the step's one record, written by the push's send, says both, as the run's
+    progress does."""
+    settings = settings.model_copy(update={"smtp_host": "127.0.0.1", "smtp_port": 9})
+    client, catalog = skipping_env.client, publish(settings, ANY_CHANNEL)
+    cid = f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("reach", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        done = await finished(skipping_env, run_id)
+    said = "email skipped (no email address); push queued"
+    assert [(s.step, s.result) for s in done.steps] == [("nudge", said), ("rest", "")]
+    with session_scope(settings.database_url) as session:
+        sent = [(m.channel, m.status) for m in customer_messages(session, customer_id=cid)]
+        records = [
+            (r.seq, r.kind, r.step, r.detail) for r in journey_events(session, workflow_id=run_id)
+        ]
+    assert sorted(sent) == [("email", "skipped"), ("push", "queued")]
+    assert records == [
+        (1, "entered", None, "v1"),
+        (2, "step", "nudge", said),
+        (3, "step", "rest", ""),
+        (4, "completed", None, "rest"),
+    ]

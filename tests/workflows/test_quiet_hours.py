@@ -2,6 +2,7 @@
 as a durable timer, until the window ends on their wall clock; the goal met meanwhile means it
 never goes out. Runs on the time-skipping server, so the window is set around its clock."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from temporalio.testing import WorkflowEnvironment
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
+from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
 from tests.helpers.events import event, identify
@@ -82,6 +84,14 @@ async def test_the_goal_met_during_quiet_hours_means_the_send_never_goes_out(
     skipping_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     async with entered_at_night(skipping_env, settings) as night:
+        run = skipping_env.client.get_workflow_handle(night.run_id)
+        for _ in range(100):  # until the run sleeps through the window (it says where it waits)
+            described = await run.describe()
+            if described.typed_search_attributes.get(sa.JOURNEY_STEP) == "email":
+                break
+            await asyncio.sleep(0.05)
+        else:
+            raise AssertionError("the run never waited at its send")
         order = event("Order Completed", order_id="o1")
         await send(skipping_env.client, night.settings, night.cid, order, catalog=night.catalog)
         done = await finished(skipping_env, night.run_id)

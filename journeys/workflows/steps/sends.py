@@ -126,23 +126,26 @@ class Sends:
         run = self.run
         message.quiet = self.policy if message.channel in await self._quiet_channels() else None
         while True:
-            message.at, message.step_record = workflow.now(), run.step_record(step_id, detail)
-            outcome = await self._deliver(message)
-            if outcome.status != "held":
-                if message.step_record and not outcome.takes_fallback(message.fallback):
-                    run.step_recorded()  # by the activity, with this outcome
-                return outcome
-            assert outcome.held_for is not None
-            workflow.set_current_details(
-                f"{run.input.name} v{run.input.version}: quiet hours, sending in {outcome.held_for}"
-            )
-            await run.sleep(outcome.held_for)
-            if run.outcome is not None:
-                return f"{message.channel} not sent: {run.outcome} during quiet hours"
-            if run.paused is not None:  # paused while quiet hours held the message back
+            if run.paused is not None:  # paused while the policy was asked, or quiet hours held
                 await run.wait_while_paused()
                 if run.outcome is not None:
                     return f"{message.channel} not sent: {run.outcome} while paused"
+            message.at, message.step_record = workflow.now(), run.step_record(step_id, detail)
+            outcome = await self._deliver(message)
+            if outcome.recorded:  # by the activity, with this outcome (an older worker: not)
+                run.step_recorded()
+            if outcome.status != "held":
+                return outcome
+            assert outcome.held_for is not None
+            # from the moment it was asked: a queue's delay does not lengthen the wait
+            wait = message.at + outcome.held_for - workflow.now()
+            workflow.set_current_details(
+                f"{run.input.name} v{run.input.version}: quiet hours, sending in {wait}"
+            )
+            if wait > timedelta(0):
+                await run.sleep(wait)
+            if run.outcome is not None:
+                return f"{message.channel} not sent: {run.outcome} during quiet hours"
 
     async def recommend(self, step: Recommend) -> str:
         """Products for the sends that follow, seeded by what the last event is about (the
@@ -233,9 +236,11 @@ class Sends:
     async def _give_up(
         self, message: QueueMessageInput, status: str, reason: str
     ) -> DeliveryResult:
-        """A send the run stopped: the ledger says so (unless an attempt settled it first). The
-        message no longer carries the step's record: the run writes it."""
-        message.step_record = None
+        """A send the run stopped: the ledger says so (unless an attempt settled it first). A run
+        that sends in one activity writes the records it had handed the send itself (the send
+        may not have written them)."""
+        if self.in_one_activity:
+            self.run.unwritten[:0] = message.records
         await GIVE_UP_MESSAGE.run_local(
             GiveUpInput(idempotency_key=message.idempotency_key, status=status, reason=reason),
             start_to_close_timeout=ACTIVITY_TIMEOUT,

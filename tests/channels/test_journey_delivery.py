@@ -12,7 +12,7 @@ from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 from journeys.activities.recommendations import RecommendationActivities
 from journeys.config.settings import Settings
 from journeys.store.db import session_scope
-from journeys.store.journey_runs import customer_messages
+from journeys.store.journey_runs import customer_messages, journey_events
 from journeys.store.recommendations import upsert_products
 from journeys.vocabulary.ids import customer_workflow_id, journey_workflow_id
 from journeys.vocabulary.recommendation_types import TrainRecommendersInput
@@ -161,7 +161,12 @@ async def test_a_goal_met_during_a_provider_outage_stops_the_send(
     assert box.messages == []
     with session_scope(settings.database_url) as session:  # why did they not get it?
         [row] = customer_messages(session, customer_id=cid)
+        records = [(r.seq, r.kind, r.detail) for r in journey_events(session, workflow_id=run_id)]
     assert (row.status, row.reason) == ("skipped", "converted before it went out")
+    # the run's records say so too, none missing: the cancelled send's attempts wrote no step
+    assert records == [
+        (1, "entered", "v1"), (2, "step", "interrupted: converted"), (3, "converted", "email"),
+    ]  # fmt: skip
 
 
 async def until_retried(client: Client, workflow_id: str) -> None:

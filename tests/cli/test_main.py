@@ -69,3 +69,25 @@ def test_up_refuses_a_busy_port(tmp_path: Path, flag: str) -> None:
         result = run(*args)
     assert result.returncode != 0
     assert f"port {port} is in use" in result.stderr
+
+
+def test_ctrl_c_while_the_commands_load_exits_quietly(tmp_path: Path) -> None:
+    """Loading the commands takes a second or two: Ctrl-C then (or once the command runs)
+    exits 130 with no traceback."""
+    import signal
+    import time
+
+    from journeys.data import JOURNEYS as SPECS
+
+    log = tmp_path / "calls.ndjson"
+    log.write_text('{"type": "track", "userId": "c1", "event": "Order Completed", '
+                   '"timestamp": "2024-01-01T00:00:00Z"}\n')  # fmt: skip
+    child = subprocess.Popen(
+        [JOURNEYS, "backtest", str(SPECS / "post_purchase.yaml"), "--events", str(log)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    time.sleep(0.3)
+    child.send_signal(signal.SIGINT)
+    _, err = child.communicate(timeout=60)
+    assert child.returncode == 130 and "Traceback" not in err, err

@@ -140,7 +140,8 @@ class Sends:
             # from the moment it was asked: a queue's delay does not lengthen the wait
             wait = message.at + outcome.held_for - workflow.now()
             workflow.set_current_details(
-                f"{run.input.name} v{run.input.version}: quiet hours, sending in {wait}"
+                f"{run.input.name} v{run.input.version}: quiet hours, sending in "
+                f"{timedelta(seconds=round(wait.total_seconds()))}"  # 10:05:05, not 10:05:05.320111
             )
             if wait > timedelta(0):
                 await run.sleep(wait)

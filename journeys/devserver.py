@@ -82,12 +82,6 @@ def _die_with_parent() -> None:  # runs in the child between fork and exec
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
-class _ExitedWhileStarting(Exception):
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
-
-
 class DevServer:
     def __init__(self, db_file: Path, port: int, ui_port: int, ip: str = "127.0.0.1") -> None:
         self.db_file, self.port, self.ui_port, self.ip = db_file, port, ui_port, ip
@@ -137,18 +131,16 @@ class DevServer:
                         f"port {port} is in use: is another Temporal server running? "
                         "choose others with --temporal-port/--ui-port"
                     )
-            try:
-                await self._start_once(log_file, timeout)
+            code = await self._start_once(log_file, timeout)
+            if code is None:
                 return
-            except _ExitedWhileStarting as exited:
-                if attempt == attempts:
-                    raise RuntimeError(
-                        f"temporal server exited with {exited.code}; see {log_file}"
-                    ) from None
-                log.warning("temporal server exited while starting; starting it again",
-                            code=exited.code, attempt=attempt)  # fmt: skip
+            if attempt == attempts:
+                raise RuntimeError(f"temporal server exited with {code}; see {log_file}")
+            log.warning("temporal server exited while starting; starting it again",
+                        code=code, attempt=attempt)  # fmt: skip
 
-    async def _start_once(self, log_file: Path, timeout: float) -> None:
+    async def _start_once(self, log_file: Path, timeout: float) -> int | None:
+        """None once the server answers; its exit code if it exits first."""
         self.db_file.parent.mkdir(parents=True, exist_ok=True)
         with log_file.open("ab") as out:  # the child keeps its own copy of the descriptor
             self.process = subprocess.Popen(
@@ -157,10 +149,10 @@ class DevServer:
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             if self.process.poll() is not None:
-                raise _ExitedWhileStarting(self.process.returncode)
+                return self.process.returncode
             try:
                 await Client.connect(self.address)
-                return
+                return None
             except Exception as err:  # noqa: BLE001  (not listening yet)
                 if asyncio.get_running_loop().time() > deadline:
                     self.stop()

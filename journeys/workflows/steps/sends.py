@@ -95,8 +95,7 @@ class Sends:
             second = await self._deliver(fallback)
             first = f"{step.channel} {outcome.status} ({outcome.reason})"
             return f"{first}; {step.fallback} {second.status}"
-        settled = outcome.status in ("failed", "skipped") and outcome.reason
-        return f"{step.channel} {outcome.status}" + (f" ({outcome.reason})" if settled else "")
+        return outcome.describe(step.channel)
 
     async def _send_in_one_activity(self, step: Send, message: QueueMessageInput) -> str:
         """`send` where the delivery activity itself holds the message through the customer's

@@ -50,6 +50,7 @@ import signal
 import sys
 import tempfile
 import time
+import uuid
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -503,6 +504,18 @@ class Run:
 
     # ---- what it did
 
+    async def keep_history(self, handle: Any) -> str:
+        """An unreadable customer's history, written where the run's temporary folder does not
+        take it away: a state that does not replay is what to look at."""
+        try:
+            history = await handle.fetch_history()
+        except Exception as err:  # noqa: BLE001
+            return f"not fetched: {type(err).__name__}"
+        path = Path(tempfile.gettempdir()) / f"journeys-{self.name}-{handle.id}-{uuid.uuid4()}.json"
+        path.write_text(history.to_json())
+        log(f"{self.name}: the history of {handle.id} kept in {path}")
+        return str(path)
+
     async def outcome(self, users: list[str]) -> Outcome:
         gate = asyncio.Semaphore(20)
         customers: dict[str, dict[str, Any]] = {}
@@ -519,7 +532,7 @@ class Run:
                         log(f"{self.name}: state of {user} unreadable ({attempt + 1}): {failure}")
                         await asyncio.sleep(2)
                 else:
-                    customers[user] = {"error": failure}
+                    customers[user] = {"error": failure, "history": await self.keep_history(handle)}
                     return
                 customers[user] = {
                     "stage": str(state.stage),

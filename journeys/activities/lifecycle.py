@@ -35,8 +35,11 @@ def read_lifecycle_config(path: Path | None, inactivity_days: float) -> Lifecycl
 
 
 class LifecycleActivities:
-    def __init__(self, config: LifecycleConfig, database_url: str) -> None:
+    def __init__(
+        self, config: LifecycleConfig, database_url: str, local_activities: bool = False
+    ) -> None:
         self.config, self.database_url = config, database_url
+        self.local_activities = local_activities
 
     @activity.defn(name=BEGIN_CUSTOMER_RUN.name)
     def begin_customer_run(self, input: CustomerRunInput) -> CustomerRunSetup:
@@ -55,4 +58,6 @@ class LifecycleActivities:
             except IntegrityError:  # another life numbered at the same moment: count again
                 if attempt == 2:
                     raise
-        return CustomerRunSetup(config=self.config, epoch=epoch)
+        return CustomerRunSetup(
+            config=self.config, epoch=epoch, local_activities=self.local_activities
+        )

@@ -132,7 +132,9 @@ def backtest_worker(client: Client, settings: Settings) -> WorkerGroup:
     channels = ChannelActivities(
         settings, load_templates(settings.templates_dir), transmit=record, clock=simulated_now
     )
-    return build_worker(client, settings, channels, UnsandboxedWorkflowRunner())
+    return build_worker(
+        client, settings, channels, UnsandboxedWorkflowRunner(), local_activities=True
+    )
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,17 @@ class ActivityRef(Generic[InputT, ResultT]):
         )
         return result
 
+    async def run_store(
+        self, input: InputT | None = None, *, local: bool, **options: Any
+    ) -> ResultT:
+        """Short store work of a long-lived run: a regular activity, or a local one where the
+        run was started that way (before the patch `no_local_activities`, and in backtests,
+        which ask no query while a run is busy). A query answered while a local activity runs
+        can leave a history that does not replay (docs/versioning.md)."""
+        if local:
+            return await self.run_local(input, **options)
+        return await self.run(input, **options)
+
     def _hint(self) -> Any:
         return None if self.result_type is type(None) else self.result_type
 

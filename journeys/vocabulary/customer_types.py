@@ -183,6 +183,10 @@ class CustomerRunSetup(BaseModel):
 
     config: LifecycleConfig
     epoch: int
+    # the worker's: a backtest's runs keep their store work in local activities (nobody
+    # queries them while they are busy); elsewhere a run started since the patch
+    # `no_local_activities` runs it as regular activities
+    local_activities: bool = False
 
 
 class ProfileUpdateInput(BaseModel):
@@ -204,7 +208,7 @@ class StageHistoryInput(BaseModel):
 
 
 class CustomerChangesInput(BaseModel):
-    """Local activity input: what a customer's run has to do outside after applying a batch of
+    """Activity input: what a customer's run has to do outside after applying a batch of
     events, in one activity: in one transaction profile changes (traits, orders), stage
     entries, then — if asked — the segment evaluation that reads them; then the journey runs it
     decided to start, then the events runs in flight await."""

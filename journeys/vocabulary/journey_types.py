@@ -67,6 +67,8 @@ class JourneyInput(BaseModel):
     continue_as_new_after: int = 2000  # history events; a run may live for years (Advocate)
     # in the journey's holdout group (vocabulary.holdouts): decided by the run at entry
     held_out: bool | None = None
+    # store work in local activities (a backtest's runs): set by the customer that starts it
+    local_activities: bool = False
 
     def record(
         self,
@@ -311,7 +313,7 @@ class Reassign(BaseModel):
 
 
 class GiveUpInput(BaseModel):
-    """Local activity input: a send the run stopped before it went out, for the ledger."""
+    """Activity input: a send the run stopped before it went out, for the ledger."""
 
     idempotency_key: str
     status: str  # skipped | failed

@@ -38,4 +38,19 @@ PATCHES: list[Patch] = [
         why="a send checks quiet hours and writes its step's record in its own activity: two "
         "local activities fewer a send",
     ),
+    Patch(
+        name="no_local_activities",
+        workflow="CustomerWorkflow",
+        since="v2",
+        stage="patched",
+        why="the customer's store work runs as regular activities: a query answered while a "
+        "local activity ran could leave a history that does not replay",
+    ),
+    Patch(
+        name="no_local_activities",
+        workflow="JourneyWorkflow",
+        since="v2",
+        stage="patched",
+        why="the run's store work runs as regular activities, for the same reason",
+    ),
 ]

@@ -91,14 +91,16 @@ def build_worker(
     settings: Settings,
     channels: ChannelActivities | None = None,
     workflow_runner: WorkflowRunner | None = None,
+    local_activities: bool = False,
 ) -> WorkerGroup:
     """Every workflow and activity this product runs. Sends through a provider run on their
     channel's task queue, which Temporal rate-limits across all workers when
-    `JOURNEYS_RATE_LIMITS` names the channel. A backtest passes `channels` that record, and may
-    pass a `workflow_runner` without the sandbox."""
+    `JOURNEYS_RATE_LIMITS` names the channel. A backtest passes `channels` that record, may
+    pass a `workflow_runner` without the sandbox, and keeps its runs' store work in local
+    activities (`local_activities`: it asks no query while a run is busy)."""
     config = read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     config.delivery = delivery_policy(settings)  # handed by customers to their journey runs
-    lifecycle = LifecycleActivities(config, settings.database_url)
+    lifecycle = LifecycleActivities(config, settings.database_url, local_activities)
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
     channels = channels or ChannelActivities(settings, load_templates(settings.templates_dir))

@@ -73,6 +73,8 @@ RECENT_IDS = 2000  # size of the messageId dedup window carried across continue-
 MERGED_LINGER = timedelta(days=1)  # a merged customer forwards stragglers this long, then ends
 ACTIVITY_TIMEOUT = timedelta(seconds=30)
 AT_RISK_EVENT = "Customer At Risk"
+# a run started since this patch does its store work in regular activities (docs/versioning.md)
+NO_LOCAL_ACTIVITIES = "no_local_activities"
 
 
 @workflow.defn
@@ -98,6 +100,7 @@ class CustomerWorkflow:
         # stage, journeys or risk changed: search attributes are upserted once, as the loop's
         # work ends (one history event, not one per change)
         self.attributes_due = False
+        self.local_activities = False  # decided as the run starts
         self._carry_over(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
@@ -160,6 +163,8 @@ class CustomerWorkflow:
 
     @workflow.run
     async def run(self, input: CustomerInput) -> CustomerState:
+        # decided before any activity: a run started before the patch keeps local activities
+        local = not workflow.patched(NO_LOCAL_ACTIVITIES)
         # a regular activity, not a local one: a local activity's result can land in a later
         # task than its marker, and replay then fails (docs/versioning.md, "a real case")
         setup = await BEGIN_CUSTOMER_RUN.run(
@@ -171,6 +176,7 @@ class CustomerWorkflow:
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         self.config = setup.config
+        self.local_activities = self.router.local_activities = local or setup.local_activities
         self.state.epoch = self.router.epoch = setup.epoch
         self.router.delivery = self.config.delivery
         self.attributes_due = True  # upserted as the first drain ends, with what it changed
@@ -318,7 +324,7 @@ class CustomerWorkflow:
             await self._request_merge(source)
 
     async def _store_changes(self, evaluate: bool = False) -> None:
-        """Do, in one local activity, what the drain decided outside: tell the store what it
+        """Do, in one activity, what the drain decided outside: tell the store what it
         has not seen — traits and orders, stage entries (the funnel reads them) and, with
         `evaluate` where segments exist, which segments the customer is in now (entries and
         exits become events) — then start the journey runs decided (they read those traits)
@@ -342,7 +348,7 @@ class CustomerWorkflow:
             return
         profile, self.profile_changes = self.profile_changes, []
         starts, passes, records = self.router.take_orders()
-        result = await APPLY_CUSTOMER_CHANGES.run_local(
+        result = await APPLY_CUSTOMER_CHANGES.run_store(
             CustomerChangesInput(
                 customer_id=self.state.customer_id,
                 profile=profile,
@@ -352,6 +358,7 @@ class CustomerWorkflow:
                 passes=passes,
                 records=records,
             ),
+            local=self.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=_changes_summary(profile, stages, segments, starts, records),
         )

@@ -64,6 +64,7 @@ class JourneyRouter:
         self.outbox: dict[str, list[CustomerEvent]] = {}  # journey workflow id -> events to pass
         self.records: list[JourneyRecordInput] = []  # of held runs, for the store activity
         self.delivery: DeliveryPolicy | None = None  # handed to the runs it starts
+        self.local_activities = False  # the customer run's choice, handed on the same way
         # the specs of the catalog this run loaded (not kept in state: after continue-as-new a
         # run started before the next catalog load loads its spec itself)
         self.specs: dict[str, JourneySpec] = {}
@@ -76,8 +77,10 @@ class JourneyRouter:
     async def refresh_catalog(self) -> None:
         if self.wanted_catalog <= self.journeys.catalog_version:
             return
-        # local: never in a customer's first task (docs/versioning.md), and one marker, not six
-        catalog = await LOAD_JOURNEY_CATALOG.run_local(start_to_close_timeout=ACTIVITY_TIMEOUT)
+        # never in a customer's first task (docs/versioning.md); local only where the run is
+        catalog = await LOAD_JOURNEY_CATALOG.run_store(
+            local=self.local_activities, start_to_close_timeout=ACTIVITY_TIMEOUT
+        )
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
         self.journeys.triggers = catalog.journeys
         self.journeys.segments_defined = catalog.segments
@@ -127,6 +130,7 @@ class JourneyRouter:
                 stage=stage,
                 paused=trigger.paused,
                 delivery=self.delivery,
+                local_activities=self.local_activities,
                 spec=self.specs.get(name),  # the catalog's, of this very version
             ),
             task_queue=info.task_queue,

@@ -55,6 +55,8 @@ with workflow.unsafe.imports_passed_through():
 # (v1): the two local activities each send cost before (the customer's time zone, the record
 # before the next wait) are gone. The run decides once, at its start.
 SEND_IN_ONE_ACTIVITY = "send_in_one_activity"
+# a run started since this patch does its store work in regular activities (docs/versioning.md)
+NO_LOCAL_ACTIVITIES = "no_local_activities"
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -131,6 +133,9 @@ class JourneyWorkflow:
     async def run(self, input: JourneyInput) -> JourneyProgress:
         journey = self.journey
         self.sends.in_one_activity = workflow.patched(SEND_IN_ONE_ACTIVITY)
+        journey.local_activities = (
+            not workflow.patched(NO_LOCAL_ACTIVITIES) or input.local_activities
+        )
         if journey.spec is None:
             journey.spec = await LOAD_JOURNEY_SPEC.run(
                 LoadSpecInput(name=input.name, version=input.version),
@@ -250,13 +255,14 @@ class JourneyWorkflow:
                 return "deadline", step.on_deadline or after
             return f"outcome {answer}", step.outcomes[answer]
         elif isinstance(step, UpdateProfile):
-            await UPDATE_PROFILE.run_local(
+            await UPDATE_PROFILE.run_store(
                 ProfileUpdateInput(
                     customer_id=journey.input.customer_id,
                     message_id=f"{workflow.info().workflow_id}:{step.id}",
                     at=workflow.now(),
                     traits=step.traits,
                 ),
+                local=journey.local_activities,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
         elif isinstance(step, Exit):

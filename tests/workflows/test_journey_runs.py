@@ -114,6 +114,8 @@ async def test_a_run_that_loops_for_ever_continues_as_new_and_loses_nothing(
             batch = [ping] if n < 40 else [ping, pings[5]]  # later: an old ping passed again
             await handle.signal("events", EventBatch(events=batch))
             await until_progress(handle, lambda p, n=n: p.visits.get("again") == n)
+        # listening again (a goal before then ends the run between two steps)
+        await until_progress(handle, lambda p: p.visits.get("listen") == len(pings) + 1)
         await handle.signal("events", EventBatch(events=[event("Cancelled")]))
         done = await handle.result()
         final = await handle.describe()

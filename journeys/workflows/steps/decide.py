@@ -41,13 +41,14 @@ class Decisions:
         assert run.spec is not None
         context = await run.context()
         eligible = [a for a in step.actions if a.when is None or evaluate(a.when, context)]
-        stats = await DECISION_STATS.run_local(
+        stats = await DECISION_STATS.run_store(
             DecisionStatsInput(journey=run.spec.name, step=step.id),
+            local=run.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         clv = float(context["traits"].get("predicted_clv") or 0) if step.use_clv else 0.0
         chosen, samples, expected = thompson_choice(eligible, stats, clv, workflow.random())
-        await RECORD_DECISION.run_local(
+        await RECORD_DECISION.run_store(
             DecisionRecord(
                 decision_id=run.visit_id(step.id),
                 workflow_id=workflow.info().workflow_id,
@@ -64,6 +65,7 @@ class Decisions:
                 expected=expected,
                 at=workflow.now(),
             ),  # fmt: skip
+            local=run.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"decision at {step.id}: {chosen.name if chosen else 'none eligible'}",
         )

@@ -51,7 +51,7 @@ class HumanTasks:
         """The outcome the team chose, or None when the deadline passed."""
         run = self.run
         task_id = run.visit_id(step.id)
-        await CREATE_TASK.run_local(
+        await CREATE_TASK.run_store(
             TaskInput(
                 task_id=task_id,
                 workflow_id=workflow.info().workflow_id,
@@ -63,6 +63,7 @@ class HumanTasks:
                 outcomes=list(step.outcomes),
                 deadline_at=workflow.now() + step.deadline,
             ),
+            local=run.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"task for {step.team}: {step.title}",
         )
@@ -78,15 +79,17 @@ class HumanTasks:
                 pass
             if task_id in self.outcomes or run.outcome is not None:
                 break
-            state = await TASK_DEADLINE.run_local(
+            state = await TASK_DEADLINE.run_store(
                 TaskDeadlineInput(task_id=task_id, escalate_to=escalate_to),
+                local=run.local_activities,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
             if state.status == "completed" and state.outcome:
                 return state.outcome  # completed just before the deadline; its signal is late
         if run.outcome is not None and task_id not in self.outcomes:
-            await TASK_DEADLINE.run_local(  # the run ended: nobody should pick it up
+            await TASK_DEADLINE.run_store(  # the run ended: nobody should pick it up
                 TaskDeadlineInput(task_id=task_id),
+                local=run.local_activities,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
         return self.outcomes.get(task_id)

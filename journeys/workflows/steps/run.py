@@ -53,6 +53,7 @@ class JourneyRun:
         self.input = input
         self.spec: JourneySpec | None = input.spec
         self.entered_at = input.entered_at or workflow.now()
+        self.local_activities = False  # store work in local activities: decided as the run starts
         # events received that a `wait_for_event` may still take, in order (a goal or an exit
         # is checked as each arrives, so the others need not be kept)
         self.events: list[CustomerEvent] = []
@@ -164,8 +165,9 @@ class JourneyRun:
                     lambda: self.paused is None or self.outcome is not None, timeout=PAUSE_CHECK
                 )
             except TimeoutError:
-                if True in self.pauses and not await JOURNEY_PAUSED.run_local(
+                if True in self.pauses and not await JOURNEY_PAUSED.run_store(
                     LoadSpecInput(name=self.input.name, version=self.input.version),
+                    local=self.local_activities,
                     start_to_close_timeout=ACTIVITY_TIMEOUT,
                 ):
                     self.resume(OperatorCommand(journey_wide=True))
@@ -191,16 +193,18 @@ class JourneyRun:
         return event_context(event, self.input.stage)
 
     async def traits(self) -> dict[str, Any]:
-        return await CUSTOMER_TRAITS.run_local(
+        return await CUSTOMER_TRAITS.run_store(
             ProfileInput(customer_id=self.input.customer_id),
+            local=self.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
 
     async def context(self) -> dict[str, Any]:
         """What a branch condition reads: the event, the customer's traits and segments, and
         the stage the customer is in now (the one at entry until the store has one)."""
-        profile = await CUSTOMER_PROFILE.run_local(
+        profile = await CUSTOMER_PROFILE.run_store(
             ProfileInput(customer_id=self.input.customer_id),
+            local=self.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         context = self.event_context(self.last_event)
@@ -250,18 +254,19 @@ class JourneyRun:
         return taken
 
     async def write_records(self, ended: JourneyEnded | None = None) -> None:
-        """Write the records noted (a local activity); with `ended`, the run's last, and its
+        """Write the records noted (one activity); with `ended`, the run's last, and its
         customer is told the run ended, by the same activity."""
         if not self.unwritten and ended is None:
             return
         records = self.take_records()
         summary = ", ".join(r.kind + (f" {r.step}" if r.step else "") for r in records)
-        await RECORD_JOURNEY_EVENTS.run_local(
+        await RECORD_JOURNEY_EVENTS.run_store(
             JourneyRecordsInput(
                 records=records,
                 ended=ended,
                 customer_id=self.input.customer_id if ended else None,
             ),
+            local=self.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             summary=f"record {summary}" + ("; tell the customer" if ended else ""),
         )

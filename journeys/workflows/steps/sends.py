@@ -196,8 +196,9 @@ class Sends:
         retry = RetryPolicy(maximum_interval=timedelta(minutes=10))
         summary = _send_summary(message)
         if message.channel not in PROVIDER_CHANNELS:  # on-site popovers: stored, not sent (local)
-            return await DELIVER_MESSAGE.run_local(
+            return await DELIVER_MESSAGE.run_store(
                 message,
+                local=self.run.local_activities,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=retry,
                 summary=summary,
@@ -241,8 +242,9 @@ class Sends:
         may not have written them)."""
         if self.in_one_activity:
             self.run.unwritten[:0] = message.records
-        await GIVE_UP_MESSAGE.run_local(
+        await GIVE_UP_MESSAGE.run_store(
             GiveUpInput(idempotency_key=message.idempotency_key, status=status, reason=reason),
+            local=self.run.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
         return DeliveryResult(status=status, reason=reason)

@@ -131,9 +131,10 @@ def test_a_small_chaos_run_passes(
 ) -> None:
     """Every kind of fault, while 36 customers send for 36 s (long enough that the faults after
     a lone worker's catch-up and drain still meet traffic): real processes killed, restarted.
-    The suite's other process shares the two cores, so a state query gets 4 s here; the 2 s
-    promise is `make chaos`'s, on an idle machine (2.02 s and 2.65 s seen under the suite)."""
-    monkeypatch.setattr(chaos_module, "QUERY_BUDGET_S", 4.0)
+    The suite's other process shares the two cores, so a state query gets 8 s here; the 2 s
+    promise is `make chaos`'s, on an idle machine (2.02, 2.65 and, on a clean clone at half
+    this machine's usual speed, 7.5 s seen under the suite; six runs side by side met 2 s)."""
+    monkeypatch.setattr(chaos_module, "QUERY_BUDGET_S", 8.0)
     code = main(["--customers", "36", "--rate", "1.0", "--faults", "worker,api,server,pair",
                  "--json", "--timeout", "300"])  # fmt: skip
     report = json.loads(capsys.readouterr().out)

@@ -3,6 +3,7 @@ sent) and resume it; pause a whole journey (new entries wait too, and they go on
 once it is resumed); exit a customer from a journey with a reason; the same for a run its
 customer holds in its first wait."""
 
+import asyncio
 import uuid
 from datetime import timedelta
 
@@ -39,6 +40,18 @@ def sent(settings: Settings, cid: str) -> list[str]:
         return [m.step for m in customer_messages(session, customer_id=cid)]
 
 
+async def in_step(client: Client, workflow_id: str, step: str) -> None:
+    """Until the run stands at `step` (queries do not move the test server's clock)."""
+    for _ in range(200):
+        try:
+            if (await progress(client, workflow_id)).current_step == step:
+                return
+        except RPCError:  # not started yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id} never reached {step}")
+
+
 async def enter(client: Client, settings: Settings, catalog: int) -> str:
     cid = f"c-{uuid.uuid4()}"
     await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
@@ -62,6 +75,7 @@ async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
     async with build_worker(client, settings):
         cid = await enter(client, settings, catalog)
         run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
+        await in_step(client, run.id, "settle")  # a pause holds the run at the next step
         await run.signal("pause", OperatorCommand(reason="complaint under review"))
         if journey_too:
             await run.signal("pause", OperatorCommand(reason="offer review", journey_wide=True))

@@ -56,7 +56,14 @@ async def enter(client: Client, settings: Settings, catalog: int) -> str:
     cid = f"c-{uuid.uuid4()}"
     await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
     await wait_for(client, cid, lambda s: "nudge" in s.journeys.active)
-    return cid
+    run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
+    for _ in range(200):  # the customer's store activity starts it a moment later
+        try:
+            await run.describe()
+            return cid
+        except RPCError:
+            await asyncio.sleep(0.05)
+    raise AssertionError(f"{run.id} never started")
 
 
 @pytest.mark.parametrize(

@@ -78,7 +78,7 @@ async def test_a_worker_serves_our_counters_and_the_sdk_metrics(
                       events=[track("Product Viewed")], catalog_version=catalog)  # fmt: skip
         await wait_for(dev_env.client, cid, lambda s: "nudge" in s.journeys.entries)
         async with httpx.AsyncClient() as http:
-            for _ in range(100):
+            for _ in range(300):  # a run is more tasks since its store work left local activities
                 text = (await http.get(f"http://127.0.0.1:{ours}/metrics")).text
                 if sample(text, "journeys_journey_runs_total", journey="nudge", kind="completed"):
                     break

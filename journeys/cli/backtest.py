@@ -161,11 +161,6 @@ def _load_spec(path: Path, settings: Settings) -> JourneySpec:
 
 
 async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings: Settings) -> int:
-    # Ctrl-C from here on stops the run with a partial report; set before the imports below,
-    # or one during them reached asyncio's own handler, whose cancel a later step swallowed
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, stop.set)
     # imported here: the worker, scipy and plotly behind them took every other command 1.4 s
     from journeys.backtest.events import EventLog, open_source
     from journeys.backtest.report import build_report, compare, explain
@@ -175,6 +170,9 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
     # a line per message sent would drown the progress: the report is the output
     root = logging.getLogger()
     root.setLevel(max(root.level, logging.WARNING))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, stop.set)
     errors = Console(stderr=True)
     with temporary_directory() as tmp:
         directory = Path(tmp)

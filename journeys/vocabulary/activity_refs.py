@@ -73,15 +73,6 @@ class ActivityRef(Generic[InputT, ResultT]):
         )
         return result
 
-    async def run_local(self, input: InputT | None = None, **options: Any) -> ResultT:
-        """The same activity as a local activity: one history event instead of six, for
-        short store work (never in the first task of a customer: docs/versioning.md)."""
-        args = [] if input is None else [input]
-        result: ResultT = await workflow.execute_local_activity(
-            self.name, args=args, result_type=self._hint(), **options
-        )
-        return result
-
     async def run_store(
         self, input: InputT | None = None, *, local: bool, **options: Any
     ) -> ResultT:
@@ -89,9 +80,12 @@ class ActivityRef(Generic[InputT, ResultT]):
         run was started that way (before the patch `no_local_activities`, and in backtests,
         which ask no query while a run is busy). A query answered while a local activity runs
         can leave a history that does not replay (docs/versioning.md)."""
-        if local:
-            return await self.run_local(input, **options)
-        return await self.run(input, **options)
+        if not local:
+            return await self.run(input, **options)
+        result: ResultT = await workflow.execute_local_activity(
+            self.name, args=[] if input is None else [input], result_type=self._hint(), **options
+        )
+        return result
 
     def _hint(self) -> Any:
         return None if self.result_type is type(None) else self.result_type

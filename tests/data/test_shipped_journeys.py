@@ -1,6 +1,6 @@
 """The journeys shipped in `journeys/data/`, along their main paths on the time-skipping server."""
 
-import asyncio
+import contextlib
 import uuid
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -25,7 +25,7 @@ from journeys.worker.main import build_worker
 from tests.helpers.bgnbd import insert_orders, simulate
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import SHIPPED, finished, publish_shipped, send
-from tests.helpers.temporal import wait_for
+from tests.helpers.temporal import until, wait_for
 
 
 @pytest.fixture
@@ -58,15 +58,11 @@ def last_record(settings: Settings, workflow_id: str) -> tuple[str, str]:
 async def record_becomes(
     settings: Settings, workflow_id: str, wanted: tuple[str, str]
 ) -> tuple[str, str]:
-    """The run's last record once it is `wanted` (or the last one seen after 10 s): a
-    customer's state shows a change a moment before its store activity has written it."""
-    found = last_record(settings, workflow_id)
-    for _ in range(100):
-        if found == wanted:
-            break
-        await asyncio.sleep(0.1)
-        found = last_record(settings, workflow_id)
-    return found
+    """The run's last record once it is `wanted` (or the last one after 10 s): a customer's
+    state shows a change a moment before its store activity has written it."""
+    with contextlib.suppress(AssertionError):
+        await until(lambda: last_record(settings, workflow_id) == wanted, seconds=10)
+    return last_record(settings, workflow_id)
 
 
 def test_every_shipped_journey_validates() -> None:

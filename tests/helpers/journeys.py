@@ -110,3 +110,22 @@ async def _tail(handle: WorkflowHandle[Any, Any]) -> list[str]:
 
 async def progress(client: Client, workflow_id: str) -> JourneyProgress:
     return await client.get_workflow_handle(workflow_id).query(JourneyWorkflow.get_progress)
+
+
+async def until_progress(
+    client: Client, workflow_id: str, predicate: Any, seconds: float = 15
+) -> JourneyProgress:
+    """Query the run until its progress satisfies `predicate`: its customer's store activity
+    starts it a moment after the customer's state names it, and queries do not move the test
+    server's clock."""
+    found: JourneyProgress | None = None
+    deadline = asyncio.get_running_loop().time() + seconds
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            found = await progress(client, workflow_id)
+            if predicate(found):
+                return found
+        except RPCError:  # not started yet
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{workflow_id}: progress never matched; last: {found}")

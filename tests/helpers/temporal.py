@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.devserver import start_time_skipping
@@ -59,7 +60,12 @@ async def wait_for_attribute(
     found: Any = None
     deadline = asyncio.get_running_loop().time() + seconds
     while asyncio.get_running_loop().time() < deadline:
-        found = (await client.get_workflow_handle(workflow_id).describe()).typed_search_attributes
+        try:
+            described = await client.get_workflow_handle(workflow_id).describe()
+        except RPCError:  # not started yet (a customer's store activity starts its runs)
+            await asyncio.sleep(0.1)
+            continue
+        found = described.typed_search_attributes
         if found.get(key) == wanted:
             return
         await asyncio.sleep(0.1)

@@ -1,7 +1,6 @@
 """Journey runs started and fed by activities (`activities/runs.py`): a local activity may run
 twice, so a repeated start or a repeated batch of events must change nothing."""
 
-import asyncio
 import uuid
 
 import pytest
@@ -19,7 +18,7 @@ from journeys.vocabulary.journey_types import JourneyInput, RunEvents, RunStart
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import JourneyWorkflow
 from tests.helpers.events import event
-from tests.helpers.journeys import finished
+from tests.helpers.journeys import finished, until_progress
 
 TWICE = """
 name: twice
@@ -113,9 +112,11 @@ async def test_a_run_that_loops_for_ever_continues_as_new_and_loses_nothing(
         for n, ping in enumerate(pings, start=1):
             batch = [ping] if n < 40 else [ping, pings[5]]  # later: an old ping passed again
             await handle.signal("events", EventBatch(events=batch))
-            await until_progress(handle, lambda p, n=n: p.visits.get("again") == n)
+            await until_progress(client, workflow_id, lambda p, n=n: p.visits.get("again") == n)
         # listening again (a goal before then ends the run between two steps)
-        await until_progress(handle, lambda p: p.visits.get("listen") == len(pings) + 1)
+        await until_progress(
+            client, workflow_id, lambda p: p.visits.get("listen") == len(pings) + 1
+        )
         await handle.signal("events", EventBatch(events=[event("Cancelled")]))
         done = await handle.result()
         final = await handle.describe()
@@ -130,12 +131,3 @@ async def test_a_run_that_loops_for_ever_continues_as_new_and_loses_nothing(
         "entered", "converted",
     ]  # fmt: skip
     assert len(records) == 1 + 60 * 2 + 1 + 1  # entered, each loop's two steps, listen, converted
-
-
-async def until_progress(handle, predicate) -> None:  # type: ignore[no-untyped-def]
-    for _ in range(300):
-        progress = await handle.query(JourneyWorkflow.get_progress)
-        if predicate(progress):
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"progress never matched; last: {progress}")

@@ -3,7 +3,6 @@ sent) and resume it; pause a whole journey (new entries wait too, and they go on
 once it is resumed); exit a customer from a journey with a reason; the same for a run its
 customer holds in its first wait."""
 
-import asyncio
 import uuid
 from datetime import timedelta
 
@@ -21,7 +20,7 @@ from journeys.vocabulary.ids import customer_workflow_id, journey_workflow_id
 from journeys.vocabulary.journey_types import JourneyExit, OperatorCommand
 from journeys.worker.main import build_worker
 from tests.helpers.events import event
-from tests.helpers.journeys import finished, progress, publish, send
+from tests.helpers.journeys import finished, progress, publish, send, until_progress
 from tests.helpers.temporal import wait_for
 
 NUDGE = """
@@ -40,30 +39,12 @@ def sent(settings: Settings, cid: str) -> list[str]:
         return [m.step for m in customer_messages(session, customer_id=cid)]
 
 
-async def in_step(client: Client, workflow_id: str, step: str) -> None:
-    """Until the run stands at `step` (queries do not move the test server's clock)."""
-    for _ in range(200):
-        try:
-            if (await progress(client, workflow_id)).current_step == step:
-                return
-        except RPCError:  # not started yet
-            pass
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{workflow_id} never reached {step}")
-
-
 async def enter(client: Client, settings: Settings, catalog: int) -> str:
     cid = f"c-{uuid.uuid4()}"
     await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
     await wait_for(client, cid, lambda s: "nudge" in s.journeys.active)
-    run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
-    for _ in range(200):  # the customer's store activity starts it a moment later
-        try:
-            await run.describe()
-            return cid
-        except RPCError:
-            await asyncio.sleep(0.05)
-    raise AssertionError(f"{run.id} never started")
+    await until_progress(client, journey_workflow_id("nudge", cid, 1), lambda p: True)  # started
+    return cid
 
 
 @pytest.mark.parametrize(
@@ -82,7 +63,8 @@ async def test_a_paused_run_waits_in_place_and_resumes_where_it_stood(
     async with build_worker(client, settings):
         cid = await enter(client, settings, catalog)
         run = client.get_workflow_handle(journey_workflow_id("nudge", cid, 1))
-        await in_step(client, run.id, "settle")  # a pause holds the run at the next step
+        # a pause holds the run at its next step
+        await until_progress(client, run.id, lambda p: p.current_step == "settle")
         await run.signal("pause", OperatorCommand(reason="complaint under review"))
         if journey_too:
             await run.signal("pause", OperatorCommand(reason="offer review", journey_wide=True))

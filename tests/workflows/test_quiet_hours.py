@@ -2,7 +2,6 @@
 as a durable timer, until the window ends on their wall clock; the goal met meanwhile means it
 never goes out. Runs on the time-skipping server, so the window is set around its clock."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,7 +9,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
@@ -21,7 +19,7 @@ from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import finished, publish, send
-from tests.helpers.temporal import wait_for
+from tests.helpers.temporal import wait_for, wait_for_attribute
 
 REMIND = """
 name: remind
@@ -86,17 +84,8 @@ async def test_the_goal_met_during_quiet_hours_means_the_send_never_goes_out(
 ) -> None:
     async with entered_at_night(skipping_env, settings) as night:
         run = skipping_env.client.get_workflow_handle(night.run_id)
-        for _ in range(300):  # until the run sleeps through the window (it says where it waits)
-            try:
-                described = await run.describe()
-            except RPCError:  # its customer's store activity has not started it yet
-                await asyncio.sleep(0.05)
-                continue
-            if described.typed_search_attributes.get(sa.JOURNEY_STEP) == "email":
-                break
-            await asyncio.sleep(0.05)
-        else:
-            raise AssertionError("the run never waited at its send")
+        # until the run sleeps through the window (it says where it waits)
+        await wait_for_attribute(skipping_env.client, run.id, sa.JOURNEY_STEP, "email")
         order = event("Order Completed", order_id="o1")
         await send(skipping_env.client, night.settings, night.cid, order, catalog=night.catalog)
         done = await finished(skipping_env, night.run_id)

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from journeys.activities.journeys import count_run_changes
+from journeys.activities.journeys import count_run_changes, read_profile
 from journeys.channels import email, http_providers, tracking
 from journeys.channels.consent import unsubscribe_url
 from journeys.channels.http_providers import HttpProvider
@@ -88,7 +88,11 @@ class ChannelActivities:
     @activity.defn(name=DELIVER_MESSAGE.name)
     def deliver_message(self, input: QueueMessageInput) -> DeliveryResult:
         with heartbeating():  # a dead worker is noticed in seconds, a slow provider is not
-            return self._deliver(input)
+            result = self._deliver(input)
+        if input.profile_wanted and result.status != "held":
+            with session_scope(self.settings.database_url) as session:
+                result.profile = read_profile(session, input.customer_id)
+        return result
 
     @activity.defn(name=GIVE_UP_MESSAGE.name)
     def give_up_message(self, input: GiveUpInput) -> bool:

@@ -4,6 +4,7 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlmodel import Session
 from temporalio import activity
 
 from journeys.activities.runs import tell_customer
@@ -54,6 +55,18 @@ def count_run_changes(written: list[JourneyRecordInput]) -> None:
             JOURNEY_RUNS.labels(journey=record.journey, kind=record.kind).inc()
 
 
+def read_profile(session: Session, customer_id: str) -> CustomerProfile:
+    """What a branch or decide step reads of the customer (`customer_profile`, and a send
+    whose next step is one of those)."""
+    customer = session.get(Customer, customer_id)
+    stays = customer_memberships(session, customer_id=customer_id)
+    return CustomerProfile(
+        traits=dict(customer.traits) if customer else {},
+        segments=sorted({stay.segment for stay in stays}),
+        stage=customer.stage if customer else None,
+    )
+
+
 class JourneyActivities:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
@@ -62,8 +75,12 @@ class JourneyActivities:
     @activity.defn(name=LOAD_JOURNEY_CATALOG.name)
     def load_journey_catalog(self) -> JourneyCatalog:
         """The triggers of the active journeys' newest versions (customers decide entry), and
-        their specs (customers hand them to the runs they start). Every new customer asks, so
-        the catalog is kept per version (every change of a journey or segment bumps it)."""
+        their specs (customers hand them to the runs they start)."""
+        return self.catalog()
+
+    def catalog(self) -> JourneyCatalog:
+        """The store's newest catalog. Every new customer asks (`begin_customer_run` too), so
+        it is kept per version (every change of a journey or segment bumps it)."""
         with session_scope(self.database_url) as session:
             version = catalog_version(session)
             kept = self._catalog
@@ -109,13 +126,7 @@ class JourneyActivities:
     @activity.defn(name=CUSTOMER_PROFILE.name)
     def customer_profile(self, input: ProfileInput) -> CustomerProfile:
         with session_scope(self.database_url) as session:
-            customer = session.get(Customer, input.customer_id)
-            stays = customer_memberships(session, customer_id=input.customer_id)
-            return CustomerProfile(
-                traits=dict(customer.traits) if customer else {},
-                segments=sorted({stay.segment for stay in stays}),
-                stage=customer.stage if customer else None,
-            )
+            return read_profile(session, input.customer_id)
 
     @activity.defn(name=DECISION_STATS.name)
     def decision_stats(self, input: DecisionStatsInput) -> dict[str, ActionStats]:

@@ -1,6 +1,7 @@
 """The start of a customer run: the lifecycle rules a worker serves (read once at worker start
 so a bad file fails early) and the number of the customer's life."""
 
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -13,6 +14,7 @@ from journeys.store.customers import customer_epoch
 from journeys.store.db import session_scope
 from journeys.vocabulary.activity_refs import BEGIN_CUSTOMER_RUN
 from journeys.vocabulary.customer_types import CustomerRunInput, CustomerRunSetup, LifecycleConfig
+from journeys.vocabulary.journey_types import JourneyCatalog
 from journeys.vocabulary.lifecycle import DEFAULT_RULES
 
 
@@ -36,10 +38,15 @@ def read_lifecycle_config(path: Path | None, inactivity_days: float) -> Lifecycl
 
 class LifecycleActivities:
     def __init__(
-        self, config: LifecycleConfig, database_url: str, local_activities: bool = False
+        self,
+        config: LifecycleConfig,
+        database_url: str,
+        local_activities: bool = False,
+        catalog: Callable[[], JourneyCatalog] | None = None,
     ) -> None:
         self.config, self.database_url = config, database_url
         self.local_activities = local_activities
+        self.catalog = catalog  # the journey catalog's reader (JourneyActivities.catalog)
 
     @activity.defn(name=BEGIN_CUSTOMER_RUN.name)
     def begin_customer_run(self, input: CustomerRunInput) -> CustomerRunSetup:
@@ -58,6 +65,12 @@ class LifecycleActivities:
             except IntegrityError:  # another life numbered at the same moment: count again
                 if attempt == 2:
                     raise
+        catalog = None
+        if input.catalog_version is not None and self.catalog is not None:
+            newest = self.catalog()
+            if newest.version > input.catalog_version:
+                catalog = newest  # a new customer: one activity fewer before its first drain
         return CustomerRunSetup(
-            config=self.config, epoch=epoch, local_activities=self.local_activities
-        )
+            config=self.config, epoch=epoch, local_activities=self.local_activities,
+            catalog=catalog,
+        )  # fmt: skip

@@ -13,6 +13,7 @@ from pydantic import BaseModel, Field
 from journeys.vocabulary.events import CustomerEvent, Stage
 from journeys.vocabulary.journey_types import (
     DeliveryPolicy,
+    JourneyCatalog,
     JourneyRecordInput,
     JourneyTrigger,
     RunEvents,
@@ -176,6 +177,9 @@ class CustomerRunInput(BaseModel):
     customer_id: str
     lineage: str
     epoch: int = 0
+    # the journey catalog version the customer holds: the activity adds the store's catalog
+    # when it is newer, saving the run an activity of its own (None: not asked)
+    catalog_version: int | None = None
 
 
 class CustomerRunSetup(BaseModel):
@@ -187,6 +191,10 @@ class CustomerRunSetup(BaseModel):
     # queries them while they are busy); elsewhere a run started since the patch
     # `no_local_activities` runs it as regular activities
     local_activities: bool = False
+    # the store's catalog, when newer than the one the input named. Workers before it returned
+    # none, and the run then loads the catalog itself: the recorded result decides, so a run
+    # replays the way it ran whichever worker ran the activity (no patch needed)
+    catalog: JourneyCatalog | None = None
 
 
 class ProfileUpdateInput(BaseModel):

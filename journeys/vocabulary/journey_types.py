@@ -271,6 +271,9 @@ class QueueMessageInput(BaseModel):
     quiet: DeliveryPolicy | None = None
     at: datetime | None = None  # the run's clock when it asked: quiet hours are judged at it
     step_record: JourneyRecordInput | None = None
+    # the run's next step reads the customer's profile (a branch or decide step): the send
+    # returns it (`DeliveryResult.profile`), so that step needs no activity of its own
+    profile_wanted: bool = False
 
 
 class TaskInput(BaseModel):
@@ -329,6 +332,9 @@ class DeliveryResult(BaseModel):
     reason: str = ""
     held_for: timedelta | None = None
     recorded: bool = False  # the activity wrote the step's record it was given (`step_record`)
+    # read after the send when `profile_wanted` (a worker before it: never). The run reads it
+    # from the recorded result, so replay takes the path the run took (no patch needed)
+    profile: CustomerProfile | None = None
 
     def describe(self, channel: str) -> str:
         """The step's result as runs show and record it: "email sent", "sms skipped (no phone

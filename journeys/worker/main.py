@@ -100,9 +100,11 @@ def build_worker(
     activities (`local_activities`: it asks no query while a run is busy)."""
     config = read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     config.delivery = delivery_policy(settings)  # handed by customers to their journey runs
-    lifecycle = LifecycleActivities(config, settings.database_url, local_activities)
     profiles = ProfileActivities(settings.database_url)
     journeys = JourneyActivities(settings.database_url)
+    lifecycle = LifecycleActivities(
+        config, settings.database_url, local_activities, catalog=journeys.catalog
+    )
     channels = channels or ChannelActivities(settings, load_templates(settings.templates_dir))
     recommendations = RecommendationActivities(settings.database_url)
     segments = SegmentActivities(settings.database_url, task_queue=settings.task_queue)

@@ -172,9 +172,12 @@ class CustomerWorkflow:
                 customer_id=self.state.customer_id,
                 lineage=workflow.info().first_execution_run_id,
                 epoch=self.state.epoch,
+                catalog_version=self.state.journeys.catalog_version,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
         )
+        if setup.catalog is not None:  # as recorded: none from a worker before it, or not newer
+            self.router.take_catalog(setup.catalog)
         self.config = setup.config
         self.local_activities = self.router.local_activities = local or setup.local_activities
         self.state.epoch = self.router.epoch = setup.epoch

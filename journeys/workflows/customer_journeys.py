@@ -34,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.journey_spec import JourneySpec, Wait
     from journeys.vocabulary.journey_types import (
         DeliveryPolicy,
+        JourneyCatalog,
         JourneyEnded,
         JourneyExit,
         JourneyInput,
@@ -81,6 +82,10 @@ class JourneyRouter:
         catalog = await LOAD_JOURNEY_CATALOG.run_store(
             local=self.local_activities, start_to_close_timeout=ACTIVITY_TIMEOUT
         )
+        self.take_catalog(catalog)
+
+    def take_catalog(self, catalog: JourneyCatalog) -> None:
+        """The catalog loaded by `refresh_catalog`, or handed by the run's first activity."""
         self.journeys.catalog_version = max(catalog.version, self.wanted_catalog)
         self.journeys.triggers = catalog.journeys
         self.journeys.segments_defined = catalog.segments

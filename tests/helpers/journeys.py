@@ -129,3 +129,13 @@ async def until_progress(
             pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"{workflow_id}: progress never matched; last: {found}")
+
+
+async def activities_asked(client: Client, workflow_id: str) -> list[str]:
+    """The activity types a workflow scheduled, in order, from its history."""
+    history = await client.get_workflow_handle(workflow_id).fetch_history()
+    return [
+        e.activity_task_scheduled_event_attributes.activity_type.name
+        for e in history.events
+        if e.HasField("activity_task_scheduled_event_attributes")
+    ]

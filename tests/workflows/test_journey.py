@@ -18,14 +18,14 @@ from journeys.config.temporal import DATA_CONVERTER
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
 from journeys.vocabulary.events import CustomerEvent, EventBatch
-from journeys.vocabulary.ids import journey_workflow_id
+from journeys.vocabulary.ids import customer_workflow_id, journey_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
 from journeys.vocabulary.journey_types import TaskOutcome
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import assign_variant
 from tests.helpers.events import event
-from tests.helpers.journeys import finished, progress, publish, send
+from tests.helpers.journeys import activities_asked, finished, progress, publish, send
 from tests.helpers.temporal import wait_for
 
 CART = """
@@ -275,6 +275,64 @@ async def test_branch_on_traits_experiment_assignment_and_trigger_condition(
     for cid, run in runs.items():
         expected = "ab"[assign_variant(f"vip_welcome:split:{cid}", [1, 1])]
         assert run.assignments == {"split": expected}
+
+
+GREET_THEN_CHECK = """
+name: greet_then_check
+trigger: {event: Signed Up}
+steps:
+  - {id: hello, kind: send, channel: popover, template: welcome_popover}
+  - id: known
+    kind: branch
+    cases:
+      - {when: 'traits.email != None', goto: mail}
+    otherwise: end
+  - {id: mail, kind: send, channel: email, template: welcome_email}
+  - {id: end, kind: exit}
+"""
+
+
+async def test_a_branch_right_after_a_send_reads_the_profile_the_send_returned(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """The send hands the branch the customer's profile: the branch decides as it would have
+    with a read of its own, and the run asks no `customer_profile` activity."""
+    client, catalog = skipping_env.client, publish(settings, GREET_THEN_CHECK)
+    known, anonymous = f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
+    identify = CustomerEvent(
+        message_id=str(uuid.uuid4()),
+        type="identify",
+        timestamp=datetime.now(UTC),
+        traits={"email": "known@example.com"},
+    )
+    async with build_worker(client, settings):
+        await send(client, settings, known, identify, event("Signed Up"), catalog=catalog)
+        await send(client, settings, anonymous, event("Signed Up"), catalog=catalog)
+        runs, asked = {}, {}
+        for cid in (known, anonymous):
+            workflow_id = journey_workflow_id("greet_then_check", cid, 1)
+            runs[cid] = await finished(skipping_env, workflow_id)
+            asked[cid] = await activities_asked(client, workflow_id)
+    assert [s.step for s in runs[known].steps] == ["hello", "known", "mail", "end"]
+    assert [s.step for s in runs[anonymous].steps] == ["hello", "known", "end"]
+    for cid in (known, anonymous):
+        assert "customer_profile" not in asked[cid], asked[cid]
+        assert asked[cid][0] == "deliver_message"
+
+
+async def test_a_new_customer_gets_the_catalog_with_its_first_activity(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """`begin_customer_run` hands a new customer the journeys it may enter: no activity of
+    its own to load them before its first events start a run."""
+    client, catalog = skipping_env.client, publish(settings, GREET_THEN_CHECK)
+    cid = f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Signed Up"), catalog=catalog)
+        run = await finished(skipping_env, journey_workflow_id("greet_then_check", cid, 1))
+        asked = await activities_asked(client, customer_workflow_id(cid))
+    assert [s.step for s in run.steps] == ["hello", "known", "end"]
+    assert asked[0] == "begin_customer_run" and "load_journey_catalog" not in asked, asked
 
 
 def test_variant_assignment_follows_the_weights() -> None:

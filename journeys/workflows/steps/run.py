@@ -24,6 +24,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.goals import event_context, event_matches, goal_or_exit
     from journeys.vocabulary.journey_spec import EventMatch, JourneySpec, WaitForEvent
     from journeys.vocabulary.journey_types import (
+        CustomerProfile,
         DeliveryPolicy,
         JourneyEnded,
         JourneyInput,
@@ -69,6 +70,9 @@ class JourneyRun:
         self.unwritten: list[JourneyRecordInput] = []  # noted, not yet in the store
         self.step_written = False  # the step that just ran wrote its own record (a send)
         self.pauses: dict[bool, OperatorCommand] = {}  # by `journey_wide`: either holds it
+        # the customer's profile as the last send read it for the step after it (a branch or
+        # decide step reads it instead of asking an activity); dropped when the run waits
+        self.handed_profile: CustomerProfile | None = None
         if input.resume is not None:
             self._resume(input.resume)
 
@@ -119,6 +123,7 @@ class JourneyRun:
         """Before the run waits for time, an event, a person or an operator: the store gets the
         records noted, and the JourneyStep search attribute the step the run waits at (only
         here: an upsert is a history event, and a step that passes in moments needs none)."""
+        self.handed_profile = None  # read before the wait: stale after it
         if self.progress.current_step:
             upsert_changed(sa.JOURNEY_STEP.value_set(self.progress.current_step))
         await self.write_records()
@@ -201,12 +206,15 @@ class JourneyRun:
 
     async def context(self) -> dict[str, Any]:
         """What a branch condition reads: the event, the customer's traits and segments, and
-        the stage the customer is in now (the one at entry until the store has one)."""
-        profile = await CUSTOMER_PROFILE.run_store(
-            ProfileInput(customer_id=self.input.customer_id),
-            local=self.local_activities,
-            start_to_close_timeout=ACTIVITY_TIMEOUT,
-        )
+        the stage the customer is in now (the one at entry until the store has one): as the
+        send just before read it, else by an activity."""
+        profile, self.handed_profile = self.handed_profile, None
+        if profile is None:
+            profile = await CUSTOMER_PROFILE.run_store(
+                ProfileInput(customer_id=self.input.customer_id),
+                local=self.local_activities,
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+            )
         context = self.event_context(self.last_event)
         context.update(traits=profile.traits, segments=profile.segments)
         if profile.stage is not None:

@@ -18,7 +18,7 @@ with workflow.unsafe.imports_passed_through():
         RECOMMEND_PRODUCTS,
     )
     from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
-    from journeys.vocabulary.journey_spec import Recommend, Send
+    from journeys.vocabulary.journey_spec import Branch, Decide, Recommend, Send
     from journeys.vocabulary.journey_types import (
         DeliveryPolicy,
         DeliveryResult,
@@ -73,6 +73,7 @@ class Sends:
             fallback=step.fallback,
             context={"properties": run.last_event.properties if run.last_event else {}},
             held_out=bool(run.input.held_out),
+            profile_wanted=self._next_reads_profile(step),
         )
         if self.products:  # the latest `recommend` results, or those it saved as `products`
             products = self.products.get("products") or list(self.products.values())[-1]
@@ -96,6 +97,13 @@ class Sends:
             first = f"{step.channel} {outcome.status} ({outcome.reason})"
             return f"{first}; {step.fallback} {second.status}"
         return outcome.describe(step.channel)
+
+    def _next_reads_profile(self, step: Send) -> bool:
+        """Whether the step after this send reads the customer's profile (`JourneyRun.context`)."""
+        spec = self.run.spec
+        if spec is None or (after := spec.after(step.id)) is None:
+            return False
+        return isinstance(spec.step(after), (Branch, Decide))
 
     async def _send_in_one_activity(self, step: Send, message: QueueMessageInput) -> str:
         """`send` where the delivery activity itself holds the message through the customer's
@@ -192,6 +200,11 @@ class Sends:
         return True
 
     async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
+        outcome = await self._deliver_once(message)
+        self.run.handed_profile = outcome.profile  # as recorded: None from an older worker
+        return outcome
+
+    async def _deliver_once(self, message: QueueMessageInput) -> DeliveryResult:
         message.records = self.run.take_records()  # written by the send, in its transaction
         retry = RetryPolicy(maximum_interval=timedelta(minutes=10))
         summary = _send_summary(message)

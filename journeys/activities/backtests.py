@@ -14,7 +14,7 @@ import sys
 import tempfile
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from temporalio import activity
 
@@ -24,8 +24,9 @@ from journeys.store.events import export_calls
 from journeys.vocabulary.activity_refs import RUN_BACKTEST
 from journeys.vocabulary.backtest_types import BacktestInput, BacktestResult
 
-HEARTBEAT_EVERY = 10.0  # seconds; the workflow's heartbeat timeout is minutes
+HEARTBEAT_EVERY = 2.0  # seconds; the SDK sends at most one in 5 (the worker's throttle)
 EXIT_STOPPED = 130  # `journeys backtest` after Ctrl-C: a partial report
+T = TypeVar("T")
 
 
 class BacktestActivities:
@@ -41,7 +42,14 @@ class BacktestActivities:
                 specs.append(folder / f"spec-{n}.json")  # JSON is YAML: the CLI reads it
                 specs[-1].write_text(json.dumps(spec), encoding="utf-8")
             log = folder / "events.ndjson"
-            calls = await asyncio.to_thread(self._export, log, input.start, input.end)
+            exporting = asyncio.ensure_future(
+                asyncio.to_thread(self._export, log, input.start, input.end)
+            )
+            try:  # a shop's year can take minutes: beat meanwhile, or the heartbeat times out
+                calls = await _beating(exporting)
+            except asyncio.CancelledError:
+                await asyncio.to_thread(self._finish, input, "stopped", None, "cancelled")
+                raise
             if calls == 0:
                 error = "no calls in the store in the window"
                 await asyncio.to_thread(self._finish, input, "failed", None, error)
@@ -55,9 +63,7 @@ class BacktestActivities:
             )  # fmt: skip
             done = asyncio.ensure_future(child.communicate())
             try:
-                while not done.done():
-                    await asyncio.wait({done}, timeout=HEARTBEAT_EVERY)
-                    activity.heartbeat()
+                await _beating(done)
             except asyncio.CancelledError:
                 if child.returncode is None:
                     child.send_signal(signal.SIGINT)  # the partial report, as after Ctrl-C
@@ -88,6 +94,15 @@ class BacktestActivities:
         with session_scope(self.database_url) as session:
             finish_backtest(session, backtest_id=input.backtest_id, status=status,
                             report=report, error=error)  # fmt: skip
+
+
+async def _beating(work: asyncio.Future[T]) -> T:
+    """`work`'s result, heartbeating until it is done. A cancel comes with a heartbeat's
+    answer and raises here; `work` itself goes on (the caller decides what becomes of it)."""
+    while not work.done():
+        await asyncio.wait({work}, timeout=HEARTBEAT_EVERY)
+        activity.heartbeat()
+    return work.result()
 
 
 def _iso(moment: datetime) -> str:

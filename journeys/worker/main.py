@@ -55,6 +55,10 @@ WORKFLOWS = (
     BacktestWorkflow,
 )
 
+HEARTBEAT_THROTTLE = timedelta(
+    seconds=5
+)  # an activity that heartbeats learns of a cancel this soon
+
 
 class WorkerGroup:
     """The main worker and one activity worker per provider channel, started and stopped
@@ -150,6 +154,10 @@ def build_worker(
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,
         sticky_queue_schedule_to_start_timeout=timedelta(seconds=settings.sticky_timeout),
+        # a cancel reaches an activity in a heartbeat's answer, and the SDK sends a heartbeat
+        # at most every 0.8 x its timeout, up to a minute: a backtest cancelled through the API
+        # ran on for that minute (its timeout is two, for a worker busy elsewhere)
+        max_heartbeat_throttle_interval=HEARTBEAT_THROTTLE,
     )
     senders = [
         Worker(

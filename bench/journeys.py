@@ -43,7 +43,7 @@ import tempfile
 import threading
 import time
 import uuid
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -198,6 +198,7 @@ class Phase:
     sampled: dict[str, int] = field(default_factory=dict)  # workflow kind -> runs read in full
     event_types: dict[str, dict[str, int]] = field(default_factory=dict)  # kind -> type -> n
     queries: list[float] = field(default_factory=list)  # seconds; inf: failed
+    query_errors: Counter[str] = field(default_factory=Counter)  # why the failed ones failed
     offered_rate: float | None = None
     timed_out: bool = False
 
@@ -235,6 +236,7 @@ class Phase:
                 "sent": len(self.queries),
                 "failed_or_over_2s": len(failed),
                 "worst_s": max(self.queries) if self.queries else None,
+                "errors": dict(self.query_errors),
             },
             "timed_out": self.timed_out,
         }
@@ -336,6 +338,7 @@ class Bench:
         for seq, (name, path, body) in enumerate(customer_calls(user)):
             call = {"userId": user, "messageId": f"{user}-{seq}", **body}
             times[name] = await post_until_ok(self.http, path, call)
+            self._started.add(user)  # its workflow exists once the first call is accepted
         accepted[user] = times
 
     async def _floor_customer(
@@ -414,7 +417,8 @@ class Bench:
                 log(f"WARNING: {user} got {extra} duplicate message(s)")
 
     async def _sample_queries(self, phase: Phase, users: list[str], stop: asyncio.Event) -> None:
-        """An operator's `state` query on a random started customer, every 0.25 s."""
+        """An operator's `state` query on a random started customer (one whose first call
+        was accepted: a query before it would find no workflow), every 0.25 s."""
         rng = random.Random(7)
         while not stop.is_set():
             await asyncio.sleep(0.25)
@@ -426,8 +430,9 @@ class Bench:
             try:
                 await handle.query("state", rpc_timeout=timedelta(seconds=QUERY_BUDGET_S * 2))
                 phase.queries.append(time.monotonic() - begin)
-            except Exception:  # noqa: BLE001  (any failure counts as a failed query)
+            except Exception as err:  # noqa: BLE001  (any failure counts as a failed query)
                 phase.queries.append(float("inf"))
+                phase.query_errors[f"{type(err).__name__}: {str(err)[:80]}"] += 1
 
     async def run_phase(self, name: str, customers: int, rate: float | None) -> Phase:
         phase = Phase(name=name, customers=customers, offered_rate=rate)
@@ -439,7 +444,6 @@ class Bench:
         phase.events = customers * (len(customer_calls("x")) if per_event else 1)
 
         async def start_one(user: str) -> None:
-            self._started.add(user)
             if floor:
                 await self._floor_customer(user, accepted, per_event=per_event)
             else:

@@ -123,7 +123,8 @@ def record_stage_entries(
     """Keep the stage history the customer's workflow reports (`previous`: the stage before
     the first entry) and its current stage; a retried call adds nothing. A customer has one
     first sighting, the earliest: a merge's joined history brings the anonymous visit's, and
-    the identified customer's own later one goes."""
+    the identified customer's own later one goes. An entry written before a merge takes the
+    stage before it in the joined history (`journeys inspect` and the funnel's moves read it)."""
     if not entries:
         return
     first = min((entry.at for entry in entries if entry.cause == "first_seen"), default=None)
@@ -143,20 +144,28 @@ def record_stage_entries(
             )
     since = min(entry.at for entry in entries)
     known = {  # one read for the batch, not one per entry
-        (at, stage)
-        for at, stage in session.exec(
-            select(StageEntry.at, StageEntry.stage).where(
+        (row.at, row.stage): row
+        for row in session.exec(
+            select(StageEntry).where(
                 StageEntry.customer_id == customer_id, col(StageEntry.at) >= since
             )
         )
     }
+    placed: set[tuple[datetime, str]] = set()  # this batch's, each once (a repeat is one entry)
     for entry in entries:
+        key = (entry.at, entry.stage.value)
         later_sighting = entry.cause == "first_seen" and (seen_before or entry.at != first)
-        if not later_sighting and (entry.at, entry.stage.value) not in known:
-            known.add((entry.at, entry.stage.value))
+        before = None if entry.cause == "first_seen" else previous
+        row = known.get(key)
+        if later_sighting or key in placed:
+            pass
+        elif row is None:
             session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,
-                                   previous=None if entry.cause == "first_seen" else previous,
-                                   cause=entry.cause))  # fmt: skip
+                                   previous=before, cause=entry.cause))  # fmt: skip
+        elif row.previous != before:  # a merge's joined history: the stage before it changed
+            row.previous = before
+            session.add(row)
+        placed.add(key)
         previous = entry.stage.value
     record_stage(session, customer_id=customer_id, stage=entries[-1].stage.value)
 

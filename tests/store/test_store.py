@@ -417,6 +417,30 @@ def test_stage_entries_are_kept_once_across_retries_and_offsets(database_url: st
     assert stage == "consideration"
 
 
+def test_a_merged_stage_history_names_the_stage_each_entry_came_from(database_url: str) -> None:
+    """Before the merge the identified customer moved awareness -> decision; in the joined
+    history the anonymous visit's consideration came between, and the entry says so (it showed
+    `awareness -> decision` after `awareness -> consideration` in `journeys inspect`)."""
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    own = [
+        StageChange(stage=Stage.AWARENESS, at=at + timedelta(hours=1), cause="first_seen"),
+        StageChange(stage=Stage.DECISION, at=at + timedelta(hours=2), cause="Product Added"),
+    ]
+    joined = [
+        StageChange(stage=Stage.AWARENESS, at=at, cause="first_seen"),  # the anonymous visit
+        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=5), cause="page"),
+        *own[1:],
+    ]
+    for entries in (own, joined, joined):  # the joined history's write retried
+        with session_scope(database_url) as session:
+            record_stage_entries(session, customer_id="c1", entries=entries, previous=None)
+    with session_scope(database_url) as session:
+        rows = session.exec(select(StageEntry).order_by(StageEntry.at)).all()
+    assert [(r.stage, r.previous) for r in rows] == [
+        ("awareness", None), ("consideration", "awareness"), ("decision", "consideration"),
+    ]  # fmt: skip
+
+
 def test_a_merged_stage_history_keeps_one_first_sighting(database_url: str) -> None:
     """A merge writes the joined history again, whose first sighting is the earlier of the two
     customers'; the identified customer's own, later one goes (`journeys inspect` showed both),

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from journeys.activities.journeys import count_run_changes, read_profile
+from journeys.activities.journeys import count_run_changes
 from journeys.channels import email, http_providers, tracking
 from journeys.channels.consent import unsubscribe_url
 from journeys.channels.http_providers import HttpProvider
@@ -28,7 +28,7 @@ from journeys.channels.templates import SHIPPED, RenderError, Template, render, 
 from journeys.config.metrics import MESSAGES
 from journeys.config.settings import Settings
 from journeys.store.consent import subscriptions, suppression
-from journeys.store.customers import customer_traits
+from journeys.store.customers import customer_profile, customer_traits
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import (
     recent_marketing_sends,
@@ -91,7 +91,7 @@ class ChannelActivities:
             result = self._deliver(input)
         if input.profile_wanted and result.status != "held":
             with session_scope(self.settings.database_url) as session:
-                result.profile = read_profile(session, input.customer_id)
+                result.profile = customer_profile(session, customer_id=input.customer_id)
         return result
 
     @activity.defn(name=GIVE_UP_MESSAGE.name)

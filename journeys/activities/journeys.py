@@ -4,19 +4,18 @@ import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlmodel import Session
 from temporalio import activity
 
 from journeys.activities.runs import tell_customer
 from journeys.config.metrics import JOURNEY_RUNS
 from journeys.store.catalog import catalog_version
-from journeys.store.customers import customer_traits
+from journeys.store.customers import customer_profile, customer_traits
 from journeys.store.db import session_scope
 from journeys.store.decisions import decision_stats, record_decision
 from journeys.store.journey_runs import record_journey_events
 from journeys.store.journeys import active_specs, get_version, paused_journeys
-from journeys.store.models import Customer, Task
-from journeys.store.segments import active_segment_count, customer_memberships
+from journeys.store.models import Task
+from journeys.store.segments import active_segment_count
 from journeys.store.tasks import create_task, escalate_task, expire_task, get_task
 from journeys.vocabulary.activity_refs import (
     CREATE_TASK,
@@ -53,18 +52,6 @@ def count_run_changes(written: list[JourneyRecordInput]) -> None:
     for record in written:
         if record.kind != "step":
             JOURNEY_RUNS.labels(journey=record.journey, kind=record.kind).inc()
-
-
-def read_profile(session: Session, customer_id: str) -> CustomerProfile:
-    """What a branch or decide step reads of the customer (`customer_profile`, and a send
-    whose next step is one of those)."""
-    customer = session.get(Customer, customer_id)
-    stays = customer_memberships(session, customer_id=customer_id)
-    return CustomerProfile(
-        traits=dict(customer.traits) if customer else {},
-        segments=sorted({stay.segment for stay in stays}),
-        stage=customer.stage if customer else None,
-    )
 
 
 class JourneyActivities:
@@ -126,7 +113,7 @@ class JourneyActivities:
     @activity.defn(name=CUSTOMER_PROFILE.name)
     def customer_profile(self, input: ProfileInput) -> CustomerProfile:
         with session_scope(self.database_url) as session:
-            return read_profile(session, input.customer_id)
+            return customer_profile(session, customer_id=input.customer_id)
 
     @activity.defn(name=DECISION_STATS.name)
     def decision_stats(self, input: DecisionStatsInput) -> dict[str, ActionStats]:

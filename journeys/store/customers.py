@@ -17,7 +17,9 @@ from journeys.store.models import (
     Order,
     StageEntry,
 )
+from journeys.store.segments import customer_memberships
 from journeys.vocabulary.customer_types import StageChange
+from journeys.vocabulary.journey_types import CustomerProfile
 
 
 def resolve_anonymous(session: Session, *, anonymous_ids: list[str]) -> dict[str, str]:
@@ -37,6 +39,18 @@ def link_identity(session: Session, *, anonymous_id: str, customer_id: str) -> b
     )
     session.flush()
     return True
+
+
+def customer_profile(session: Session, *, customer_id: str) -> CustomerProfile:
+    """What a branch or decide step reads of the customer: traits, segments and stage (the
+    `customer_profile` activity, and a send whose next step is one of those)."""
+    customer = session.get(Customer, customer_id)
+    stays = customer_memberships(session, customer_id=customer_id)
+    return CustomerProfile(
+        traits=dict(customer.traits) if customer else {},
+        segments=sorted({stay.segment for stay in stays}),
+        stage=customer.stage if customer else None,
+    )
 
 
 def customer_traits(

@@ -24,7 +24,7 @@ from journeys.vocabulary.journey_types import TaskOutcome
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import assign_variant
-from tests.helpers.events import event
+from tests.helpers.events import event, identify
 from tests.helpers.journeys import activities_asked, finished, progress, publish, send
 from tests.helpers.temporal import wait_for
 
@@ -151,12 +151,7 @@ async def test_a_run_started_by_its_customer_is_handed_its_spec(
         await wait_for(client, cid, lambda s: not s.journeys.held)
         await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
         result = await finished(skipping_env, run_id)
-        history = await client.get_workflow_handle(run_id).fetch_history()
-    activities = [
-        e.activity_task_scheduled_event_attributes.activity_type.name
-        for e in history.events
-        if e.HasField("activity_task_scheduled_event_attributes")
-    ]
+        activities = await activities_asked(client, run_id)
     assert "load_journey_spec" not in activities, activities
     assert result.outcome == "converted" and result.version == 1
 
@@ -299,14 +294,9 @@ async def test_a_branch_right_after_a_send_reads_the_profile_the_send_returned(
     with a read of its own, and the run asks no `customer_profile` activity."""
     client, catalog = skipping_env.client, publish(settings, GREET_THEN_CHECK)
     known, anonymous = f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
-    identify = CustomerEvent(
-        message_id=str(uuid.uuid4()),
-        type="identify",
-        timestamp=datetime.now(UTC),
-        traits={"email": "known@example.com"},
-    )
     async with build_worker(client, settings):
-        await send(client, settings, known, identify, event("Signed Up"), catalog=catalog)
+        address = identify(email="known@example.com")
+        await send(client, settings, known, address, event("Signed Up"), catalog=catalog)
         await send(client, settings, anonymous, event("Signed Up"), catalog=catalog)
         runs, asked = {}, {}
         for cid in (known, anonymous):

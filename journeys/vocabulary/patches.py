@@ -53,4 +53,12 @@ PATCHES: list[Patch] = [
         stage="patched",
         why="the run's store work runs as regular activities, for the same reason",
     ),
+    Patch(
+        name="send_in_one_activity_no_local_activities",
+        workflow="JourneyWorkflow",
+        since="v4",
+        stage="patched",
+        why="both patches above in one marker: a new run records one marker and one "
+        "TemporalChangeVersion upsert instead of two of each",
+    ),
 ]

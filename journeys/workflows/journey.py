@@ -57,6 +57,10 @@ with workflow.unsafe.imports_passed_through():
 SEND_IN_ONE_ACTIVITY = "send_in_one_activity"
 # a run started since this patch does its store work in regular activities (docs/versioning.md)
 NO_LOCAL_ACTIVITIES = "no_local_activities"
+# Both of the above in one marker (v4): a run started since records this one only, where each
+# patch cost it a marker and a TemporalChangeVersion upsert (two of a short run's 16 events).
+# Runs that recorded the two older markers still replay through them.
+SENDS_AND_STORE_WORK = "send_in_one_activity_no_local_activities"
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -132,10 +136,13 @@ class JourneyWorkflow:
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyProgress:
         journey = self.journey
-        self.sends.in_one_activity = workflow.patched(SEND_IN_ONE_ACTIVITY)
-        journey.local_activities = (
-            not workflow.patched(NO_LOCAL_ACTIVITIES) or input.local_activities
-        )
+        if workflow.patched(SENDS_AND_STORE_WORK):
+            self.sends.in_one_activity, journey.local_activities = True, input.local_activities
+        else:  # a run started before v4, with the marker(s) it recorded then
+            self.sends.in_one_activity = workflow.patched(SEND_IN_ONE_ACTIVITY)
+            journey.local_activities = (
+                not workflow.patched(NO_LOCAL_ACTIVITIES) or input.local_activities
+            )
         if journey.spec is None:
             journey.spec = await LOAD_JOURNEY_SPEC.run(
                 LoadSpecInput(name=input.name, version=input.version),

@@ -152,8 +152,17 @@ async def test_a_run_started_by_its_customer_is_handed_its_spec(
         await send(client, settings, cid, event("Order Completed", order_id="o1"), catalog=catalog)
         result = await finished(skipping_env, run_id)
         activities = await activities_asked(client, run_id)
+        history = await client.get_workflow_handle(run_id).fetch_history()
     assert "load_journey_spec" not in activities, activities
     assert result.outcome == "converted" and result.version == 1
+    # one patch marker and its TemporalChangeVersion upsert, not one of each per patch
+    markers = [e for e in history.events if e.HasField("marker_recorded_event_attributes")]
+    versions = [
+        e for e in history.events
+        if "TemporalChangeVersion" in e.upsert_workflow_search_attributes_event_attributes
+        .search_attributes.indexed_fields
+    ]  # fmt: skip
+    assert len(markers) == 1 and len(versions) == 1, history.events
 
 
 async def test_an_event_that_arrived_during_the_delay_satisfies_the_later_wait(

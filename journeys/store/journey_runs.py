@@ -27,12 +27,9 @@ def record_journey_events(
         return []
     table = JourneyEvent.__table__  # type: ignore[attr-defined]
     rows = [{"key": key, **record.model_dump()} for key, record in by_key.items()]
-    written = set(
-        session.execute(
-            insert_builder(session)(table).values(rows).on_conflict_do_nothing()
-            .returning(table.c.key)
-        ).scalars()
-    )  # fmt: skip
+    # the rows as parameters, not in the statement: compiled once, not once a call
+    insert = insert_builder(session)(table).on_conflict_do_nothing().returning(table.c.key)
+    written = set(session.execute(insert, rows).scalars())
     return [record for key, record in by_key.items() if key in written]
 
 

@@ -132,8 +132,9 @@ def backtest_worker(client: Client, settings: Settings) -> WorkerGroup:
     its workflows outside the sandbox (the code is the tested code; the sandbox's per-task cost
     was a quarter of the backtest's time)."""
     channels = ChannelActivities(
-        settings, load_templates(settings.templates_dir), transmit=record, clock=simulated_now
-    )
+        settings, load_templates(settings.templates_dir), transmit=record, clock=simulated_now,
+        records_only=True,
+    )  # fmt: skip
     return build_worker(
         client, settings, channels, UnsandboxedWorkflowRunner(), local_activities=True
     )

@@ -68,6 +68,19 @@ def test_enter_exit_and_reenter_keep_history(database_url: str) -> None:
     ]
 
 
+def test_a_redefined_segment_is_evaluated_by_its_new_condition(database_url: str) -> None:
+    _customer(database_url, "u3", country="FR")
+    with session_scope(database_url) as session:
+        save_segment(session, definition=UK)
+    assert _evaluate(database_url, "u3", "loyalty", T0).segments == []
+    europe = {"name": "uk", "condition": {"field": "traits.country", "in": ["GB", "FR"]}}
+    with session_scope(database_url) as session:
+        save_segment(session, definition=parse_definition(europe))
+    later = _evaluate(database_url, "u3", "loyalty", T0 + timedelta(hours=1))
+    assert later.segments == ["uk"]
+    assert [c.change for c in later.changes] == ["entered"]
+
+
 def test_a_retry_returns_the_same_changes_and_no_new_ones(database_url: str) -> None:
     _customer(database_url, "u2", country="GB")
     with session_scope(database_url) as session:

@@ -76,7 +76,10 @@ def wilson(conversions: int, exposures: int, confidence: float = 0.95) -> tuple[
     half = (
         z * np.sqrt(p * (1 - p) / exposures + z * z / (4 * exposures**2)) / (1 + z * z / exposures)
     )
-    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+    # exact at the ends: no conversion has a low of 0, not 1.7e-18 (printed as such); all, 1
+    low = 0.0 if conversions == 0 else max(0.0, centre - half)
+    high = 1.0 if conversions == exposures else min(1.0, centre + half)
+    return float(low), float(high)
 
 
 def probability_best(arms: list[Arm], points: int = 4001) -> list[float]:

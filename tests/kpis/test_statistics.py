@@ -17,6 +17,13 @@ def test_wilson_intervals_match_scipy() -> None:
         )
 
 
+def test_a_rate_of_none_or_all_has_an_interval_ending_exactly_there() -> None:
+    # the backtest's table printed "1.735e-18 – 0.01885" for no goal reached in 200 runs
+    assert wilson(0, 200)[0] == 0.0 and wilson(0, 7)[0] == 0.0
+    assert wilson(200, 200)[1] == 1.0 and wilson(7, 7)[1] == 1.0
+    assert f"{wilson(0, 200)[0]:.4g}" == "0"
+
+
 def test_the_chi_square_p_value_matches_scipy_and_finds_the_better_arm() -> None:
     arms = [Arm("a", 1000, 100), Arm("b", 1000, 140)]
     result = analyse(arms)

@@ -83,6 +83,7 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
             waiting[message.reason or message.status] += 1
     return {
         "journey": spec.name,
+        "steps": [step.id for step in spec.steps],  # the journey's order, for tables and charts
         "window": {"from": backtest.start.isoformat(), "to": backtest.end.isoformat()},
         "complete": backtest.complete,
         "shards": {"run": len(backtest.shards), "of": backtest.shards_planned},

@@ -49,7 +49,7 @@ def render(reports: list[dict[str, Any]]) -> str:
     body += ["<h2>Over time</h2>", figure(weekly, "weekly")]
 
     sends = go.Figure()
-    steps = sorted({step for r in reports for step in r["messages"]["by_step"]})
+    steps = list(dict.fromkeys(step for r in reports for step in by_step(r)))
     channels = sorted({ch for r in reports for s in r["messages"]["by_step"].values() for ch in s})
     for label, report in zip(labels, reports, strict=True):
         for channel in channels:
@@ -117,6 +117,13 @@ def change(a: Any, b: Any) -> str | None:
     return None
 
 
+def by_step(report: dict[str, Any]) -> dict[str, dict[str, int]]:
+    """Messages sent per step in the journey's order (the JSON sorts its keys), not A to Z."""
+    sent = report["messages"]["by_step"]
+    order = {step: at for at, step in enumerate(report.get("steps", []))}
+    return {step: sent[step] for step in sorted(sent, key=lambda s: (order.get(s, len(order)), s))}
+
+
 def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     """The report as labelled figures, in reading order (the terminal table)."""
     found: list[tuple[str, Any]] = [
@@ -127,7 +134,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     ]
     found += [(f"entry refused: {kind}", n) for kind, n in report["entries"]["refused"].items()]
     found += [(f"sent: {ch}", n) for ch, n in report["messages"]["by_channel"].items()]
-    for step, channels in report["messages"]["by_step"].items():
+    for step, channels in by_step(report).items():
         found += [(f"sent at {step} ({ch})", n) for ch, n in channels.items()]
     found += [(f"skipped: {reason}", n) for reason, n in report["skipped"].items()]
     found += [(f"failed: {reason}", n) for reason, n in report["failed"].items()]

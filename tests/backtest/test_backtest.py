@@ -18,6 +18,7 @@ import pytest
 
 from bench.backtest import write_log
 from journeys.backtest.events import EventLog
+from journeys.charts.backtest import rows
 from journeys.data import JOURNEYS
 from journeys.store.consent import suppress
 from journeys.store.db import session_scope, upgrade_schema
@@ -95,6 +96,10 @@ def test_a_backtest_reports_each_send_skip_and_step_and_gives_the_same_json_twic
     # usage nudge by push to all but u1, who opened the app
     assert report["messages"]["by_channel"] == {"email": 9, "push": 4}
     assert report["messages"]["by_step"]["nudge"] == {"push": 4}
+    assert report["steps"][:3] == ["thanks", "settle_in", "tips"]  # the journey's order
+    table = [label for label, _ in rows(report) if label.startswith("sent at")]  # not A to Z
+    assert table == [f"sent at {s}" for s in ("thanks (email)", "tips (email)", "nudge (push)",
+                                              "survey (email)")]  # fmt: skip
     assert report["skipped"] == {"hard bounce": 3, "no email address": 3}
     assert report["completed"] == 5 and report["open"]["runs"] == 0
     assert "customer-days a second" in first.stderr

@@ -13,7 +13,6 @@ import asyncio
 import atexit
 import contextlib
 import os
-import secrets
 import signal
 import socket
 import sys
@@ -41,6 +40,7 @@ from journeys.cli import report as report_cli
 from journeys.cli import segments as segments_cli
 from journeys.cli import simulate as simulate_cli
 from journeys.cli import templates as templates_cli
+from journeys.cli.dev_stack import DATA_DIR, dev_key
 from journeys.config.logging import configure_logging
 from journeys.config.settings import ConfigError, Settings, get_settings
 from journeys.config.version import VERSION
@@ -96,15 +96,6 @@ async def _run_worker(settings: Settings) -> None:
     await run_worker(settings, stop)
 
 
-def _dev_key(data_dir: Path, name: str) -> str:
-    """A key the dev stack made on its first start and keeps in its data folder."""
-    key_file = data_dir / name
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(24))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
-
-
 async def _up(args: argparse.Namespace, settings: Settings) -> None:
     from journeys.cli.demo import seed_catalogue, send_demo
     from journeys.devserver import DevServer
@@ -116,9 +107,9 @@ async def _up(args: argparse.Namespace, settings: Settings) -> None:
     overrides: dict[str, object] = {
         "temporal_address": f"127.0.0.1:{args.temporal_port}",
         "api_port": args.api_port,
-        "write_keys": settings.write_keys or [_dev_key(data_dir, "write_key")],
-        "admin_key": settings.admin_key or _dev_key(data_dir, "admin_key"),
-        "signing_key": settings.signing_key or _dev_key(data_dir, "signing_key"),
+        "write_keys": settings.write_keys or [dev_key(data_dir, "write_key")],
+        "admin_key": settings.admin_key or dev_key(data_dir, "admin_key"),
+        "signing_key": settings.signing_key or dev_key(data_dir, "signing_key"),
         "public_url": f"http://{settings.api_host}:{args.api_port}",
     }
     if "database_url" not in settings.model_fields_set:
@@ -276,7 +267,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"journeys {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="run the embedded stack: Temporal dev server, worker, API, demo")
-    up.add_argument("--data-dir", type=Path, default=Path(".journeys"))
+    up.add_argument("--data-dir", type=Path, default=DATA_DIR)
     up.add_argument("--api-port", type=int, default=8000)
     up.add_argument("--temporal-port", type=int, default=7233)
     up.add_argument("--ui-port", type=int, default=8233)

@@ -24,6 +24,7 @@ import httpx
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from journeys.cli.dev_stack import DATA_DIR, existing_dev_key
 from journeys.config.settings import ConfigError, Settings
 from journeys.simulate.personas import simulated_calls
 
@@ -49,7 +50,11 @@ def add_commands(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> 
         "--output", metavar="FILE", help="write NDJSON (- for standard output) instead"
     )
     parser.add_argument("--url", help="the API (default: JOURNEYS_API_HOST, JOURNEYS_API_PORT)")
-    parser.add_argument("--write-key", help="default: the first of JOURNEYS_WRITE_KEYS")
+    parser.add_argument(
+        "--write-key",
+        help=f"default: the first of JOURNEYS_WRITE_KEYS, else the one `journeys up` made in "
+        f"{DATA_DIR}/",
+    )
     parser.set_defaults(action="")
 
 
@@ -73,8 +78,13 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
     if args.output:
         return _write(args)
     key = args.write_key or (settings.write_keys[0] if settings.write_keys else None)
+    key = key or existing_dev_key("write_key")  # the one `journeys up` printed, run here
     if not key:
-        print("journeys simulate: give --write-key or set JOURNEYS_WRITE_KEYS", file=sys.stderr)
+        print(
+            "journeys simulate: give --write-key or set JOURNEYS_WRITE_KEYS (none in "
+            f"{DATA_DIR}/ either: `journeys up` makes one there)",
+            file=sys.stderr,
+        )
         return 1
     url = args.url or f"http://{settings.api_host}:{settings.api_port}"
     try:

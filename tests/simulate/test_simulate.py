@@ -9,6 +9,7 @@ import sys
 import uuid
 from collections import Counter, defaultdict
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from sqlmodel import col, func, select
@@ -27,11 +28,11 @@ from tests.helpers.temporal import wait_for
 START = datetime(2025, 1, 1, tzinfo=UTC)
 
 
-def simulate(*args: str) -> subprocess.CompletedProcess[str]:
+def simulate(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("JOURNEYS_")}
     return subprocess.run(
         [sys.executable, "-m", "journeys.cli.main", "simulate", *args],
-        capture_output=True, text=True, timeout=300, env=env,
+        capture_output=True, text=True, timeout=300, env=env, cwd=cwd,
     )  # fmt: skip
 
 
@@ -78,8 +79,13 @@ def test_a_simulated_log_is_written_and_bad_flags_are_refused(tmp_path):
         assert refused.returncode == 2 and "error: argument" in refused.stderr
     nowhere = simulate("--customers", "5", "--url", "http://127.0.0.1:9", "--write-key", "k")
     assert nowhere.returncode == 1 and "no API at http://127.0.0.1:9" in nowhere.stderr
-    keyless = simulate("--customers", "5")
+    keyless = simulate("--customers", "5", cwd=tmp_path)
     assert keyless.returncode == 1 and "--write-key" in keyless.stderr
+    # beside a `journeys up` (its folder, .journeys/), the key it made and printed is used
+    (tmp_path / ".journeys").mkdir()
+    (tmp_path / ".journeys" / "write_key").write_text("made-by-up\n")
+    beside_up = simulate("--customers", "5", "--url", "http://127.0.0.1:9", cwd=tmp_path)
+    assert beside_up.returncode == 1 and "no API at http://127.0.0.1:9" in beside_up.stderr
 
 
 @pytest.mark.slow

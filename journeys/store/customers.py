@@ -138,7 +138,8 @@ def record_stage_entries(
     the first entry) and its current stage; a retried call adds nothing. A customer has one
     first sighting, the earliest: a merge's joined history brings the anonymous visit's, and
     the identified customer's own later one goes. An entry written before a merge takes the
-    stage before it in the joined history (`journeys inspect` and the funnel's moves read it)."""
+    stage before it in the joined history (`journeys inspect` and the funnel's moves read it),
+    and one that repeats the stage before it there is no move and goes."""
     if not entries:
         return
     first = min((entry.at for entry in entries if entry.cause == "first_seen"), default=None)
@@ -171,8 +172,12 @@ def record_stage_entries(
         later_sighting = entry.cause == "first_seen" and (seen_before or entry.at != first)
         before = None if entry.cause == "first_seen" else previous
         row = known.get(key)
+        stayed = before == entry.stage.value  # in a joined history: already in this stage
         if later_sighting or key in placed:
             pass
+        elif stayed:  # no move; a row the customer wrote before the merge goes
+            if row is not None:
+                session.delete(row)
         elif row is None:
             session.add(StageEntry(customer_id=customer_id, at=entry.at, stage=entry.stage.value,
                                    previous=before, cause=entry.cause))  # fmt: skip

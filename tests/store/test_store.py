@@ -441,6 +441,33 @@ def test_a_merged_stage_history_names_the_stage_each_entry_came_from(database_ur
     ]  # fmt: skip
 
 
+def test_a_merged_stage_history_has_no_move_from_a_stage_to_itself(database_url: str) -> None:
+    """The anonymous visit reached consideration before the identified customer did: in the
+    joined history the customer never left it, so the identified customer's own entry is no
+    move (the funnel counted `consideration -> consideration` once, seen with `journeys
+    simulate`)."""
+    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+    own = [
+        StageChange(stage=Stage.AWARENESS, at=at + timedelta(hours=1), cause="first_seen"),
+        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(hours=2), cause="Product Viewed"),
+    ]
+    joined = [
+        StageChange(stage=Stage.AWARENESS, at=at, cause="first_seen"),  # the anonymous visit
+        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=5), cause="page"),
+        *own[1:],
+    ]
+    for entries in (own, joined, joined):  # the joined history's write retried
+        with session_scope(database_url) as session:
+            record_stage_entries(session, customer_id="c1", entries=entries, previous=None)
+    with session_scope(database_url) as session:
+        rows = session.exec(select(StageEntry).order_by(StageEntry.at)).all()
+        customer = session.get(Customer, "c1")
+    assert [(r.stage, r.previous) for r in rows] == [
+        ("awareness", None), ("consideration", "awareness"),
+    ]  # fmt: skip
+    assert customer is not None and customer.stage == "consideration"
+
+
 def test_a_merged_stage_history_keeps_one_first_sighting(database_url: str) -> None:
     """A merge writes the joined history again, whose first sighting is the earlier of the two
     customers'; the identified customer's own, later one goes (`journeys inspect` showed both),

@@ -417,26 +417,36 @@ def test_stage_entries_are_kept_once_across_retries_and_offsets(database_url: st
     assert stage == "consideration"
 
 
-def test_a_merged_stage_history_names_the_stage_each_entry_came_from(database_url: str) -> None:
-    """Before the merge the identified customer moved awareness -> decision; in the joined
-    history the anonymous visit's consideration came between, and the entry says so (it showed
-    `awareness -> decision` after `awareness -> consideration` in `journeys inspect`)."""
-    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+MERGED_AT = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
+
+
+def merged_moves(database_url: str, identified_moved_to: Stage) -> list[tuple[str, str | None]]:
+    """(stage, previous) of each entry once the identified customer's own history (first seen
+    an hour in, then `identified_moved_to`) and then the joined one (the anonymous visit first
+    seen earlier, in consideration after five minutes) are written; the latter's write retried."""
+    at = MERGED_AT
     own = [
         StageChange(stage=Stage.AWARENESS, at=at + timedelta(hours=1), cause="first_seen"),
-        StageChange(stage=Stage.DECISION, at=at + timedelta(hours=2), cause="Product Added"),
+        StageChange(stage=identified_moved_to, at=at + timedelta(hours=2), cause="Product Added"),
     ]
     joined = [
         StageChange(stage=Stage.AWARENESS, at=at, cause="first_seen"),  # the anonymous visit
         StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=5), cause="page"),
         *own[1:],
     ]
-    for entries in (own, joined, joined):  # the joined history's write retried
+    for entries in (own, joined, joined):
         with session_scope(database_url) as session:
             record_stage_entries(session, customer_id="c1", entries=entries, previous=None)
     with session_scope(database_url) as session:
         rows = session.exec(select(StageEntry).order_by(StageEntry.at)).all()
-    assert [(r.stage, r.previous) for r in rows] == [
+        return [(r.stage, r.previous) for r in rows]
+
+
+def test_a_merged_stage_history_names_the_stage_each_entry_came_from(database_url: str) -> None:
+    """Before the merge the identified customer moved awareness -> decision; in the joined
+    history the anonymous visit's consideration came between, and the entry says so (it showed
+    `awareness -> decision` after `awareness -> consideration` in `journeys inspect`)."""
+    assert merged_moves(database_url, Stage.DECISION) == [
         ("awareness", None), ("consideration", "awareness"), ("decision", "consideration"),
     ]  # fmt: skip
 
@@ -446,25 +456,11 @@ def test_a_merged_stage_history_has_no_move_from_a_stage_to_itself(database_url:
     joined history the customer never left it, so the identified customer's own entry is no
     move (the funnel counted `consideration -> consideration` once, seen with `journeys
     simulate`)."""
-    at = datetime(2026, 5, 1, 9, 0, tzinfo=UTC)
-    own = [
-        StageChange(stage=Stage.AWARENESS, at=at + timedelta(hours=1), cause="first_seen"),
-        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(hours=2), cause="Product Viewed"),
-    ]
-    joined = [
-        StageChange(stage=Stage.AWARENESS, at=at, cause="first_seen"),  # the anonymous visit
-        StageChange(stage=Stage.CONSIDERATION, at=at + timedelta(minutes=5), cause="page"),
-        *own[1:],
-    ]
-    for entries in (own, joined, joined):  # the joined history's write retried
-        with session_scope(database_url) as session:
-            record_stage_entries(session, customer_id="c1", entries=entries, previous=None)
-    with session_scope(database_url) as session:
-        rows = session.exec(select(StageEntry).order_by(StageEntry.at)).all()
-        customer = session.get(Customer, "c1")
-    assert [(r.stage, r.previous) for r in rows] == [
+    assert merged_moves(database_url, Stage.CONSIDERATION) == [
         ("awareness", None), ("consideration", "awareness"),
     ]  # fmt: skip
+    with session_scope(database_url) as session:
+        customer = session.get(Customer, "c1")
     assert customer is not None and customer.stage == "consideration"
 
 

@@ -8,6 +8,7 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import Client
 from temporalio.common import WorkflowIDConflictPolicy
 
@@ -21,6 +22,7 @@ from journeys.vocabulary.customer_types import (
 from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import customer_workflow_id
 
+METADATA_QUERY = "__temporal_workflow_metadata"  # what the Temporal UI asks a workflow
 RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
 
 
@@ -61,6 +63,8 @@ async def live_state(client: Client, customer_id: str) -> dict[str, Any] | None:
         state = await asyncio.wait_for(customer_state(client, customer_id), timeout=10)
     except Exception:  # noqa: BLE001  (no such workflow, no worker: the store speaks)
         return None
+    runs = list(state.journeys.active.values())
+    doing = await asyncio.gather(*(run_details(client, run.workflow_id) for run in runs))
     return {
         "stage": state.stage.value,
         "at_risk": state.at_risk,
@@ -72,4 +76,21 @@ async def live_state(client: Client, customer_id: str) -> dict[str, Any] | None:
         "entry_decisions": [d.model_dump(mode="json") for d in state.journeys.decisions],
         "refused": state.journeys.refused,
         "events_total": state.events_total,
+        # what each run in flight is doing now ("quiet hours, sending at 2026-12-07 08:00
+        # UTC"), as the Temporal UI shows it; a run that did not answer is left out
+        "runs_now": {run.workflow_id: now for run, now in zip(runs, doing, strict=True) if now},
     }
+
+
+async def run_details(client: Client, workflow_id: str) -> str | None:
+    """A journey run's current details (`workflow.set_current_details`) without the run's
+    name, as plain text; None if it does not answer within 5 s."""
+    handle = client.get_workflow_handle(workflow_id)
+    try:
+        metadata = await asyncio.wait_for(
+            handle.query(METADATA_QUERY, result_type=WorkflowMetadata), timeout=5
+        )
+    except Exception:  # noqa: BLE001  (ended, no worker: the store's records speak)
+        return None
+    details = metadata.current_details.replace("**", "")
+    return details.split(": ", 1)[1] if ": " in details else details or None

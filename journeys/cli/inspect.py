@@ -74,8 +74,11 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"{title}:")
         lines += [f"  {line(item)}" for item in report[title]] or ["  none"]
     lines.append("journeys:")
+    now = live["runs_now"] if live else {}
     for run in report["runs"]:
         end = next((k for k in ("converted", "exited", "completed") if k in run), "running")
+        if end == "running" and run["workflow_id"] in now:
+            end += f", now: {now[run['workflow_id']]}"
         lines.append(f"  {run['workflow_id']} (v{run['version']}): {end}")
         lines += [f"    {_t(s['at'])}  {s['step']}: {s['result'] or '-'}" for s in run["steps"]]
     if live:

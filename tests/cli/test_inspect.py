@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -17,7 +18,7 @@ from journeys.config.settings import Settings
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.worker.main import build_worker
 from tests.helpers.events import event, identify
-from tests.helpers.journeys import finished, publish_shipped, send
+from tests.helpers.journeys import finished, publish_shipped, send, until_progress
 from tests.helpers.smtp import Inbox, settings_for
 from tests.helpers.temporal import wait_for
 
@@ -97,3 +98,27 @@ async def test_inspect_shows_a_run_held_in_its_first_wait(
         "cart_recovery": until.isoformat()
     }
     assert f"cart_recovery (held: starts {until.isoformat()[:19]})" in text.stdout
+
+
+@pytest.mark.slow
+async def test_inspect_says_where_a_running_run_waits_and_until_when(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """The welcome run sent its greeting and email and waits half an hour at `settle`: its
+    records end at the email, so inspect asks the run itself, as the Temporal UI does."""
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("welcome", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, identify(email="bo@example.test"), event("page"),
+                   catalog=catalog)  # fmt: skip
+        await until_progress(client, run_id, lambda p: p.current_step == "settle")
+        waiting_since = await skipping_env.get_current_time()
+        address = client.service_client.config.target_host
+        done = await journeys(settings, "inspect", cid, "--address", address, "--json")
+        text = await journeys(settings, "inspect", cid, "--address", address)
+    now = json.loads(done.stdout)["workflow"]["runs_now"][run_id]
+    assert now.startswith("step settle, until ")
+    until = datetime.strptime(now.removeprefix("step settle, until "), "%Y-%m-%d %H:%M UTC")
+    expected = (waiting_since + timedelta(minutes=30)).replace(tzinfo=None)
+    assert abs(until - expected) <= timedelta(minutes=1)
+    assert f"{run_id} (v1): running, now: {now}" in text.stdout

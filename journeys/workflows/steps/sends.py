@@ -146,9 +146,9 @@ class Sends:
             assert outcome.held_for is not None
             # from the moment it was asked: a queue's delay does not lengthen the wait
             wait = message.at + outcome.held_for - workflow.now()
-            workflow.set_current_details(
-                f"{run.input.name} v{run.input.version}: quiet hours, sending in "
-                f"{timedelta(seconds=round(wait.total_seconds()))}"  # 10:05:05, not 10:05:05.320111
+            workflow.set_current_details(  # a moment, not a span: read later, it still holds
+                f"{run.input.name} v{run.input.version}: quiet hours, sending at "
+                f"{message.at + outcome.held_for:%Y-%m-%d %H:%M} UTC"
             )
             if wait > timedelta(0):
                 await run.sleep(wait)
@@ -194,7 +194,8 @@ class Sends:
         if wait <= timedelta(0):
             return False
         workflow.set_current_details(
-            f"{run.input.name} v{run.input.version}: quiet hours, sending in {wait}"
+            f"{run.input.name} v{run.input.version}: quiet hours, sending at "
+            f"{workflow.now() + wait:%Y-%m-%d %H:%M} UTC"
         )
         await run.sleep(wait)
         return True

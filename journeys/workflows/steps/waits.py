@@ -2,6 +2,8 @@
 (an event that arrived since entry or arrives before the timeout; in the same workflow task as
 the timeout, the event wins)."""
 
+from datetime import datetime
+
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
@@ -15,18 +17,23 @@ class Waits:
         self.run = run
 
     async def wait(self, step: Wait) -> None:
+        self._show(step.id, f"until {_utc(workflow.now() + step.duration)}")
         await self.run.sleep(step.duration)
 
     async def wait_until(self, step: WaitUntil) -> None:
         traits = await self.run.traits()
         zone = zone_or(traits.get("timezone"), step.default_tz)
-        await self.run.sleep(until_local(workflow.now(), step.time, zone))
+        wait = until_local(workflow.now(), step.time, zone)
+        self._show(step.id, f"until {_utc(workflow.now() + wait)}")
+        await self.run.sleep(wait)
 
     async def wait_for_event(self, step: WaitForEvent) -> bool:
         """True when the event came (it becomes the run's last event), False on timeout."""
         run = self.run
         match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
         if self._find(match) is None:  # about to wait: the store should know where the run is
+            limit = f" until {_utc(workflow.now() + step.timeout)}" if step.timeout else ""
+            self._show(step.id, f"waiting for {step.event}{limit}")
             await run.park()
         try:
             await workflow.wait_condition(
@@ -41,8 +48,17 @@ class Waits:
         run.last_event = run.events.pop(index)  # each event satisfies one wait
         return True
 
+    def _show(self, step_id: str, detail: str) -> None:
+        """Where the run waits and till when, for the Temporal UI and `journeys inspect`."""
+        run = self.run.input
+        workflow.set_current_details(f"{run.name} v{run.version}: step **{step_id}**, {detail}")
+
     def _find(self, match: EventMatch) -> int | None:
         for index, event in enumerate(self.run.events):
             if self.run.matches(match, event):
                 return index
         return None
+
+
+def _utc(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -94,3 +94,11 @@ async def run_details(client: Client, workflow_id: str) -> str | None:
         return None
     details = metadata.current_details.replace("**", "")
     return details.split(": ", 1)[1] if ": " in details else details or None
+
+
+def run_status(run: dict[str, Any], live: dict[str, Any] | None) -> str:
+    """A run of the customer's story (`store.inspect`) in a word — converted, exited, completed
+    or running — and for a running one what it does now, if it said (`live_state`)."""
+    end = next((k for k in ("converted", "exited", "completed") if k in run), "running")
+    doing = (live or {}).get("runs_now", {}).get(run["workflow_id"])
+    return f"{end}, now: {doing}" if end == "running" and doing else end

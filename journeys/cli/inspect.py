@@ -11,7 +11,7 @@ import asyncio
 import json
 from typing import Any
 
-from journeys.client import live_state
+from journeys.client import live_state, run_status
 from journeys.config.settings import ConfigError, Settings
 from journeys.store.db import session_scope
 from journeys.store.inspect import customer_story
@@ -74,12 +74,8 @@ def render(report: dict[str, Any]) -> str:
         lines.append(f"{title}:")
         lines += [f"  {line(item)}" for item in report[title]] or ["  none"]
     lines.append("journeys:")
-    now = live["runs_now"] if live else {}
     for run in report["runs"]:
-        end = next((k for k in ("converted", "exited", "completed") if k in run), "running")
-        if end == "running" and run["workflow_id"] in now:
-            end += f", now: {now[run['workflow_id']]}"
-        lines.append(f"  {run['workflow_id']} (v{run['version']}): {end}")
+        lines.append(f"  {run['workflow_id']} (v{run['version']}): {run_status(run, live)}")
         lines += [f"    {_t(s['at'])}  {s['step']}: {s['result'] or '-'}" for s in run["steps"]]
     if live:
         lines.append("entry decisions:")

@@ -244,6 +244,7 @@ async def test_a_step_lists_the_customers_there_and_each_has_a_page(
         assert story.status_code == 200
         assert "journeys: waiting" in story.text  # the live state: in the journey
         assert "<td>hello</td>" in story.text  # the run's first step, done
+        assert "(v1): running, now: step linger, until " in story.text  # where it waits
         assert (await http.get("/console/customers/nobody", headers=ADMIN)).status_code == 404
         nowhere = await http.get("/console/journeys/waiting/steps/nope", headers=ADMIN)
         assert nowhere.status_code == 404

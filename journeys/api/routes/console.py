@@ -28,7 +28,7 @@ from journeys.api.routes.journeys import quoted
 from journeys.api.routes.reports import From, To, last
 from journeys.api.schemas import MAX_VERSION
 from journeys.charts import page, table
-from journeys.client import live_state
+from journeys.client import live_state, run_status
 from journeys.kpis.inflections import MIN_EXPOSED
 from journeys.kpis.reports import as_json, lift_text, rate_text
 from journeys.store.inspect import customer_story
@@ -241,7 +241,7 @@ async def customer_page(customer_id: str, client: ClientDep, store: StoreDep) ->
            if live else SILENT)  # fmt: skip
     runs = "".join(
         f"<h3>{escape(run['workflow_id'])} (v{run['version']}): "
-        f"{next((k for k in ('converted', 'exited', 'completed') if k in run), 'running')}</h3>"
+        f"{escape(run_status(run, live))}</h3>"
         + table(["at", "step", "result"],
                 [[_t(s["at"]), s["step"], s["result"] or "–"] for s in run["steps"]])
         for run in story["runs"]

@@ -190,11 +190,15 @@ class EventLog:
         return self.shards
 
     def summary(self) -> LogSummary:
-        count, customers, first, last = self.db.execute(
-            "SELECT count(*), count(DISTINCT customer), min(at), max(at) FROM calls"
+        """Customers are people: the ids an identify or an alias joins count once (a
+        simulated visitor browses as an anonymousId, then signs up as a userId)."""
+        count, first, last = self.db.execute(
+            "SELECT count(*), min(at), max(at) FROM calls"
         ).fetchone()
+        keys = [key for (key,) in self.db.execute("SELECT DISTINCT customer FROM calls")]
+        people = {self.people.find(key) for key in keys} if self.people.parent else keys
         return LogSummary(
-            calls=count, customers=customers,
+            calls=count, customers=len(people),
             first=datetime.fromtimestamp(first, UTC) if first is not None else None,
             last=datetime.fromtimestamp(last, UTC) if last is not None else None,
         )  # fmt: skip

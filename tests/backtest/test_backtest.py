@@ -207,7 +207,8 @@ def test_shards_keep_the_ids_of_one_person_together_and_split_evenly(tmp_path):
     lines.append(call(type="alias", previousId="u0", userId="u9", timestamp="2025-01-03"))
     lines.append(call(type="track", userId="u9", event="Order Completed", timestamp="2025-01-04"))
     log = EventLog(tmp_path)
-    log.load(io.StringIO("\n".join(lines)), name="log")
+    summary = log.load(io.StringIO("\n".join(lines)), name="log")
+    assert summary.customers == 9  # people, not ids (15): the report's "customers in the log"
     assert log.split(3) == 3  # nine people: a0/u0/u9 are one, as are a2/u2, ..., a8/u8
     customers: dict[int, set[str]] = {}
     for shard in range(3):

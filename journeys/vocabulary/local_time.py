@@ -10,6 +10,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 UTC = ZoneInfo("UTC")
 
 
+def utc_minute(moment: datetime) -> str:
+    """A moment as a run's details show it: `2026-12-07 08:00 UTC`."""
+    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
+
+
 def zone_or(name: object, default: str) -> ZoneInfo:
     """The customer's zone (a trait), else the default: a typo in a trait never stops a run."""
     try:

@@ -55,9 +55,8 @@ WORKFLOWS = (
     BacktestWorkflow,
 )
 
-HEARTBEAT_THROTTLE = timedelta(
-    seconds=5
-)  # an activity that heartbeats learns of a cancel this soon
+# an activity that heartbeats learns of a cancel this soon
+HEARTBEAT_THROTTLE = timedelta(seconds=5)
 
 
 class WorkerGroup:

@@ -177,7 +177,7 @@ class JourneyWorkflow:
             if history_is_long(input.continue_as_new_after):
                 await self._continue_as_new(input, step_id)
             journey.progress.current_step = step_id
-            workflow.set_current_details(f"{input.name} v{input.version}: step **{step_id}**")
+            journey.show(f"step **{step_id}**")
             if journey.paused is not None:
                 await journey.wait_while_paused()
                 if journey.outcome is not None:
@@ -284,9 +284,7 @@ class JourneyWorkflow:
         assert journey.outcome is not None
         journey.progress.outcome = journey.outcome
         journey.progress.current_step = None
-        workflow.set_current_details(
-            f"{journey.input.name} v{journey.input.version}: {journey.outcome}"
-        )
+        journey.show(journey.outcome)
         workflow.upsert_search_attributes([sa.JOURNEY_STEP.value_set(journey.outcome)])
         last_step = journey.progress.steps[-1].step if journey.progress.steps else ""
         journey.record(journey.outcome, detail=journey.exit_reason or last_step)

@@ -117,6 +117,11 @@ class JourneyRun:
         """This visit of the step, unique in the run: the key of what the visit sends or asks."""
         return f"{workflow.info().workflow_id}:{step_id}:{self.visits[step_id]}"
 
+    def show(self, detail: str) -> None:
+        """What the run does now, as the Temporal UI and `journeys inspect` show it (markdown;
+        `journeys.client.run_details` reads it back without the run's name)."""
+        workflow.set_current_details(f"{self.input.name} v{self.input.version}: {detail}")
+
     # -- waiting -----------------------------------------------------------------------------
 
     async def park(self) -> None:
@@ -161,9 +166,7 @@ class JourneyRun:
         broadcast can miss a run that started a moment before it."""
         assert self.paused is not None
         await self.park()
-        workflow.set_current_details(
-            f"{self.input.name} v{self.input.version}: paused ({self.progress.paused})"
-        )
+        self.show(f"paused ({self.progress.paused})")
         while self.paused is not None and self.outcome is None:
             try:
                 await workflow.wait_condition(

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         GiveUpInput,
         QueueMessageInput,
     )
-    from journeys.vocabulary.local_time import quiet_wait, zone_or
+    from journeys.vocabulary.local_time import quiet_wait, utc_minute, zone_or
     from journeys.vocabulary.recommendation_types import RecommendInput
     from journeys.workflows.steps.run import ACTIVITY_TIMEOUT, JourneyRun
 
@@ -146,10 +146,8 @@ class Sends:
             assert outcome.held_for is not None
             # from the moment it was asked: a queue's delay does not lengthen the wait
             wait = message.at + outcome.held_for - workflow.now()
-            workflow.set_current_details(  # a moment, not a span: read later, it still holds
-                f"{run.input.name} v{run.input.version}: quiet hours, sending at "
-                f"{message.at + outcome.held_for:%Y-%m-%d %H:%M} UTC"
-            )
+            # a moment, not a span: read later, it still holds
+            run.show(f"quiet hours, sending at {utc_minute(message.at + outcome.held_for)}")
             if wait > timedelta(0):
                 await run.sleep(wait)
             if run.outcome is not None:
@@ -193,10 +191,7 @@ class Sends:
         wait = quiet_wait(workflow.now(), zone, policy.quiet_start, policy.quiet_end)
         if wait <= timedelta(0):
             return False
-        workflow.set_current_details(
-            f"{run.input.name} v{run.input.version}: quiet hours, sending at "
-            f"{workflow.now() + wait:%Y-%m-%d %H:%M} UTC"
-        )
+        run.show(f"quiet hours, sending at {utc_minute(workflow.now() + wait)}")
         await run.sleep(wait)
         return True
 

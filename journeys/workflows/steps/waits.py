@@ -2,13 +2,11 @@
 (an event that arrived since entry or arrives before the timeout; in the same workflow task as
 the timeout, the event wins)."""
 
-from datetime import datetime
-
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.journey_spec import EventMatch, Wait, WaitForEvent, WaitUntil
-    from journeys.vocabulary.local_time import until_local, zone_or
+    from journeys.vocabulary.local_time import until_local, utc_minute, zone_or
     from journeys.workflows.steps.run import JourneyRun
 
 
@@ -17,14 +15,14 @@ class Waits:
         self.run = run
 
     async def wait(self, step: Wait) -> None:
-        self._show(step.id, f"until {_utc(workflow.now() + step.duration)}")
+        self.run.show(f"step **{step.id}**, until {utc_minute(workflow.now() + step.duration)}")
         await self.run.sleep(step.duration)
 
     async def wait_until(self, step: WaitUntil) -> None:
         traits = await self.run.traits()
         zone = zone_or(traits.get("timezone"), step.default_tz)
         wait = until_local(workflow.now(), step.time, zone)
-        self._show(step.id, f"until {_utc(workflow.now() + wait)}")
+        self.run.show(f"step **{step.id}**, until {utc_minute(workflow.now() + wait)}")
         await self.run.sleep(wait)
 
     async def wait_for_event(self, step: WaitForEvent) -> bool:
@@ -32,8 +30,8 @@ class Waits:
         run = self.run
         match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
         if self._find(match) is None:  # about to wait: the store should know where the run is
-            limit = f" until {_utc(workflow.now() + step.timeout)}" if step.timeout else ""
-            self._show(step.id, f"waiting for {step.event}{limit}")
+            limit = f" until {utc_minute(workflow.now() + step.timeout)}" if step.timeout else ""
+            run.show(f"step **{step.id}**, waiting for {step.event}{limit}")
             await run.park()
         try:
             await workflow.wait_condition(
@@ -48,17 +46,8 @@ class Waits:
         run.last_event = run.events.pop(index)  # each event satisfies one wait
         return True
 
-    def _show(self, step_id: str, detail: str) -> None:
-        """Where the run waits and till when, for the Temporal UI and `journeys inspect`."""
-        run = self.run.input
-        workflow.set_current_details(f"{run.name} v{run.version}: step **{step_id}**, {detail}")
-
     def _find(self, match: EventMatch) -> int | None:
         for index, event in enumerate(self.run.events):
             if self.run.matches(match, event):
                 return index
         return None
-
-
-def _utc(moment: datetime) -> str:
-    return f"{moment:%Y-%m-%d %H:%M} UTC"

@@ -58,28 +58,23 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
 
 
-Transmit = Callable[[QueueMessageInput, dict[str, Any]], None]
-
-
 def wall_clock() -> datetime:
     return datetime.now(UTC)
 
 
 class ChannelActivities:
-    """`transmit` and `clock` are the provider call and the time caps count from; a backtest
-    swaps them for a recorder and the simulated clock (`journeys.backtest`). `records_only`:
-    `transmit` cannot fail and reaches nobody, so a send settles in the transaction that
-    composed it (a provider's answer comes after that one commits, in a second)."""
+    """`clock` is the time caps count from. A backtest (`journeys.backtest`) passes the
+    simulated clock and `records_only`: nothing leaves the machine, the ledger row (`sent`,
+    with the payload that would have gone) is the record, so a send settles in the transaction
+    that composed it (a provider's answer comes after that one commits, in a second)."""
 
     def __init__(
         self, settings: Settings, templates: dict[str, Template], *,
-        transmit: Transmit | None = None, clock: Callable[[], datetime] = wall_clock,
-        records_only: bool = False,
+        clock: Callable[[], datetime] = wall_clock, records_only: bool = False,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.templates = templates
         self.topics = load_topics(settings.templates_dir or SHIPPED)
-        self.transmit: Transmit = transmit or self._transmit
         self.clock = clock
         self.records_only = records_only
 
@@ -142,10 +137,9 @@ class ChannelActivities:
             mark(session, entry, status="sending", payload=payload, at=self.clock())
             payload = dict(payload)
             if self.records_only:
-                self.transmit(input, payload)
                 return self._settle_in(session, input, "sent", "")
         try:
-            self.transmit(input, payload)
+            self._transmit(input, payload)
         except email.PermanentFailure as err:  # a retry would fail the same way
             return self._settle(input, "failed", str(err))
         except Exception as err:  # transient: the activity retries; the ledger says "sending"

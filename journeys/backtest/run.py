@@ -51,7 +51,6 @@ from journeys.store.journeys import CatalogError, publish_spec
 from journeys.vocabulary.customer_types import STATE_QUERY, CustomerState
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
-from journeys.vocabulary.journey_types import QueueMessageInput
 from journeys.vocabulary.kpi_types import ClvFitInput
 from journeys.vocabulary.segment_types import SegmentRefreshInput
 from journeys.worker.main import WorkerGroup, build_worker
@@ -122,19 +121,13 @@ def simulated_now() -> datetime:
     return activity.info().current_attempt_scheduled_time
 
 
-def record(input: QueueMessageInput, payload: dict[str, Any]) -> None:
-    """The provider of every channel in a backtest: the ledger row (status `sent`, with the
-    payload that would have gone) is the record, so there is nothing more to do."""
-
-
 def backtest_worker(client: Client, settings: Settings) -> WorkerGroup:
     """The product's worker, its channels recording and counting caps on the simulated clock,
     its workflows outside the sandbox (the code is the tested code; the sandbox's per-task cost
     was a quarter of the backtest's time)."""
     channels = ChannelActivities(
-        settings, load_templates(settings.templates_dir), transmit=record, clock=simulated_now,
-        records_only=True,
-    )  # fmt: skip
+        settings, load_templates(settings.templates_dir), clock=simulated_now, records_only=True
+    )
     return build_worker(
         client, settings, channels, UnsandboxedWorkflowRunner(), local_activities=True
     )

@@ -12,6 +12,7 @@ import numpy as np
 from journeys.backtest.events import LogSummary
 from journeys.backtest.run import Backtest
 from journeys.store.backtest import ledger, run_records
+from journeys.store.customers import merged_ids
 from journeys.store.db import session_scope
 from journeys.store.events import customer_events
 from journeys.store.journey_runs import customer_messages
@@ -160,8 +161,9 @@ def explain(backtest: Backtest, customer_id: str, journey: str) -> list[str]:
     for shard in backtest.shards:  # the customer is in one of them
         with session_scope(shard.database_url) as session:
             events = customer_events(session, customer_id=customer_id)
-            records = run_records(session, customer_id=customer_id)
-            messages = customer_messages(session, customer_id=customer_id)
+            ids = merged_ids(session, customer_id=customer_id)  # its anonymous visits' runs too
+            records = run_records(session, customer_ids=ids)
+            messages = customer_messages(session, customer_ids=ids)
         for event in events:
             lines.append((event.timestamp - shard.shift, 0, f"event  {event.event or event.type}"))
         for record in records:

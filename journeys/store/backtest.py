@@ -73,11 +73,11 @@ def add_missing_segments(session: Any, names: list[str]) -> list[str]:
     return added
 
 
-def run_records(session: Any, *, customer_id: str | None = None) -> list[JourneyEvent]:
-    """Every run's records (one customer's, if named), run by run in order."""
+def run_records(session: Any, *, customer_ids: list[str] | None = None) -> list[JourneyEvent]:
+    """Every run's records (one customer's, if its ids are named), run by run in order."""
     query = select(JourneyEvent)
-    if customer_id is not None:
-        query = query.where(JourneyEvent.customer_id == customer_id)
+    if customer_ids is not None:
+        query = query.where(col(JourneyEvent.customer_id).in_(customer_ids))
     return list(session.exec(query.order_by(col(JourneyEvent.workflow_id), col(JourneyEvent.seq))))
 
 

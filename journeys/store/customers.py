@@ -228,6 +228,22 @@ def merged_survivors(session: Session) -> dict[str, str]:
     return survivors(session, customer_ids=list(merged))
 
 
+def merged_ids(session: Session, *, customer_id: str) -> list[str]:
+    """The customer and every id merged into it (merges followed back as far as MERGE_HOPS):
+    a merge moves events, orders and identities, but the anonymous visit's journey records,
+    messages and decisions keep its id, so one customer's story reads them by all of these."""
+    found, frontier = [customer_id], {customer_id}
+    for _ in range(MERGE_HOPS):
+        rows = session.exec(
+            select(Customer.customer_id).where(col(Customer.merged_into).in_(frontier))
+        ).all()
+        frontier = set(rows) - set(found)
+        if not frontier:
+            break
+        found.extend(sorted(frontier))
+    return found
+
+
 def survivors(session: Session, *, customer_ids: list[str]) -> dict[str, str]:
     """For each of `customer_ids` merged into another customer, the one it lives on in (merges
     followed to the end): the API sends their calls there for as long as the customer lives."""

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from journeys.store.customers import merged_ids
 from journeys.store.journey_runs import customer_messages
 from journeys.store.models import Customer, Decision, JourneyEvent, StageEntry
 
@@ -14,17 +15,18 @@ from journeys.store.models import Customer, Decision, JourneyEvent, StageEntry
 def customer_story(session: Session, customer_id: str) -> dict[str, Any]:
     """What the store knows (the profile's traits are left out: personal data stays there)."""
     customer = session.get(Customer, customer_id)
+    ids = merged_ids(session, customer_id=customer_id)  # its anonymous visits' runs too
     stages = session.exec(
         select(StageEntry).where(StageEntry.customer_id == customer_id)
         .order_by(col(StageEntry.at), col(StageEntry.id))
     ).all()  # fmt: skip
     records = session.exec(
-        select(JourneyEvent).where(JourneyEvent.customer_id == customer_id)
+        select(JourneyEvent).where(col(JourneyEvent.customer_id).in_(ids))
         .order_by(col(JourneyEvent.at), col(JourneyEvent.seq))
     ).all()  # fmt: skip
-    messages = customer_messages(session, customer_id=customer_id)
+    messages = customer_messages(session, customer_ids=ids)
     decisions = session.exec(
-        select(Decision).where(Decision.customer_id == customer_id).order_by(col(Decision.at))
+        select(Decision).where(col(Decision.customer_id).in_(ids)).order_by(col(Decision.at))
     ).all()
     runs: dict[str, dict[str, Any]] = {}
     for record in records:

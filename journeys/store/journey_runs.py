@@ -38,8 +38,9 @@ def journey_events(session: Session, *, workflow_id: str) -> list[JourneyEvent]:
     return list(session.exec(query.order_by(col(JourneyEvent.seq))))
 
 
-def customer_messages(session: Session, *, customer_id: str) -> list[Message]:
-    query = select(Message).where(Message.customer_id == customer_id)
+def customer_messages(session: Session, *, customer_ids: list[str]) -> list[Message]:
+    """One customer's messages: pass `merged_ids` to include what its merged visits got."""
+    query = select(Message).where(col(Message.customer_id).in_(customer_ids))
     return list(session.exec(query.order_by(col(Message.created_at))))
 
 

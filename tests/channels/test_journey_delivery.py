@@ -43,7 +43,7 @@ async def test_cart_recovery_emails_a_known_customer_and_falls_back_to_push_othe
     assert email_step[known] == "email sent"
     assert email_step[unknown] == "email skipped (no email address); push queued"
     with session_scope(settings.database_url) as session:
-        ledger = {(m.channel, m.status) for m in customer_messages(session, customer_id=unknown)}
+        ledger = {(m.channel, m.status) for m in customer_messages(session, customer_ids=[unknown])}
     assert ("email", "skipped") in ledger and ("push", "queued") in ledger
 
 
@@ -118,7 +118,7 @@ async def test_a_customer_recreated_mid_journey_gets_its_new_run_s_email_once(
     assert second.journeys.active["hello"].workflow_id == journey_workflow_id("hello", cid, 1, 2)
     assert [m["To"] for m in box.messages] == ["ann@example.test"] * 2
     with session_scope(settings.database_url) as session:
-        sent = [m.idempotency_key for m in customer_messages(session, customer_id=cid)]
+        sent = [m.idempotency_key for m in customer_messages(session, customer_ids=[cid])]
     assert sorted(sent) == [f"journey-hello-{cid}-1:email:1", f"journey-hello-{cid}-2.1:email:1"]
 
 
@@ -160,7 +160,7 @@ async def test_a_goal_met_during_a_provider_outage_stops_the_send(
     assert [(s.step, s.result) for s in done.steps] == [("email", "interrupted: converted")]
     assert box.messages == []
     with session_scope(settings.database_url) as session:  # why did they not get it?
-        [row] = customer_messages(session, customer_id=cid)
+        [row] = customer_messages(session, customer_ids=[cid])
         records = [(r.seq, r.kind, r.detail) for r in journey_events(session, workflow_id=run_id)]
     assert (row.status, row.reason) == ("skipped", "converted before it went out")
     # the run's records say so too, none missing: the cancelled send's attempts wrote no step
@@ -199,5 +199,5 @@ async def test_a_send_the_provider_cannot_take_for_a_day_fails_and_the_run_goes_
         ("email", "email failed (not sent after 24 h of retries)"), ("rest", ""),
     ]  # fmt: skip
     with session_scope(settings.database_url) as session:
-        [row] = customer_messages(session, customer_id=cid)
+        [row] = customer_messages(session, customer_ids=[cid])
     assert (row.status, row.reason) == ("failed", "not sent after 24 h of retries")

@@ -22,8 +22,9 @@ from journeys.store.customers import (
 )
 from journeys.store.db import session_scope
 from journeys.store.events import customer_events, forget_undelivered, mark_delivered, record_events
+from journeys.store.inspect import customer_story
 from journeys.store.journey_runs import journey_events, record_journey_event, record_journey_events
-from journeys.store.models import Customer, Event, Identity, Order, StageEntry
+from journeys.store.models import Customer, Decision, Event, Identity, Message, Order, StageEntry
 from journeys.vocabulary.customer_types import StageChange
 from journeys.vocabulary.events import Stage
 from journeys.vocabulary.journey_types import JourneyRecordInput
@@ -540,3 +541,35 @@ def test_a_runs_records_are_written_once_however_often_they_come(database_url: s
         (2, "step", "hello", "email sent", at),
         (3, "step", "rest", "", at),
     ]
+
+
+def test_a_customer_story_tells_what_its_merged_visits_got(database_url: str) -> None:
+    """A merge moves events, orders and identities; the journey records, messages and decisions
+    of an anonymous visit keep its id. `journeys inspect` of the identified customer showed
+    neither the visit's welcome run nor its popover; it reads them through the merges now (two
+    hops: a visit merged into a visit merged into the customer), and nobody else's."""
+    visits = {"anonymous:z": "anonymous:a", "anonymous:a": "user-1", "anonymous:x": None}
+    with session_scope(database_url) as session:
+        upsert_traits(session, customer_id="user-1", traits={})
+        for visit in visits:
+            run = f"journey-welcome-{visit}-1"
+            record = JourneyRecordInput(
+                workflow_id=run, seq=1, customer_id=visit, journey="welcome", version=1,
+                kind="entered", at=T0,
+            )  # fmt: skip
+            record_journey_events(session, records=[record])
+            session.add(Message(idempotency_key=f"{run}:hello", customer_id=visit,
+                                journey="welcome", step="hello", channel="popover",
+                                template="welcome_popover", created_at=T0))  # fmt: skip
+            session.add(Decision(decision_id=f"{run}:pick", workflow_id=run, customer_id=visit,
+                                 journey="welcome", version=1, step="pick", at=T0))  # fmt: skip
+    for source, target in visits.items():
+        if target is not None:
+            with session_scope(database_url) as session:
+                merge_customers(session, source_id=source, target_id=target)
+    with session_scope(database_url) as session:
+        story = customer_story(session, "user-1")
+    merged = ["journey-welcome-anonymous:a-1", "journey-welcome-anonymous:z-1"]
+    assert sorted(run["workflow_id"] for run in story["runs"]) == merged
+    assert [m["template"] for m in story["messages"]] == ["welcome_popover"] * 2
+    assert [d["step"] for d in story["decisions"]] == ["pick", "pick"]

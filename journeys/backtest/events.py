@@ -56,8 +56,15 @@ def _no_constants(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number")
 
 
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text, parse_constant=_no_constants)
+    except json.JSONDecodeError as err:  # "Expecting value: line 1 column 1" alone says little
+        raise ValueError(f"not JSON ({err})") from err
+
+
 def _call_from_json(text: str) -> SegmentCall:
-    data = json.loads(text, parse_constant=_no_constants)
+    data = _json(text)
     if not isinstance(data, dict):
         raise ValueError("a line must be one JSON object (a Segment call)")
     call = SegmentCall.model_validate(data)
@@ -74,7 +81,10 @@ def _call_from_row(row: list[str], line: int) -> SegmentCall:
     customer, moment, event = (field.strip() for field in row[:3])
     properties: Any = {}
     if len(row) == 4 and row[3].strip():
-        properties = json.loads(row[3], parse_constant=_no_constants)
+        try:
+            properties = _json(row[3])
+        except ValueError as err:
+            raise ValueError(f"properties: {err}") from err
         if not isinstance(properties, dict):
             raise ValueError("properties: must be a JSON object")
     try:

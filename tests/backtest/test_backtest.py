@@ -234,10 +234,16 @@ def test_bad_input_is_refused_with_the_file_line_and_field(tmp_path):
     log.write_text('{"type": "track", "userId": "u", "timestamp": "2025-01-01"}\n')
     assert "1: call: Value error, event: track needs an event name" in backtest(
         POST_PURCHASE, "--events", log).stderr  # fmt: skip
+    log.write_text(call(type="track", userId="u", event="X", timestamp="2025-01-01") + "\n{\n")
+    done = backtest(POST_PURCHASE, "--events", log)
+    assert done.returncode == 1 and f"{log}:2: not JSON (Expecting property name" in done.stderr
     bad_csv = tmp_path / "orders.csv"
     bad_csv.write_text("7,yesterday,Order Completed\n")
     done = backtest(POST_PURCHASE, "--events", bad_csv, "--csv")
     assert done.returncode == 1 and f"{bad_csv}:1: timestamp: not a date" in done.stderr
+    bad_csv.write_text("7,2025-01-01,Order Completed,{total: 5}\n")
+    done = backtest(POST_PURCHASE, "--events", bad_csv, "--csv")
+    assert done.returncode == 1 and f"{bad_csv}:1: properties: not JSON" in done.stderr
     done = backtest(POST_PURCHASE, "--events", tmp_path / "missing.ndjson")
     assert done.returncode == 1 and "No such file or directory" in done.stderr
     log.write_text(call(type="track", userId="u", event="X", timestamp="2025-01-01") + "\n")

@@ -174,9 +174,15 @@ def _journey(doc: dict[str, Any]) -> str:
 def _conversions(name: str, rows: Sequence[dict[str, Any]]) -> str:
     return table(
         [name, "entries", "conversions", "rate", "95% interval"],
-        [[r["key"], r["entries"], r["conversions"], _pct(r["rate"]),
-          f"{_pct(r['low'])} - {_pct(r['high'])}"] for r in rows],
-    )  # fmt: skip
+        [[r["key"], r["entries"], r["conversions"], *_rate(r)] for r in rows],
+    )
+
+
+def _rate(row: dict[str, Any]) -> list[str]:
+    """Rate and interval; none of nothing (a step no run reached)."""
+    if not row["entries"]:
+        return ["-", "-"]
+    return [_pct(row["rate"]), f"{_pct(row['low'])} - {_pct(row['high'])}"]
 
 
 def table(head: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:

@@ -207,6 +207,18 @@ def conversion_by_step(session: Session, *, runs: RunFilter) -> list[tuple[Count
     ]
 
 
+def spec_steps(session: Session, *, journey: str, version: int | None = None) -> list[str]:
+    """The journey's step ids in the order its spec lists them: the newest published version's
+    first, then steps only older versions had (or the one version asked for alone)."""
+    query = select(JourneyVersion.spec).where(JourneyVersion.name == journey)
+    if version is not None:
+        query = query.where(JourneyVersion.version == version)
+    steps: dict[str, None] = {}
+    for spec in session.exec(query.order_by(col(JourneyVersion.version).desc())):
+        steps.update((str(step["id"]), None) for step in spec.get("steps", []))
+    return list(steps)
+
+
 def conversion_by_segment(session: Session, *, runs: RunFilter) -> list[Counts]:
     """Per segment the customer was in when the run entered (entered_at <= entry < exited_at,
     or still in): runs and conversions."""

@@ -53,7 +53,7 @@ def journey_report(
         journey=name,
         version=runs.version,
         conversion=reports.conversion(name, entries, converted),
-        steps=reports.conversions(c for c, _ in kpis.conversion_by_step(session, runs=runs)),
+        steps=reports.conversions(_every_step(session, name=name, runs=runs)),
         experiments=reports.experiment_summaries(
             experiment_results(experiment_exposures(session, journey=name, version=runs.version))
         ),
@@ -68,6 +68,15 @@ def journey_report(
         ],
         **held_groups(session, name=name, runs=runs, global_control=global_control),
     )
+
+
+def _every_step(session: Session, *, name: str, runs: RunFilter) -> list[kpis.Counts]:
+    """Each step in the spec's order, those no run reached with none (a step nobody gets to is
+    news to its marketer), then any recorded step the specs no longer list."""
+    reached = {counts.key: counts for counts, _ in kpis.conversion_by_step(session, runs=runs)}
+    listed = kpis.spec_steps(session, journey=name, version=runs.version)
+    steps = [reached.pop(step, kpis.Counts(key=step, entries=0, conversions=0)) for step in listed]
+    return steps + list(reached.values())
 
 
 def held_groups(

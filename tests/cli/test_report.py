@@ -46,6 +46,10 @@ def test_journeys_and_one_journey_as_tables(report) -> None:  # type: ignore[no-
     assert ["b", "1", "2", "2", "100.0%", "34.2%", "-", "100.0%", "80.0%"] in rows
     assert ["vip", "3", "3", "100.0%", "43.9%", "-", "100.0%"] in rows
     assert ["2026-01-12", "3", "2", "66.7%", "20.8%", "-", "93.9%"] in rows  # r4-r6 (r7: v2)
+    every = report("journey", "cart").stdout.splitlines()  # both versions: v2's reminder too
+    assert every[every.index("Steps (runs that reached the step)") + 5].split() == [
+        "reminder", "0", "0", "-", "-",
+    ]  # fmt: skip
     missing = report("journey", "nope")
     assert missing.returncode == 1 and "no journey 'nope'" in missing.stderr
 

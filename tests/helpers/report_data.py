@@ -52,6 +52,11 @@ CART_SPEC: dict[str, Any] = {
         {"id": "email", "kind": "send", "channel": "email", "template": "cart_recovery_email"},
     ],
 }
+# v2 adds a reminder after the email that none of the runs below reached
+CART_SPEC_V2: dict[str, Any] = {**CART_SPEC, "steps": [
+    *CART_SPEC["steps"],
+    {"id": "reminder", "kind": "send", "channel": "sms", "template": "cart_recovery_sms"},
+]}  # fmt: skip
 
 RUNS = [  # (journey, version, customer, run, entered, steps, end)
     ("cart", 1, "c1", 1, at(5), [("grace", ""), ("split", "variant a"), ("email", "sent")],
@@ -118,8 +123,8 @@ def seed(url: str) -> None:
     with session_scope(url) as session:
         session.add(Journey(name="cart", latest_version=2, created_at=at(1), updated_at=at(1)))
         session.add(Journey(name="welcome", latest_version=1, created_at=at(1), updated_at=at(1)))
-        for version in (1, 2):
-            session.add(JourneyVersion(name="cart", version=version, spec=CART_SPEC,
+        for version, spec in ((1, CART_SPEC), (2, CART_SPEC_V2)):
+            session.add(JourneyVersion(name="cart", version=version, spec=spec,
                                        content_hash=str(version), published_at=at(1)))  # fmt: skip
         welcome = {"name": "welcome", "trigger": {"event": "page"},
                    "steps": [{"id": "hello", "kind": "wait", "duration": "1h"}]}  # fmt: skip

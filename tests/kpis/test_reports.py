@@ -44,8 +44,11 @@ def test_conversion_per_step_variant_segment_and_week(store: str) -> None:
     with session_scope(store) as session:
         report = journey_report(session, name="cart", runs=RunFilter(), period="week")
         assert report is not None
-        assert [s.key for s in report.steps] == ["grace", "split", "email"]
-        assert figures(report.steps) == {"grace": (7, 4), "split": (5, 3), "email": (4, 3)}
+        # every step of the spec in its order: v2's reminder, which no run reached, too
+        assert [s.key for s in report.steps] == ["grace", "split", "email", "reminder"]
+        assert figures(report.steps) == {
+            "grace": (7, 4), "split": (5, 3), "email": (4, 3), "reminder": (0, 0),
+        }  # fmt: skip
         # r1, r2, r7 got a (r1 converted); r3, r4 got b (both converted)
         [split] = report.experiments
         assert [(v.name, v.exposures, v.conversions) for v in split.variants] == [
@@ -59,6 +62,7 @@ def test_conversion_per_step_variant_segment_and_week(store: str) -> None:
         assert figures(report.over_time) == {"2026-01-05": (3, 2), "2026-01-12": (4, 2)}
         days = journey_report(session, name="cart", runs=RunFilter(version=1), period="day")
         assert days is not None and figures(days.over_time)["2026-01-12"] == (1, 1)
+        assert [s.key for s in days.steps] == ["grace", "split", "email"]  # v1's spec alone
         assert sum(row.entries for row in days.over_time) == 6
         assert journey_report(session, name="nope", runs=RunFilter()) is None
 

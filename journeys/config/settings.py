@@ -159,6 +159,13 @@ class Settings(BaseSettings):
         " workflows); 0: autoscaling, 2-100, which cuts latency when the worker is behind but"
         " costs a workflow task per event instead of batching them (bench/README.md)",
     )
+    workflow_sandbox: bool = Field(
+        default=True,
+        description="run workflows in the SDK's sandbox, which re-imports their modules for"
+        " each workflow it starts and checks every call for non-determinism; false runs the"
+        " same code, as tested and replayed in the sandbox, without that cost per workflow"
+        " (bench/README.md)",
+    )
     max_cached_workflows: int = Field(
         default=2000,
         ge=0,

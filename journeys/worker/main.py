@@ -31,7 +31,7 @@ from journeys.config.temporal import connect
 from journeys.store.db import upgrade_schema
 from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
 from journeys.worker.deployment import become_current_if_first, deployment_config
-from journeys.worker.runner import sandbox_runner
+from journeys.worker.runner import runner
 from journeys.workflows.backtest import BacktestWorkflow
 from journeys.workflows.clv_fit import ClvFitWorkflow
 from journeys.workflows.customer import CustomerWorkflow
@@ -148,7 +148,7 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
         deployment_config=deployment,
-        workflow_runner=workflow_runner or sandbox_runner(client.data_converter),
+        workflow_runner=workflow_runner or runner(settings, client.data_converter),
         workflow_task_poller_behavior=workflow_pollers(settings),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

@@ -24,9 +24,16 @@ from temporalio.converter import (
     StorageDriverWorkflowInfo,
     WorkflowSerializationContext,
 )
-from temporalio.worker import WorkflowInstance, WorkflowInstanceDetails, WorkflowRunner
+from temporalio.worker import (
+    UnsandboxedWorkflowRunner,
+    WorkflowInstance,
+    WorkflowInstanceDetails,
+    WorkflowRunner,
+)
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 from temporalio.workflow import Info, _Definition
+
+from journeys.config.settings import Settings
 
 
 def context_free(converter: DataConverter) -> bool:
@@ -46,6 +53,11 @@ def context_free(converter: DataConverter) -> bool:
     parts = ("payload_converter", "payload_codec", "failure_converter")
     same = all(getattr(probe, part) is getattr(converter, part) for part in parts)
     return same and not converter.external_storage
+
+
+def runner(settings: Settings, converter: DataConverter) -> WorkflowRunner:
+    """The sandbox, unless `JOURNEYS_WORKFLOW_SANDBOX=false` leaves it out."""
+    return sandbox_runner(converter) if settings.workflow_sandbox else UnsandboxedWorkflowRunner()
 
 
 def sandbox_runner(converter: DataConverter) -> WorkflowRunner:

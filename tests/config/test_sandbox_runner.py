@@ -17,6 +17,7 @@ from temporalio.converter import (
     WithSerializationContext,
 )
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner
 
 from journeys.client import deliver
@@ -25,7 +26,7 @@ from journeys.config.settings import Settings
 from journeys.config.temporal import DATA_CONVERTER
 from journeys.vocabulary.events import CustomerEvent
 from journeys.worker.main import build_worker
-from journeys.worker.runner import context_free, sandbox_runner
+from journeys.worker.runner import context_free, runner, sandbox_runner
 from tests.helpers.temporal import wait_for
 
 
@@ -83,3 +84,21 @@ async def test_a_codec_keyed_by_context_runs_a_customer(
         await deliver(client, task_queue=task_queue, customer_id=cid, events=[identify])
         state = await wait_for(client, cid, lambda s: s.events_total == 1)
     assert state.stage  # its first activity read its input: the workflow used its context
+
+
+async def test_without_the_sandbox_a_customer_runs_the_same(
+    skipping_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
+) -> None:
+    """`JOURNEYS_WORKFLOW_SANDBOX=false`: the same workflows, not re-imported for each one."""
+    client = skipping_env.client
+    settings = Settings(database_url=sqlite_url, task_queue=task_queue, workflow_sandbox=False)
+    assert isinstance(runner(settings, DATA_CONVERTER), UnsandboxedWorkflowRunner)
+    assert not isinstance(runner(settings.model_copy(update={"workflow_sandbox": True}),
+                                 DATA_CONVERTER), UnsandboxedWorkflowRunner)  # fmt: skip
+    cid = f"c-{uuid.uuid4()}"
+    identify = CustomerEvent(message_id=str(uuid.uuid4()), type="identify",
+                             timestamp="2026-11-01T00:00:00Z", traits={"plan": "pro"})  # fmt: skip
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=task_queue, customer_id=cid, events=[identify])
+        state = await wait_for(client, cid, lambda s: s.events_total == 1)
+    assert state.stage == "awareness"

@@ -24,6 +24,7 @@ from journeys.client import deliver
 from journeys.config.codec import EncryptionCodec, parse_keys
 from journeys.config.settings import Settings
 from journeys.config.temporal import DATA_CONVERTER
+from journeys.vocabulary.customer_types import CustomerState
 from journeys.vocabulary.events import CustomerEvent
 from journeys.worker.main import build_worker
 from journeys.worker.runner import context_free, runner, sandbox_runner
@@ -70,6 +71,16 @@ def test_only_converters_that_ignore_the_context_skip_the_lookup() -> None:
     assert isinstance(sandbox_runner(reading), SandboxedWorkflowRunner)
 
 
+async def one_identify(client: Client, settings: Settings) -> CustomerState:
+    """A new customer's first event, applied by a worker built with `settings`."""
+    cid = f"c-{uuid.uuid4()}"
+    identify = CustomerEvent(message_id=str(uuid.uuid4()), type="identify",
+                             timestamp="2026-11-01T00:00:00Z", traits={"plan": "pro"})  # fmt: skip
+    async with build_worker(client, settings):
+        await deliver(client, task_queue=settings.task_queue, customer_id=cid, events=[identify])
+        return await wait_for(client, cid, lambda s: s.events_total == 1)
+
+
 async def test_a_codec_keyed_by_context_runs_a_customer(
     skipping_env: WorkflowEnvironment, sqlite_url: str, task_queue: str
 ) -> None:
@@ -77,12 +88,7 @@ async def test_a_codec_keyed_by_context_runs_a_customer(
     converter = dataclasses.replace(DATA_CONVERTER, payload_codec=ContextKeyedCodec())
     client = Client(plain.service_client, namespace=plain.namespace, data_converter=converter)
     settings = Settings(database_url=sqlite_url, task_queue=task_queue)
-    cid = f"c-{uuid.uuid4()}"
-    identify = CustomerEvent(message_id=str(uuid.uuid4()), type="identify",
-                             timestamp="2026-11-01T00:00:00Z", traits={"plan": "pro"})  # fmt: skip
-    async with build_worker(client, settings):
-        await deliver(client, task_queue=task_queue, customer_id=cid, events=[identify])
-        state = await wait_for(client, cid, lambda s: s.events_total == 1)
+    state = await one_identify(client, settings)
     assert state.stage  # its first activity read its input: the workflow used its context
 
 
@@ -95,10 +101,5 @@ async def test_without_the_sandbox_a_customer_runs_the_same(
     assert isinstance(runner(settings, DATA_CONVERTER), UnsandboxedWorkflowRunner)
     assert not isinstance(runner(settings.model_copy(update={"workflow_sandbox": True}),
                                  DATA_CONVERTER), UnsandboxedWorkflowRunner)  # fmt: skip
-    cid = f"c-{uuid.uuid4()}"
-    identify = CustomerEvent(message_id=str(uuid.uuid4()), type="identify",
-                             timestamp="2026-11-01T00:00:00Z", traits={"plan": "pro"})  # fmt: skip
-    async with build_worker(client, settings):
-        await deliver(client, task_queue=task_queue, customer_id=cid, events=[identify])
-        state = await wait_for(client, cid, lambda s: s.events_total == 1)
+    state = await one_identify(client, settings)
     assert state.stage == "awareness"

@@ -35,7 +35,6 @@ from temporalio.api.testservice.v1 import SleepRequest
 from temporalio.client import Client, WorkflowExecutionStatus, WorkflowQueryFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import UnsandboxedWorkflowRunner
 
 from journeys.activities.channels import ChannelActivities
 from journeys.api.ingest import DeliveryFailed, ingest_calls
@@ -128,9 +127,8 @@ def backtest_worker(client: Client, settings: Settings) -> WorkerGroup:
     channels = ChannelActivities(
         settings, load_templates(settings.templates_dir), clock=simulated_now, records_only=True
     )
-    return build_worker(
-        client, settings, channels, UnsandboxedWorkflowRunner(), local_activities=True
-    )
+    unsandboxed = settings.model_copy(update={"workflow_sandbox": False})
+    return build_worker(client, unsandboxed, channels, local_activities=True)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,6 @@ from temporalio.worker import (
     PollerBehaviorAutoscaling,
     PollerBehaviorSimpleMaximum,
     Worker,
-    WorkflowRunner,
 )
 
 from journeys.activities.backtests import BacktestActivities
@@ -93,14 +92,13 @@ def build_worker(
     client: Client,
     settings: Settings,
     channels: ChannelActivities | None = None,
-    workflow_runner: WorkflowRunner | None = None,
     local_activities: bool = False,
 ) -> WorkerGroup:
     """Every workflow and activity this product runs. Sends through a provider run on their
     channel's task queue, which Temporal rate-limits across all workers when
-    `JOURNEYS_RATE_LIMITS` names the channel. A backtest passes `channels` that record, may
-    pass a `workflow_runner` without the sandbox, and keeps its runs' store work in local
-    activities (`local_activities`: it asks no query while a run is busy)."""
+    `JOURNEYS_RATE_LIMITS` names the channel. A backtest passes `channels` that record, and keeps
+    its runs' store work in local activities (`local_activities`: it asks no query while a run
+    is busy)."""
     config = read_lifecycle_config(settings.lifecycle_rules_file, settings.inactivity_days)
     config.delivery = delivery_policy(settings)  # handed by customers to their journey runs
     profiles = ProfileActivities(settings.database_url)
@@ -148,7 +146,7 @@ def build_worker(
         activity_executor=executor,
         graceful_shutdown_timeout=timedelta(seconds=10),  # let running activities finish
         deployment_config=deployment,
-        workflow_runner=workflow_runner or runner(settings, client.data_converter),
+        workflow_runner=runner(settings, client.data_converter),
         workflow_task_poller_behavior=workflow_pollers(settings),
         max_cached_workflows=settings.max_cached_workflows,
         max_concurrent_workflow_tasks=settings.max_concurrent_workflow_tasks,

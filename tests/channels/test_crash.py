@@ -114,7 +114,7 @@ def settings(dev_env: WorkflowEnvironment, sqlite_url: str, task_queue: str) -> 
 
 def _ledger(settings: Settings, cid: str) -> list[tuple[str, str]]:
     with session_scope(settings.database_url) as session:
-        return [(m.channel, m.status) for m in customer_messages(session, customer_id=cid)]
+        return [(m.channel, m.status) for m in customer_messages(session, customer_ids=[cid])]
 
 
 async def _crashed(crash: Crash, workers: Workers, seconds: float = 60) -> None:

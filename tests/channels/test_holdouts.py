@@ -59,7 +59,7 @@ async def test_held_out_entrants_go_through_the_journey_but_get_nothing(
 
         def all_sends_settled() -> bool:
             with session_scope(settings.database_url) as session:
-                rows = [m for c in customers for m in customer_messages(session, customer_id=c)]
+                rows = [m for c in customers for m in customer_messages(session, customer_ids=[c])]
             return len(rows) == CUSTOMERS and all(m.status in ("sent", "skipped") for m in rows)
 
         await until(all_sends_settled)  # every run is past `hello`, mailed or not
@@ -79,7 +79,7 @@ async def test_held_out_entrants_go_through_the_journey_but_get_nothing(
         assert hello == (f"email skipped ({HOLDOUT_REASON})" if cid in held else "email sent")
     with session_scope(settings.database_url) as session:
         for cid in held:
-            (message,) = customer_messages(session, customer_id=cid)
+            (message,) = customer_messages(session, customer_ids=[cid])
             assert (message.status, message.reason) == ("skipped", HOLDOUT_REASON)
         report = journey_report(session, name="held", runs=RunFilter())
     assert report is not None and report.holdout is not None and report.global_control is None

@@ -44,7 +44,7 @@ def catalog(settings: Settings) -> int:
 def sent(settings: Settings, cid: str, journey: str) -> list[str]:
     """The templates `journey` queued for the customer, in order."""
     with session_scope(settings.database_url) as session:
-        messages = customer_messages(session, customer_id=cid)
+        messages = customer_messages(session, customer_ids=[cid])
     return [m.template for m in messages if m.journey == journey]
 
 

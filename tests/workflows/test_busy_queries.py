@@ -15,7 +15,7 @@ import uuid
 
 import pytest
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Replayer, UnsandboxedWorkflowRunner
+from temporalio.worker import Replayer
 
 from journeys.activities.profiles import ProfileActivities
 from journeys.client import customer_state, deliver
@@ -67,7 +67,8 @@ async def test_a_customer_queried_while_busy_writes_a_history_that_replays(
         dataclasses.replace(definition.queries["state"], fn=slow_answer),
     )
     client, cid = dev_env.client, f"busy-{uuid.uuid4()}"
-    settings = Settings(database_url=sqlite_url, task_queue=task_queue)
+    # unsandboxed, so the worker answers with the slow handler above
+    settings = Settings(database_url=sqlite_url, task_queue=task_queue, workflow_sandbox=False)
     queries = 0
 
     async def query_all_along() -> None:
@@ -79,8 +80,7 @@ async def test_a_customer_queried_while_busy_writes_a_history_that_replays(
             except Exception:  # noqa: BLE001  (not started yet)
                 await asyncio.sleep(0.05)
 
-    # unsandboxed, so the worker answers with the slow handler above
-    async with build_worker(client, settings, workflow_runner=UnsandboxedWorkflowRunner()):
+    async with build_worker(client, settings):
         asker = asyncio.create_task(query_all_along())
         try:
             await deliver(client, task_queue=task_queue, customer_id=cid,

@@ -71,7 +71,7 @@ async def test_timeouts_lead_through_every_step_to_the_exit(
     ]
     assert state.journeys.entries == {"cart_recovery": 1}
     with session_scope(settings.database_url) as session:
-        sent = [(m.channel, m.template) for m in customer_messages(session, customer_id=cid)]
+        sent = [(m.channel, m.template) for m in customer_messages(session, customer_ids=[cid])]
         kinds = [e.kind for e in journey_events(session, workflow_id=run_id)]
     assert sent == [("email", "cart_email"), ("sms", "cart_sms")]
     assert kinds == ["entered", "step", "step", "step", "step", "step", "step", "exited"]
@@ -95,7 +95,7 @@ async def test_the_goal_reached_mid_wait_converts_at_once(
     assert not state.journeys.held and "cart_recovery" in state.journeys.last_ended
     with session_scope(settings.database_url) as session:
         records = journey_events(session, workflow_id=run_id)
-        assert customer_messages(session, customer_id=cid) == []  # nothing was sent
+        assert customer_messages(session, customer_ids=[cid]) == []  # nothing was sent
     # the records a run cut short in its first step writes
     assert [(r.seq, r.kind, r.step, r.detail) for r in records] == [
         (1, "entered", None, "v1"),
@@ -513,7 +513,7 @@ async def test_a_send_that_falls_back_records_both_channels_in_one_step_record(
     said = "email skipped (no email address); push queued"
     assert [(s.step, s.result) for s in done.steps] == [("nudge", said), ("rest", "")]
     with session_scope(settings.database_url) as session:
-        sent = [(m.channel, m.status) for m in customer_messages(session, customer_id=cid)]
+        sent = [(m.channel, m.status) for m in customer_messages(session, customer_ids=[cid])]
         records = [
             (r.seq, r.kind, r.step, r.detail) for r in journey_events(session, workflow_id=run_id)
         ]

@@ -191,7 +191,7 @@ async def test_a_customer_lives_for_years_with_nothing_growing_lost_or_doubled(
                 select(JourneyEvent.workflow_id).where(JourneyEvent.customer_id == cid)
             )
             run_ids = sorted(set(found))
-            ledger = customer_messages(session, customer_id=cid)
+            ledger = customer_messages(session, customer_ids=[cid])
         journey_runs = {wid: await history_lengths(client, wid) for wid in run_ids
                         if not wid.startswith("journey-cart_recovery")}  # fmt: skip
     emails = [m for m in ledger if m.channel == "email" and m.status == "sent"]

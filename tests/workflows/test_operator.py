@@ -36,7 +36,7 @@ steps:
 
 def sent(settings: Settings, cid: str) -> list[str]:
     with session_scope(settings.database_url) as session:
-        return [m.step for m in customer_messages(session, customer_id=cid)]
+        return [m.step for m in customer_messages(session, customer_ids=[cid])]
 
 
 async def enter(client: Client, settings: Settings, catalog: int) -> str:

@@ -66,7 +66,7 @@ async def test_a_send_due_at_night_goes_out_when_the_customers_quiet_hours_end(
     assert done.outcome == "completed"
     assert [(s.step, s.result) for s in done.steps] == [("email", "email queued"), ("rest", "")]
     with session_scope(settings.database_url) as session:
-        [message] = customer_messages(session, customer_id=night.cid)
+        [message] = customer_messages(session, customer_ids=[night.cid])
         records = journey_events(session, workflow_id=night.run_id)
     assert message.template == "cart_email"
     assert [(r.seq, r.kind, r.step, r.detail) for r in records] == [
@@ -92,6 +92,6 @@ async def test_the_goal_met_during_quiet_hours_means_the_send_never_goes_out(
     assert done.outcome == "converted"
     assert [(s.step, s.result) for s in done.steps] == [("email", "interrupted: converted")]
     with session_scope(settings.database_url) as session:
-        assert customer_messages(session, customer_id=night.cid) == []
+        assert customer_messages(session, customer_ids=[night.cid]) == []
         kinds = [(r.kind, r.detail) for r in journey_events(session, workflow_id=night.run_id)]
     assert kinds == [("entered", "v1"), ("step", "interrupted: converted"), ("converted", "email")]

@@ -172,10 +172,10 @@ def holdout_shares(session: Session, *, journey: str) -> dict[int, float]:
     return {int(v): float(spec.get("holdout") or 0) for v, spec in session.exec(query)}
 
 
-def conversion_by_step(session: Session, *, runs: RunFilter) -> list[tuple[Counts, int]]:
+def conversion_by_step(session: Session, *, runs: RunFilter) -> list[Counts]:
     """Per step: the runs that reached it (have its step record: it finished, or a goal or an
-    exit cut it short) and how many of those converted, with the step's first record number
-    across runs, which orders the steps roughly as a run meets them."""
+    exit cut it short) and how many of those converted, ordered by the step's first record
+    number across runs: roughly as a run meets them."""
     subquery = _runs(runs)
     steps = (
         select(
@@ -202,8 +202,8 @@ def conversion_by_step(session: Session, *, runs: RunFilter) -> list[tuple[Count
         .order_by(func.min(steps.c.seq), steps.c.step)
     )
     return [
-        (Counts(key=str(step), entries=int(n), conversions=int(c)), int(seq))
-        for step, n, c, seq in session.execute(query)
+        Counts(key=str(step), entries=int(n), conversions=int(c))
+        for step, n, c, _ in session.execute(query)
     ]
 
 

@@ -73,7 +73,7 @@ def journey_report(
 def _every_step(session: Session, *, name: str, runs: RunFilter) -> list[kpis.Counts]:
     """Each step in the spec's order, those no run reached with none (a step nobody gets to is
     news to its marketer), then any recorded step the specs no longer list."""
-    reached = {counts.key: counts for counts, _ in kpis.conversion_by_step(session, runs=runs)}
+    reached = {counts.key: counts for counts in kpis.conversion_by_step(session, runs=runs)}
     listed = kpis.spec_steps(session, journey=name, version=runs.version)
     steps = [reached.pop(step, kpis.Counts(key=step, entries=0, conversions=0)) for step in listed]
     return steps + list(reached.values())

@@ -58,19 +58,20 @@ def delivery_policy(settings: Settings) -> DeliveryPolicy:
     return DeliveryPolicy(quiet_start=window[0], quiet_end=window[1])
 
 
-def wall_clock() -> datetime:
+def wall_clock(_: QueueMessageInput) -> datetime:
     return datetime.now(UTC)
 
 
 class ChannelActivities:
-    """`clock` is the time caps count from. A backtest (`journeys.backtest`) passes the
-    simulated clock and `records_only`: nothing leaves the machine, the ledger row (`sent`,
-    with the payload that would have gone) is the record, so a send settles in the transaction
-    that composed it (a provider's answer comes after that one commits, in a second)."""
+    """`clock` is the time caps count from and the ledger keeps (asked with the message). A
+    backtest (`journeys.backtest`) passes the simulated clock and `records_only`: nothing
+    leaves the machine, the ledger row (`sent`, with the payload that would have gone) is the
+    record, so a send settles in the transaction that composed it (a provider's answer comes
+    after that one commits, in a second)."""
 
     def __init__(
         self, settings: Settings, templates: dict[str, Template], *,
-        clock: Callable[[], datetime] = wall_clock, records_only: bool = False,
+        clock: Callable[[QueueMessageInput], datetime] = wall_clock, records_only: bool = False,
     ) -> None:  # fmt: skip
         self.settings = settings
         self.templates = templates
@@ -110,17 +111,17 @@ class ChannelActivities:
             traits = customer_traits(session, customer_id=input.customer_id, lock=True) or {}
             if input.quiet is not None and input.quiet.quiet_start and input.quiet.quiet_end:
                 zone = zone_or(traits.get("timezone"), "UTC")
-                wait = quiet_wait(input.at or self.clock(), zone, input.quiet.quiet_start,
+                wait = quiet_wait(input.at or self.clock(input), zone, input.quiet.quiet_start,
                                   input.quiet.quiet_end)  # fmt: skip
                 if wait > timedelta(0):  # nothing in the ledger yet: the run asks again later
                     return DeliveryResult(status="held", reason="quiet hours", held_for=wait)
-            entry = ledger_entry(session, message=input, category=category, at=self.clock())
+            entry = ledger_entry(session, message=input, category=category, at=self.clock(input))
             if entry.status in SETTLED:  # delivered (or settled) before: exactly once
                 result = DeliveryResult(status=entry.status, reason=entry.reason)
                 return _with_step_record(session, input, result)
             problem = self._why_not(session, input, template, traits)
             if problem is not None:
-                mark(session, entry, status=problem[0], reason=problem[1], at=self.clock())
+                mark(session, entry, status=problem[0], reason=problem[1], at=self.clock(input))
                 MESSAGES.labels(channel=input.channel, outcome=problem[0]).inc()
                 result = DeliveryResult(status=problem[0], reason=problem[1])
                 return _with_step_record(session, input, result)
@@ -130,11 +131,11 @@ class ChannelActivities:
                 try:
                     payload = self._compose(input, template, traits)
                 except (email.PermanentFailure, RenderError) as err:
-                    mark(session, entry, status="failed", reason=str(err), at=self.clock())
+                    mark(session, entry, status="failed", reason=str(err), at=self.clock(input))
                     MESSAGES.labels(channel=input.channel, outcome="failed").inc()
                     result = DeliveryResult(status="failed", reason=str(err))
                     return _with_step_record(session, input, result)
-            mark(session, entry, status="sending", payload=payload, at=self.clock())
+            mark(session, entry, status="sending", payload=payload, at=self.clock(input))
             payload = dict(payload)
             if self.records_only:
                 return self._settle_in(session, input, "sent", "")
@@ -188,7 +189,7 @@ class ChannelActivities:
             count, window = cap
             sent = recent_marketing_sends(
                 session, customer_id=customer_id, channel=channel,
-                since=self.clock() - window, other_than=input.idempotency_key,
+                since=self.clock(input) - window, other_than=input.idempotency_key,
             )  # fmt: skip
             if sent >= count:
                 return "skipped", f"frequency cap: {count} {channel} per {_span(window)}"
@@ -268,7 +269,7 @@ class ChannelActivities:
         self, session: Session, input: QueueMessageInput, status: str, reason: str
     ) -> DeliveryResult:
         entry = settle(session, key=input.idempotency_key, status=status, reason=reason,
-                       at=self.clock())  # fmt: skip
+                       at=self.clock(input))  # fmt: skip
         MESSAGES.labels(channel=entry.channel, outcome=status).inc()
         return _with_step_record(session, input, DeliveryResult(status=status, reason=reason))
 

@@ -50,6 +50,7 @@ from journeys.store.journeys import CatalogError, publish_spec
 from journeys.vocabulary.customer_types import STATE_QUERY, CustomerState
 from journeys.vocabulary.ids import customer_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
+from journeys.vocabulary.journey_types import QueueMessageInput
 from journeys.vocabulary.kpi_types import ClvFitInput
 from journeys.vocabulary.segment_types import SegmentRefreshInput
 from journeys.worker.main import WorkerGroup, build_worker
@@ -115,9 +116,14 @@ class Backtest:
     shards_planned: int = 1
 
 
-def simulated_now() -> datetime:
-    """The test server's clock, as the activity's current attempt was scheduled."""
-    return activity.info().current_attempt_scheduled_time
+def simulated_now(message: QueueMessageInput) -> datetime:
+    """The test server's clock, as the activity's current attempt was scheduled. A local
+    activity's (a popover's send) is the worker's wall clock, so it reads the moment the run
+    asked for the send: its ledger row said December for a November page view."""
+    info = activity.info()
+    if info.is_local and message.at is not None:
+        return message.at
+    return info.current_attempt_scheduled_time
 
 
 def backtest_worker(client: Client, settings: Settings) -> WorkerGroup:

@@ -162,6 +162,31 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
 
 
 @pytest.mark.slow
+def test_a_visitors_path_before_signing_up_is_explained_at_its_simulated_times(tmp_path):
+    """A visitor sees the welcome popover as an anonymousId and signs up days later: the
+    explained path of the userId has the visit's run and popover (the rows keep the visit's id
+    after the merge), at the simulated minute of the page view — a popover's send, a local
+    activity, stamped its ledger row with the wall clock."""
+    calls = [
+        call(type="page", anonymousId="a7", timestamp="2025-01-06T09:30:00Z"),
+        call(type="identify", anonymousId="a7", userId="u7", traits={"email": "u7@example.com"},
+             timestamp="2025-01-09T12:00:00Z"),
+        call(type="track", userId="u7", event="Signed Up", timestamp="2025-01-09T12:01:00Z"),
+    ]  # fmt: skip
+    log = tmp_path / "visits.ndjson"
+    log.write_text("\n".join(calls) + "\n")
+    done = backtest(JOURNEYS / "welcome.yaml", "--events", log, "--explain", "u7")
+    assert done.returncode == 0, done.stderr
+    path = done.stdout[done.stdout.index("\nu7:") :].splitlines()
+    assert (
+        "2025-01-06 09:30  popover welcome_popover: queued (waiting for the customer's next"
+        " page view)" in path
+    )
+    assert any(line.startswith("2025-01-06 09:30  step   hello: popover queued  [journey-welcome-"
+                               "anon-a7-1]") for line in path)  # fmt: skip
+
+
+@pytest.mark.slow
 def test_caps_count_simulated_days_and_csv_logs_are_read(tmp_path):
     """A cap of one offer a week lets sends eight days apart through and stops the one a day
     later: the cap reads the simulated clock, not the seconds the backtest takes."""

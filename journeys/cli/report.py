@@ -22,6 +22,7 @@ from journeys.kpis.reports import as_json, lift_text
 from journeys.store.db import session_scope
 from journeys.store.kpis import RunFilter, customer_value
 from journeys.store.reports import (
+    UnknownVersion,
     clv_report,
     funnel_report,
     journey_report,
@@ -66,8 +67,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         if args.action == "journeys":
             document: Any = journeys_report(session, runs=runs)
         elif args.action == "journey":
-            document = journey_report(session, name=args.name, runs=runs, period=args.period,
-                                      global_control=settings.global_control)  # fmt: skip
+            try:
+                document = journey_report(session, name=args.name, runs=runs,
+                                          period=args.period,
+                                          global_control=settings.global_control)  # fmt: skip
+            except UnknownVersion as err:
+                return _fail("journey", str(err))
             if document is None:
                 return _fail("journey", f"no journey {args.name!r}")
         elif args.action == "funnel":

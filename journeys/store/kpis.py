@@ -242,6 +242,13 @@ def conversion_over_time(session: Session, *, runs: RunFilter, period: Period) -
     return _counted(session, subquery, bucket, subquery.c.journey)
 
 
+def journey_versions(session: Session, *, name: str) -> list[int]:
+    """The versions of a journey that were published or have left records."""
+    published = select(JourneyVersion.version).where(JourneyVersion.name == name)
+    recorded = select(JourneyEvent.version).where(JourneyEvent.journey == name).distinct()
+    return sorted(set(session.exec(published)) | set(session.exec(recorded)))
+
+
 def journey_known(session: Session, *, name: str) -> bool:
     """A journey is known if it was published or has left records."""
     published = session.exec(select(JourneyVersion.name).where(JourneyVersion.name == name))

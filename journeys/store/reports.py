@@ -38,13 +38,23 @@ def journeys_report(session: Session, *, runs: RunFilter) -> list[reports.Conver
     return reports.conversions(kpis.conversion_by_journey(session, runs=runs))
 
 
+class UnknownVersion(LookupError):
+    """A version filter naming a version the journey never had."""
+
+
 def journey_report(
     session: Session, *, name: str, runs: RunFilter, period: reports.Period = "week",
     global_control: float = 0.0,
 ) -> JourneyReport | None:  # fmt: skip
-    """None if no journey of that name was published or recorded."""
+    """None if no journey of that name was published or recorded; UnknownVersion (saying which
+    there are) for a version it never had, whose report would be all noughts."""
     if not kpis.journey_known(session, name=name):
         return None
+    if runs.version is not None:
+        versions = kpis.journey_versions(session, name=name)
+        if runs.version not in versions:
+            known = ", ".join(map(str, versions))
+            raise UnknownVersion(f"journey {name!r} has no version {runs.version} (it has {known})")
     runs = RunFilter(journey=name, version=runs.version, start=runs.start, end=runs.end)
     total = kpis.conversion_by_journey(session, runs=runs)
     entries = total[0].entries if total else 0

@@ -147,6 +147,7 @@ async def test_funnel_nps_and_clv(http: httpx.AsyncClient) -> None:
         ("/v1/reports/journeys?from=yesterday", "from"),
         ("/v1/reports/journeys?version=0", "version"),
         ("/v1/reports/journeys/cart?to=2026-01-01&from=2026-02-01", "to"),
+        ("/v1/reports/journeys/cart?version=9", "version"),  # cart has versions 1 and 2
         ("/v1/reports/clv?customerId=", "customerId"),
         ("/reports?period=fortnight", "period"),
     ],

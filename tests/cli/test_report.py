@@ -50,6 +50,9 @@ def test_journeys_and_one_journey_as_tables(report) -> None:  # type: ignore[no-
     assert every[every.index("Steps (runs that reached the step)") + 5].split() == [
         "reminder", "0", "0", "-", "-",
     ]  # fmt: skip
+    unknown = report("journey", "cart", "--version", "9")
+    assert unknown.returncode == 1
+    assert "journey 'cart' has no version 9 (it has 1, 2)" in unknown.stderr
     missing = report("journey", "nope")
     assert missing.returncode == 1 and "no journey 'nope'" in missing.stderr
 

@@ -16,6 +16,7 @@ from journeys.api.schemas import MAX_VERSION
 from journeys.kpis.reports import as_json
 from journeys.store.kpis import RunFilter, customer_value
 from journeys.store.reports import (
+    UnknownVersion,
     clv_report,
     funnel_report,
     journey_report,
@@ -93,9 +94,12 @@ async def journey(
     of the held out against the rest and the lift with its interval."""
     start, end = window(start, end)
     runs = RunFilter(version=version, start=start, end=end)
-    report = await store.run(lambda s: journey_report(
-        s, name=name, runs=runs, period=period, global_control=settings.global_control
-    ))  # fmt: skip
+    try:
+        report = await store.run(lambda s: journey_report(
+            s, name=name, runs=runs, period=period, global_control=settings.global_control
+        ))  # fmt: skip
+    except UnknownVersion as err:
+        raise ApiError(400, "unknown version", [{"field": "version", "reason": str(err)}]) from err
     if report is None:
         raise ApiError(404, f"no journey {name!r}")
     return as_json(report)  # type: ignore[no-any-return]

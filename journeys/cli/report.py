@@ -22,6 +22,7 @@ from journeys.kpis.reports import as_json, lift_text
 from journeys.store.db import session_scope
 from journeys.store.kpis import RunFilter, customer_value
 from journeys.store.reports import (
+    UnknownJourney,
     UnknownVersion,
     clv_report,
     funnel_report,
@@ -78,9 +79,12 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
         elif args.action == "funnel":
             document = funnel_report(session, start=start, end=end)
         elif args.action == "nps":
-            document = nps_report(
-                session, period=args.period, journey=args.journey, start=start, end=end
-            )
+            try:
+                document = nps_report(
+                    session, period=args.period, journey=args.journey, start=start, end=end
+                )
+            except UnknownJourney as err:
+                return _fail("nps", str(err))
         elif args.customer:
             document = customer_value(session, customer_id=args.customer)
             if document is None:

@@ -42,6 +42,10 @@ class UnknownVersion(LookupError):
     """A version filter naming a version the journey never had."""
 
 
+class UnknownJourney(LookupError):
+    """A journey filter naming a journey never published nor recorded."""
+
+
 def journey_report(
     session: Session, *, name: str, runs: RunFilter, period: reports.Period = "week",
     global_control: float = 0.0,
@@ -134,6 +138,8 @@ def nps_report(
     start: datetime | None = None,
     end: datetime | None = None,
 ) -> reports.NpsReport:
+    if journey is not None and not kpis.journey_known(session, name=journey):
+        raise UnknownJourney(f"no journey {journey!r}")
     answers = kpis.nps_answers(session, start=start, end=end)
     attribution = kpis.nps_journeys(
         session, window_days=NPS_WINDOW_DAYS, journey=journey, start=start, end=end

@@ -124,6 +124,8 @@ async def test_funnel_nps_and_clv(http: httpx.AsyncClient) -> None:
         funnel["moves"]
     )
     nps = (await http.get("/v1/reports/nps?period=week&journey=cart", headers=BEARER)).json()
+    r = await http.get("/v1/reports/nps?journey=nope", headers=BEARER)
+    assert r.status_code == 404 and "no journey 'nope'" in r.json()["error"]
     assert nps["overall"]["responses"] == 3 and nps["journey"] == "cart"
     assert [(f["key"], f["score"]) for f in nps["trend"]] == [
         ("2026-01-05", 50.0),

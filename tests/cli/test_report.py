@@ -69,6 +69,8 @@ def test_funnel_nps_and_clv(report) -> None:  # type: ignore[no-untyped-def]
     nps = json.loads(report("nps", "--period", "week", "--journey", "cart", "--json").stdout)
     assert (nps["overall"]["responses"], nps["journey"]) == (3, "cart")
     assert [f["key"] for f in nps["trend"]] == ["2026-01-05", "2026-02-09"]
+    unknown = report("nps", "--journey", "nope")  # an empty report said nothing was wrong
+    assert unknown.returncode == 1 and "no journey 'nope'" in unknown.stderr
     clv = report("clv")
     assert "customers with orders" in clv.stdout and "185.00" in clv.stdout
     one = json.loads(report("clv", "--customer", "c1", "--json").stdout)

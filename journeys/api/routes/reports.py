@@ -16,6 +16,7 @@ from journeys.api.schemas import MAX_VERSION
 from journeys.kpis.reports import as_json
 from journeys.store.kpis import RunFilter, customer_value
 from journeys.store.reports import (
+    UnknownJourney,
     UnknownVersion,
     clv_report,
     funnel_report,
@@ -124,9 +125,12 @@ async def nps(
     """`NPS Submitted` answers (`properties.score`, 0-10); an answer counts for a journey
     when the customer entered a run of it within the 30 days before answering."""
     start, end = window(start, end)
-    report = await store.run(
-        lambda s: nps_report(s, period=period, journey=journey, start=start, end=end)
-    )
+    try:
+        report = await store.run(
+            lambda s: nps_report(s, period=period, journey=journey, start=start, end=end)
+        )
+    except UnknownJourney as err:
+        raise ApiError(404, str(err)) from err
     return as_json(report)  # type: ignore[no-any-return]
 
 

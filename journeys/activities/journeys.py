@@ -15,6 +15,7 @@ from journeys.store.decisions import decision_stats, record_decision
 from journeys.store.journey_runs import record_journey_events
 from journeys.store.journeys import active_specs, get_version, paused_journeys
 from journeys.store.models import Task
+from journeys.store.popovers import withdraw_popovers
 from journeys.store.segments import active_segment_count
 from journeys.store.tasks import create_task, escalate_task, expire_task, get_task
 from journeys.vocabulary.activity_refs import (
@@ -140,6 +141,10 @@ class JourneyActivities:
     def _write_records(self, input: JourneyRecordsInput) -> None:
         with session_scope(self.database_url) as session:
             written = record_journey_events(session, records=input.records)
+            if input.ended is not None and input.cut_short:
+                withdraw_popovers(
+                    session, workflow_id=input.ended.workflow_id, outcome=input.ended.outcome
+                )
         count_run_changes(written)
 
     @activity.defn(name=CREATE_TASK.name)

@@ -58,15 +58,33 @@ def claim_popover(
     else why not. Only the customer's own queued popover, within the caps, and only once."""
     now = now or datetime.now(UTC)
     customer_traits(session, customer_id=customer_id, lock=True)
-    rows = _popovers(session, customer_id)
-    message = next((m for m in rows if m.idempotency_key == key), None)
-    if message is None:
+    message = session.get(Message, key)
+    if message is None or message.customer_id != customer_id or message.channel != "popover":
         return "no such popover for this visitor"
+    if message.status == "skipped":  # expired, or withdrawn when its run ended early
+        return f"no longer shown: {message.reason}"
     if message.status != "queued":
         return "already shown"
+    rows = _popovers(session, customer_id)
     if _room(session, rows, max_per_day, session_id, max_per_session, now) < 1:
         return "this visitor's popovers for the day or session are used up"
     return None if _claim(session, message, session_id, now) else "already shown"
+
+
+def withdraw_popovers(session: Session, *, workflow_id: str, outcome: str) -> int:
+    """A run that ended before its last step (its goal, an exit rule, an operator) takes back
+    the popovers it queued that no page has shown: a cart popover after the order, or a
+    sign-up offer after the sign-up, would contradict what the customer just did. Idempotent;
+    how many it withdrew."""
+    reason = f"withdrawn: the run ended ({outcome}) before a page showed it"
+    withdrawn = session.execute(
+        update(Message)
+        .where(col(Message.idempotency_key).startswith(f"{workflow_id}:", autoescape=True))
+        .where(col(Message.channel) == "popover", col(Message.status) == "queued")
+        .values(status="skipped", reason=reason)
+        .execution_options(synchronize_session=False)
+    )
+    return int(withdrawn.rowcount)  # type: ignore[attr-defined]
 
 
 def _popovers(session: Session, customer_id: str) -> list[Message]:

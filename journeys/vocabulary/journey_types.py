@@ -202,6 +202,9 @@ class JourneyRecordsInput(BaseModel):
     records: list[JourneyRecordInput]
     ended: JourneyEnded | None = None
     customer_id: str | None = None  # whom `ended` goes to
+    # with `ended`: the run ended before its last step (its goal, an exit rule, an operator),
+    # so the popovers it queued that no page has shown are withdrawn
+    cut_short: bool = False
 
 
 class ProfileInput(BaseModel):

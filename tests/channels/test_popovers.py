@@ -15,17 +15,21 @@ from journeys.config.settings import Settings
 from journeys.store.customers import link_identity, upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
+from journeys.store.popovers import claim_popover, withdraw_popovers
 from tests.helpers.api import basic
 
 KEY = "site-key"
 
 
-def queue(url: str, key: str, customer: str, template: str, age: timedelta = timedelta(0)) -> None:
+def queue(
+    url: str, key: str, customer: str, template: str, age: timedelta = timedelta(0),
+    channel: str = "popover", status: str = "queued",
+) -> None:  # fmt: skip
     with session_scope(url) as session:
         session.add(Message(
             idempotency_key=key, customer_id=customer, journey="welcome", step="hello",
-            channel="popover", template=template, context={"properties": {"products": [1, 2]}},
-            status="queued", created_at=datetime.now(UTC) - age,
+            channel=channel, template=template, context={"properties": {"products": [1, 2]}},
+            status=status, created_at=datetime.now(UTC) - age,
         ))  # fmt: skip
 
 
@@ -194,3 +198,29 @@ def test_a_time_sensitive_offer_needs_its_end() -> None:
         Popover(kind="time_sensitive_offer", fields={"title": "Today only"})
     offer = Popover(kind="time_sensitive_offer", fields={"title": "x", "ends_at": "{{ e }}"})
     assert offer.fields["ends_at"] == "{{ e }}"
+
+
+async def test_a_run_cut_short_withdraws_only_its_own_waiting_popovers(database_url: str) -> None:
+    """What the run's last activity does when its goal, an exit rule or an operator ends it."""
+    settings = Settings(database_url=database_url, write_keys=[KEY], popovers_per_day=5)
+    run = "journey-cart_recovery-u1-1"
+    queue(database_url, f"{run}:popover:1", "u1", "cart_recovery_popover")
+    queue(database_url, f"{run}:popover:2", "u1", "cart_recovery_popover", status="sent")
+    queue(database_url, f"{run}:email:1", "u1", "cart_recovery_email", channel="email")
+    queue(database_url, "journey-cart_recovery-u1-10:popover:1", "u1", "cart_recovery_popover")
+    queue(database_url, "journey-cartXrecovery-u1-1:popover:1", "u1", "welcome_popover")  # `_`
+    with session_scope(database_url) as session:
+        assert withdraw_popovers(session, workflow_id=run, outcome="converted") == 1
+    with session_scope(database_url) as session:
+        assert withdraw_popovers(session, workflow_id=run, outcome="converted") == 0  # a retry
+        rows = {m.idempotency_key: (m.status, m.reason) for m in session.exec(select(Message))}
+    reason = "withdrawn: the run ended (converted) before a page showed it"
+    assert rows[f"{run}:popover:1"] == ("skipped", reason)
+    assert rows[f"{run}:popover:2"][0] == "sent" and rows[f"{run}:email:1"][0] == "queued"
+    shown = await get(settings, "userId=u1")
+    assert [p["popover_id"] for p in shown.json()] == [
+        "journey-cart_recovery-u1-10:popover:1", "journey-cartXrecovery-u1-1:popover:1",
+    ]  # fmt: skip
+    with session_scope(database_url) as session:  # an exit-intent page asking to show it
+        why_not = claim_popover(session, customer_id="u1", key=f"{run}:popover:1", max_per_day=5)
+    assert why_not == f"no longer shown: {reason}"

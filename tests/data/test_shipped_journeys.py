@@ -48,6 +48,14 @@ def sent(settings: Settings, cid: str, journey: str) -> list[str]:
     return [m.template for m in messages if m.journey == journey]
 
 
+def popovers(settings: Settings, cid: str, journey: str) -> list[tuple[str, str, str]]:
+    """(template, status, reason) of the popovers `journey` queued for the customer."""
+    with session_scope(settings.database_url) as session:
+        messages = customer_messages(session, customer_ids=[cid])
+    return [(m.template, m.status, m.reason) for m in messages
+            if m.journey == journey and m.channel == "popover"]  # fmt: skip
+
+
 def last_record(settings: Settings, workflow_id: str) -> tuple[str, str]:
     """How a run ended, and for whom, as the store recorded it."""
     with session_scope(settings.database_url) as session:
@@ -81,6 +89,12 @@ async def test_cart_recovery_converts_on_the_order_and_stops_sending(
         run = await finished(skipping_env, journey_workflow_id("cart_recovery", cid, 1))
     assert run.outcome == "converted"
     assert sent(settings, cid, "cart_recovery") == ["cart_recovery_popover", "cart_recovery_email"]
+    # no page showed the popover before the order: "you left something in your cart" is
+    # taken back, not shown on the next page
+    assert popovers(settings, cid, "cart_recovery") == [(
+        "cart_recovery_popover", "skipped",
+        "withdrawn: the run ended (converted) before a page showed it",
+    )]  # fmt: skip
     picks = next(s.result for s in run.steps if s.step == "picks")  # no orders yet: fallback
     assert picks.startswith("0 products from bought_together"), picks
 
@@ -96,6 +110,10 @@ async def test_cart_recovery_without_an_order_ends_after_the_sms(
     assert sent(settings, cid, "cart_recovery") == [
         "cart_recovery_popover", "cart_recovery_email", "cart_recovery_sms",
     ]  # fmt: skip
+    # a run that went to its end leaves its popover for the next page (until it expires)
+    assert [(t, status) for t, status, _ in popovers(settings, cid, "cart_recovery")] == [
+        ("cart_recovery_popover", "queued")
+    ]
 
 
 async def test_cart_recovery_exits_when_the_cart_is_emptied(
@@ -239,6 +257,10 @@ async def test_welcome_greets_once_and_emails_known_customers(
     assert "re-entry: never" in state.journeys.decisions[1].reason
     assert sent(settings, known, "welcome")[:2] == ["welcome_popover", "welcome_email"]
     assert "welcome_email" not in sent(settings, anonymous, "welcome")
+    # the run ended at its `exit` step, its end: the sign-up offer still waits for a page
+    assert [(t, status) for t, status, _ in popovers(settings, anonymous, "welcome")] == [
+        ("welcome_popover", "queued"), ("data_capture_offer", "queued"),
+    ]  # fmt: skip
 
 
 async def test_b2b_jobs_in_any_order_then_a_sales_hand_off_when_the_group_stalls(

@@ -62,6 +62,7 @@ class JourneyRun:
         self.last_event = input.trigger_event
         self.outcome: Outcome | None = None
         self.exit_reason = ""
+        self.exit_step = False  # the outcome is an `exit` step's: the run went to its end
         self.progress = JourneyProgress(
             name=input.name, version=input.version, customer_id=input.customer_id, current_step=None
         )
@@ -266,7 +267,8 @@ class JourneyRun:
 
     async def write_records(self, ended: JourneyEnded | None = None) -> None:
         """Write the records noted (one activity); with `ended`, the run's last, and its
-        customer is told the run ended, by the same activity."""
+        customer is told the run ended, by the same activity (which withdraws the popovers
+        still waiting when the run was cut short)."""
         if not self.unwritten and ended is None:
             return
         records = self.take_records()
@@ -276,6 +278,7 @@ class JourneyRun:
                 records=records,
                 ended=ended,
                 customer_id=self.input.customer_id if ended else None,
+                cut_short=ended is not None and self.outcome != "completed" and not self.exit_step,
             ),
             local=self.local_activities,
             start_to_close_timeout=ACTIVITY_TIMEOUT,

@@ -68,14 +68,15 @@ class BacktestActivities:
                 if child.returncode is None:
                     child.send_signal(signal.SIGINT)  # the partial report, as after Ctrl-C
                 out, _ = await done
-                report = _report(out)
+                report = _report(out, input.sources)
                 await asyncio.to_thread(self._finish, input, "stopped", report, "cancelled")
                 raise
             out, err = done.result()
         if child.returncode in (0, EXIT_STOPPED):
             result = BacktestResult(status="done" if child.returncode == 0 else "stopped",
                                     calls=calls)  # fmt: skip
-            await asyncio.to_thread(self._finish, input, result.status, _report(out), "")
+            report = _report(out, input.sources)
+            await asyncio.to_thread(self._finish, input, result.status, report, "")
             return result
         said = err.decode(errors="replace").strip().splitlines()
         error = said[-1] if said else f"journeys backtest exited with {child.returncode}"
@@ -109,9 +110,14 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat()
 
 
-def _report(out: bytes) -> dict[str, Any] | None:
+def _report(out: bytes, sources: list[str]) -> dict[str, Any] | None:
+    """The command's JSON report, each side named by its source (the command named it by
+    the temporary file it read)."""
     try:
         report: dict[str, Any] = json.loads(out)
     except ValueError:
         return None  # stopped before a report
+    sides = [report[side] for side in ("a", "b") if side in report] or [report]
+    for side, source in zip(sides, sources, strict=False):
+        side["spec"] = source
     return report

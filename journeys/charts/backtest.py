@@ -4,6 +4,7 @@ figures table, and charts of how runs ended, entries, goals and sends week by we
 step and sends held back per reason; two versions side by side in each."""
 
 from html import escape
+from pathlib import PurePath
 from typing import Any
 
 from journeys.charts import COLOURS, figure, page, table
@@ -17,7 +18,7 @@ def render(reports: list[dict[str, Any]]) -> str:
     """One report, or two (a and b) compared."""
     import plotly.graph_objects as go  # a second's import, for --html only
 
-    labels = _labels(reports)
+    labels = report_labels(reports)
     title = "Backtest: " + " vs ".join(
         f"{label} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
         for label, r in zip(labels, reports, strict=True)
@@ -76,10 +77,16 @@ def render(reports: list[dict[str, Any]]) -> str:
     return page(title, "".join(body))
 
 
-def _labels(reports: list[dict[str, Any]]) -> list[str]:
+def report_labels(reports: list[dict[str, Any]]) -> list[str]:
+    """What names each report: its journey, and the spec file it came from when the command
+    line gave one (two versions of one journey share its name); `a:` and `b:` for two."""
+    named = [
+        f"{r['journey']} ({PurePath(r['spec']).name})" if r.get("spec") else r["journey"]
+        for r in reports
+    ]
     if len(reports) == 1:
-        return [reports[0]["journey"]]
-    return [f"{side}: {r['journey']}" for side, r in zip("ab", reports, strict=True)]
+        return named
+    return [f"{side}: {name}" for side, name in zip("ab", named, strict=True)]
 
 
 def _outcome(report: dict[str, Any], name: str) -> int:

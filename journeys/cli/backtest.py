@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from journeys.channels.templates import load_templates
-from journeys.charts.backtest import change, render, rows
+from journeys.charts.backtest import change, render, report_labels, rows
 from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import WINDOW_UNITS, ConfigError, Settings
@@ -190,7 +190,9 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
             part = directory / f"run-{side}"
             part.mkdir()
             fed = Fed()
-            label = spec.name if len(specs) == 1 else f"{'ab'[side]}: {spec.name}"
+            label = spec.name
+            if len(specs) > 1:  # two versions of one journey share its name, not its file
+                label = f"{'ab'[side]}: {spec.name} ({args.specs[side].name})"
             with _progress(errors) as bar:
                 task = bar.add_task(label, total=1, shard=1, shards=1, customers=0, calls=0)
 
@@ -205,7 +207,8 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
                     schedules=Schedules(args.refresh_every, args.clv_fit_every), jobs=args.jobs,
                 )  # fmt: skip
                 shown()
-            reports.append(await asyncio.to_thread(build_report, backtest, spec, summary))
+            report = await asyncio.to_thread(build_report, backtest, spec, summary)
+            reports.append({**report, "spec": str(args.specs[side])})  # as typed
             if args.explain:
                 customer = identified_customer_id(args.explain)
                 explained.append((label, explain(backtest, customer, spec.name)))
@@ -256,9 +259,9 @@ def _speed(log: LogSummary, report: dict[str, Any], seconds: float,
 
 def _table(reports: list[dict[str, Any]]) -> str:
     title = ", ".join(
-        f"{r['journey']} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
+        f"{label} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
         + ("" if r["complete"] else " (stopped early)")
-        for r in reports
+        for label, r in zip(report_labels(reports), reports, strict=True)
     )
     if len(reports) == 1:
         return title + "\n" + table(["", "figure"], [[k, _cell(v)] for k, v in rows(reports[0])])

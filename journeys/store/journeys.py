@@ -99,6 +99,12 @@ def get_version(session: Session, *, name: str, version: int | None = None) -> J
     return JourneySpec.model_validate(row.spec) if row is not None else None
 
 
+def latest_version(session: Session, *, name: str) -> int | None:
+    """The journey's latest published version; None if it was never published."""
+    journey = session.get(Journey, name)
+    return journey.latest_version if journey is not None else None
+
+
 def list_journeys(session: Session) -> list[Journey]:
     return list(session.exec(select(Journey).order_by(col(Journey.name))))
 

@@ -21,6 +21,9 @@ class BacktestInput(BaseModel):
     specs: list[dict[str, Any]] = Field(min_length=1, max_length=2)
     start: datetime
     end: datetime
+    # what each spec is, as the report names it beside the journey ("v3", "draft"): two
+    # versions of one journey share its name
+    sources: list[str] = Field(default_factory=list)
 
 
 class BacktestResult(BaseModel):

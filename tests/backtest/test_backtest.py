@@ -132,7 +132,9 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
     assert report["a"]["messages"]["by_step"] == report["b"]["messages"]["by_step"]
     assert report["a"]["open"]["runs"] == 5 and report["b"]["completed"] == 3
     assert report["difference"]["completed"] == 3
-    path = done.stdout[done.stdout.index("\nu2 in a: post_purchase:") :].splitlines()
+    assert (report["a"]["spec"], report["b"]["spec"]) == (str(POST_PURCHASE), str(v2))  # as typed
+    path = done.stdout[done.stdout.index("\nu2 in a: post_purchase (post_purchase.yaml):") :]
+    path = path.splitlines()
     said = [line.split("  ", 1)[1] for line in path if line.startswith("2025-")]
     assert said[:3] == ["event  identify", "event  Order Completed",
                         "entered: v1  [journey-post_purchase-u2-1]"]  # fmt: skip
@@ -141,7 +143,10 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
                for line in path)  # fmt: skip
     # the page: the figures table with b − a, and its four charts drawn in a real browser
     html = page.read_text()
-    assert "<th>a: post_purchase</th><th>b: post_purchase</th><th>b − a</th>" in html
+    assert (
+        "<th>a: post_purchase (post_purchase.yaml)</th><th>b: post_purchase (v2.yaml)</th>"
+        "<th>b − a</th>"
+    ) in html  # two versions of one journey: their files tell them apart
     assert "<tr><td>completed</td><td>0</td><td>3</td><td>+3</td></tr>" in html
     drawn = open_page(html, tmp_path, "backtest")
     assert drawn.ready and drawn.errors == "" and drawn.outside == []
@@ -150,14 +155,14 @@ def test_two_versions_side_by_side_and_one_customers_path(tmp_path):
         t["name"]: dict(zip(t["x"], t["y"], strict=True)) for t in drawn.charts["chart-messages"]
     }
     for side in (report["a"], report["b"]):
-        label = f"{'a' if side is report['a'] else 'b'}: {side['journey']}"
+        label = f"{'a' if side is report['a'] else 'b'}: post_purchase ({Path(side['spec']).name})"
         for step, channels in side["messages"]["by_step"].items():
             for channel, count in channels.items():
                 assert sends[f"{label}: {channel}"][step] == count, (label, step, channel)
     skipped = {
         t["name"]: dict(zip(t["y"], t["x"], strict=True)) for t in drawn.charts["chart-skipped"]
     }
-    held = skipped["a: post_purchase"]
+    held = skipped["a: post_purchase (post_purchase.yaml)"]
     assert held == {reason: report["a"]["skipped"].get(reason, 0) for reason in held}
 
 

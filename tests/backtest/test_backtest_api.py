@@ -102,6 +102,7 @@ async def test_a_backtest_runs_as_a_workflow_and_its_report_is_served_and_kept(
         assert stopped["status"] == "stopped", stopped
         assert stopped["report"]["complete"] is False
         assert stopped["report"]["entries"]["runs"] < YEAR_OF_ORDERS
+        assert stopped["report"]["spec"] == "v1"  # the latest, named
 
         done = await finished(http, short.json()["id"])
         assert done["status"] == "done", done
@@ -111,6 +112,7 @@ async def test_a_backtest_runs_as_a_workflow_and_its_report_is_served_and_kept(
         assert report["a"]["messages"]["by_channel"] == {"email": 3, "push": 2}
         assert report["b"]["messages"]["by_channel"] == {"email": 2}
         assert report["difference"]["messages"]["by_channel"] == {"email": -1, "push": -2}
+        assert (report["a"]["spec"], report["b"]["spec"]) == ("v1", "draft")
         result = await dev_env.client.get_workflow_handle(workflow_id).result()
         assert result == {"status": "done", "calls": 3, "error": ""}
 
@@ -118,8 +120,8 @@ async def test_a_backtest_runs_as_a_workflow_and_its_report_is_served_and_kept(
             f"/v1/backtests/{short.json()['id']}/page", headers=basic_admin()
         )  # a browser's Basic credentials
         assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-        assert "<h1>Backtest: a: post_purchase 2025-05-01 to 2025-05-20 vs b: post_purchase" in (
-            page.text)  # fmt: skip
+        assert ("<h1>Backtest: a: post_purchase (v1) 2025-05-01 to 2025-05-20 vs "
+                "b: post_purchase (draft)") in page.text  # fmt: skip
         assert all(f'data-chart="{c}"' in page.text for c in ("outcomes", "weekly", "messages"))
         assert (await http.get(f"/v1/backtests/{short.json()['id']}/page")).status_code == 401
 

@@ -37,7 +37,7 @@ from journeys.store.backtest_runs import (
     get_backtest,
     list_backtests,
 )
-from journeys.store.journeys import get_version
+from journeys.store.journeys import get_version, latest_version
 from journeys.store.models import BacktestRun
 from journeys.vocabulary.backtest_types import (
     BACKTEST_WORKFLOW,
@@ -96,22 +96,26 @@ async def start(
     templates: TemplatesDep,
 ) -> dict[str, Any]:
     begin, end = last(body.start, body.end, DEFAULT_WINDOW)
-    specs = []
+    specs, sources = [], []
     for side, choice in (("a", body.a), ("b", body.b)):
         if choice is None:
             continue
         if choice.spec is not None:
             spec = checked_spec(choice.spec, plan, templates, field=f"{side}.spec")
+            sources.append("draft")
         else:
-            found = await store.run(
-                partial(get_version, name=str(choice.journey), version=choice.version)
-            )
+            name = str(choice.journey)
+            version = choice.version or await store.run(partial(latest_version, name=name))
+            found = None
+            if version is not None:
+                found = await store.run(partial(get_version, name=name, version=version))
             if found is None:
                 which = f"version {choice.version} of " if choice.version else ""
                 reason = f"no {which}journey {choice.journey!r}"
                 raise ApiError(400, "unknown journey", [{"field": f"{side}.journey",
                                                          "reason": reason}])  # fmt: skip
             spec = found
+            sources.append(f"v{version}")
         specs.append(spec.model_dump(mode="json", by_alias=True, exclude_none=True))
     backtest_id = uuid4().hex[:16]
     request = {"specs": specs, "from": begin.isoformat(), "to": end.isoformat()}
@@ -119,7 +123,9 @@ async def start(
     try:
         await client.start_workflow(
             BACKTEST_WORKFLOW,
-            BacktestInput(backtest_id=backtest_id, specs=specs, start=begin, end=end),
+            BacktestInput(
+                backtest_id=backtest_id, specs=specs, start=begin, end=end, sources=sources
+            ),
             id=backtest_workflow_id(backtest_id),
             task_queue=settings.task_queue,
         )

@@ -61,4 +61,12 @@ PATCHES: list[Patch] = [
         why="both patches above in one marker: a new run records one marker and one "
         "TemporalChangeVersion upsert instead of two of each",
     ),
+    Patch(
+        name="merge_catches_up_runs",
+        workflow="CustomerWorkflow",
+        since="v5",
+        stage="patched",
+        why="runs adopted in a merge are passed the events the customer applied while the "
+        "merge was on its way (a sign-up sent with the identify converts the visit's welcome)",
+    ),
 ]

@@ -75,6 +75,9 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 AT_RISK_EVENT = "Customer At Risk"
 # a run started since this patch does its store work in regular activities (docs/versioning.md)
 NO_LOCAL_ACTIVITIES = "no_local_activities"
+# runs adopted in a merge are passed the events applied while the merge was on its way
+MERGE_CATCHES_UP_RUNS = "merge_catches_up_runs"
+CATCH_UP_EVENTS = 100  # at most this many events kept per merge on its way
 
 
 @workflow.defn
@@ -101,6 +104,9 @@ class CustomerWorkflow:
         # work ends (one history event, not one per change)
         self.attributes_due = False
         self.local_activities = False  # decided as the run starts
+        # per customer asked to merge into this one: the events applied since, for the runs
+        # the merge will bring (not carried over a continue-as-new)
+        self.merging: dict[str, list[CustomerEvent]] = {}
         self._carry_over(input.pending)
 
     # -- handlers: signals queue, the query reads ------------------------------------------
@@ -324,7 +330,11 @@ class CustomerWorkflow:
         if source and source != state.customer_id and source not in state.merge_requested:
             # web clients repeat anonymousId on every call: ask once (the latest few kept)
             state.merge_requested = [*state.merge_requested, source][-MERGES_KEPT:]
-            await self._request_merge(source)
+            if await self._request_merge(source):  # the latest few, like the requests
+                self.merging = {**dict(list(self.merging.items())[1 - MERGES_KEPT :]), source: []}
+        for events in self.merging.values():  # the identify that asked included
+            if len(events) < CATCH_UP_EVENTS:
+                events.append(event)
 
     async def _store_changes(self, evaluate: bool = False) -> None:
         """Do, in one activity, what the drain decided outside: tell the store what it
@@ -420,7 +430,8 @@ class CustomerWorkflow:
 
     # -- identity resolution: alias merges the previous customer into this one --------------
 
-    async def _request_merge(self, source_customer_id: str) -> None:
+    async def _request_merge(self, source_customer_id: str) -> bool:
+        """Ask the other customer to hand itself over; False if there is no such customer."""
         handle = workflow.get_external_workflow_handle(customer_workflow_id(source_customer_id))
         try:
             await handle.signal(
@@ -432,6 +443,8 @@ class CustomerWorkflow:
                 "nothing to merge",
                 extra={"customer_id": self.state.customer_id, "reason": str(err)},
             )
+            return False
+        return True
 
     async def _hand_over(self, request: MergeIntoInput) -> None:
         target = request.target_customer_id
@@ -464,7 +477,16 @@ class CustomerWorkflow:
         fresh = [e for e in merge.pending if dedup_key(e.message_id) not in self.seen]
         self.state = merge_states(self.state, merge.state)
         self.router.journeys = self.state.journeys
+        ours = set(self.router.journeys.active)
         adopted = self.router.adopt(merge.state.journeys)
+        arrived = [name for name in self.router.journeys.active if name not in ours]
+        applied = self.merging.pop(merge.source_customer_id, [])
+        if (
+            self.router.listening(arrived, applied)
+            and workflow.patched(MERGE_CATCHES_UP_RUNS)
+            and self.router.catch_up(arrived, applied)
+        ):
+            self.attributes_due = True
         for key in merge.state.recent_message_ids:
             if key not in self.seen:
                 self._remember(key)

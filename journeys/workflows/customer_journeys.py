@@ -101,13 +101,8 @@ class JourneyRouter:
         it triggers (started by the next store activity). True when the set of active journeys
         changed."""
         changed = False
-        for name, run in list(self.journeys.active.items()):  # only what the run can react to
-            if run.listens is not None and event.key not in run.listens:
-                continue
-            if name in self.journeys.held:
-                changed |= self._hold_event(name, event)
-            else:
-                self.outbox.setdefault(run.workflow_id, []).append(event)
+        for name in list(self.journeys.active):
+            changed |= self._pass(name, event)
         for trigger in self.journeys.triggers:
             if not trigger_matches(trigger, event, stage, previous):
                 continue
@@ -116,6 +111,32 @@ class JourneyRouter:
             if refusal is None:
                 self._start(trigger, event, stage)
                 changed = True
+        return changed
+
+    def _pass(self, name: str, event: CustomerEvent) -> bool:
+        """Queue the event for the run in flight (or judge it for a held run), if the run can
+        react to it. True when that ended a held run."""
+        run = self.journeys.active.get(name)
+        if run is None or (run.listens is not None and event.key not in run.listens):
+            return False
+        if name in self.journeys.held:
+            return self._hold_event(name, event)
+        self.outbox.setdefault(run.workflow_id, []).append(event)
+        return False
+
+    def listening(self, names: list[str], events: list[CustomerEvent]) -> bool:
+        """Whether any of these runs reacts to any of these events."""
+        runs = [self.journeys.active[name] for name in names if name in self.journeys.active]
+        return any(r.listens is None or e.key in r.listens for r in runs for e in events)
+
+    def catch_up(self, names: list[str], events: list[CustomerEvent]) -> bool:
+        """Pass runs adopted from a merged customer the events this customer applied while the
+        merge was on its way (a sign-up sent with the identify that asked for the merge). True
+        when that ended a held run."""
+        changed = False
+        for event in events:
+            for name in names:
+                changed |= self._pass(name, event)
         return changed
 
     def _start(self, trigger: JourneyTrigger, event: CustomerEvent, stage: Stage) -> None:

@@ -310,6 +310,32 @@ async def test_an_anonymous_customers_run_follows_them_when_they_identify(
         assert await record_becomes(settings, run_id, ("converted", user)) == ("converted", user)
 
 
+async def test_a_visitor_who_signs_up_as_they_identify_converts_their_welcome_run(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """The welcome run started while anonymous; `identify` and `Signed Up` (its goal) come as
+    the user at once, before the merge has handed the run over: the goal still counts."""
+    client, anon, user = skipping_env.client, f"anon-{uuid.uuid4()}", f"u-{uuid.uuid4()}"
+    page = CustomerEvent(
+        message_id=str(uuid.uuid4()), type="page", name="Home", timestamp=datetime.now(UTC)
+    )
+    identify_user = CustomerEvent(
+        message_id=str(uuid.uuid4()), type="identify", timestamp=datetime.now(UTC),
+        merge_from=anon, traits={"email": "new@example.com"},
+    )  # fmt: skip
+    async with build_worker(client, settings):
+        await send(client, settings, anon, page, catalog=catalog)
+        await wait_for(client, anon, lambda s: "welcome" in s.journeys.active)
+        await send(client, settings, user, identify_user, event("Signed Up"), catalog=catalog)
+        run = await finished(skipping_env, journey_workflow_id("welcome", anon, 1))
+    assert run.outcome == "converted"
+    assert await record_becomes(
+        settings, journey_workflow_id("welcome", anon, 1), ("converted", user)
+    ) == ("converted", user)
+    # no sign-up offer after the sign-up
+    assert "data_capture_offer" not in sent(settings, anon, "welcome")
+
+
 async def test_a_merge_into_a_customer_already_in_the_journey_ends_the_other_held_run(
     skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
 ) -> None:

@@ -116,6 +116,7 @@ async def record_continue_as_new(tag: str) -> None:
 REMINDER = """
 name: reminder
 trigger: {event: Product Viewed}
+goal: {event: Signed Up}
 steps:
   - {id: note, kind: send, channel: push, template: usage_nudge}
   - {id: later, kind: wait, duration: 7d}
@@ -124,7 +125,8 @@ steps:
 
 async def record_merge_with_runs(client: Client, settings: Settings, tag: str) -> None:
     """A customer absorbing an anonymous one whose journey run is in flight: it adopts the run
-    and tells it who its customer is now (`reassign`)."""
+    and tells it who its customer is now (`reassign`); the sign-up sent with the identify,
+    applied before the merge arrived, reaches the run then (`merge_catches_up_runs`, v5)."""
     from journeys.store.catalog import catalog_version
     from journeys.store.db import session_scope
     from journeys.store.journeys import publish_spec
@@ -140,10 +142,10 @@ async def record_merge_with_runs(client: Client, settings: Settings, tag: str) -
     identify = CustomerEvent(message_id="rec-m1-identify", type="identify",
                              timestamp=track("x").timestamp, traits={"plan": "pro"},
                              merge_from="anon-m2")  # fmt: skip
-    await deliver(client, task_queue=q, customer_id="m1", events=[identify],
+    await deliver(client, task_queue=q, customer_id="m1", events=[identify, track("Signed Up")],
                   catalog_version=catalog)  # fmt: skip
-    await wait_for(client, "m1", lambda s: "reminder" in s.journeys.active)
-    await asyncio.sleep(1)  # the reassign signal goes out as the merge's drain ends
+    await wait_for(client, "m1", lambda s: "anon-m2" in s.merged_from)
+    await asyncio.sleep(1)  # the reassign and the sign-up go out as the merge's drain ends
     history = await client.get_workflow_handle(customer_workflow_id("m1")).fetch_history()
     save(HERE / f"customer-{tag}-m1.json", history)
 

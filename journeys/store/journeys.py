@@ -48,6 +48,18 @@ def content_hash(document: dict[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
+def _same(latest: JourneyVersion, digest: str, spec: JourneySpec) -> bool:
+    """The spec is the latest version again: the same document, or one a release stored
+    before a field with a default existed (`since` on `wait_for_event`), which reads back as
+    the same spec. Either way no new version: runs and reports stay on the one they know."""
+    if latest.content_hash == digest:
+        return True
+    try:
+        return JourneySpec.model_validate(latest.spec) == spec
+    except ValueError:  # stored by a release whose fields this one no longer reads
+        return False
+
+
 def publish_spec(session: Session, *, spec: JourneySpec) -> PublishResult:
     """Store `spec` as the journey's next version, unless it equals the latest one.
 
@@ -69,7 +81,7 @@ def publish_spec(session: Session, *, spec: JourneySpec) -> PublishResult:
     digest = content_hash(document)
     if journey.latest_version:
         latest = session.get(JourneyVersion, (spec.name, journey.latest_version))
-        if latest is not None and latest.content_hash == digest:
+        if latest is not None and _same(latest, digest, spec):
             return PublishResult(name=spec.name, version=journey.latest_version, created=False)
     journey.latest_version += 1
     journey.updated_at = now

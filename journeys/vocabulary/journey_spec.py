@@ -200,6 +200,10 @@ class WaitForEvent(_Step):
     timeout: Duration
     on_event: StepId | None = None  # default: next
     on_timeout: StepId | None = None  # default: next
+    # `entry`: an event that arrived since the run entered counts (one viewed during a delay);
+    # `step`: only one that arrives once the run is at this step (a reaction to the send
+    # before it)
+    since: Literal["entry", "step"] = "entry"
 
     _check_where = field_validator("where")(_expression)
 

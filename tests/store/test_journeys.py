@@ -15,11 +15,13 @@ from journeys.store.journeys import (
     NotFound,
     PublishResult,
     active_specs,
+    content_hash,
     get_version,
     list_journeys,
     publish_spec,
     set_status,
 )
+from journeys.store.models import JourneyVersion
 from journeys.vocabulary.journey_spec import JourneySpec
 
 
@@ -52,6 +54,24 @@ def test_a_version_is_created_only_when_the_content_changes(database_url: str) -
     with session_scope(database_url) as session:
         (journey,) = list_journeys(session)
     assert (journey.name, journey.status, journey.latest_version) == ("cart_recovery", "active", 2)
+
+
+def test_a_version_stored_before_a_new_field_is_the_same_spec_again(database_url: str) -> None:
+    """An upgrade that gives a step kind a field with a default (`since` on `wait_for_event`)
+    does not make every journey with such a step a new version at its next publish."""
+    waits = {"id": "watch", "kind": "wait_for_event", "event": "Product Viewed", "timeout": "1d"}
+    remind = {"id": "remind", "kind": "send", "channel": "email", "template": "cart"}
+    journey = spec(steps=[waits, remind])
+    assert publish(database_url, journey).created
+    with session_scope(database_url) as session:  # as the release before `since` stored it
+        row = session.get(JourneyVersion, ("cart_recovery", 1))
+        assert row is not None and row.spec["steps"][0].pop("since") == "entry"
+        row.spec = {**row.spec}
+        row.content_hash = content_hash(row.spec)
+        session.add(row)
+    assert publish(database_url, journey) == PublishResult("cart_recovery", 1, created=False)
+    since_step = spec(steps=[{**waits, "since": "step"}, remind])
+    assert publish(database_url, since_step) == PublishResult("cart_recovery", 2, created=True)
 
 
 def test_versions_are_immutable_and_readable_by_number(database_url: str) -> None:

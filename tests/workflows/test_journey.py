@@ -25,7 +25,14 @@ from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import assign_variant
 from tests.helpers.events import event, identify
-from tests.helpers.journeys import activities_asked, finished, progress, publish, send
+from tests.helpers.journeys import (
+    activities_asked,
+    finished,
+    progress,
+    publish,
+    send,
+    until_progress,
+)
 from tests.helpers.temporal import wait_for
 
 CART = """
@@ -183,6 +190,32 @@ async def test_an_event_that_arrived_during_the_delay_satisfies_the_later_wait(
         ("browsing", ""),
     ]
     assert result.outcome == "completed"
+
+
+async def test_a_wait_since_its_step_takes_only_what_arrives_once_the_run_is_there(
+    skipping_env: WorkflowEnvironment, settings: Settings
+) -> None:
+    """`since: step`: the product viewed during the delay is no reaction to the email; the one
+    viewed after it is."""
+    spec = CART.replace("    timeout: 1d\n", "    timeout: 1d\n    since: step\n")
+    client, catalog = skipping_env.client, publish(settings, spec)
+    early, late = f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
+    async with build_worker(client, settings):
+        for cid in (early, late):
+            await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+            await wait_for(client, cid, lambda s: "cart_recovery" in s.journeys.active)
+        await send(client, settings, early, event("Product Viewed"), catalog=catalog)
+        await skipping_env.sleep(timedelta(hours=2))  # both at `watch` now
+        late_run = journey_workflow_id("cart_recovery", late, 1)
+        await until_progress(client, late_run, lambda p: p.current_step == "watch")
+        await send(client, settings, late, event("Product Viewed"), catalog=catalog)
+        ignored = await finished(skipping_env, journey_workflow_id("cart_recovery", early, 1))
+        taken = await finished(skipping_env, late_run)
+    assert [(s.step, s.result) for s in ignored.steps][2:4] == [
+        ("watch", "timeout"),
+        ("sms", "sms queued"),
+    ]
+    assert [(s.step, s.result) for s in taken.steps][2:] == [("watch", "event"), ("browsing", "")]
 
 
 async def test_re_entry_is_refused_while_active_and_during_the_cool_down(

@@ -1,6 +1,6 @@
 """Wait steps: `wait` (a duration), `wait_until` (a local time of day) and `wait_for_event`
-(an event that arrived since entry or arrives before the timeout; in the same workflow task as
-the timeout, the event wins)."""
+(an event that arrived since entry, or with `since: step` since the run reached the step, or
+arrives before the timeout; in the same workflow task as the timeout, the event wins)."""
 
 from temporalio import workflow
 
@@ -13,6 +13,7 @@ with workflow.unsafe.imports_passed_through():
 class Waits:
     def __init__(self, run: JourneyRun) -> None:
         self.run = run
+        self.earlier: set[str] = set()  # the events the current `since: step` wait leaves aside
 
     async def wait(self, step: Wait) -> None:
         self.run.show(f"step **{step.id}**, until {utc_minute(workflow.now() + step.duration)}")
@@ -29,6 +30,8 @@ class Waits:
         """True when the event came (it becomes the run's last event), False on timeout."""
         run = self.run
         match = EventMatch(event=step.event, where=step.where, correlate=step.correlate)
+        # `since: step`: what arrived before the run got here does not count
+        self.earlier = {e.message_id for e in run.events} if step.since == "step" else set()
         if self._find(match) is None:  # about to wait: the store should know where the run is
             limit = f" until {utc_minute(workflow.now() + step.timeout)}" if step.timeout else ""
             run.show(f"step **{step.id}**, waiting for {step.event}{limit}")
@@ -48,6 +51,6 @@ class Waits:
 
     def _find(self, match: EventMatch) -> int | None:
         for index, event in enumerate(self.run.events):
-            if self.run.matches(match, event):
+            if event.message_id not in self.earlier and self.run.matches(match, event):
                 return index
         return None

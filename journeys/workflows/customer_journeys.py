@@ -197,7 +197,7 @@ class JourneyRouter:
         if outcome is None:
             held.events = [*held.events, event][-HELD_EVENTS:]
             return False
-        self._end_held(name, outcome)
+        self._end_held(name, outcome, event.key if outcome == "exited" else "")
         return True
 
     def _end_held(self, name: str, outcome: Outcome, reason: str = "") -> None:

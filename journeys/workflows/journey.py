@@ -273,7 +273,7 @@ class JourneyWorkflow:
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
         elif isinstance(step, Exit):
-            journey.outcome, journey.exit_step = "exited", True
+            journey.outcome, journey.exit_step, journey.exit_reason = "exited", True, step.reason
             return step.reason, None
         else:  # publishing refuses kinds this worker cannot run yet; never skip one silently
             raise ApplicationError(f"step kind {step.kind!r} is not supported", non_retryable=True)

@@ -130,6 +130,30 @@ async def test_cart_recovery_exits_when_the_cart_is_emptied(
             settings, journey_workflow_id("cart_recovery", cid, 1), ("exited", cid)
         ) == ("exited", cid)
     assert sent(settings, cid, "cart_recovery") == []
+    with session_scope(settings.database_url) as session:
+        ended = journey_events(session, workflow_id=journey_workflow_id("cart_recovery", cid, 1))
+    assert ended[-1].detail == "Cart Emptied"  # the exit rule's event: the report's reason
+
+
+async def test_cart_recovery_emptied_after_its_popover_takes_the_popover_back(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("cart_recovery", cid, 1)
+    async with build_worker(client, settings):
+        await send(client, settings, cid, event("Checkout Started"), catalog=catalog)
+        await skipping_env.sleep(timedelta(hours=2))  # past the grace hour: popover and email
+        await wait_for(client, cid, lambda s: not s.journeys.held)
+        await send(client, settings, cid, event("Cart Emptied"), catalog=catalog)
+        run = await finished(skipping_env, run_id)
+    assert run.outcome == "exited"
+    assert await record_becomes(settings, run_id, ("exited", cid)) == ("exited", cid)
+    with session_scope(settings.database_url) as session:
+        assert journey_events(session, workflow_id=run_id)[-1].detail == "Cart Emptied"
+    assert popovers(settings, cid, "cart_recovery") == [(
+        "cart_recovery_popover", "skipped",
+        "withdrawn: the run ended (exited) before a page showed it",
+    )]  # fmt: skip
 
 
 @pytest.mark.parametrize("used", [False, True])

@@ -197,6 +197,8 @@ class JourneyRun:
         )
         if outcome is not None:
             self.outcome = outcome
+            if outcome == "exited":  # the rule's event names why (the backtest's `exits`)
+                self.exit_reason = event.key
 
     def event_context(self, event: CustomerEvent | None) -> dict[str, Any]:
         return event_context(event, self.input.stage)

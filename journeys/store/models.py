@@ -47,7 +47,8 @@ class Customer(SQLModel, table=True):
 
     customer_id: str = Field(primary_key=True, max_length=300)
     traits: dict[str, Any] = _json()
-    merged_into: str | None = Field(default=None, max_length=300)
+    # indexed: a customer's story and a page's popovers look up the ids merged into one
+    merged_into: str | None = Field(default=None, index=True, max_length=300)
     created_at: datetime = _time()
     updated_at: datetime = _time()
     # the lifecycle stage the customer's workflow last reported (segments read it in SQL)

@@ -8,7 +8,7 @@ from sqlalchemy import update
 from sqlmodel import Session, col, func, select
 
 from journeys.store import recommendations
-from journeys.store.customers import customer_traits
+from journeys.store.customers import customer_traits, merged_ids
 from journeys.store.models import Message
 
 
@@ -31,7 +31,7 @@ def due_popovers(
     passes, so a load that read it queued but came second does not show it."""
     now = now or datetime.now(UTC)
     customer_traits(session, customer_id=customer_id, lock=True)
-    rows = _popovers(session, customer_id)
+    rows = _popovers(session, merged_ids(session, customer_id=customer_id))
     room = _room(session, rows, max_per_day, session_id, max_per_session, now)
     due: list[Message] = []
     for message in rows:
@@ -58,14 +58,15 @@ def claim_popover(
     else why not. Only the customer's own queued popover, within the caps, and only once."""
     now = now or datetime.now(UTC)
     customer_traits(session, customer_id=customer_id, lock=True)
+    ids = merged_ids(session, customer_id=customer_id)
     message = session.get(Message, key)
-    if message is None or message.customer_id != customer_id or message.channel != "popover":
+    if message is None or message.customer_id not in ids or message.channel != "popover":
         return "no such popover for this visitor"
     if message.status == "skipped":  # expired, or withdrawn when its run ended early
         return f"no longer shown: {message.reason}"
     if message.status != "queued":
         return "already shown"
-    rows = _popovers(session, customer_id)
+    rows = _popovers(session, ids)
     if _room(session, rows, max_per_day, session_id, max_per_session, now) < 1:
         return "this visitor's popovers for the day or session are used up"
     return None if _claim(session, message, session_id, now) else "already shown"
@@ -87,11 +88,13 @@ def withdraw_popovers(session: Session, *, workflow_id: str, outcome: str) -> in
     return int(withdrawn.rowcount)  # type: ignore[attr-defined]
 
 
-def _popovers(session: Session, customer_id: str) -> list[Message]:
+def _popovers(session: Session, customer_ids: list[str]) -> list[Message]:
+    """The customer's popovers, queued or served, those of the visits merged into it too: a
+    visitor who signs in between two pages still gets what their anonymous visit queued."""
     return list(
         session.exec(
             select(Message)
-            .where(Message.customer_id == customer_id, Message.channel == "popover")
+            .where(col(Message.customer_id).in_(customer_ids), Message.channel == "popover")
             .where(col(Message.status).in_(["queued", "sent"]))
             .order_by(col(Message.created_at))
         )
@@ -195,9 +198,14 @@ def _card(product: dict[str, Any]) -> dict[str, Any]:
 
 
 def served_popover(session: Session, *, customer_id: str, key: str) -> Message | None:
-    """The customer's popover `key` once it has been shown (served), else None."""
+    """The customer's popover `key` (or a visit's merged into it) once it has been shown
+    (served), else None."""
     message = session.get(Message, key)
-    if message is None or message.customer_id != customer_id or message.channel != "popover":
+    if message is None or message.channel != "popover":
+        return None
+    if message.customer_id != customer_id and message.customer_id not in merged_ids(
+        session, customer_id=customer_id
+    ):
         return None
     return message if message.status == "sent" else None
 

@@ -12,10 +12,10 @@ from sqlmodel import select
 from journeys.api.app import create_app
 from journeys.channels.templates import Popover
 from journeys.config.settings import Settings
-from journeys.store.customers import link_identity, upsert_traits
+from journeys.store.customers import link_identity, merge_customers, upsert_traits
 from journeys.store.db import session_scope
 from journeys.store.models import Message
-from journeys.store.popovers import claim_popover, withdraw_popovers
+from journeys.store.popovers import claim_popover, served_popover, withdraw_popovers
 from tests.helpers.api import basic
 
 KEY = "site-key"
@@ -224,3 +224,30 @@ async def test_a_run_cut_short_withdraws_only_its_own_waiting_popovers(database_
     with session_scope(database_url) as session:  # an exit-intent page asking to show it
         why_not = claim_popover(session, customer_id="u1", key=f"{run}:popover:1", max_per_day=5)
     assert why_not == f"no longer shown: {reason}"
+
+
+async def test_a_visitor_who_signs_in_between_two_pages_gets_what_their_visit_queued(
+    database_url: str,
+) -> None:
+    """The cart popover was queued for the anonymous visit; the visitor signs in, the visit is
+    merged into the user, and the next page asks as the user: the popover is theirs."""
+    settings = Settings(database_url=database_url, write_keys=[KEY], popovers_per_day=5)
+    visit = "anon-v1"
+    queue(database_url, "journey-cart_recovery-anon-v1-1:popover:1", visit, "cart_recovery_popover")
+    queue(database_url, "journey-welcome-someone-1:hello:1", "someone", "welcome_popover")
+    with session_scope(database_url) as session:
+        upsert_traits(session, customer_id="u1", traits={})
+        upsert_traits(session, customer_id=visit, traits={})
+    with session_scope(database_url) as session:
+        merge_customers(session, source_id=visit, target_id="u1")
+    shown = await get(settings, "userId=u1")
+    assert [p["popover_id"] for p in shown.json()] == ["journey-cart_recovery-anon-v1-1:popover:1"]
+    assert (await get(settings, "userId=u1")).json() == []  # served once, as ever
+    with session_scope(database_url) as session:
+        served = served_popover(
+            session, customer_id="u1", key="journey-cart_recovery-anon-v1-1:popover:1"
+        )
+        other = claim_popover(
+            session, customer_id="u1", key="journey-welcome-someone-1:hello:1", max_per_day=5
+        )
+    assert served is not None and other == "no such popover for this visitor"

@@ -101,14 +101,7 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
         "skipped": dict(sorted(skipped.items())),
         "failed": dict(sorted(failed.items())),
         "waiting": dict(sorted(waiting.items())),
-        "goals": {
-            "reached": len(to_goal),
-            "rate": round(len(to_goal) / len(entered), 4) if entered else None,
-            "hours_to_goal": {
-                "median": round(float(np.median(to_goal)), 1) if to_goal else None,
-                "p90": round(float(np.percentile(to_goal, 90)), 1) if to_goal else None,
-            },
-        },
+        "goals": _goals(spec, to_goal, len(entered)),
         "exits": dict(sorted(exits.items())),
         "completed": completed,
         "open": {"runs": sum(open_after.values()), "after_step": dict(sorted(open_after.items()))},
@@ -116,6 +109,23 @@ def build_report(backtest: Backtest, spec: JourneySpec, log: LogSummary) -> dict
             {"week": week, **{k: weekly[week][k] for k in ("entered", "reached_goal", "sent")}}
             for week in _weeks(backtest.start, backtest.end)
         ],
+    }
+
+
+def _goals(spec: JourneySpec, to_goal: list[float], entered: int) -> dict[str, Any]:
+    """The goal's figures; all null for a journey without a goal, which reached none because
+    it has none to reach (a rate of 0 read as a journey that failed)."""
+    if spec.goal is None:
+        return {"event": None, "reached": None, "rate": None,
+                "hours_to_goal": {"median": None, "p90": None}}  # fmt: skip
+    return {
+        "event": spec.goal.event,
+        "reached": len(to_goal),
+        "rate": round(len(to_goal) / entered, 4) if entered else None,
+        "hours_to_goal": {
+            "median": round(float(np.median(to_goal)), 1) if to_goal else None,
+            "p90": round(float(np.percentile(to_goal, 90)), 1) if to_goal else None,
+        },
     }
 
 

@@ -91,7 +91,7 @@ def report_labels(reports: list[dict[str, Any]]) -> list[str]:
 
 def _outcome(report: dict[str, Any], name: str) -> int:
     if name == "reached goal":
-        return int(report["goals"]["reached"])
+        return int(report["goals"]["reached"] or 0)  # none without a goal
     if name == "completed":
         return int(report["completed"])
     if name == "still open":
@@ -147,14 +147,17 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
     found += [(f"failed: {reason}", n) for reason, n in report["failed"].items()]
     found += [(f"waiting: {reason}", n) for reason, n in report["waiting"].items()]
     goals = report["goals"]
-    low, high = wilson(goals["reached"], report["entries"]["runs"])
-    found += [
-        ("goals reached", goals["reached"]),
-        ("goal rate", goals["rate"]),
-        ("goal rate, 95% interval", f"{low:.4g} – {high:.4g}"),
-        ("median hours to goal", goals["hours_to_goal"]["median"]),
-        ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
-    ]
+    if goals["reached"] is None:
+        found += [("goal", "none: the journey has no goal")]
+    else:
+        low, high = wilson(goals["reached"], report["entries"]["runs"])
+        found += [
+            ("goals reached", goals["reached"]),
+            ("goal rate", goals["rate"]),
+            ("goal rate, 95% interval", f"{low:.4g} – {high:.4g}"),
+            ("median hours to goal", goals["hours_to_goal"]["median"]),
+            ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
+        ]
     found += [(f"exited: {reason}", n) for reason, n in report["exits"].items()]
     found += [("completed", report["completed"]), ("still open", report["open"]["runs"])]
     found += [(f"open after {step}", n) for step, n in report["open"]["after_step"].items()]

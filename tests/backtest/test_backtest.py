@@ -97,6 +97,11 @@ def test_a_backtest_reports_each_send_skip_and_step_and_gives_the_same_json_twic
     assert report["messages"]["by_channel"] == {"email": 9, "push": 4}
     assert report["messages"]["by_step"]["nudge"] == {"push": 4}
     assert report["steps"][:3] == ["thanks", "settle_in", "tips"]  # the journey's order
+    # post_purchase has no goal: no figures of one, where a rate of 0 read as a failure
+    assert report["goals"] == {"event": None, "reached": None, "rate": None,
+                               "hours_to_goal": {"median": None, "p90": None}}  # fmt: skip
+    assert ("goal", "none: the journey has no goal") in rows(report)
+    assert not any(label.startswith("goal rate") for label, _ in rows(report))
     table = [label for label, _ in rows(report) if label.startswith("sent at")]  # not A to Z
     assert table == [f"sent at {s}" for s in ("thanks (email)", "tips (email)", "nudge (push)",
                                               "survey (email)")]  # fmt: skip
@@ -182,6 +187,8 @@ def test_a_visitors_path_before_signing_up_is_explained_at_its_simulated_times(t
     log.write_text("\n".join(calls) + "\n")
     done = backtest(JOURNEYS / "welcome.yaml", "--events", log, "--explain", "u7")
     assert done.returncode == 0, done.stderr
+    figures = done.stdout[: done.stdout.index("\nu7:")]
+    assert "goals reached" in figures and "goal rate, 95% interval" in figures  # Signed Up
     path = done.stdout[done.stdout.index("\nu7:") :].splitlines()
     assert (
         "2025-01-06 09:30  popover welcome_popover: queued (waiting for the customer's next"

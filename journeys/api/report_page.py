@@ -12,6 +12,7 @@ from journeys.kpis.reports import (
     Conversion,
     ExperimentResult,
     Funnel,
+    JourneyConversion,
     NpsReport,
     rate_text,
 )
@@ -19,7 +20,7 @@ from journeys.kpis.reports import (
 
 @dataclass(frozen=True)
 class PageData:
-    journeys: list[Conversion]
+    journeys: list[JourneyConversion]
     over_time: dict[str, list[Conversion]]  # journey -> per period
     experiments: dict[str, list[ExperimentResult]]  # journey -> experiment steps
     funnel: Funnel
@@ -105,6 +106,11 @@ def interval_chart(experiment: ExperimentResult) -> str:
 
 def _rate(c: Conversion) -> list[object]:
     return [c.entries, c.conversions, _pct(c.rate), f"{_pct(c.low)} – {_pct(c.high)}"]
+
+
+def _journey_rate(c: JourneyConversion) -> list[object]:
+    """A journey without a goal has no conversions to count: it says so."""
+    return [c.entries, "–", "no goal", "–"] if c.no_goal else _rate(c)
 
 
 def _experiments(data: PageData) -> str:
@@ -201,7 +207,7 @@ def render_page(data: PageData) -> str:
         "<h2>Journeys</h2>",
         table(
             ["journey", "entries", "conversions", "rate", "95% interval"],
-            [[c.key, *_rate(c)] for c in data.journeys],
+            [[c.key, *_journey_rate(c)] for c in data.journeys],
         ),  # fmt: skip
         f"<h2>Conversion over time (per {escape(data.period)} of entry)</h2>",
         line_chart("conversion", over_time, 0, 100, "%"),

@@ -146,12 +146,13 @@ def _text(action: str, doc: Any, one_customer: bool) -> str:
 
 def _journey(doc: dict[str, Any]) -> str:
     c = doc["conversion"]
-    parts = [
-        f"{doc['journey']}" + (f" v{doc['version']}" if doc["version"] else "")
-        + f": {c['entries']} entries, {c['conversions']} converted, {_pct(c['rate'])}"
-        f" [{_pct(c['low'])} - {_pct(c['high'])}]",
-        "Steps (runs that reached the step)\n" + _conversions("step", doc["steps"]),
-    ]  # fmt: skip
+    name = f"{doc['journey']}" + (f" v{doc['version']}" if doc["version"] else "")
+    # a journey without a goal: its runs cannot convert, so no "0 converted, 0.0%"
+    counted = _entries if doc["no_goal"] else _conversions
+    head = f"{name}: {c['entries']} entries, " + (
+        "no goal" if doc["no_goal"] else f"{c['conversions']} converted,"
+        f" {_pct(c['rate'])} [{_pct(c['low'])} - {_pct(c['high'])}]")  # fmt: skip
+    parts = [head, "Steps (runs that reached the step)\n" + counted("step", doc["steps"])]
     for experiment in doc["experiments"]:
         rows = [[v["name"], f"{v['weight']:g}", v["exposures"], v["conversions"], _pct(v["rate"]),
                  f"{_pct(v['low'])} - {_pct(v['high'])}", _pct(v["probability_best"])]
@@ -175,20 +176,28 @@ def _journey(doc: dict[str, Any]) -> str:
                                e["machine_opened"], e["machine_clicked"]]
                               for e in doc["engagement"]]))  # fmt: skip
     parts += [lift_text(doc[g]) for g in ("holdout", "global_control") if doc.get(g)]
-    parts.append("Segments (when the run entered)\n" + _conversions("segment", doc["segments"]))
-    parts.append(f"Per {doc['period']} of entry\n" + _conversions(doc["period"], doc["over_time"]))
+    parts.append("Segments (when the run entered)\n" + counted("segment", doc["segments"]))
+    parts.append(f"Per {doc['period']} of entry\n" + counted(doc["period"], doc["over_time"]))
     return "\n\n".join(parts)
 
 
 def _conversions(name: str, rows: Sequence[dict[str, Any]]) -> str:
     return table(
         [name, "entries", "conversions", "rate", "95% interval"],
-        [[r["key"], r["entries"], r["conversions"], *_rate(r)] for r in rows],
-    )
+        [[r["key"], r["entries"], "-" if r.get("no_goal") else r["conversions"], *_rate(r)]
+         for r in rows],
+    )  # fmt: skip
+
+
+def _entries(name: str, rows: Sequence[dict[str, Any]]) -> str:
+    return table([name, "entries"], [[r["key"], r["entries"]] for r in rows])
 
 
 def _rate(row: dict[str, Any]) -> list[str]:
-    """Rate and interval; none of nothing (a step no run reached)."""
+    """Rate and interval; none of nothing (a step no run reached), nor of a journey without a
+    goal."""
+    if row.get("no_goal"):
+        return ["no goal", "-"]
     if not row["entries"]:
         return ["-", "-"]
     return [_pct(row["rate"]), f"{_pct(row['low'])} - {_pct(row['high'])}"]

@@ -32,6 +32,13 @@ class Conversion:
     group: str = ""
 
 
+@dataclass(frozen=True)
+class JourneyConversion(Conversion):
+    """A journey's row: `no_goal` when its spec has no goal (its runs cannot convert)."""
+
+    no_goal: bool = False
+
+
 def conversion(key: str, entries: int, conversions: int, group: str = "") -> Conversion:
     low, high = wilson(conversions, entries)
     rate = conversions / entries if entries else 0.0

@@ -219,6 +219,21 @@ def spec_steps(session: Session, *, journey: str, version: int | None = None) ->
     return list(steps)
 
 
+def goalless_journeys(session: Session, *, version: int | None = None) -> set[str]:
+    """The journeys none of whose published versions (or the one version asked for) has a
+    goal: their runs cannot convert, and a conversion rate of 0 would read as a failure."""
+    query = select_rows(col(JourneyVersion.name), col(JourneyVersion.spec))
+    if version is not None:
+        query = query.where(col(JourneyVersion.version) == version)
+    with_goal: set[str] = set()
+    names: set[str] = set()
+    for name, spec in session.execute(query):
+        names.add(name)
+        if spec.get("goal"):
+            with_goal.add(name)
+    return names - with_goal
+
+
 def conversion_by_segment(session: Session, *, runs: RunFilter) -> list[Counts]:
     """Per segment the customer was in when the run entered (entered_at <= entry < exited_at,
     or still in): runs and conversions."""

@@ -32,10 +32,15 @@ class JourneyReport:
     engagement: list[reports.Engagement] = field(default_factory=list)
     holdout: reports.Lift | None = None  # when a counted version holds entrants out
     global_control: reports.Lift | None = None  # when JOURNEYS_GLOBAL_CONTROL is set
+    no_goal: bool = False  # its spec has no goal: conversions are not a figure of it
 
 
-def journeys_report(session: Session, *, runs: RunFilter) -> list[reports.Conversion]:
-    return reports.conversions(kpis.conversion_by_journey(session, runs=runs))
+def journeys_report(session: Session, *, runs: RunFilter) -> list[reports.JourneyConversion]:
+    goalless = kpis.goalless_journeys(session, version=runs.version)
+    return [
+        reports.JourneyConversion(**vars(row), no_goal=row.key in goalless)
+        for row in reports.conversions(kpis.conversion_by_journey(session, runs=runs))
+    ]
 
 
 class UnknownVersion(LookupError):
@@ -81,6 +86,7 @@ def journey_report(
             ).items()
         ],
         **held_groups(session, name=name, runs=runs, global_control=global_control),
+        no_goal=name in kpis.goalless_journeys(session, version=runs.version),
     )
 
 

@@ -94,10 +94,11 @@ async def test_basic_does_not_open_the_other_admin_endpoints(http: httpx.AsyncCl
 
 async def test_journey_reports(http: httpx.AsyncClient) -> None:
     r = await http.get("/v1/reports/journeys", headers=BEARER)
-    assert [(j["key"], j["entries"], j["conversions"]) for j in r.json()] == [
-        ("cart", 7, 4),
-        ("welcome", 1, 0),
+    assert [(j["key"], j["entries"], j["conversions"], j["no_goal"]) for j in r.json()] == [
+        ("cart", 7, 4, False),
+        ("welcome", 1, 0, True),  # its spec has no goal: its rate is no figure of it
     ]
+    assert (await http.get("/v1/reports/journeys/welcome", headers=BEARER)).json()["no_goal"]
     r = await http.get("/v1/reports/journeys?from=2026-01-12&to=2026-01-19", headers=BEARER)
     assert [(j["key"], j["entries"], j["conversions"]) for j in r.json()] == [("cart", 4, 2)]
     r = await http.get("/v1/reports/journeys/cart?version=1&period=day", headers=BEARER)
@@ -171,6 +172,7 @@ async def test_the_page_has_every_chart(http: httpx.AsyncClient) -> None:
         assert f'data-chart="{chart}"' in page
     assert "<script src" not in page and "http" not in page.split("<body>")[1]  # nothing fetched
     assert r.headers["cache-control"] == "no-store"
+    assert "<td>welcome</td><td>1</td><td>–</td><td>no goal</td>" in page  # not "0.0%"
 
 
 # -- the page in a real browser --------------------------------------------------------------

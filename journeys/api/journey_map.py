@@ -137,7 +137,8 @@ def step_rows(spec: JourneySpec, counts: MapCounts, now: dict[str, int] | None) 
     for step in spec.steps:
         ended = counts.ended.get(step.id, Counter())
         runs = counts.reached.get(step.id, 0)
-        conversion = rate_text(counts.converted_after[step.id], runs)
+        # a spec without a goal: its runs cannot reach one (not "0.0%")
+        conversion = rate_text(counts.converted_after[step.id], runs) if spec.goal else "no goal"
         rows.append([
             step.id, step.kind, "–" if now is None else now.get(step.id, 0),
             counts.reached.get(step.id, 0),

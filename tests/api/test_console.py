@@ -16,7 +16,7 @@ import yaml
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.api.app import create_app
-from journeys.api.journey_map import layout
+from journeys.api.journey_map import layout, step_rows
 from journeys.config.settings import Settings
 from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope, upgrade_schema
@@ -42,6 +42,7 @@ MAPPED = JourneySpec.model_validate(
     yaml.safe_load("""
 name: mapped
 trigger: {event: Order Completed}
+goal: {event: Product Reviewed}
 steps:
   - {id: thanks, kind: send, channel: email, template: order_thanks}
   - {id: pause, kind: wait, duration: 1d}
@@ -109,6 +110,11 @@ def test_the_counts_follow_each_run_record_by_record(sqlite_url: str) -> None:
     )  # missing kinds are 0
     assert counts.engagement["vip"] == Counter({"sent": 1, "bounced": 1})
     assert counts.converted_after == {"thanks": 1, "pause": 1, "split": 1, "tips": 1}
+    rows = step_rows(MAPPED, counts, None)
+    assert rows[0][5] == "25.0% [4.6–69.9]"  # thanks: 1 of the 4 reached the goal later
+    # a spec without a goal: its runs cannot reach one, so no rate of 0 either
+    goalless = MAPPED.model_copy(update={"goal": None})
+    assert {row[5] for row in step_rows(goalless, counts, None)} == {"no goal"}
 
 
 def test_the_layout_puts_each_step_below_the_ones_leading_to_it() -> None:

@@ -1,5 +1,6 @@
 """The `journeys` command's answers to bad input: a message naming the problem, non-zero exit."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -90,7 +91,20 @@ def test_ctrl_c_while_the_commands_load_exits_quietly(tmp_path: Path) -> None:
         # SIGINT on ignored, and Python then leaves it ignored until a handler is set
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
-    time.sleep(0.3)
+    # past the interpreter's own start (a Ctrl-C inside `site` is Python's fatal error, not
+    # ours): by the child's CPU time, not the wall clock, which a loaded machine stretches
+    deadline = time.monotonic() + 30
+    while _cpu_seconds(child.pid) < 0.2 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     child.send_signal(signal.SIGINT)
     _, err = child.communicate(timeout=60)
     assert child.returncode == 130 and "Traceback" not in err, err
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User and system CPU a process has used, from /proc (0 once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -177,7 +177,8 @@ def page_data(session: Session, runs: RunFilter, period: Period) -> PageData:
         parts.append(f"version {runs.version}")
     return PageData(
         journeys=journeys,
-        over_time={d.journey: d.over_time for d in found},
+        # a journey without a goal has no conversion to draw (a flat 0% line would say it failed)
+        over_time={d.journey: d.over_time for d in found if not d.no_goal},
         experiments={d.journey: d.experiments for d in found if d.experiments},
         funnel=funnel_report(session, start=runs.start, end=runs.end),
         nps=nps_report(session, period=period, start=runs.start, end=runs.end),

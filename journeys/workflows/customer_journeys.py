@@ -117,7 +117,7 @@ class JourneyRouter:
         """Queue the event for the run in flight (or judge it for a held run), if the run can
         react to it. True when that ended a held run."""
         run = self.journeys.active.get(name)
-        if run is None or (run.listens is not None and event.key not in run.listens):
+        if run is None or not _reacts(run, event):
             return False
         if name in self.journeys.held:
             return self._hold_event(name, event)
@@ -127,7 +127,7 @@ class JourneyRouter:
     def listening(self, names: list[str], events: list[CustomerEvent]) -> bool:
         """Whether any of these runs reacts to any of these events."""
         runs = [self.journeys.active[name] for name in names if name in self.journeys.active]
-        return any(r.listens is None or e.key in r.listens for r in runs for e in events)
+        return any(_reacts(run, event) for run in runs for event in events)
 
     def catch_up(self, names: list[str], events: list[CustomerEvent]) -> bool:
         """Pass runs adopted from a merged customer the events this customer applied while the
@@ -348,3 +348,8 @@ class JourneyRouter:
         if run is not None and run.workflow_id == end.workflow_id:
             del self.journeys.active[end.name]
         self.journeys.last_ended[end.name] = end.at
+
+
+def _reacts(run: ActiveJourney, event: CustomerEvent) -> bool:
+    """Whether the run can react to the event (its goal, exits and waits name it)."""
+    return run.listens is None or event.key in run.listens

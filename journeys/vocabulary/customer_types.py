@@ -5,7 +5,7 @@ workflow, signal and activity takes one input object, so fields can be added lat
 breaking running histories.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -34,6 +34,7 @@ class ActiveJourney(BaseModel):
     workflow_id: str
     entered_at: datetime
     listens: list[str] | None = None  # the event keys passed on to the run; None: every event
+    listen_delays: dict[str, timedelta] = Field(default_factory=dict)  # ... not before then
 
 
 class HeldRun(BaseModel):

@@ -404,6 +404,36 @@ class JourneySpec(_Model):
             keys.add(self.goal.event)
         return sorted(keys)
 
+    def listen_delays(self) -> dict[str, timedelta]:
+        """The event keys a run cannot react to until some time after its entry, with that
+        time: keys only a `since: step` wait reads, the step a fixed wait or more into the
+        journey (welcome's product views before its 30-minute settle). The customer does not
+        pass the run such an event before then; the run would leave it aside anyway."""
+        reach = self._earliest_reach()
+        delays: dict[str, timedelta] = {}
+        for step in self.steps:
+            if isinstance(step, WaitForEvent) and step.id in reach:
+                soonest = reach[step.id] if step.since == "step" else timedelta(0)
+                delays[step.event] = min(delays.get(step.event, soonest), soonest)
+        for rule in [*self.exits, *([self.goal] if self.goal else [])]:
+            delays[rule.event] = timedelta(0)  # a goal or an exit counts from entry
+        return {key: delay for key, delay in sorted(delays.items()) if delay > timedelta(0)}
+
+    def _earliest_reach(self) -> dict[str, timedelta]:
+        """The soonest a run can be at each step it can reach, after entry: the `wait` steps'
+        durations on the quickest path (every other step counted as instant, so a lower
+        bound)."""
+        reach = {self.steps[0].id: timedelta(0)}
+        todo = [self.steps[0].id]
+        while todo:  # few steps: relax until nothing changes (Bellman-Ford)
+            step = self.step(todo.pop())
+            leave = reach[step.id] + (step.duration if isinstance(step, Wait) else timedelta(0))
+            for target in self.successors(step):
+                if target not in reach or leave < reach[target]:
+                    reach[target] = leave
+                    todo.append(target)
+        return reach
+
     def segments_named(self) -> list[tuple[str, str]]:
         """(where, segment) for every segment the spec names: its trigger, and string literals
         tested against `segments` in conditions (`"vip" in segments`)."""

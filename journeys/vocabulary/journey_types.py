@@ -22,6 +22,9 @@ class JourneyTrigger(BaseModel):
     paused: bool = False  # the whole journey is paused: new runs start paused
     # the event keys its runs react to once in flight (JourneySpec.events_awaited); None: all
     listens: list[str] | None = None
+    # of those, the keys it cannot react to until some time after entry
+    # (JourneySpec.listen_delays); absent from catalogs made before it: none delayed
+    listen_delays: dict[str, timedelta] = Field(default_factory=dict)
 
 
 class JourneyCatalog(BaseModel):

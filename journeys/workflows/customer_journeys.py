@@ -169,6 +169,7 @@ class JourneyRouter:
             workflow_id=workflow_id,
             entered_at=workflow.now(),
             listens=trigger.listens,
+            listen_delays=trigger.listen_delays,
         )
         spec = start.input.spec
         first = spec.steps[0] if spec else None
@@ -351,5 +352,9 @@ class JourneyRouter:
 
 
 def _reacts(run: ActiveJourney, event: CustomerEvent) -> bool:
-    """Whether the run can react to the event (its goal, exits and waits name it)."""
-    return run.listens is None or event.key in run.listens
+    """Whether the run can react to the event now: its goal, exits and waits name it, and it
+    can be at a wait that takes it (a `since: step` wait an hour in takes nothing sooner)."""
+    if run.listens is not None and event.key not in run.listens:
+        return False
+    delay = run.listen_delays.get(event.key)
+    return delay is None or workflow.now() >= run.entered_at + delay

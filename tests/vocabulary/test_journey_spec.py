@@ -1,5 +1,6 @@
 """Journey specs: every condition reads what it can evaluate where it stands, or is refused."""
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -75,3 +76,29 @@ def test_a_holdout_needs_a_goal_and_at_most_half_the_entrants() -> None:
     assert held.model_dump()["holdout"] == 0.1
     # a spec without one is stored as before: published specs keep their content hash
     assert "holdout" not in JourneySpec.model_validate(spec()).model_dump()
+
+
+def test_an_event_only_a_later_since_step_wait_reads_is_delayed_by_the_quickest_way_there() -> None:
+    """listen_delays: the customer holds back what a run cannot take yet. A `wait` counts its
+    duration, every other step none; the quickest path wins; a goal or an exit, or a wait
+    counting from entry, on the same event takes it from the start."""
+    browse = {"id": "browse", "kind": "wait_for_event", "event": "Product Viewed",
+              "timeout": "3d", "since": "step"}  # fmt: skip
+    steps = [
+        {"id": "split", "kind": "branch", "cases": [{"when": "True", "goto": "long"}]},
+        {"id": "short", "kind": "wait", "duration": "30m", "next": "browse"},
+        {"id": "long", "kind": "wait", "duration": "2h"},
+        browse,
+    ]
+    assert JourneySpec.model_validate(spec(steps=steps)).listen_delays() == {
+        "Product Viewed": timedelta(minutes=30)
+    }
+    assert JourneySpec.model_validate(spec(steps=steps[2:])).listen_delays() == {
+        "Product Viewed": timedelta(hours=2)
+    }
+    goal = {"event": "Product Viewed"}
+    assert JourneySpec.model_validate(spec(steps=steps, goal=goal)).listen_delays() == {}
+    from_entry = [*steps[:3], {**browse, "since": "entry"}]
+    assert JourneySpec.model_validate(spec(steps=from_entry)).listen_delays() == {}
+    first = [browse, {"id": "w", "kind": "wait", "duration": "1h", "next": "browse"}]
+    assert JourneySpec.model_validate(spec(steps=first)).listen_delays() == {}  # no delay

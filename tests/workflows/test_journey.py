@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
+from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
@@ -20,7 +21,7 @@ from journeys.store.journey_runs import customer_messages, journey_events
 from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import customer_workflow_id, journey_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
-from journeys.vocabulary.journey_types import TaskOutcome
+from journeys.vocabulary.journey_types import JOURNEY_EVENTS_SIGNAL, TaskOutcome
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import assign_variant
@@ -129,21 +130,27 @@ async def test_a_run_is_sent_only_the_events_it_reacts_to(
         await wait_for(client, cid, lambda s: s.events_total == 4)
         await skipping_env.sleep(timedelta(hours=2))  # the first wait over: the run starts
         result = await finished(skipping_env, run_id)
-        history = await client.get_workflow_handle(run_id).fetch_history()
-    passed = [
-        e.key
-        for item in history.events
-        if item.HasField("workflow_execution_signaled_event_attributes")
-        for batch in DATA_CONVERTER.payload_converter.from_payloads(
-            item.workflow_execution_signaled_event_attributes.input.payloads, [EventBatch]
-        )
-        for e in batch.events
-    ]
+        passed = await events_passed(client, run_id)
     # held through its first wait, the run was passed the awaited event it kept: it satisfied
     # the later `wait_for_event` at once
     assert passed == ["Product Viewed"]  # nothing the run cannot use
     assert [s.step for s in result.steps][-2:] == ["watch", "browsing"]
     assert result.outcome == "completed"
+
+
+async def events_passed(client: Client, run_id: str) -> list[str]:
+    """The keys of the events the customer passed the run, in its history."""
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    return [
+        e.key
+        for item in history.events
+        if item.HasField("workflow_execution_signaled_event_attributes")
+        and item.workflow_execution_signaled_event_attributes.signal_name == JOURNEY_EVENTS_SIGNAL
+        for batch in DATA_CONVERTER.payload_converter.from_payloads(
+            item.workflow_execution_signaled_event_attributes.input.payloads, [EventBatch]
+        )
+        for e in batch.events
+    ]
 
 
 async def test_a_run_started_by_its_customer_is_handed_its_spec(
@@ -197,8 +204,11 @@ async def test_a_wait_since_its_step_takes_only_what_arrives_once_the_run_is_the
     skipping_env: WorkflowEnvironment, settings: Settings
 ) -> None:
     """`since: step`: the product viewed during the delay is no reaction to the email; the one
-    viewed after it is."""
+    viewed after it is. The customer does not even pass the run the early one: its wait comes
+    an hour in at the soonest."""
     spec = CART.replace("    timeout: 1d\n", "    timeout: 1d\n    since: step\n")
+    parsed = JourneySpec.model_validate(yaml.safe_load(spec))
+    assert parsed.listen_delays() == {"Product Viewed": timedelta(hours=1)}
     client, catalog = skipping_env.client, publish(settings, spec)
     early, late = f"c-{uuid.uuid4()}", f"c-{uuid.uuid4()}"
     async with build_worker(client, settings):
@@ -210,8 +220,11 @@ async def test_a_wait_since_its_step_takes_only_what_arrives_once_the_run_is_the
         late_run = journey_workflow_id("cart_recovery", late, 1)
         await until_progress(client, late_run, lambda p: p.current_step == "watch")
         await send(client, settings, late, event("Product Viewed"), catalog=catalog)
-        ignored = await finished(skipping_env, journey_workflow_id("cart_recovery", early, 1))
+        early_run = journey_workflow_id("cart_recovery", early, 1)
+        ignored = await finished(skipping_env, early_run)
         taken = await finished(skipping_env, late_run)
+        assert await events_passed(client, early_run) == []
+        assert await events_passed(client, late_run) == ["Product Viewed"]
     assert [(s.step, s.result) for s in ignored.steps][2:4] == [
         ("watch", "timeout"),
         ("sms", "sms queued"),

@@ -11,6 +11,7 @@ import numpy as np
 
 from journeys.backtest.events import LogSummary
 from journeys.backtest.run import Backtest
+from journeys.charts.backtest import goal_rate_gap
 from journeys.store.backtest import ledger, run_records
 from journeys.store.customers import merged_ids
 from journeys.store.db import session_scope
@@ -144,8 +145,16 @@ def _weeks(start: datetime, end: datetime) -> list[str]:
 
 
 def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two versions side by side: both reports and b − a for every figure both have."""
-    return {"a": a, "b": b, "difference": _difference(a, b)}
+    """Two versions side by side: both reports and b − a for every figure both have; for the
+    goal rate also its 95% interval and p-value, so a gap that chance explains reads as one."""
+    difference = _difference(a, b)
+    gap = goal_rate_gap(a, b)
+    if gap is not None:
+        difference["goals"] |= {
+            "rate_interval": [round(gap.low, 4), round(gap.high, 4)],
+            "rate_p_value": None if gap.p_value is None else round(gap.p_value, 4),
+        }
+    return {"a": a, "b": b, "difference": difference}
 
 
 def _difference(a: Any, b: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 from journeys.charts import COLOURS, figure, page, table
 from journeys.kpis.experiments import wilson
+from journeys.kpis.reports import RateDifference, rate_difference
 
 OUTCOMES = ("reached goal", "completed", "still open")
 WEEKLY = (("entered", "entered"), ("reached_goal", "reached goal"), ("sent", "messages sent"))
@@ -100,20 +101,43 @@ def _outcome(report: dict[str, Any], name: str) -> int:
 
 
 def _table(reports: list[dict[str, Any]], labels: list[str]) -> str:
+    columns = [*labels, "b − a"] if len(reports) == 2 else labels
+    body = [[key, *(_cell(v) for v in cells)] for key, *cells in figure_rows(reports)]
+    return table(["", *columns], body)
+
+
+def figure_rows(reports: list[dict[str, Any]]) -> list[list[Any]]:
+    """Each figure of one report, or of two side by side with b − a (the terminal's table and
+    the page's). For two, the goal rate's difference gets its 95% interval and p-value: a
+    gap chance explains reads as one."""
     figures = [dict(rows(r)) for r in reports]
     keys = list(dict.fromkeys(k for f in figures for k in f))
-    columns = [*labels, "b − a"] if len(reports) == 2 else labels
     body = []
     for key in keys:
         cells = [f.get(key) for f in figures]
         if len(figures) == 2:
             cells.append(change(*cells))
-        body.append([key, *(_cell(v) for v in cells)])
-    return table(["", *columns], body)
+        body.append([key, *cells])
+    gap = goal_rate_gap(*reports) if len(reports) == 2 else None
+    if gap is not None:
+        interval = next(row for row in body if row[0] == "goal rate, 95% interval")
+        interval[3] = f"{gap.low:+.4f} – {gap.high:+.4f}"
+        p_value = "–" if gap.p_value is None else f"{gap.p_value:.2g}"
+        body.insert(body.index(interval) + 1, ["goal rate, p (no difference)", None, None, p_value])
+    return body
 
 
 def _cell(value: Any) -> str:
     return "–" if value is None else str(value)
+
+
+def goal_rate_gap(a: dict[str, Any], b: dict[str, Any]) -> RateDifference | None:
+    """b's goal rate minus a's, with its interval; None unless both have a goal and runs."""
+    if a["goals"]["reached"] is None or b["goals"]["reached"] is None:
+        return None
+    return rate_difference(
+        (b["entries"]["runs"], b["goals"]["reached"]), (a["entries"]["runs"], a["goals"]["reached"])
+    )
 
 
 def change(a: Any, b: Any) -> str | None:

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from journeys.channels.templates import load_templates
-from journeys.charts.backtest import change, render, report_labels, rows
+from journeys.charts.backtest import figure_rows, render, report_labels
 from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import WINDOW_UNITS, ConfigError, Settings
@@ -263,13 +263,9 @@ def _table(reports: list[dict[str, Any]]) -> str:
         + ("" if r["complete"] else " (stopped early)")
         for label, r in zip(report_labels(reports), reports, strict=True)
     )
-    if len(reports) == 1:
-        return title + "\n" + table(["", "figure"], [[k, _cell(v)] for k, v in rows(reports[0])])
-    a, b = (dict(rows(r)) for r in reports)
-    labels = list(dict.fromkeys([*a, *b]))
-    body = [[k, _cell(a.get(k)), _cell(b.get(k)), _cell(change(a.get(k), b.get(k)))]
-            for k in labels]  # fmt: skip
-    return title + "\n" + table(["", "a", "b", "b − a"], body)
+    columns = ["figure"] if len(reports) == 1 else ["a", "b", "b − a"]
+    body = [[key, *(_cell(v) for v in cells)] for key, *cells in figure_rows(reports)]
+    return title + "\n" + table(["", *columns], body)
 
 
 def _cell(value: Any) -> str:

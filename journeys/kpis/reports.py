@@ -125,30 +125,54 @@ def lift_text(doc: dict[str, Any]) -> str:
     return text
 
 
-def lift(group: str, treated: tuple[int, int], held: tuple[int, int]) -> Lift:
-    """From (entries, conversions) of each group; the comparison needs entries in both, the
-    ratio a conversion among the held."""
+@dataclass(frozen=True)
+class RateDifference:
+    """One rate minus another (conversions over entries of two independent groups), with its
+    95% interval (Newcombe's) and the two-sided p-value of "no difference" (score test)."""
+
+    difference: float
+    low: float
+    high: float
+    p_value: float | None  # None where the test is undefined (neither group converted...)
+
+
+def rate_difference(first: tuple[int, int], second: tuple[int, int]) -> RateDifference | None:
+    """`first`'s rate minus `second`'s, from (entries, conversions) of each; None unless both
+    have entries."""
     from statsmodels.stats.proportion import (
         confint_proportions_2indep,
         test_proportions_2indep,
     )
 
-    a, b = conversion("treated", *treated), conversion(group, *held)
-    if not (a.entries and b.entries):
-        return Lift(group, a, b, None, None, None, None, None, None, None)
-    counts = (a.conversions, a.entries, b.conversions, b.entries)
+    (entries_a, conversions_a), (entries_b, conversions_b) = first, second
+    if not (entries_a and entries_b):
+        return None
+    counts = (conversions_a, entries_a, conversions_b, entries_b)
     low, high = confint_proportions_2indep(*counts, method="newcomb", compare="diff")
     with np.errstate(divide="ignore", invalid="ignore"):  # it computes the ratio too
         p = float(test_proportions_2indep(*counts, method="score", compare="diff").pvalue)
-    p_value = None if np.isnan(p) else p
+    difference = conversions_a / entries_a - conversions_b / entries_b
+    return RateDifference(difference, float(low), float(high), None if np.isnan(p) else p)
+
+
+def lift(group: str, treated: tuple[int, int], held: tuple[int, int]) -> Lift:
+    """From (entries, conversions) of each group; the comparison needs entries in both, the
+    ratio a conversion among the held."""
+    from statsmodels.stats.proportion import confint_proportions_2indep
+
+    a, b = conversion("treated", *treated), conversion(group, *held)
+    gap = rate_difference(treated, held)
+    if gap is None:
+        return Lift(group, a, b, None, None, None, None, None, None, None)
     relative = relative_low = relative_high = None
     if b.conversions and a.conversions:
+        counts = (a.conversions, a.entries, b.conversions, b.entries)
         ratio_low, ratio_high = confint_proportions_2indep(*counts, method="log-adjusted",
                                                            compare="ratio")  # fmt: skip
         relative = a.rate / b.rate - 1
         relative_low, relative_high = float(ratio_low) - 1, float(ratio_high) - 1
-    return Lift(group, a, b, a.rate - b.rate, float(low), float(high), relative, relative_low,
-                relative_high, p_value)  # fmt: skip
+    return Lift(group, a, b, a.rate - b.rate, gap.low, gap.high, relative, relative_low,
+                relative_high, gap.p_value)  # fmt: skip
 
 
 @dataclass(frozen=True)

@@ -150,10 +150,12 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     difference = _difference(a, b)
     gap = goal_rate_gap(a, b)
     if gap is not None:
-        difference["goals"] |= {
-            "rate_interval": [round(gap.low, 4), round(gap.high, 4)],
-            "rate_p_value": None if gap.p_value is None else round(gap.p_value, 4),
-        }
+        difference.setdefault("goals", {}).update(
+            {
+                "rate_interval": [round(gap.low, 4), round(gap.high, 4)],
+                "rate_p_value": None if gap.p_value is None else round(gap.p_value, 4),
+            }
+        )
     return {"a": a, "b": b, "difference": difference}
 
 

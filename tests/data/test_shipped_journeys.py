@@ -24,7 +24,14 @@ from journeys.vocabulary.segment_types import SegmentRefreshInput
 from journeys.worker.main import build_worker
 from tests.helpers.bgnbd import insert_orders, simulate
 from tests.helpers.events import event, identify
-from tests.helpers.journeys import SHIPPED, finished, publish_shipped, send
+from tests.helpers.journeys import (
+    SHIPPED,
+    events_passed,
+    finished,
+    publish_shipped,
+    send,
+    until_progress,
+)
 from tests.helpers.temporal import until, wait_for
 
 
@@ -284,6 +291,34 @@ async def test_welcome_greets_once_and_emails_known_customers(
     # the run ended at its `exit` step, its end: the sign-up offer still waits for a page
     assert [(t, status) for t, status, _ in popovers(settings, anonymous, "welcome")] == [
         ("welcome_popover", "queued"), ("data_capture_offer", "queued"),
+    ]  # fmt: skip
+
+
+async def test_welcome_reminds_a_visitor_who_browses_after_the_offer_not_before(
+    skipping_env: WorkflowEnvironment, settings: Settings, catalog: int
+) -> None:
+    """The product views of the visit that brought the visitor are no answer to the sign-up
+    offer 30 minutes later: they stay with the customer (the run could not take them), and one
+    viewed once the run waits after the offer brings the reminder."""
+    client, cid = skipping_env.client, f"c-{uuid.uuid4()}"
+    run_id = journey_workflow_id("welcome", cid, 1)
+    page = CustomerEvent(message_id=str(uuid.uuid4()), type="page", name="Home",
+                         timestamp=datetime.now(UTC))  # fmt: skip
+    async with build_worker(client, settings):
+        await send(client, settings, cid, page, event("Product Viewed"), catalog=catalog)
+        await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
+        await wait_for(client, cid, lambda s: s.events_total == 3)
+        await skipping_env.sleep(timedelta(hours=1))  # settled; the offer queued
+        await until_progress(client, run_id, lambda p: p.current_step == "browsing")
+        await send(client, settings, cid, event("Product Viewed"), catalog=catalog)
+        done = await finished(skipping_env, run_id)
+        passed = await events_passed(client, run_id)
+    assert passed == ["Product Viewed"]  # the third view alone
+    assert [(s.step, s.result) for s in done.steps][-3:] == [
+        ("browsing", "event"), ("reminder", "popover queued"), ("done", "welcomed"),
+    ]  # fmt: skip
+    assert [t for t, _, _ in popovers(settings, cid, "welcome")] == [
+        "welcome_popover", "data_capture_offer", "data_capture_reminder",
     ]  # fmt: skip
 
 

@@ -16,14 +16,15 @@ from journeys.cli.segments import load_definition_files
 from journeys.cli.specs import load_spec_files
 from journeys.client import deliver
 from journeys.config.settings import Settings
+from journeys.config.temporal import DATA_CONVERTER
 from journeys.data import JOURNEYS
 from journeys.store.catalog import catalog_version
 from journeys.store.db import session_scope
 from journeys.store.journeys import publish_spec
 from journeys.store.segments import save_segment
-from journeys.vocabulary.events import CustomerEvent
+from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.journey_spec import JourneySpec
-from journeys.vocabulary.journey_types import JourneyProgress
+from journeys.vocabulary.journey_types import JOURNEY_EVENTS_SIGNAL, JourneyProgress
 from journeys.workflows.journey import JourneyWorkflow
 
 SHIPPED = JOURNEYS
@@ -129,6 +130,21 @@ async def until_progress(
             pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"{workflow_id}: progress never matched; last: {found}")
+
+
+async def events_passed(client: Client, run_id: str) -> list[str]:
+    """The keys of the events the customer passed the run, in its history."""
+    history = await client.get_workflow_handle(run_id).fetch_history()
+    return [
+        e.key
+        for item in history.events
+        if item.HasField("workflow_execution_signaled_event_attributes")
+        and item.workflow_execution_signaled_event_attributes.signal_name == JOURNEY_EVENTS_SIGNAL
+        for batch in DATA_CONVERTER.payload_converter.from_payloads(
+            item.workflow_execution_signaled_event_attributes.input.payloads, [EventBatch]
+        )
+        for e in batch.events
+    ]
 
 
 async def activities_asked(client: Client, workflow_id: str) -> list[str]:

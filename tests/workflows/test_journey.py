@@ -10,24 +10,23 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import yaml
-from temporalio.client import Client
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.config.settings import Settings
-from journeys.config.temporal import DATA_CONVERTER
 from journeys.store.db import session_scope
 from journeys.store.journey_runs import customer_messages, journey_events
-from journeys.vocabulary.events import CustomerEvent, EventBatch
+from journeys.vocabulary.events import CustomerEvent
 from journeys.vocabulary.ids import customer_workflow_id, journey_workflow_id
 from journeys.vocabulary.journey_spec import JourneySpec
-from journeys.vocabulary.journey_types import JOURNEY_EVENTS_SIGNAL, TaskOutcome
+from journeys.vocabulary.journey_types import TaskOutcome
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 from journeys.worker.main import build_worker
 from journeys.workflows.journey import assign_variant
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import (
     activities_asked,
+    events_passed,
     finished,
     progress,
     publish,
@@ -136,21 +135,6 @@ async def test_a_run_is_sent_only_the_events_it_reacts_to(
     assert passed == ["Product Viewed"]  # nothing the run cannot use
     assert [s.step for s in result.steps][-2:] == ["watch", "browsing"]
     assert result.outcome == "completed"
-
-
-async def events_passed(client: Client, run_id: str) -> list[str]:
-    """The keys of the events the customer passed the run, in its history."""
-    history = await client.get_workflow_handle(run_id).fetch_history()
-    return [
-        e.key
-        for item in history.events
-        if item.HasField("workflow_execution_signaled_event_attributes")
-        and item.workflow_execution_signaled_event_attributes.signal_name == JOURNEY_EVENTS_SIGNAL
-        for batch in DATA_CONVERTER.payload_converter.from_payloads(
-            item.workflow_execution_signaled_event_attributes.input.payloads, [EventBatch]
-        )
-        for e in batch.events
-    ]
 
 
 async def test_a_run_started_by_its_customer_is_handed_its_spec(

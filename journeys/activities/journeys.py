@@ -80,7 +80,7 @@ class JourneyActivities:
                 JourneyTrigger(
                     name=spec.name, version=number, trigger=spec.trigger, re_entry=spec.re_entry,
                     paused=spec.name in paused, listens=spec.events_awaited(),
-                    listen_delays=spec.listen_delays(),
+                    listen_delays=spec.listen_delays(), listen_limits=spec.listen_limits(),
                 )
                 for number, spec in active
             ]  # fmt: skip

@@ -35,6 +35,8 @@ class ActiveJourney(BaseModel):
     entered_at: datetime
     listens: list[str] | None = None  # the event keys passed on to the run; None: every event
     listen_delays: dict[str, timedelta] = Field(default_factory=dict)  # ... not before then
+    listen_limits: dict[str, int] = Field(default_factory=dict)  # ... no more of them than this
+    passed: dict[str, int] = Field(default_factory=dict)  # of those limited, how many so far
 
 
 class HeldRun(BaseModel):

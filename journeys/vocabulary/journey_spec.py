@@ -419,6 +419,41 @@ class JourneySpec(_Model):
             delays[rule.event] = timedelta(0)  # a goal or an exit counts from entry
         return {key: delay for key, delay in sorted(delays.items()) if delay > timedelta(0)}
 
+    def listen_limits(self) -> dict[str, int]:
+        """The event keys a run uses only so many of: each `wait_for_event` takes one event,
+        so where the waits on a key count from entry, take any event of it (no `where`, no
+        `correlate`) and sit in no loop, and neither the goal nor an exit names it, a run uses
+        at most as many as it has such waits (post_purchase's first app open, of a customer
+        who opens the app ten times a day). The customer passes it no more."""
+        waits: dict[str, list[WaitForEvent]] = {}
+        for step in self.steps:
+            if isinstance(step, WaitForEvent):
+                waits.setdefault(step.event, []).append(step)
+        named = {rule.event for rule in self.exits} | ({self.goal.event} if self.goal else set())
+        looping = self._in_loops()
+        return {
+            key: len(steps)
+            for key, steps in sorted(waits.items())
+            if key not in named
+            and all(s.since == "entry" and s.where is None and s.correlate is None
+                    and s.id not in looping for s in steps)
+        }  # fmt: skip
+
+    def _in_loops(self) -> set[str]:
+        """The ids of the steps a run can come back to."""
+        looping = set()
+        for step in self.steps:
+            seen, todo = set(), list(self.successors(step))
+            while todo:
+                current = todo.pop()
+                if current == step.id:
+                    looping.add(step.id)
+                    break
+                if current not in seen:
+                    seen.add(current)
+                    todo += self.successors(self.step(current))
+        return looping
+
     def _earliest_reach(self) -> dict[str, timedelta]:
         """The soonest a run can be at each step it can reach, after entry: the `wait` steps'
         durations on the quickest path (every other step counted as instant, so a lower

@@ -25,6 +25,8 @@ class JourneyTrigger(BaseModel):
     # of those, the keys it cannot react to until some time after entry
     # (JourneySpec.listen_delays); absent from catalogs made before it: none delayed
     listen_delays: dict[str, timedelta] = Field(default_factory=dict)
+    # and the keys it uses only so many of (JourneySpec.listen_limits); absent before it
+    listen_limits: dict[str, int] = Field(default_factory=dict)
 
 
 class JourneyCatalog(BaseModel):

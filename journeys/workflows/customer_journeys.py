@@ -119,6 +119,8 @@ class JourneyRouter:
         run = self.journeys.active.get(name)
         if run is None or not _reacts(run, event):
             return False
+        if event.key in run.listen_limits:
+            run.passed[event.key] = run.passed.get(event.key, 0) + 1
         if name in self.journeys.held:
             return self._hold_event(name, event)
         self.outbox.setdefault(run.workflow_id, []).append(event)
@@ -170,6 +172,7 @@ class JourneyRouter:
             entered_at=workflow.now(),
             listens=trigger.listens,
             listen_delays=trigger.listen_delays,
+            listen_limits=trigger.listen_limits,
         )
         spec = start.input.spec
         first = spec.steps[0] if spec else None
@@ -352,9 +355,13 @@ class JourneyRouter:
 
 
 def _reacts(run: ActiveJourney, event: CustomerEvent) -> bool:
-    """Whether the run can react to the event now: its goal, exits and waits name it, and it
-    can be at a wait that takes it (a `since: step` wait an hour in takes nothing sooner)."""
+    """Whether the run can react to the event now: its goal, exits and waits name it, it can
+    be at a wait that takes it (a `since: step` wait an hour in takes nothing sooner), and it
+    has not had as many as its waits can take."""
     if run.listens is not None and event.key not in run.listens:
+        return False
+    limit = run.listen_limits.get(event.key)
+    if limit is not None and run.passed.get(event.key, 0) >= limit:
         return False
     delay = run.listen_delays.get(event.key)
     return delay is None or workflow.now() >= run.entered_at + delay

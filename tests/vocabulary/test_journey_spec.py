@@ -102,3 +102,27 @@ def test_an_event_only_a_later_since_step_wait_reads_is_delayed_by_the_quickest_
     assert JourneySpec.model_validate(spec(steps=from_entry)).listen_delays() == {}
     first = [browse, {"id": "w", "kind": "wait", "duration": "1h", "next": "browse"}]
     assert JourneySpec.model_validate(spec(steps=first)).listen_delays() == {}  # no delay
+
+
+def test_an_event_only_waits_from_entry_take_is_passed_once_for_each_such_wait() -> None:
+    """listen_limits: each `wait_for_event` takes one event, so the customer passes a run no
+    more of a key than it has waits on it; not where a goal or an exit names the key, a wait
+    tests the event (`where`, `correlate`) or counts from its step, or sits in a loop."""
+    first_use = {"id": "first_use", "kind": "wait_for_event", "event": "Application Opened",
+                 "timeout": "3d"}  # fmt: skip
+    again = {**first_use, "id": "again"}
+    assert JourneySpec.model_validate(spec(steps=[first_use])).listen_limits() == {
+        "Application Opened": 1
+    }
+    assert JourneySpec.model_validate(spec(steps=[first_use, again])).listen_limits() == {
+        "Application Opened": 2
+    }
+    goal = {"event": "Application Opened"}
+    assert JourneySpec.model_validate(spec(steps=[first_use], goal=goal)).listen_limits() == {}
+    tested = {**first_use, "where": "properties.screen == 'home'"}
+    assert JourneySpec.model_validate(spec(steps=[tested])).listen_limits() == {}
+    stepwise = {**first_use, "since": "step"}
+    assert JourneySpec.model_validate(spec(steps=[stepwise])).listen_limits() == {}
+    loop = [{**first_use, "on_event": "pause"},
+            {"id": "pause", "kind": "wait", "duration": "1d", "next": "first_use"}]  # fmt: skip
+    assert JourneySpec.model_validate(spec(steps=loop)).listen_limits() == {}

@@ -33,6 +33,7 @@ RECOMMENDERS: tuple[str, ...] = get_args(Recommender)
 # The kinds this version's JourneyWorkflow runs; publishing refuses any other.
 RUNNABLE_KINDS = ("wait", "wait_until", "wait_for_event", "branch", "send", "experiment",
                   "human_task", "update_profile", "recommend", "decide", "exit")  # fmt: skip
+EVENTS_KEPT = 100  # events a run keeps for its later `wait_for_event` steps (the latest)
 _DURATION = re.compile(r"^\s*(\d+)\s*(s|m|h|d|w)\s*$")
 _DURATION_SCHEMA = {
     "type": "string",
@@ -424,20 +425,25 @@ class JourneySpec(_Model):
         so where the waits on a key count from entry, take any event of it (no `where`, no
         `correlate`) and sit in no loop, and neither the goal nor an exit names it, a run uses
         at most as many as it has such waits (post_purchase's first app open, of a customer
-        who opens the app ten times a day). The customer passes it no more."""
+        who opens the app ten times a day). The customer passes it no more. Only where every
+        key the waits read is limited, within what a run keeps: a run keeps the latest
+        EVENTS_KEPT events, and others arriving could push out the one a limit let through."""
         waits: dict[str, list[WaitForEvent]] = {}
         for step in self.steps:
             if isinstance(step, WaitForEvent):
                 waits.setdefault(step.event, []).append(step)
         named = {rule.event for rule in self.exits} | ({self.goal.event} if self.goal else set())
         looping = self._in_loops()
-        return {
+        limits = {
             key: len(steps)
             for key, steps in sorted(waits.items())
             if key not in named
             and all(s.since == "entry" and s.where is None and s.correlate is None
                     and s.id not in looping for s in steps)
         }  # fmt: skip
+        if len(limits) < len(waits) or sum(limits.values()) > EVENTS_KEPT:
+            return {}
+        return limits
 
     def _in_loops(self) -> set[str]:
         """The ids of the steps a run can come back to."""

@@ -107,7 +107,8 @@ def test_an_event_only_a_later_since_step_wait_reads_is_delayed_by_the_quickest_
 def test_an_event_only_waits_from_entry_take_is_passed_once_for_each_such_wait() -> None:
     """listen_limits: each `wait_for_event` takes one event, so the customer passes a run no
     more of a key than it has waits on it; not where a goal or an exit names the key, a wait
-    tests the event (`where`, `correlate`) or counts from its step, or sits in a loop."""
+    tests the event (`where`, `correlate`) or counts from its step, or sits in a loop; nor where
+    another wait's key is not limited."""
     first_use = {"id": "first_use", "kind": "wait_for_event", "event": "Application Opened",
                  "timeout": "3d"}  # fmt: skip
     again = {**first_use, "id": "again"}
@@ -126,3 +127,8 @@ def test_an_event_only_waits_from_entry_take_is_passed_once_for_each_such_wait()
     loop = [{**first_use, "on_event": "pause"},
             {"id": "pause", "kind": "wait", "duration": "1d", "next": "first_use"}]  # fmt: skip
     assert JourneySpec.model_validate(spec(steps=loop)).listen_limits() == {}
+    # another wait, on product views with a condition, is not limited: a run keeps the latest
+    # hundred events, and a hundred views could push out the one app open passed
+    browse = {"id": "browse", "kind": "wait_for_event", "event": "Product Viewed",
+              "timeout": "3d", "where": "properties.price > 100"}  # fmt: skip
+    assert JourneySpec.model_validate(spec(steps=[first_use, browse])).listen_limits() == {}

@@ -22,7 +22,12 @@ with workflow.unsafe.imports_passed_through():
     )
     from journeys.vocabulary.events import CustomerEvent
     from journeys.vocabulary.goals import event_context, event_matches, goal_or_exit
-    from journeys.vocabulary.journey_spec import EventMatch, JourneySpec, WaitForEvent
+    from journeys.vocabulary.journey_spec import (
+        EVENTS_KEPT,
+        EventMatch,
+        JourneySpec,
+        WaitForEvent,
+    )
     from journeys.vocabulary.journey_types import (
         CustomerProfile,
         DeliveryPolicy,
@@ -44,7 +49,6 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 PAUSE_CHECK = timedelta(minutes=10)  # a journey-wide pause: how often the run asks the store
 
 
-EVENTS_KEPT = 100  # events a run keeps for its later `wait_for_event` steps (the latest)
 RECEIVED_KEPT = 500  # message ids a run remembers, so an event passed twice counts once
 STEPS_KEPT = 100  # the latest steps in `progress` (the store records every one)
 

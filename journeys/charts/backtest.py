@@ -11,6 +11,7 @@ from journeys.charts import COLOURS, figure, page, table
 from journeys.kpis.experiments import wilson
 from journeys.kpis.reports import RateDifference, rate_difference
 
+GOAL_INTERVAL = "goal rate, 95% interval"  # a row of the table; for two, b − a's interval too
 OUTCOMES = ("reached goal", "completed", "still open")
 WEEKLY = (("entered", "entered"), ("reached_goal", "reached goal"), ("sent", "messages sent"))
 
@@ -120,7 +121,7 @@ def figure_rows(reports: list[dict[str, Any]]) -> list[list[Any]]:
         body.append([key, *cells])
     gap = goal_rate_gap(*reports) if len(reports) == 2 else None
     if gap is not None:
-        interval = next(row for row in body if row[0] == "goal rate, 95% interval")
+        interval = next(row for row in body if row[0] == GOAL_INTERVAL)
         interval[3] = f"{gap.low:+.4f} – {gap.high:+.4f}"
         p_value = "–" if gap.p_value is None else f"{gap.p_value:.2g}"
         body.insert(body.index(interval) + 1, ["goal rate, p (no difference)", None, None, p_value])
@@ -178,7 +179,7 @@ def rows(report: dict[str, Any]) -> list[tuple[str, Any]]:
         found += [
             ("goals reached", goals["reached"]),
             ("goal rate", goals["rate"]),
-            ("goal rate, 95% interval", f"{low:.4g} – {high:.4g}"),
+            (GOAL_INTERVAL, f"{low:.4g} – {high:.4g}"),
             ("median hours to goal", goals["hours_to_goal"]["median"]),
             ("p90 hours to goal", goals["hours_to_goal"]["p90"]),
         ]

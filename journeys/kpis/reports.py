@@ -171,7 +171,7 @@ def lift(group: str, treated: tuple[int, int], held: tuple[int, int]) -> Lift:
                                                            compare="ratio")  # fmt: skip
         relative = a.rate / b.rate - 1
         relative_low, relative_high = float(ratio_low) - 1, float(ratio_high) - 1
-    return Lift(group, a, b, a.rate - b.rate, gap.low, gap.high, relative, relative_low,
+    return Lift(group, a, b, gap.difference, gap.low, gap.high, relative, relative_low,
                 relative_high, gap.p_value)  # fmt: skip
 
 

@@ -398,12 +398,12 @@ class JourneySpec(_Model):
     def events_awaited(self) -> list[str]:
         """The event keys a run in flight reacts to: its goal, its exits and its
         `wait_for_event` steps. The customer passes a run only these."""
-        keys = {rule.event for rule in self.exits} | {
-            step.event for step in self.steps if isinstance(step, WaitForEvent)
-        }
-        if self.goal:
-            keys.add(self.goal.event)
-        return sorted(keys)
+        waited = {step.event for step in self.steps if isinstance(step, WaitForEvent)}
+        return sorted(self._ruled() | waited)
+
+    def _ruled(self) -> set[str]:
+        """The event keys the goal and the exits name: a run takes them from its entry on."""
+        return {rule.event for rule in [*self.exits, *([self.goal] if self.goal else [])]}
 
     def listen_delays(self) -> dict[str, timedelta]:
         """The event keys a run cannot react to until some time after its entry, with that
@@ -416,8 +416,8 @@ class JourneySpec(_Model):
             if isinstance(step, WaitForEvent) and step.id in reach:
                 soonest = reach[step.id] if step.since == "step" else timedelta(0)
                 delays[step.event] = min(delays.get(step.event, soonest), soonest)
-        for rule in [*self.exits, *([self.goal] if self.goal else [])]:
-            delays[rule.event] = timedelta(0)  # a goal or an exit counts from entry
+        for key in self._ruled():
+            delays[key] = timedelta(0)  # a goal or an exit counts from entry
         return {key: delay for key, delay in sorted(delays.items()) if delay > timedelta(0)}
 
     def listen_limits(self) -> dict[str, int]:
@@ -432,7 +432,7 @@ class JourneySpec(_Model):
         for step in self.steps:
             if isinstance(step, WaitForEvent):
                 waits.setdefault(step.event, []).append(step)
-        named = {rule.event for rule in self.exits} | ({self.goal.event} if self.goal else set())
+        named = self._ruled()
         looping = self._in_loops()
         limits = {
             key: len(steps)
@@ -466,7 +466,7 @@ class JourneySpec(_Model):
         bound)."""
         reach = {self.steps[0].id: timedelta(0)}
         todo = [self.steps[0].id]
-        while todo:  # few steps: relax until nothing changes (Bellman-Ford)
+        while todo:  # few steps: relax until no step is reached sooner
             step = self.step(todo.pop())
             leave = reach[step.id] + (step.duration if isinstance(step, Wait) else timedelta(0))
             for target in self.successors(step):

@@ -21,6 +21,7 @@ from journeys.vocabulary.customer_types import (
 )
 from journeys.vocabulary.events import CustomerEvent, EventBatch
 from journeys.vocabulary.ids import customer_workflow_id
+from journeys.vocabulary.patches import PATHS
 
 METADATA_QUERY = "__temporal_workflow_metadata"  # what the Temporal UI asks a workflow
 RPC_TIMEOUT = timedelta(seconds=10)  # past this the API answers 503 and the client retries
@@ -38,7 +39,7 @@ async def deliver(
     durably accepted the signal (raises otherwise)."""
     await client.start_workflow(
         CUSTOMER_WORKFLOW,
-        CustomerInput(customer_id=customer_id),
+        CustomerInput(customer_id=customer_id, paths=PATHS),
         id=customer_workflow_id(customer_id),
         task_queue=task_queue,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -124,6 +124,8 @@ class CustomerInput(BaseModel):
     # 5,000 (measured), and a replay after a restart is five times shorter. A running customer
     # keeps the threshold it started with (its continue-as-new carries it).
     continue_as_new_after: int = 1000
+    # the patches taken without asking (vocabulary.patches.PATHS); 0 in inputs written before
+    paths: int = 0
 
 
 class MergeIntoInput(BaseModel):

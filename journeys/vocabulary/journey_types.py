@@ -74,6 +74,8 @@ class JourneyInput(BaseModel):
     held_out: bool | None = None
     # store work in local activities (a backtest's runs): set by the customer that starts it
     local_activities: bool = False
+    # the patches taken without asking (vocabulary.patches.PATHS); 0 in inputs written before
+    paths: int = 0
 
     def record(
         self,

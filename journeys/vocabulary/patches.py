@@ -9,6 +9,14 @@ docs/versioning.md.
 from dataclasses import dataclass
 from typing import Literal
 
+# What a workflow this build starts takes without asking `workflow.patched`: 1 = every patch
+# below. Its starter writes the number in the input (`CustomerInput.paths`,
+# `JourneyInput.paths`), so a new run records no marker and no TemporalChangeVersion upsert (two
+# history events a patch asked). An input written before has 0: its run asks its patches and
+# replays through the markers it recorded. A later patch is asked as usual until a new number
+# folds it in (docs/versioning.md, "Patches an input decides").
+PATHS = 1
+
 Stage = Literal["patched", "deprecated"]  # removed patches leave the list
 WorkflowType = Literal[
     "CustomerWorkflow",

@@ -52,6 +52,7 @@ with workflow.unsafe.imports_passed_through():
         RunStart,
     )
     from journeys.vocabulary.lifecycle import merge_states, next_stage
+    from journeys.vocabulary.patches import PATHS
     from journeys.vocabulary.segment_types import (
         SEGMENT_ENTERED,
         SEGMENT_EXITED,
@@ -85,6 +86,7 @@ class CustomerWorkflow:
     @workflow.init
     def __init__(self, input: CustomerInput) -> None:
         self.state = input.state or CustomerState(customer_id=input.customer_id)
+        self.paths = input.paths  # >= 1: the patches below are taken without asking
         self.pending: deque[CustomerEvent] = deque()
         self.merges: deque[MergeInput] = deque()
         self.merge_requests: deque[MergeIntoInput] = deque()
@@ -170,7 +172,7 @@ class CustomerWorkflow:
     @workflow.run
     async def run(self, input: CustomerInput) -> CustomerState:
         # decided before any activity: a run started before the patch keeps local activities
-        local = not workflow.patched(NO_LOCAL_ACTIVITIES)
+        local = self.paths < 1 and not workflow.patched(NO_LOCAL_ACTIVITIES)
         # a regular activity, not a local one: a local activity's result can land in a later
         # task than its marker, and replay then fails (docs/versioning.md, "a real case")
         setup = await BEGIN_CUSTOMER_RUN.run(
@@ -224,6 +226,7 @@ class CustomerWorkflow:
                         state=self.state,
                         pending=carried,
                         continue_as_new_after=input.continue_as_new_after,
+                        paths=PATHS,  # a new history, on this build or a newer one
                     ),
                     initial_versioning_behavior=_upgrade_at_continue_as_new(),
                 )
@@ -483,7 +486,7 @@ class CustomerWorkflow:
         applied = self.merging.pop(merge.source_customer_id, [])
         if (
             self.router.listening(arrived, applied)
-            and workflow.patched(MERGE_CATCHES_UP_RUNS)
+            and (self.paths >= 1 or workflow.patched(MERGE_CATCHES_UP_RUNS))
             and self.router.catch_up(arrived, applied)
         ):
             self.attributes_due = True

@@ -47,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
         RunEvents,
         RunStart,
     )
+    from journeys.vocabulary.patches import PATHS
     from journeys.vocabulary.triggers import entry_refusal, refusal_kind, trigger_matches
     from journeys.workflows.journey import JourneyWorkflow
 
@@ -159,6 +160,7 @@ class JourneyRouter:
                 paused=trigger.paused,
                 delivery=self.delivery,
                 local_activities=self.local_activities,
+                paths=PATHS,
                 spec=self.specs.get(name),  # the catalog's, of this very version
             ),
             task_queue=info.task_queue,

@@ -43,6 +43,7 @@ with workflow.unsafe.imports_passed_through():
         StepRecord,
         TaskOutcome,
     )
+    from journeys.vocabulary.patches import PATHS
     from journeys.workflows.history import history_is_long
     from journeys.workflows.steps.decide import Decisions
     from journeys.workflows.steps.human_tasks import HumanTasks
@@ -136,7 +137,7 @@ class JourneyWorkflow:
     @workflow.run
     async def run(self, input: JourneyInput) -> JourneyProgress:
         journey = self.journey
-        if workflow.patched(SENDS_AND_STORE_WORK):
+        if input.paths >= 1 or workflow.patched(SENDS_AND_STORE_WORK):
             self.sends.in_one_activity, journey.local_activities = True, input.local_activities
         else:  # a run started before v4, with the marker(s) it recorded then
             self.sends.in_one_activity = workflow.patched(SEND_IN_ONE_ACTIVITY)
@@ -201,7 +202,7 @@ class JourneyWorkflow:
         carry = journey.carry(step_id, self.sends.policy, self.sends.products)
         workflow.continue_as_new(
             journey.input.model_copy(
-                update={"resume": carry, "spec": journey.spec, "paused": False}
+                update={"resume": carry, "spec": journey.spec, "paused": False, "paths": PATHS}
             )
         )
 

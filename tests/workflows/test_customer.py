@@ -4,9 +4,11 @@ import asyncio
 import json
 import uuid
 from datetime import datetime, timedelta
+from typing import Any
 
 import pytest
 from sqlmodel import select
+from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from journeys.client import deliver
@@ -71,8 +73,10 @@ async def test_stages_follow_the_buy_own_advocate_path_and_back(
         ]
         assert state.event_counts["Order Completed"] == 2
         await wait_for_attribute(client, customer_workflow_id(cid), sa.LIFECYCLE_STAGE, "loyalty")
-        desc = await client.get_workflow_handle(customer_workflow_id(cid)).describe()
+        handle = client.get_workflow_handle(customer_workflow_id(cid))
+        desc = await handle.describe()
         assert desc.typed_search_attributes.get(sa.CUSTOMER_ID) == cid
+        assert await patch_markers(handle) == []  # started by `deliver`: its patches unasked
     with session_scope(settings.database_url) as session:
         orders = sorted(
             o.order_id for o in session.exec(select(Order).where(Order.customer_id == cid))
@@ -223,7 +227,7 @@ async def test_continue_as_new_carries_state_dedup_and_unapplied_events(
     cid = f"c-{uuid.uuid4()}"
     first = track("Order Completed", order_id="o-can")
     async with build_worker(client, settings):
-        await client.start_workflow(
+        started = await client.start_workflow(  # as before `paths`: it asks its patches
             CustomerWorkflow.run,
             CustomerInput(customer_id=cid, continue_as_new_after=40),
             id=customer_workflow_id(cid),
@@ -243,6 +247,20 @@ async def test_continue_as_new_carries_state_dedup_and_unapplied_events(
         assert state.events_total == 121
         assert state.event_counts == {"Order Completed": 1, "Product Viewed": 120}
         assert state.stage == Stage.ONBOARDING
+        first_run = client.get_workflow_handle(started.id, run_id=started.result_run_id)
+        # the first run recorded its patch; the runs this build continued as new take it unasked
+        assert await patch_markers(first_run) == ["no_local_activities"]
+        assert await patch_markers(handle) == []
+
+
+async def patch_markers(handle: WorkflowHandle[Any, Any]) -> list[str]:
+    """The patches a run's history recorded."""
+    history = await handle.fetch_history()
+    return [
+        json.loads(e.marker_recorded_event_attributes.details["patch-data"].payloads[0].data)["id"]
+        for e in history.events
+        if e.HasField("marker_recorded_event_attributes")
+    ]
 
 
 async def test_merge_from_a_customer_that_never_existed_is_harmless(

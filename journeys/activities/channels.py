@@ -36,13 +36,18 @@ from journeys.store.journey_runs import (
     record_journey_events,
 )
 from journeys.store.ledger import SETTLED, give_up, ledger_entry, mark, settle
+from journeys.store.models import JourneyEvent
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY, GIVE_UP_MESSAGE
+from journeys.vocabulary.goals import branch_case, branch_context, branch_detail, first_case
 from journeys.vocabulary.holdouts import (
     GLOBAL_CONTROL_REASON,
     HOLDOUT_REASON,
     in_global_control,
 )
 from journeys.vocabulary.journey_types import (
+    BranchAhead,
+    BranchTaken,
+    CustomerProfile,
     DeliveryPolicy,
     DeliveryResult,
     GiveUpInput,
@@ -92,6 +97,8 @@ class ChannelActivities:
         if input.profile_wanted and result.status != "held":
             with session_scope(self.settings.database_url) as session:
                 result.profile = customer_profile(session, customer_id=input.customer_id)
+                if input.branch is not None and result.recorded:  # the step's last send
+                    result.branch = _take_branch(session, input.branch, result.profile)
         return result
 
     @activity.defn(name=GIVE_UP_MESSAGE.name)
@@ -272,6 +279,19 @@ class ChannelActivities:
                        at=self.clock(input))  # fmt: skip
         MESSAGES.labels(channel=entry.channel, outcome=status).inc()
         return _with_step_record(session, input, DeliveryResult(status=status, reason=reason))
+
+
+def _take_branch(session: Session, branch: BranchAhead, profile: CustomerProfile) -> BranchTaken:
+    """The branch after the send, decided on the profile the send just read, with its record:
+    a run that waits next has nothing left to write first. A retried activity keeps what the
+    first attempt decided (the record holds the run's seq)."""
+    case = first_case(branch.conditions, branch_context(branch.context, profile))
+    record = branch.record.model_copy(update={"detail": branch_detail(case)})
+    if not record_journey_event(session, record=record):
+        kept = session.get(JourneyEvent, f"{record.workflow_id}:{record.seq}")
+        if kept is not None:
+            case = branch_case(kept.detail)
+    return BranchTaken(case=case)
 
 
 def _with_step_record(

@@ -284,6 +284,25 @@ class QueueMessageInput(BaseModel):
     # the run's next step reads the customer's profile (a branch or decide step): the send
     # returns it (`DeliveryResult.profile`), so that step needs no activity of its own
     profile_wanted: bool = False
+    # the run's next step is a branch: the send takes it on that profile and writes its record
+    # (`DeliveryResult.branch`), so a run that then waits has nothing left to write first
+    branch: "BranchAhead | None" = None
+
+
+class BranchAhead(BaseModel):
+    """The branch step right after a send, for the send to take: its conditions in order, what
+    they read besides the profile (`goals.event_context`), and its record, numbered after the
+    send's, whose detail the send fills."""
+
+    conditions: list[str]
+    context: dict[str, Any]
+    record: JourneyRecordInput
+
+
+class BranchTaken(BaseModel):
+    """The branch a send took (`QueueMessageInput.branch`)."""
+
+    case: int | None = None  # the first case whose condition held; None: `otherwise`
 
 
 class TaskInput(BaseModel):
@@ -345,6 +364,9 @@ class DeliveryResult(BaseModel):
     # read after the send when `profile_wanted` (a worker before it: never). The run reads it
     # from the recorded result, so replay takes the path the run took (no patch needed)
     profile: CustomerProfile | None = None
+    # the branch after the send, taken by it with its record written (a worker before it, or a
+    # send not the step's last: None). Read from the recorded result, like `profile`
+    branch: BranchTaken | None = None
 
     def describe(self, channel: str) -> str:
         """The step's result as runs show and record it: "email sent", "sms skipped (no phone
@@ -367,4 +389,5 @@ class DeliveryResult(BaseModel):
 
 
 JourneyInput.model_rebuild()  # `resume` names RunCarry, defined below it
+QueueMessageInput.model_rebuild()  # `branch` names BranchAhead, defined below it
 RunCarry.model_rebuild()

@@ -15,7 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.activity_refs import LOAD_JOURNEY_SPEC, UPDATE_PROFILE
     from journeys.vocabulary.customer_types import ProfileUpdateInput
     from journeys.vocabulary.events import EventBatch
-    from journeys.vocabulary.expressions import evaluate
+    from journeys.vocabulary.goals import branch_detail, first_case
     from journeys.vocabulary.holdouts import hash_point, held_out
     from journeys.vocabulary.journey_spec import (
         Branch,
@@ -62,6 +62,11 @@ NO_LOCAL_ACTIVITIES = "no_local_activities"
 # patch cost it a marker and a TemporalChangeVersion upsert (two of a short run's 16 events).
 # Runs that recorded the two older markers still replay through them.
 SENDS_AND_STORE_WORK = "send_in_one_activity_no_local_activities"
+
+
+def _branch_target(step: Branch, case: int | None, after: str | None) -> str | None:
+    """Where a branch goes: its case's `goto`, else its `otherwise` or the next step."""
+    return step.otherwise or after if case is None else step.cases[case].goto
 
 
 def assign_variant(key: str, weights: list[float]) -> int:
@@ -221,7 +226,26 @@ class JourneyWorkflow:
         )
         if not written:
             journey.record("step", step=step.id, detail=result)
+        elif journey.handed_branch is not None and target is not None:
+            target = self._take_handed_branch(target)
         return target
+
+    def _take_handed_branch(self, branch_id: str) -> str | None:
+        """The branch after a send, which the send took and recorded (`BranchAhead`): done here,
+        with the send, whatever came meanwhile (a branch does nothing but choose)."""
+        journey = self.journey
+        assert journey.spec is not None and journey.handed_branch is not None
+        case, journey.handed_branch, journey.handed_profile = journey.handed_branch.case, None, None
+        branch = journey.spec.step(branch_id)
+        assert isinstance(branch, Branch)
+        journey.visits[branch_id] = journey.visits.get(branch_id, 0) + 1
+        journey.note_step(
+            StepRecord(
+                step=branch_id, kind=branch.kind, at=workflow.now(), result=branch_detail(case)
+            )
+        )
+        journey.records += 1  # its record, numbered after the send's, written by the send
+        return _branch_target(branch, case, journey.spec.after(branch_id))
 
     async def _step(self, step: Step, after: str | None) -> tuple[str, str | None]:
         """(what the step did, where the run goes next)."""
@@ -235,13 +259,8 @@ class JourneyWorkflow:
             target = step.on_event if found else step.on_timeout
             return ("event" if found else "timeout"), target or after
         elif isinstance(step, Branch):
-            context = await journey.context()
-            index = next(
-                (i for i, case in enumerate(step.cases) if evaluate(case.when, context)), None
-            )
-            if index is None:
-                return "otherwise", step.otherwise or after
-            return f"case {index + 1}", step.cases[index].goto
+            case = first_case([c.when for c in step.cases], await journey.context())
+            return branch_detail(case), _branch_target(step, case, after)
         elif isinstance(step, Experiment):
             assert journey.spec is not None
             key = f"{journey.spec.name}:{step.id}:{journey.input.customer_id}"

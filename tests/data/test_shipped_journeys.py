@@ -26,6 +26,7 @@ from tests.helpers.bgnbd import insert_orders, simulate
 from tests.helpers.events import event, identify
 from tests.helpers.journeys import (
     SHIPPED,
+    activities_asked,
     events_passed,
     finished,
     publish_shipped,
@@ -61,6 +62,13 @@ def popovers(settings: Settings, cid: str, journey: str) -> list[tuple[str, str,
         messages = customer_messages(session, customer_ids=[cid])
     return [(m.template, m.status, m.reason) for m in messages
             if m.journey == journey and m.channel == "popover"]  # fmt: skip
+
+
+def records(settings: Settings, workflow_id: str) -> list[tuple[int, str, str | None, str]]:
+    """(seq, kind, step, detail) of a run's records in the store."""
+    with session_scope(settings.database_url) as session:
+        return [(r.seq, r.kind, r.step, r.detail)
+                for r in journey_events(session, workflow_id=workflow_id)]  # fmt: skip
 
 
 def last_record(settings: Settings, workflow_id: str) -> tuple[str, str]:
@@ -288,7 +296,16 @@ async def test_welcome_greets_once_and_emails_known_customers(
         await finished(skipping_env, journey_workflow_id("welcome", anonymous, 1))
         await send(client, settings, anonymous, page(), catalog=catalog)  # a second visit
         state = await wait_for(client, anonymous, lambda s: len(s.journeys.decisions) == 2)
+        asked = await activities_asked(client, journey_workflow_id("welcome", anonymous, 1))
     assert "re-entry: never" in state.journeys.decisions[1].reason
+    # the greeting's send took the branch after it and wrote its record: nothing was left to
+    # write before the 30-minute wait, so no activity of its own ran for it
+    assert asked == ["deliver_message", "deliver_message", "record_journey_events"]
+    for cid, case in ((known, "case 1"), (anonymous, "otherwise")):
+        assert records(settings, journey_workflow_id("welcome", cid, 1))[:3] == [
+            (1, "entered", None, "v1"), (2, "step", "hello", "popover queued"),
+            (3, "step", "known", case),
+        ]  # fmt: skip
     assert sent(settings, known, "welcome")[:2] == ["welcome_popover", "welcome_email"]
     assert "welcome_email" not in sent(settings, anonymous, "welcome")
     # the run ended at its `exit` step, its end: the sign-up offer still waits for a page

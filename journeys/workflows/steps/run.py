@@ -21,7 +21,12 @@ with workflow.unsafe.imports_passed_through():
         RECORD_JOURNEY_EVENTS,
     )
     from journeys.vocabulary.events import CustomerEvent
-    from journeys.vocabulary.goals import event_context, event_matches, goal_or_exit
+    from journeys.vocabulary.goals import (
+        branch_context,
+        event_context,
+        event_matches,
+        goal_or_exit,
+    )
     from journeys.vocabulary.journey_spec import (
         EVENTS_KEPT,
         EventMatch,
@@ -29,6 +34,7 @@ with workflow.unsafe.imports_passed_through():
         WaitForEvent,
     )
     from journeys.vocabulary.journey_types import (
+        BranchTaken,
         CustomerProfile,
         DeliveryPolicy,
         JourneyEnded,
@@ -78,6 +84,7 @@ class JourneyRun:
         # the customer's profile as the last send read it for the step after it (a branch or
         # decide step reads it instead of asking an activity); dropped when the run waits
         self.handed_profile: CustomerProfile | None = None
+        self.handed_branch: BranchTaken | None = None  # the branch the last send took
         if input.resume is not None:
             self._resume(input.resume)
 
@@ -133,7 +140,7 @@ class JourneyRun:
         """Before the run waits for time, an event, a person or an operator: the store gets the
         records noted, and the JourneyStep search attribute the step the run waits at (only
         here: an upsert is a history event, and a step that passes in moments needs none)."""
-        self.handed_profile = None  # read before the wait: stale after it
+        self.handed_profile = self.handed_branch = None  # read before the wait: stale after it
         if self.progress.current_step:
             upsert_changed(sa.JOURNEY_STEP.value_set(self.progress.current_step))
         await self.write_records()
@@ -225,11 +232,7 @@ class JourneyRun:
                 local=self.local_activities,
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
             )
-        context = self.event_context(self.last_event)
-        context.update(traits=profile.traits, segments=profile.segments)
-        if profile.stage is not None:
-            context["stage"] = profile.stage
-        return context
+        return branch_context(self.event_context(self.last_event), profile)
 
     # -- records -----------------------------------------------------------------------------
 
@@ -249,13 +252,14 @@ class JourneyRun:
             )
         )
 
-    def step_record(self, step: str, detail: str) -> JourneyRecordInput:
-        """The record of the running step, numbered after those noted so far, for an activity
-        that writes it with its own work (its detail completed by what it did)."""
+    def step_record(self, step: str, detail: str, ahead: int = 0) -> JourneyRecordInput:
+        """The record of the running step (with `ahead`, of a step that far after it, taken by
+        the same activity), numbered after those noted so far, for an activity that writes it
+        with its own work (its detail completed by what it did)."""
         return self.input.record(
             "step",
             workflow_id=workflow.info().workflow_id,
-            seq=self.records + 1,
+            seq=self.records + 1 + ahead,
             at=workflow.now(),
             step=step,
             detail=detail,

@@ -20,6 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from journeys.vocabulary.ids import PROVIDER_CHANNELS, channel_task_queue
     from journeys.vocabulary.journey_spec import Branch, Decide, Recommend, Send
     from journeys.vocabulary.journey_types import (
+        BranchAhead,
         DeliveryPolicy,
         DeliveryResult,
         GiveUpInput,
@@ -105,6 +106,19 @@ class Sends:
             return False
         return isinstance(spec.step(after), (Branch, Decide))
 
+    def _branch_ahead(self, step_id: str) -> BranchAhead | None:
+        """The branch right after this send, for the send to take: the run goes on past it
+        with nothing to write (none when the next step is not a branch)."""
+        run, spec = self.run, self.run.spec
+        after = spec.after(step_id) if spec is not None else None
+        if spec is None or after is None or not isinstance(branch := spec.step(after), Branch):
+            return None
+        return BranchAhead(
+            conditions=[case.when for case in branch.cases],
+            context=run.event_context(run.last_event),
+            record=run.step_record(after, "", ahead=1),
+        )
+
     async def _send_in_one_activity(self, step: Send, message: QueueMessageInput) -> str:
         """`send` where the delivery activity itself holds the message through the customer's
         quiet hours (the run then sleeps and asks again) and writes the step's record: no local
@@ -138,6 +152,7 @@ class Sends:
                 if run.outcome is not None:
                     return f"{message.channel} not sent: {run.outcome} while paused"
             message.at, message.step_record = workflow.now(), run.step_record(step_id, detail)
+            message.branch = self._branch_ahead(step_id)
             outcome = await self._deliver(message)
             if outcome.recorded:  # by the activity, with this outcome (an older worker: not)
                 run.step_recorded()
@@ -198,6 +213,7 @@ class Sends:
     async def _deliver(self, message: QueueMessageInput) -> DeliveryResult:
         outcome = await self._deliver_once(message)
         self.run.handed_profile = outcome.profile  # as recorded: None from an older worker
+        self.run.handed_branch = outcome.branch  # likewise
         return outcome
 
     async def _deliver_once(self, message: QueueMessageInput) -> DeliveryResult:

@@ -18,6 +18,12 @@ _STEP_MESSAGE = re.compile(r"^steps\[(\d+)\]((?:\.|\[)\S*): (.*)$", re.DOTALL)
 def describe_error(error: ErrorDetails, raw: dict[str, Any]) -> list[str]:
     """`steps[2] (id 'nudge').timeout: reason` lines for one pydantic error on the spec `raw`
     (a whole-spec check reports several problems at once, joined by "; ")."""
+    return [f"{where}: {reason}" if where else reason for where, reason in error_fields(error, raw)]
+
+
+def error_fields(error: ErrorDetails, raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """`describe_error` as (where, reason) pairs, for an API that names each field apart: a
+    field's own name may hold ": " (where is "" for a whole-spec problem naming no step)."""
     loc = list(error["loc"])
     message = error["msg"].removeprefix("Value error, ")
     if not loc:
@@ -25,14 +31,16 @@ def describe_error(error: ErrorDetails, raw: dict[str, Any]) -> list[str]:
     return [_describe(error, loc, message, raw)]
 
 
-def _spec_problem(message: str, raw: dict[str, Any]) -> str:
+def _spec_problem(message: str, raw: dict[str, Any]) -> tuple[str, str]:
     if match := _STEP_MESSAGE.match(message):
         index, field, message = int(match[1]), match[2], match[3]
-        return f"{_step_label(raw, index)}{field}: {message}"
-    return message
+        return f"{_step_label(raw, index)}{field}", message
+    return "", message
 
 
-def _describe(error: ErrorDetails, loc: list[int | str], message: str, raw: dict[str, Any]) -> str:
+def _describe(
+    error: ErrorDetails, loc: list[int | str], message: str, raw: dict[str, Any]
+) -> tuple[str, str]:
     kind, ctx = error["type"], error.get("ctx", {})
     if kind == "union_tag_invalid":
         loc.append("kind")
@@ -44,8 +52,7 @@ def _describe(error: ErrorDetails, loc: list[int | str], message: str, raw: dict
         message = "unknown field"
     elif kind not in ("missing", "value_error") and _scalar(error.get("input")):
         message = f"{message} (got {error['input']!r})"
-    where = _location(loc, raw)
-    return f"{where}: {message}" if where else message
+    return _location(loc, raw), message
 
 
 def _location(loc: list[int | str], raw: dict[str, Any]) -> str:

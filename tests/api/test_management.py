@@ -217,6 +217,15 @@ async def eventually(http: httpx.AsyncClient, path: str, customer_id: str) -> di
     raise AssertionError(f"{customer_id} never listed by {path}")
 
 
+async def test_an_unknown_field_whose_name_holds_a_colon_is_named_whole(
+    http: httpx.AsyncClient,
+) -> None:
+    """Found by the fuzz test: a key ": " came back as field "" (the line was split on ": ")."""
+    r = await http.post("/v1/journeys", json={**HANDOFF, ": ": None}, headers=ADMIN)
+    assert r.status_code == 400
+    assert r.json()["errors"] == [{"field": ": ", "reason": "unknown field"}]
+
+
 async def test_an_event_outside_the_tracking_plan_is_400(http: httpx.AsyncClient) -> None:
     typo = {**HANDOFF, "trigger": {"event": "Demo Requestd"}}
     r = await http.post("/v1/journeys", json=typo, headers=ADMIN)

@@ -35,7 +35,7 @@ from journeys.store.journeys import (
 from journeys.vocabulary import search_attributes as sa
 from journeys.vocabulary.journey_spec import JourneySpec, unrunnable_steps
 from journeys.vocabulary.journey_types import OperatorCommand
-from journeys.vocabulary.spec_errors import describe_error
+from journeys.vocabulary.spec_errors import error_fields
 from journeys.vocabulary.tracking_plan import TrackingPlan, plan_problems
 
 router = APIRouter(
@@ -162,14 +162,22 @@ def checked_spec(
             + plan_problems(spec, plan)
             + spec_template_problems(spec, templates)
         )
+        pairs = [("", line) for line in lines]
     except ValidationError as err:
-        lines = [line for e in err.errors() for line in describe_error(e, body)]
-    if lines:
-        pairs = [line.split(": ", 1) for line in lines]
+        pairs = [pair for e in err.errors() for pair in error_fields(e, body)]
+    if pairs:
         prefix = f"{field}." if field else ""
-        errors = [{"field": prefix + pair[0], "reason": pair[-1]} for pair in pairs]
+        errors = [_field_error(prefix, where, reason) for where, reason in pairs]
         raise ApiError(400, "invalid journey spec", errors)
     return spec
+
+
+def _field_error(prefix: str, where: str, reason: str) -> dict[str, str]:
+    """A problem as the API names it; one without a place names its field first ("a: b")."""
+    if not where:
+        where, _, rest = reason.partition(": ")
+        reason = rest or reason
+    return {"field": prefix + where, "reason": reason}
 
 
 @router.post("", status_code=201, summary="publish a spec as a new version if changed")

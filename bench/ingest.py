@@ -359,7 +359,7 @@ def store_micro(tmp: Path, n: int, batch_size: int, event_name: str) -> dict[str
             undelivered = rows[0]
             t_store += time.perf_counter() - t
             t = time.perf_counter()
-            _settle(url, [e.message_id for e in undelivered], [])
+            _settle(url, undelivered, [])
             t_settle += time.perf_counter() - t
             events += len(chunk)
         out[f"{label}_calls"] = len(chunks)

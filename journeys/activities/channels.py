@@ -34,9 +34,9 @@ from journeys.store.journey_runs import (
     recent_marketing_sends,
     record_journey_event,
     record_journey_events,
+    recorded_detail,
 )
 from journeys.store.ledger import SETTLED, give_up, ledger_entry, mark, settle
-from journeys.store.models import JourneyEvent
 from journeys.vocabulary.activity_refs import DELIVER_MESSAGE, DELIVERY_POLICY, GIVE_UP_MESSAGE
 from journeys.vocabulary.goals import branch_case, branch_context, branch_detail, first_case
 from journeys.vocabulary.holdouts import (
@@ -288,9 +288,9 @@ def _take_branch(session: Session, branch: BranchAhead, profile: CustomerProfile
     case = first_case(branch.conditions, branch_context(branch.context, profile))
     record = branch.record.model_copy(update={"detail": branch_detail(case)})
     if not record_journey_event(session, record=record):
-        kept = session.get(JourneyEvent, f"{record.workflow_id}:{record.seq}")
+        kept = recorded_detail(session, record=record)
         if kept is not None:
-            case = branch_case(kept.detail)
+            case = branch_case(kept)
     return BranchTaken(case=case)
 
 

@@ -15,6 +15,12 @@ def record_journey_event(session: Session, *, record: JourneyRecordInput) -> boo
     return bool(record_journey_events(session, records=[record]))
 
 
+def recorded_detail(session: Session, *, record: JourneyRecordInput) -> str | None:
+    """The detail the store holds at the record's place in its run (None: nothing there)."""
+    kept = session.get(JourneyEvent, f"{record.workflow_id}:{record.seq}")
+    return kept.detail if kept is not None else None
+
+
 def record_journey_events(
     session: Session, *, records: list[JourneyRecordInput]
 ) -> list[JourneyRecordInput]:

@@ -12,7 +12,7 @@ from sqlmodel import Session
 from temporalio import activity
 
 from journeys.client import deliver
-from journeys.segments.evaluate import facts_since, is_member
+from journeys.segments.evaluate import facts_since, is_member, quiet_after
 from journeys.store.catalog import catalog_version
 from journeys.store.customers import record_stage
 from journeys.store.db import session_scope
@@ -79,6 +79,7 @@ def evaluate_customer(
             at=at,
         )
     changes = changes_at(session, at=at, customer_id=customer_id)
+    quiet = quiet_after(definitions, facts, as_of=at) if facts is not None else None
     return SegmentEvaluation(
         changes=[
             SegmentChange(segment=c.segment, change=c.change, at=c.at)
@@ -86,6 +87,8 @@ def evaluate_customer(
             if not c.superseded
         ],
         segments=sorted(wanted),
+        quiet_events=quiet.events if quiet else 0,
+        quiet_until=quiet.until if quiet else None,
     )
 
 

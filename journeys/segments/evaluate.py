@@ -1,6 +1,7 @@
 """The incremental path: a segment definition evaluated in Python for one customer, from that
 customer's rows (profile, events, orders), with the meaning of the SQL in `store/segment_sql.py`."""
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -56,6 +57,63 @@ def is_member(
     return _Evaluation(facts, as_of, thresholds).condition(definition.condition)
 
 
+QUIET_AT_MOST = 100  # events one evaluation lets pass without another
+
+
+@dataclass(frozen=True)
+class Quiet:
+    """How long a customer's memberships cannot change by events alone: the next `events`
+    events that bring no traits, order or stage change, before `until` (None: no bound)."""
+
+    events: int
+    until: datetime | None
+
+
+def quiet_after(
+    definitions: Sequence[SegmentDefinition], facts: CustomerFacts, *, as_of: datetime
+) -> Quiet:
+    """After an evaluation, how many more such events can come before any definition could
+    decide otherwise, so the customer's workflow asks again only then (issue 12: browsing is
+    most of a shop's events). Such an event adds one at most to each count a rule reads
+    (`events.count`, `engagement`), so each count rule is asked at each larger count: the first
+    that changes its answer ends the quiet. Everything else a rule reads moves with time (the
+    scheduled refresh's part) or with what is no such event. A count can also fall, as its
+    oldest event leaves its window, and rise again with new events while another rule hides
+    both: so the quiet ends when the first counted event leaves its window (or a future-dated
+    one enters it)."""
+    evaluation = _Evaluation(facts, as_of, thresholds=None)
+    events, until = QUIET_AT_MOST, None
+    for definition in definitions:
+        for rule in definition.rules():
+            if rule.field == "events.count":
+                count, window = evaluation.event_count(rule), rule.within
+                answer = functools.partial(compare, op=rule.operator, value=rule.value)
+            elif rule.field == "engagement":
+                count, window = evaluation.engaged(), timedelta(days=ENGAGEMENT_WINDOW_DAYS)
+                answer = functools.partial(_engagement_is, rule=rule)
+            else:
+                continue
+            now = answer(count)
+            events = min(
+                events,
+                next((more - 1 for more in range(1, events + 1) if answer(count + more) != now),
+                     events),
+            )  # fmt: skip
+            for at in evaluation.counted(rule):
+                if at > as_of:
+                    moment = at
+                elif window is not None and at > as_of - window:
+                    moment = at + window
+                else:
+                    continue
+                until = moment if until is None else min(until, moment)
+    return Quiet(events=events, until=until)
+
+
+def _engagement_is(engaged: int, *, rule: Rule) -> bool:
+    return compare(engagement_level(engaged), rule.operator, rule.value)
+
+
 class _Evaluation:
     def __init__(
         self, facts: CustomerFacts, as_of: datetime, thresholds: RfmThresholds | None
@@ -109,31 +167,36 @@ class _Evaluation:
         return at <= self.as_of and (within is None or at > self.as_of - within)
 
     def event_count(self, rule: Rule) -> int:
-        return sum(
-            1
+        return sum(1 for at in self.counted(rule) if self.in_window(at, rule.within))
+
+    def counted(self, rule: Rule) -> list[datetime]:
+        """When each event an `events.count` or `engagement` rule counts happened, windows
+        aside."""
+        if rule.field == "engagement":
+            return self._engaged_at()
+        return [
+            at
             for kind, name, at in self.facts.events
-            if self.in_window(at, rule.within)
-            and (
+            if (
                 (kind == "track" and name == rule.event)
                 if rule.event is not None
                 else (rule.type is None or kind == rule.type)
             )
-        )
+        ]
 
     def orders(self, within: timedelta | None) -> list[tuple[float, datetime]]:
         return [(t, at) for t, at in self.facts.orders if self.in_window(at, within)]
 
     def engagement(self) -> str:
+        return engagement_level(self.engaged())
+
+    def engaged(self) -> int:
         window = timedelta(days=ENGAGEMENT_WINDOW_DAYS)
-        return engagement_level(
-            sum(
-                1
-                for kind, name, at in self.facts.events
-                if kind in ENGAGED_TYPES
-                and (name or "") not in PASSIVE_EVENTS
-                and self.in_window(at, window)
-            )
-        )
+        return sum(1 for at in self._engaged_at() if self.in_window(at, window))
+
+    def _engaged_at(self) -> list[datetime]:
+        return [at for kind, name, at in self.facts.events
+                if kind in ENGAGED_TYPES and (name or "") not in PASSIVE_EVENTS]  # fmt: skip
 
     def rfm_score(self, measure: str) -> int | None:
         orders = self.orders(None)

@@ -82,6 +82,16 @@ OTHER_EVENTS = "(other)"
 MERGES_KEPT = 10  # the latest customers merged in, and merges asked for
 
 
+class SegmentsQuiet(BaseModel):
+    """The last segment evaluation's word (segment_types.SegmentEvaluation.quiet_events): so
+    many more events without traits, order or stage change, before `until`, and with the
+    catalog (segment definitions) still at `catalog_version`, change no membership."""
+
+    events: int
+    until: datetime | None = None
+    catalog_version: int
+
+
 class CustomerState(BaseModel):
     """What the `state` query returns and continue-as-new carries."""
 
@@ -104,6 +114,7 @@ class CustomerState(BaseModel):
     # when each segment's last entry or exit applied was stamped (older ones are dropped)
     segment_changed_at: dict[str, datetime] = Field(default_factory=dict)
     stages_recorded: int = 0  # how much of stage_history the store has (funnel reports)
+    segments_quiet: SegmentsQuiet | None = None  # None: the next event asks the segments again
     journeys: "CustomerJourneys" = Field(default_factory=lambda: CustomerJourneys())
 
 

@@ -45,6 +45,11 @@ class SegmentChange(BaseModel):
 class SegmentEvaluation(BaseModel):
     changes: list[SegmentChange] = Field(default_factory=list)
     segments: list[str] = Field(default_factory=list)  # every segment the customer is in now
+    # the next `quiet_events` events that bring no traits, order or stage change, before
+    # `quiet_until`, cannot change a membership (segments.evaluate.quiet_after): the workflow
+    # does not ask after them. 0 in results recorded before: it asks after every event.
+    quiet_events: int = 0
+    quiet_until: datetime | None = None
 
 
 class SegmentRefreshInput(BaseModel):

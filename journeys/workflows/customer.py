@@ -39,6 +39,7 @@ with workflow.unsafe.imports_passed_through():
         MergeIntoInput,
         MergeProfilesInput,
         ProfileUpdateInput,
+        SegmentsQuiet,
         StageChange,
         StageHistoryInput,
     )
@@ -309,9 +310,8 @@ class CustomerWorkflow:
             if state.last_event_at is None or seen > state.last_event_at:
                 state.last_event_at = seen
         state.events_total += 1
-        if event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED):
-            self.segments_due = True
-        elif segment := event.properties.get("segment"):
+        counted = event.key not in (SEGMENT_ENTERED, SEGMENT_EXITED)  # by segment rules
+        if not counted and (segment := event.properties.get("segment")):
             state.segment_changed_at[str(segment)] = event.timestamp
         assert self.config is not None
         self._count(event.key)
@@ -329,6 +329,10 @@ class CustomerWorkflow:
             self._update_profile(event, order=None)
         elif event.key == "Order Completed":
             self._update_profile(event, order=event.properties)
+        elif counted and stage is None and self._segments_quiet():
+            counted = False
+        if counted:
+            self.segments_due = True
         source = event.merge_from
         if source and source != state.customer_id and source not in state.merge_requested:
             # web clients repeat anonymousId on every call: ask once (the latest few kept)
@@ -338,6 +342,21 @@ class CustomerWorkflow:
         for events in self.merging.values():  # the identify that asked included
             if len(events) < CATCH_UP_EVENTS:
                 events.append(event)
+
+    def _segments_quiet(self) -> bool:
+        """Whether the last segment evaluation said an event that brings no traits, order or
+        stage change cannot change a membership now (segments.evaluate.quiet_after); if so,
+        the event uses up one of the quiet's events."""
+        quiet = self.state.segments_quiet
+        if (
+            quiet is None
+            or quiet.events < 1
+            or quiet.catalog_version != self.state.journeys.catalog_version
+            or (quiet.until is not None and workflow.now() >= quiet.until)
+        ):
+            return False
+        quiet.events -= 1
+        return True
 
     async def _store_changes(self, evaluate: bool = False) -> None:
         """Do, in one activity, what the drain decided outside: tell the store what it
@@ -386,6 +405,11 @@ class CustomerWorkflow:
             self.attributes_due = True
         if result.segments is not None:
             self.state.segments = result.segments.segments
+            self.state.segments_quiet = SegmentsQuiet(
+                events=result.segments.quiet_events,
+                until=result.segments.quiet_until,
+                catalog_version=self.state.journeys.catalog_version,
+            )
             self._queue(
                 [change.event(self.state.customer_id) for change in result.segments.changes]
             )
@@ -479,6 +503,7 @@ class CustomerWorkflow:
         # the source's unapplied events are among its recent ids: pick them before those join
         fresh = [e for e in merge.pending if dedup_key(e.message_id) not in self.seen]
         self.state = merge_states(self.state, merge.state)
+        self.state.segments_quiet = None  # the source's events count too now: ask again
         self.router.journeys = self.state.journeys
         ours = set(self.router.journeys.active)
         adopted = self.router.adopt(merge.state.journeys)

@@ -70,6 +70,7 @@ from bench.stack import (  # noqa: E402
     cpu_snapshot,
     free_port,
     log,
+    publish_shipped,
     wait_healthy,
     wait_pollers,
 )
@@ -418,6 +419,8 @@ async def run(args: argparse.Namespace, stack: Stack, tmp: Path) -> dict[str, An
     await wait_healthy(f"{api_url}/healthz", api)
     await wait_pollers(client, JOURNEYS_QUEUE, worker)
     await wait_pollers(client, FLOOR_QUEUE, floor_worker)
+    if args.segments:
+        await publish_shipped(env, tmp, journeys=False)
     groups = stack.groups()
     log(f"stack up in {tmp}: " + ", ".join(f"{k} pid {v}" for k, v in groups.items()))
 
@@ -655,6 +658,7 @@ def report(
             "batch_size": args.batch_size,
             "event_name": args.event_name,
             "seed": args.seed,
+            "segments": args.segments,
             "repeat": args.repeat,
             "temporal_store": "memory" if args.memory else "sqlite file",
             "log_level": args.log_level,
@@ -853,6 +857,12 @@ def _parser() -> argparse.ArgumentParser:
         "--pause", type=float, default=2.0, help="idle seconds before each mode (default 2)"
     )
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument(
+        "--segments",
+        action="store_true",
+        help="publish the shipped segments first, as `journeys up` does: each customer's "
+        "workflow then evaluates them after the events that can change one",
+    )
     p.add_argument(
         "--repeat",
         type=int,

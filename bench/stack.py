@@ -62,12 +62,14 @@ def product_settings(
     }
 
 
-async def publish_shipped(env: dict[str, str], cwd: Path) -> None:
-    """The shipped segments, then the journeys (which may name them), as `journeys up` does."""
+async def publish_shipped(env: dict[str, str], cwd: Path, journeys: bool = True) -> None:
+    """The shipped segments, then the journeys (which may name them), as `journeys up` does;
+    without `journeys`, the segments alone."""
     from journeys.data import JOURNEYS, SEGMENTS
     from journeys.devserver import find_binary
 
-    for command in (["segments", "publish", str(SEGMENTS)], ["publish", str(JOURNEYS)]):
+    commands = [["segments", "publish", str(SEGMENTS)], ["publish", str(JOURNEYS)]]
+    for command in commands if journeys else commands[:1]:
         done = await asyncio.create_subprocess_exec(
             find_binary("journeys"), *command, env=env, cwd=cwd,
             stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,

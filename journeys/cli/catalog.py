@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from journeys.channels.templates import load_templates
+from journeys.cli.commands import CATALOG_COMMANDS
 from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import Settings
 from journeys.config.tracking_plan import load_tracking_plan
@@ -28,7 +29,7 @@ from journeys.store.journeys import (
 from journeys.store.models import Journey, JourneyVersion
 from journeys.vocabulary.journey_spec import JourneySpec
 
-COMMANDS = ("publish", "list", "show", "enable", "disable", "archive", "schema")
+COMMANDS = CATALOG_COMMANDS
 _STATUS_OF: dict[str, JourneyStatus] = {
     "enable": "active",
     "disable": "disabled",

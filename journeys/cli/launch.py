@@ -1,6 +1,6 @@
-"""The `journeys` console script's first import. Loading the commands takes a second or two
-(pydantic, SQLAlchemy, numpy, the Temporal SDK): Ctrl-C meanwhile exits 130 without a
-traceback, as it does once a command runs."""
+"""The `journeys` console script's first import. Loading a command takes about a second
+(pydantic, SQLAlchemy, and for some numpy or the Temporal SDK): Ctrl-C meanwhile exits 130
+without a traceback, as it does once a command runs."""
 
 import sys
 

@@ -17,44 +17,25 @@ import signal
 import socket
 import sys
 import traceback
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from importlib import import_module
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import structlog
-import uvicorn
 from pydantic import ValidationError
-from temporalio.client import ScheduleHandle
 
-from journeys.cli import backtest as backtest_cli
-from journeys.cli import catalog
-from journeys.cli import clv as clv_cli
-from journeys.cli import codec_server as codec_cli
-from journeys.cli import db as db_cli
-from journeys.cli import events as events_cli
-from journeys.cli import experiments as experiments_cli
-from journeys.cli import inspect as inspect_cli
-from journeys.cli import keys as keys_cli
-from journeys.cli import recs as recs_cli
-from journeys.cli import replay as replay_cli
-from journeys.cli import report as report_cli
-from journeys.cli import segments as segments_cli
-from journeys.cli import simulate as simulate_cli
-from journeys.cli import templates as templates_cli
+from journeys.cli.commands import CATALOG, CATALOG_COMMANDS, GROUPS
 from journeys.cli.dev_stack import DATA_DIR, dev_key
 from journeys.config.logging import configure_logging
 from journeys.config.settings import ConfigError, Settings, get_settings
 from journeys.config.version import VERSION
 from journeys.data import DEMO, JOURNEYS
 
+if TYPE_CHECKING:
+    from temporalio.client import ScheduleHandle
+
 log = structlog.get_logger()
-
-
-class _Server(uvicorn.Server):
-    """uvicorn without its own signal handling: the CLI owns Ctrl-C for every part."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
 
 def _stop_on_signals(stop: asyncio.Event) -> None:
@@ -66,7 +47,16 @@ def _stop_on_signals(stop: asyncio.Event) -> None:
 async def _serve_api(
     settings: Settings, stop: asyncio.Event, sock: socket.socket | None = None
 ) -> None:
+    import uvicorn
+
     from journeys.api.app import create_app
+
+    class _Server(uvicorn.Server):
+        """uvicorn without its own signal handling: the CLI owns Ctrl-C for every part."""
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Iterator[None]:
+            yield
 
     config = uvicorn.Config(
         create_app(settings),
@@ -186,7 +176,7 @@ def _bind_api_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def _ensure_schedules(settings: Settings) -> list[ScheduleHandle]:
+async def _ensure_schedules(settings: Settings) -> list["ScheduleHandle"]:
     """Segment refresh and recommendation training, created or updated to the settings."""
     from journeys.cli.schedules import ensure_schedules
     from journeys.config.temporal import connect
@@ -243,26 +233,21 @@ def _publish_shipped_journeys(settings: Settings, folder: Path = JOURNEYS) -> No
         )
 
 
-# `journeys GROUP ACTION ...`: each module has COMMAND, add_commands(sub) and run(args, settings)
-COMMAND_GROUPS = (
-    templates_cli,
-    recs_cli,
-    segments_cli,
-    clv_cli,
-    replay_cli,
-    experiments_cli,
-    inspect_cli,
-    report_cli,
-    backtest_cli,
-    events_cli,
-    simulate_cli,
-    codec_cli,
-    keys_cli,
-    db_cli,
-)
+def _command_modules(argv: Sequence[str]) -> list[str]:
+    """The modules whose commands the parser needs: the one `argv` names (the first word),
+    none for up, worker and api, every one for help or a word that is no command."""
+    named = next((word for word in argv if not word.startswith("-")), None)
+    if named in ("up", "worker", "api"):
+        return []
+    if named in CATALOG_COMMANDS:
+        return [CATALOG]
+    if named in GROUPS:
+        return [GROUPS[named]]
+    return [CATALOG, *GROUPS.values()]
 
 
-def _parser() -> argparse.ArgumentParser:
+def _parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line's parser, with the commands `argv` may need (all by default)."""
     parser = argparse.ArgumentParser(prog="journeys", description=__doc__)
     parser.add_argument("--version", action="version", version=f"journeys {VERSION}")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -278,14 +263,14 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--address", help="Temporal address (default: JOURNEYS_TEMPORAL_ADDRESS)")
     api.add_argument("--host", help="bind address (default: JOURNEYS_API_HOST)")
     api.add_argument("--port", type=int, help="port (default: JOURNEYS_API_PORT)")
-    catalog.add_commands(sub)
-    for group in COMMAND_GROUPS:
-        group.add_commands(sub)
+    for module in _command_modules(argv if argv is not None else []):
+        import_module(module).add_commands(sub)
     return parser
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = _parser().parse_args(argv)
+    words = sys.argv[1:] if argv is None else argv
+    args = _parser(words).parse_args(words)
     try:
         settings = get_settings()
     except ValidationError as err:
@@ -295,17 +280,16 @@ def main(argv: list[str] | None = None) -> None:
         )
         sys.exit(f"journeys: invalid settings: {problems}")
     configure_logging(settings.log_level, settings.log_format)
-    if args.command in catalog.COMMANDS:
+    if args.command in CATALOG_COMMANDS:
         try:
-            sys.exit(catalog.run(args, settings))
+            sys.exit(import_module(CATALOG).run(args, settings))
         except ConfigError as err:
             sys.exit(f"journeys {args.command}: {err}")
-    for group in COMMAND_GROUPS:
-        if args.command == group.COMMAND:
-            try:
-                sys.exit(group.run(args, settings))
-            except ConfigError as err:
-                sys.exit(f"journeys {group.COMMAND} {args.action}: {err}")
+    if args.command in GROUPS:
+        try:
+            sys.exit(import_module(GROUPS[args.command]).run(args, settings))
+        except ConfigError as err:
+            sys.exit(f"journeys {args.command} {args.action}: {err}")
     if args.command != "up":
         updates = {
             "temporal_address": args.address,

@@ -13,8 +13,12 @@ userId, an alias's previousId — stay in one shard, so no merge crosses two.
 import csv
 import io
 import json
+import shutil
 import sqlite3
+import tempfile
+import time
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
@@ -273,3 +277,25 @@ def open_source(path: str) -> tuple[IO[str], str]:
         return open(path, encoding="utf-8", newline=""), path  # noqa: SIM115 (the caller closes)
     except OSError as err:
         raise EventLogError(f"{path}: {err.strerror}") from err
+
+
+@contextmanager
+def temporary_directory() -> Iterator[str]:
+    """The backtest's folder (log, store, shards), removed at the end. After a Ctrl-C an
+    activity's thread can still be writing the store while the folder goes, and one removal
+    then met a file made meanwhile ("Directory not empty"): it is tried again."""
+    path = tempfile.mkdtemp(prefix="journeys-backtest-")
+    try:
+        yield path
+    finally:
+        _remove_soon(Path(path))
+
+
+def _remove_soon(path: Path, tries: int = 20) -> None:
+    for _ in range(tries - 1):
+        try:
+            shutil.rmtree(path)
+            return
+        except OSError:
+            time.sleep(0.1)
+    shutil.rmtree(path, ignore_errors=True)

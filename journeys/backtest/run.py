@@ -17,14 +17,11 @@ import base64
 import json
 import os
 import pickle
-import shutil
 import signal
 import sys
-import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -459,25 +456,3 @@ async def _ingest(
             return
         await asyncio.sleep(0.5 * (attempt + 1))  # delivered calls are skipped on the retry
     raise RuntimeError(f"the test server did not take the calls at {now - shift:%Y-%m-%d %H:%M}")
-
-
-@contextmanager
-def temporary_directory() -> Iterator[str]:
-    """The backtest's folder (log, store, shards), removed at the end. After a Ctrl-C an
-    activity's thread can still be writing the store while the folder goes, and one removal
-    then met a file made meanwhile ("Directory not empty"): it is tried again."""
-    path = tempfile.mkdtemp(prefix="journeys-backtest-")
-    try:
-        yield path
-    finally:
-        _remove_soon(Path(path))
-
-
-def _remove_soon(path: Path, tries: int = 20) -> None:
-    for _ in range(tries - 1):
-        try:
-            shutil.rmtree(path)
-            return
-        except OSError:
-            time.sleep(0.1)
-    shutil.rmtree(path, ignore_errors=True)

@@ -30,9 +30,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from journeys.channels.templates import load_templates
-from journeys.charts.backtest import figure_rows, render, report_labels
-from journeys.cli.report import instant, table
 from journeys.cli.specs import SpecError, load_spec_files
+from journeys.cli.text import instant, table
 from journeys.config.settings import WINDOW_UNITS, ConfigError, Settings
 from journeys.config.tracking_plan import load_tracking_plan
 from journeys.vocabulary.ids import identified_customer_id
@@ -161,11 +160,7 @@ def _load_spec(path: Path, settings: Settings) -> JourneySpec:
 
 
 async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings: Settings) -> int:
-    # imported here: the worker, scipy and plotly behind them took every other command 1.4 s
-    from journeys.backtest.events import EventLog, open_source
-    from journeys.backtest.report import build_report, compare, explain
-    from journeys.backtest.run import Progress as Fed
-    from journeys.backtest.run import Schedules, run_backtest, temporary_directory
+    from journeys.backtest.events import EventLog, open_source, temporary_directory
 
     # a line per message sent would drown the progress: the report is the output
     root = logging.getLogger()
@@ -184,6 +179,11 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
             )
         if summary.calls == 0:
             raise ConfigError(f"{name}: no calls in the window")
+        # the worker and numpy behind these take a second: after the log is known to be good
+        from journeys.backtest.report import build_report, compare, explain
+        from journeys.backtest.run import Progress as Fed
+        from journeys.backtest.run import Schedules, run_backtest
+
         await asyncio.to_thread(log.split, args.shard_size)
         reports, explained, began = [], [], time.monotonic()
         for side, spec in enumerate(specs):
@@ -226,6 +226,8 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
         print(f"\n{args.explain} in {label}:" if len(specs) > 1 else f"\n{args.explain}:")
         print("\n".join(lines) if lines else "  nothing in the log or the journey")
     if args.html:  # after the report: a page that cannot be written loses nothing else
+        from journeys.charts.backtest import render  # numpy and the page: only when asked
+
         try:
             args.html.write_text(render(reports), encoding="utf-8")
         except OSError as err:
@@ -258,6 +260,8 @@ def _speed(log: LogSummary, report: dict[str, Any], seconds: float,
 
 
 def _table(reports: list[dict[str, Any]]) -> str:
+    from journeys.charts.backtest import figure_rows, report_labels  # numpy: once there is one
+
     title = ", ".join(
         f"{label} {r['window']['from'][:10]} to {r['window']['to'][:10]}"
         + ("" if r["complete"] else " (stopped early)")

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from journeys.cli.report import instant
+from journeys.cli.text import instant
 from journeys.config.settings import ConfigError, Settings
 from journeys.store.backtest import live_store_exists
 from journeys.store.db import session_scope

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from journeys.cli.report import table
+from journeys.cli.text import table
 from tests.helpers.report_data import seed
 
 JOURNEYS = str(Path(sys.executable).parent / "journeys")

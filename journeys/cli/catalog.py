@@ -13,7 +13,6 @@ from typing import Any
 import yaml
 
 from journeys.channels.templates import load_templates
-from journeys.cli.commands import CATALOG_COMMANDS
 from journeys.cli.specs import SpecError, load_spec_files
 from journeys.config.settings import Settings
 from journeys.config.tracking_plan import load_tracking_plan
@@ -29,7 +28,6 @@ from journeys.store.journeys import (
 from journeys.store.models import Journey, JourneyVersion
 from journeys.vocabulary.journey_spec import JourneySpec
 
-COMMANDS = CATALOG_COMMANDS
 _STATUS_OF: dict[str, JourneyStatus] = {
     "enable": "active",
     "disable": "disabled",

@@ -79,34 +79,29 @@ def quiet_after(
     that changes its answer ends the quiet. Everything else a rule reads moves with time (the
     scheduled refresh's part) or with what is no such event. A count can also fall, as its
     oldest event leaves its window, and rise again with new events while another rule hides
-    both: so the quiet ends when the first counted event leaves its window (or a future-dated
-    one enters it)."""
+    both: so the quiet ends when the first counted event leaves its window."""
     evaluation = _Evaluation(facts, as_of, thresholds=None)
     events, until = QUIET_AT_MOST, None
     for definition in definitions:
         for rule in definition.rules():
             if rule.field == "events.count":
-                count, window = evaluation.event_count(rule), rule.within
+                window = rule.within
                 answer = functools.partial(compare, op=rule.operator, value=rule.value)
             elif rule.field == "engagement":
-                count, window = evaluation.engaged(), timedelta(days=ENGAGEMENT_WINDOW_DAYS)
+                window = timedelta(days=ENGAGEMENT_WINDOW_DAYS)
                 answer = functools.partial(_engagement_is, rule=rule)
             else:
                 continue
-            now = answer(count)
+            held = [at for at in evaluation.counted(rule) if evaluation.in_window(at, window)]
+            now = answer(len(held))
             events = min(
                 events,
-                next((more - 1 for more in range(1, events + 1) if answer(count + more) != now),
-                     events),
+                next((more - 1 for more in range(1, events + 1)
+                      if answer(len(held) + more) != now), events),
             )  # fmt: skip
-            for at in evaluation.counted(rule):
-                if at > as_of:
-                    moment = at
-                elif window is not None and at > as_of - window:
-                    moment = at + window
-                else:
-                    continue
-                until = moment if until is None else min(until, moment)
+            if window is not None and held:
+                leaves = min(held) + window
+                until = leaves if until is None else min(until, leaves)
     return Quiet(events=events, until=until)
 
 

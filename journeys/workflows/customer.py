@@ -330,7 +330,7 @@ class CustomerWorkflow:
         elif event.key == "Order Completed":
             self._update_profile(event, order=event.properties)
         elif counted and stage is None and self._segments_quiet():
-            counted = False
+            counted = False  # the last evaluation said such an event changes no membership
         if counted:
             self.segments_due = True
         source = event.merge_from

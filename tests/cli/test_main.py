@@ -136,3 +136,15 @@ def test_a_command_loads_only_what_it_needs(tmp_path: Path) -> None:
 
     assert loaded("segments", "list") == {"journeys.cli.segments"}
     assert loaded("--help") >= {"journeys.cli.backtest", "journeys.cli.segments"}  # lists all
+
+
+def test_each_command_is_served_by_the_module_named_for_it() -> None:
+    """`journeys` finds a command's module by name without importing the others: each module
+    must serve the command it is named for."""
+    from importlib import import_module
+
+    from journeys.cli.commands import GROUPS
+
+    assert {name: import_module(module).COMMAND for name, module in GROUPS.items()} == {
+        name: name for name in GROUPS
+    }

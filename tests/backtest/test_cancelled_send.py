@@ -33,7 +33,6 @@ steps:
 """
 
 
-@pytest.mark.slow
 async def test_a_send_cancelled_by_the_goal_leaves_the_simulated_clock_running(
     skipping_env: WorkflowEnvironment, sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -57,6 +57,10 @@ from journeys.workflows.segment_refresh import SegmentRefreshWorkflow
 WEEK = timedelta(days=7)
 SLEEP_RPC = timedelta(hours=2)  # one simulated step's work, however busy
 SCHEDULED_TIMEOUT = timedelta(minutes=30)  # one CLV fit or segment refresh, in real time
+# a clock that does not skip while this process idles (under IDLE_CPU_S of CPU a second) this
+# long is stuck: sleep_simulated gives up
+STALLED_AFTER_S = 300.0
+IDLE_CPU_S = 0.02
 TASK_QUEUE = "backtest"
 # every channel counts as configured: the recorder stands in for its provider
 RECORDERS = {
@@ -422,15 +426,45 @@ async def advance_clock(env: WorkflowEnvironment, to: datetime) -> None:
     await sleep_simulated(env, to - await env.get_current_time())
 
 
-async def sleep_simulated(env: WorkflowEnvironment, gap: timedelta) -> None:
+class ClockStalled(RuntimeError):
+    """The test server's clock stopped skipping while nothing here had work to do."""
+
+
+async def sleep_simulated(
+    env: WorkflowEnvironment, gap: timedelta, *, stalled_after: float = STALLED_AFTER_S
+) -> None:
     """The test server's sleep, which returns once simulated time has moved `gap` — after
     every task due before then is done. A busy simulated day took more than the RPC's default
-    30 s (CDNOW's first weeks), so it gets as long as it needs."""
+    30 s (CDNOW's first weeks), so it gets as long as it needs; but a clock that only creeps
+    on at the pace of real time while this process (worker included) uses no CPU is stuck,
+    not busy — the test server leaked a time lock (two such leaks are avoided in `Sends`) —
+    and that ends the backtest with an error after `stalled_after` seconds, not two hours."""
     if gap <= timedelta(0):
         return
     request = SleepRequest()
     request.duration.FromTimedelta(gap)
-    await env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SLEEP_RPC)
+    sleeping = asyncio.ensure_future(
+        env.client.test_service.unlock_time_skipping_with_sleep(request, timeout=SLEEP_RPC)
+    )
+    look = min(30.0, stalled_after / 4)
+    idle_since = time.monotonic()
+    clock, cpu = await env.get_current_time(), time.process_time()
+    try:
+        while not (await asyncio.wait([sleeping], timeout=look))[0]:
+            now_clock, now_cpu = await env.get_current_time(), time.process_time()
+            skipped = (now_clock - clock).total_seconds() > 2 * look
+            if skipped or now_cpu - cpu > IDLE_CPU_S * look:
+                idle_since = time.monotonic()
+            elif time.monotonic() - idle_since > stalled_after:
+                raise ClockStalled(
+                    f"the simulated clock stopped at {now_clock:%Y-%m-%d %H:%M:%S} with no work "
+                    f"left for {stalled_after:.0f} s (a time lock the test server did not "
+                    "release); please report it with the journey and the log"
+                )
+            clock, cpu = now_clock, now_cpu
+        sleeping.result()
+    finally:
+        sleeping.cancel()
 
 
 def _customer(call: SegmentCall) -> str:

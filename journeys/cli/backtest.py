@@ -181,8 +181,8 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
             raise ConfigError(f"{name}: no calls in the window")
         # the worker and numpy behind these take a second: after the log is known to be good
         from journeys.backtest.report import build_report, compare, explain
+        from journeys.backtest.run import ClockStalled, Schedules, run_backtest
         from journeys.backtest.run import Progress as Fed
-        from journeys.backtest.run import Schedules, run_backtest
 
         await asyncio.to_thread(log.split, args.shard_size)
         reports, explained, began = [], [], time.monotonic()
@@ -201,11 +201,15 @@ async def _backtest(args: argparse.Namespace, specs: list[JourneySpec], settings
                                shards=fed.shards, customers=len(fed.customers),
                                calls=fed.calls)  # fmt: skip
 
-                backtest = await run_backtest(
-                    spec, log, summary, settings, part, start=args.start, end=args.end,
-                    resolution=args.resolution, progress=fed, stop=stop, on_step=shown,
-                    schedules=Schedules(args.refresh_every, args.clv_fit_every), jobs=args.jobs,
-                )  # fmt: skip
+                try:
+                    backtest = await run_backtest(
+                        spec, log, summary, settings, part, start=args.start, end=args.end,
+                        resolution=args.resolution, progress=fed, stop=stop, on_step=shown,
+                        schedules=Schedules(args.refresh_every, args.clv_fit_every),
+                        jobs=args.jobs,
+                    )  # fmt: skip
+                except ClockStalled as err:  # said plainly, as a bad input is
+                    raise ConfigError(str(err)) from err
                 shown()
             report = await asyncio.to_thread(build_report, backtest, spec, summary)
             reports.append({**report, "spec": str(args.specs[side])})  # as typed

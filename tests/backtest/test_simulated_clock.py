@@ -2,19 +2,28 @@
 such a send; a backtest's waits for it (its recorder answers at once), so the report does not
 depend on which came first in real time, and the simulated clock goes on. Cancelled sends
 stopped the time-skipping test server's clock for good: a whole-CDNOW win_back backtest hung
-twice where a refresh entered a customer whose order came at the same simulated moment."""
+twice where a refresh entered a customer whose order came at the same simulated moment. And a
+clock held with nothing left to do ends the backtest with an error in minutes, not hours."""
 
 import asyncio
 import threading
+import time
 import uuid
 from datetime import timedelta
 
 import pytest
+from temporalio import workflow
 from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
 
 from journeys.activities.channels import ChannelActivities
-from journeys.backtest.run import backtest_settings, backtest_worker
+from journeys.backtest.run import (
+    ClockStalled,
+    backtest_settings,
+    backtest_worker,
+    sleep_simulated,
+)
 from journeys.config.settings import Settings
 from journeys.store.db import upgrade_schema
 from journeys.vocabulary.ids import journey_workflow_id
@@ -79,3 +88,26 @@ async def test_a_goal_during_a_send_lets_it_finish_and_the_simulated_clock_run_o
     assert progress.outcome == "converted"
     assert [(s.step, s.result) for s in progress.steps] == [("hello", "email sent")]
     assert state.journeys.entries == {"thanks": 1}
+
+
+@workflow.defn(sandboxed=False)
+class WaitsForNobody:
+    """Schedules an activity no worker polls for: the test server holds its clock for it."""
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.execute_activity(
+            "nobody_runs_this", task_queue="nobody", start_to_close_timeout=timedelta(hours=1)
+        )
+
+
+async def test_a_clock_held_with_nothing_left_to_do_ends_the_backtest_with_an_error(
+    skipping_env: WorkflowEnvironment,
+) -> None:
+    async with Worker(skipping_env.client, task_queue="held", workflows=[WaitsForNobody]):
+        await sleep_simulated(skipping_env, timedelta(days=1), stalled_after=2)  # skips at once
+        await skipping_env.client.start_workflow(WaitsForNobody.run, id="held", task_queue="held")
+        began = time.monotonic()
+        with pytest.raises(ClockStalled, match="the simulated clock stopped at"):
+            await sleep_simulated(skipping_env, timedelta(days=1), stalled_after=2)
+    assert time.monotonic() - began < 20  # not the two hours the sleep itself would take

@@ -13,7 +13,6 @@ from datetime import timedelta
 
 import pytest
 from temporalio import workflow
-from temporalio.api.enums.v1 import EventType
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
@@ -29,7 +28,7 @@ from journeys.store.db import upgrade_schema
 from journeys.vocabulary.ids import journey_workflow_id
 from journeys.vocabulary.journey_types import DeliveryResult, JourneyProgress, QueueMessageInput
 from tests.helpers.events import event, identify
-from tests.helpers.journeys import publish, send
+from tests.helpers.journeys import events_passed, publish, send
 from tests.helpers.temporal import until, wait_for
 
 GOAL_DURING_SEND = """
@@ -70,16 +69,11 @@ async def test_a_goal_during_a_send_lets_it_finish_and_the_simulated_clock_run_o
         await until(sending.is_set)
         await send(client, settings, cid, event("Order Completed"), catalog=catalog)
 
-        async def goal_arrived() -> bool:  # the customer passed the order on to the run
-            kinds = [e.event_type async for e in run.fetch_history_events()]
-            return EventType.EVENT_TYPE_WORKFLOW_EXECUTION_SIGNALED in kinds
+        async def told() -> None:  # the customer passed the order on to the run
+            while not await events_passed(client, run.id):
+                await asyncio.sleep(0.1)
 
-        for _ in range(300):
-            if await goal_arrived():
-                break
-            await asyncio.sleep(0.1)
-        else:
-            pytest.fail("the run was not told of the order")
+        await asyncio.wait_for(told(), timeout=30)
         release.set()
         # a day on: the run's timer is gone, the clock must simply move
         await asyncio.wait_for(skipping_env.sleep(timedelta(days=1)), timeout=30)

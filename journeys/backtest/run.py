@@ -341,8 +341,8 @@ async def run_shard(
 def _long_lived_heap() -> Iterator[None]:
     """A shard allocates fast while it holds much that lives long (modules, the worker's cached
     workflows), which the garbage collector's default thresholds walked again and again: what
-    lives at the start is frozen out of its reach and the young generation is larger, for 5%
-    less CPU (a 500-customer win_back, bench/README.md). Thawed at the end, so nothing this
+    lives at the start is frozen out of its reach and the young generation is larger: 0.95 of the
+    CPU (a 500-customer win_back, bench/README.md). Thawed at the end, so nothing this
     shard leaves behind stays uncollectable."""
     gc.collect()
     gc.freeze()

@@ -266,12 +266,16 @@ async def _run_shard_process(
     stdin.write(base64.b64encode(pickle.dumps(job)) + b"\n")
     relay = asyncio.create_task(relay_stop())
     result: dict[str, Any] | None = None
+    stalled: str | None = None
     progress.running[job.shard] = 0
     try:
         async for line in process.stdout:
             message = json.loads(line)
             if "result" in message:
                 result = message["result"]
+                continue
+            if "error" in message:
+                stalled = message["error"]
                 continue
             progress.calls += message["calls"]
             progress.customers.update(message["customers"])
@@ -289,6 +293,8 @@ async def _run_shard_process(
             except ProcessLookupError:
                 pass
             await process.wait()
+    if stalled is not None:
+        raise ClockStalled(f"shard {job.shard}: {stalled}")
     if code != 0 or result is None:
         raise RuntimeError(f"backtest shard {job.shard} failed (exit {code}); its error is above")
     return (timedelta(seconds=result["shift_s"]), datetime.fromisoformat(result["stopped_at"]),

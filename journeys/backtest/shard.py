@@ -4,7 +4,8 @@ GIL), and its test server waits on it; two shards in two processes use two.
 
 `run.py` starts `python -m journeys.backtest.shard` in a session of its own (Ctrl-C reaches
 only the parent, which asks each shard to stop), writes the job (pickled, base64, one line) to
-its standard input, and reads JSON lines from its standard output: progress, then the result.
+its standard input, and reads JSON lines from its standard output: progress, then the result
+(or the error of a clock that stalled, which the parent raises again).
 A line `stop`, or the end of standard input (the parent is gone), stops the shard early, as
 Ctrl-C stops a backtest in one process.
 """
@@ -22,7 +23,7 @@ import traceback
 from typing import IO
 
 from journeys.backtest.events import EventLog
-from journeys.backtest.run import Progress, ShardJob, run_shard
+from journeys.backtest.run import ClockStalled, Progress, ShardJob, run_shard
 
 PROGRESS_EVERY_S = 0.2
 
@@ -81,6 +82,9 @@ def main() -> None:
     try:
         job: ShardJob = pickle.loads(base64.b64decode(sys.stdin.readline()))
         asyncio.run(_run(job, out))
+    except ClockStalled as err:  # no traceback: the parent says it in one line
+        out.write(json.dumps({"error": str(err)}) + "\n")
+        code = 1
     except BaseException:
         traceback.print_exc()
         code = 1

@@ -6,10 +6,12 @@ twice where a refresh entered a customer whose order came at the same simulated 
 clock held with nothing left to do ends the backtest with an error in minutes, not hours."""
 
 import asyncio
+import sys
 import threading
 import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from temporalio import workflow
@@ -19,6 +21,9 @@ from temporalio.worker import Worker
 from journeys.activities.channels import ChannelActivities
 from journeys.backtest.run import (
     ClockStalled,
+    Progress,
+    ShardJob,
+    _run_shard_process,
     backtest_settings,
     backtest_worker,
     sleep_simulated,
@@ -105,3 +110,33 @@ async def test_a_clock_held_with_nothing_left_to_do_ends_the_backtest_with_an_er
         with pytest.raises(ClockStalled, match="the simulated clock stopped at"):
             await sleep_simulated(skipping_env, timedelta(days=1), stalled_after=2)
     assert time.monotonic() - began < 20  # not the two hours the sleep itself would take
+
+
+async def test_a_shard_side_by_side_whose_clock_stalled_says_so_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With `--jobs` over 1 the stall happens in a shard's own process: it sends the error to
+    the parent, which raises it again (the CLI prints it as one line), not a traceback and a
+    "failed, its error is above". A stand-in shard, since only a test server bug stalls one."""
+    shard = tmp_path / "shard"
+    said = "the simulated clock stopped at 2027-01-01 00:00:00 with no work left for 300 s"
+    shard.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "sys.stdin.readline()\n"
+        'print(json.dumps({"calls": 3, "customers": ["a"], "day": 4}), flush=True)\n'
+        f"print(json.dumps({{'error': {said!r}}}), flush=True)\n"
+        "sys.exit(1)\n"
+    )
+    shard.chmod(0o755)
+    monkeypatch.setattr(sys, "executable", str(shard))
+    start = datetime(2027, 1, 1, tzinfo=UTC)
+    job = ShardJob(
+        events=tmp_path, shard=2, resolution=timedelta(minutes=1), settings=Settings(),
+        start=start, end=start + timedelta(days=7), journey="thanks", schedules=None,
+    )  # fmt: skip
+    progress = Progress()
+    with pytest.raises(ClockStalled) as stalled:
+        await _run_shard_process(job, progress, asyncio.Event(), None)
+    assert str(stalled.value) == f"shard 2: {said}"
+    assert progress.calls == 3  # what it fed before is counted
